@@ -1,0 +1,63 @@
+/* Shared by the API's handler files: the per-request context and reply helpers. */
+#ifndef SRV_API_INTERNAL_H
+#define SRV_API_INTERNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "../app.h"
+#include "../common/json.h"
+#include "../http/http.h"
+
+/* API caps on request bodies (the transport cap in the config is higher). */
+#define API_BODY_CAP (64 * 1024)
+#define API_CHAIN_BODY_CAP (256 * 1024)
+#define API_MAX_BATCH 64
+
+typedef struct {
+    srv_worker *w;
+    srv_http_exchange *ex;
+    const char *action;   /* the route's audit action, e.g. "sign" */
+    const char *params[2]; /* path parameters */
+    int authenticated;
+    srv_user user;
+    char actor[96];       /* "user:alice" or "anonymous" */
+    cJSON *body;          /* parsed JSON body when the route takes one */
+} api_call;
+
+/* Sends a JSON reply; takes ownership of `doc`. */
+void api_reply(api_call *c, int status, cJSON *doc);
+/* Sends a JSON error and appends a denial record to the audit log before it leaves. */
+void api_reply_error(api_call *c, const srv_error *err);
+/* Same, for errors before a handler ran; detail may add fields to the denial record. */
+void api_deny(api_call *c, const srv_error *err, cJSON *detail);
+
+/* Authenticates the bearer token on the request into c->user. */
+srv_status api_authenticate(api_call *c, srv_error *err);
+
+/* Adds a "caller" object describing the request (peer address) to a detail object. */
+void api_add_request_detail(api_call *c, cJSON *detail);
+
+/* Handlers. */
+void api_token(api_call *c);
+void api_keys_list(api_call *c);
+void api_sign(api_call *c);
+void api_admin_users_list(api_call *c);
+void api_admin_users_create(api_call *c);
+void api_admin_apikey_create(api_call *c);
+void api_admin_keys_list(api_call *c);
+void api_admin_keys_create(api_call *c);
+void api_admin_key_get(api_call *c);
+void api_admin_cert_issue(api_call *c);
+void api_admin_cert_import(api_call *c);
+void api_admin_csr(api_call *c);
+void api_admin_grant(api_call *c);
+void api_admin_disable(api_call *c);
+void api_admin_audit(api_call *c);
+void api_healthz(api_call *c);
+void api_metrics(api_call *c);
+void api_ca(api_call *c);
+
+/* Describes a key (with certificate and chain when present) as JSON. */
+cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert);
+
+#endif

@@ -1,0 +1,296 @@
+/* Routing, authentication, body checks and the one error path (JSON error + denial record). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../auth/credentials.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "api.h"
+#include "internal.h"
+
+typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN } auth_level;
+
+typedef struct {
+    srv_http_method method;
+    const char *pattern; /* '*' matches one path segment that must be a valid name */
+    auth_level auth;
+    size_t body_cap;     /* 0: the route takes no body */
+    const char *action;  /* audit action */
+    void (*fn)(api_call *c);
+} route;
+
+static const route routes[] = {
+    {SRV_HTTP_GET, "/healthz", AUTH_NONE, 0, "health", api_healthz},
+    {SRV_HTTP_GET, "/metrics", AUTH_NONE, 0, "metrics", api_metrics},
+    {SRV_HTTP_GET, "/api/v1/ca", AUTH_NONE, 0, "ca.get", api_ca},
+    {SRV_HTTP_POST, "/api/v1/auth/token", AUTH_NONE, API_BODY_CAP, "auth.token", api_token},
+    {SRV_HTTP_GET, "/api/v1/keys", AUTH_USER, 0, "keys.list", api_keys_list},
+    {SRV_HTTP_POST, "/api/v1/sign", AUTH_USER, API_BODY_CAP, "sign", api_sign},
+    {SRV_HTTP_GET, "/api/v1/admin/users", AUTH_ADMIN, 0, "user.list", api_admin_users_list},
+    {SRV_HTTP_POST, "/api/v1/admin/users", AUTH_ADMIN, API_BODY_CAP, "user.create",
+     api_admin_users_create},
+    {SRV_HTTP_POST, "/api/v1/admin/users/*/api-keys", AUTH_ADMIN, 0, "apikey.create",
+     api_admin_apikey_create},
+    {SRV_HTTP_GET, "/api/v1/admin/keys", AUTH_ADMIN, 0, "key.list", api_admin_keys_list},
+    {SRV_HTTP_POST, "/api/v1/admin/keys", AUTH_ADMIN, API_BODY_CAP, "key.create",
+     api_admin_keys_create},
+    {SRV_HTTP_GET, "/api/v1/admin/keys/*", AUTH_ADMIN, 0, "key.get", api_admin_key_get},
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/certificate", AUTH_ADMIN, API_BODY_CAP,
+     "certificate.issue", api_admin_cert_issue},
+    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/certificate", AUTH_ADMIN, API_CHAIN_BODY_CAP,
+     "certificate.import", api_admin_cert_import},
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/csr", AUTH_ADMIN, API_BODY_CAP, "csr.create",
+     api_admin_csr},
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/grants", AUTH_ADMIN, API_BODY_CAP, "key.grant",
+     api_admin_grant},
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/disable", AUTH_ADMIN, 0, "key.disable",
+     api_admin_disable},
+    {SRV_HTTP_GET, "/api/v1/admin/audit", AUTH_ADMIN, 0, "audit.read", api_admin_audit},
+};
+
+void *srv_api_worker_init(void *app)
+{
+    srv_app *a = app;
+    srv_worker *w = calloc(1, sizeof(*w));
+    srv_error err;
+    if (!w)
+        return NULL;
+    w->app = a;
+    if (srv_db_open(a->cfg.database, 0, &w->db, &err) != SRV_OK) {
+        srv_log(SRV_LOG_ERROR, "db", "worker cannot open the database: %s", err.message);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void srv_api_worker_fini(void *worker)
+{
+    srv_worker *w = worker;
+    srv_db_close(w->db);
+    free(w);
+}
+
+/* ---- replies ------------------------------------------------------------------------------ */
+
+void api_reply(api_call *c, int status, cJSON *doc)
+{
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+        c->ex->status = 503;
+        c->ex->response = strdup(oom);
+        c->ex->response_len = c->ex->response ? strlen(oom) : 0;
+        return;
+    }
+    c->ex->status = status;
+    c->ex->response = text;
+    c->ex->response_len = strlen(text);
+}
+
+static const char *method_name(srv_http_method m)
+{
+    static const char *names[] = {"GET", "POST", "PUT", "DELETE", "OTHER"};
+    return names[m];
+}
+
+void api_add_request_detail(api_call *c, cJSON *detail)
+{
+    cJSON_AddStringToObject(detail, "method", method_name(c->ex->method));
+    cJSON_AddStringToObject(detail, "path", c->ex->path);
+    cJSON_AddStringToObject(detail, "peer", c->ex->peer);
+}
+
+void api_deny(api_call *c, const srv_error *err, cJSON *detail)
+{
+    srv_app *app = c->w->app;
+    int http = srv_status_http(err->status);
+    cJSON *doc = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(doc, "error");
+    srv_audit_event ev;
+    srv_error aerr;
+
+    if (!detail)
+        detail = cJSON_CreateObject();
+    if (detail) {
+        cJSON_AddStringToObject(detail, "code", srv_status_code(err->status));
+        cJSON_AddStringToObject(detail, "message", err->message);
+        api_add_request_detail(c, detail);
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = c->actor;
+    ev.action = c->action ? c->action : "http.request";
+    ev.outcome = http >= 500 ? "error" : "denied";
+    ev.detail = detail;
+    /* The denial is recorded before the answer leaves; if even that fails we still answer,
+     * since a refusal hands nothing out, but the operator must hear about it. */
+    if (srv_writer_audit(app->writer, &ev, NULL, &aerr) != SRV_OK)
+        srv_log(SRV_LOG_ERROR, "audit", "cannot record a denial: %s", aerr.message);
+    cJSON_Delete(detail);
+    atomic_fetch_add(&app->denials, 1);
+
+    cJSON_AddStringToObject(e, "code", srv_status_code(err->status));
+    cJSON_AddStringToObject(e, "message", err->message);
+    if (http == 401)
+        srv_http_add_header(c->ex, "WWW-Authenticate", "Bearer realm=\"signum\"");
+    if (http == 503)
+        srv_http_add_header(c->ex, "Retry-After", "1");
+    api_reply(c, http, doc);
+}
+
+void api_reply_error(api_call *c, const srv_error *err)
+{
+    api_deny(c, err, NULL);
+}
+
+/* ---- authentication ----------------------------------------------------------------------- */
+
+srv_status api_authenticate(api_call *c, srv_error *err)
+{
+    const char *h = c->ex->authorization;
+    uint8_t hash[32];
+    int64_t user_id = 0, expires_at = 0;
+    srv_status st;
+
+    if (!h || !*h)
+        return srv_fail(err, SRV_E_UNAUTHENTICATED,
+                        "missing Authorization header; get a token from /api/v1/auth/token");
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return srv_fail(err, SRV_E_TOKEN_INVALID, "Authorization must use the Bearer scheme");
+    if (!srv_token_parse(h + 7, hash))
+        return srv_fail(err, SRV_E_TOKEN_INVALID, "malformed access token");
+    st = srv_db_token_find(c->w->db, hash, &user_id, &expires_at, err);
+    if (st != SRV_OK)
+        return st;
+    if (expires_at <= srv_now())
+        return srv_fail(err, SRV_E_TOKEN_EXPIRED, "access token expired; request a new one");
+    st = srv_db_user_get_by_id(c->w->db, user_id, &c->user, err);
+    if (st == SRV_E_USER_NOT_FOUND)
+        return srv_fail(err, SRV_E_TOKEN_INVALID, "access token belongs to no user");
+    if (st != SRV_OK)
+        return st;
+    if (c->user.disabled)
+        return srv_fail(err, SRV_E_TOKEN_INVALID, "user is disabled");
+    c->authenticated = 1;
+    snprintf(c->actor, sizeof(c->actor), "user:%s", c->user.name);
+    return SRV_OK;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+/* Matches path against pattern; stores '*' segments in params (bounded). */
+static int match(const char *pattern, const char *path, char params[2][SRV_NAME_MAX + 2])
+{
+    unsigned np = 0;
+    while (*pattern && *path) {
+        if (*pattern == '*') {
+            size_t n = strcspn(path, "/");
+            if (np >= 2)
+                return 0;
+            /* Keep one byte past the limit so an over-long name is caught as invalid. */
+            snprintf(params[np], SRV_NAME_MAX + 2, "%.*s", (int)(n > SRV_NAME_MAX + 1 ? SRV_NAME_MAX + 1 : n), path);
+            if (n == 0)
+                return 0;
+            np++;
+            pattern++;
+            path += n;
+        } else if (*pattern == *path) {
+            pattern++;
+            path++;
+        } else {
+            return 0;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static int is_json(const char *content_type)
+{
+    size_t n = strlen("application/json");
+    if (!content_type || strncasecmp(content_type, "application/json", n) != 0)
+        return 0;
+    return content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ';
+}
+
+void srv_api_handle(void *worker, srv_http_exchange *ex)
+{
+    char params[2][SRV_NAME_MAX + 2];
+    const route *r = NULL;
+    int path_known = 0;
+    api_call c;
+    srv_error err;
+    size_t i;
+
+    memset(&c, 0, sizeof(c));
+    memset(params, 0, sizeof(params));
+    c.w = worker;
+    c.ex = ex;
+    snprintf(c.actor, sizeof(c.actor), "anonymous");
+    atomic_fetch_add(&c.w->app->requests, 1);
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        char p[2][SRV_NAME_MAX + 2];
+        memset(p, 0, sizeof(p));
+        if (!match(routes[i].pattern, ex->path, p))
+            continue;
+        path_known = 1;
+        if (routes[i].method == ex->method) {
+            r = &routes[i];
+            memcpy(params, p, sizeof(p));
+            break;
+        }
+    }
+    if (!r) {
+        srv_fail(&err, path_known ? SRV_E_METHOD : SRV_E_NOT_FOUND,
+                 path_known ? "method not allowed on this resource" : "no such resource");
+        api_deny(&c, &err, NULL);
+        return;
+    }
+    c.action = r->action;
+    c.params[0] = params[0];
+    c.params[1] = params[1];
+    for (i = 0; i < 2; i++) {
+        if (params[i][0] && !srv_valid_name(params[i], SRV_NAME_MAX)) {
+            srv_fail(&err, SRV_E_INVALID_FIELD,
+                     "names in the path must be 1-64 characters of [A-Za-z0-9._-]");
+            api_deny(&c, &err, NULL);
+            return;
+        }
+    }
+
+    if (r->auth != AUTH_NONE) {
+        if (api_authenticate(&c, &err) != SRV_OK) {
+            api_deny(&c, &err, NULL);
+            return;
+        }
+        if (r->auth == AUTH_ADMIN && c.user.role != SRV_ROLE_ADMIN) {
+            srv_fail(&err, SRV_E_FORBIDDEN, "this call needs the admin role");
+            api_deny(&c, &err, NULL);
+            return;
+        }
+    }
+
+    if (r->body_cap) {
+        if (!is_json(ex->content_type)) {
+            srv_fail(&err, SRV_E_CONTENT_TYPE, "Content-Type must be application/json");
+            api_deny(&c, &err, NULL);
+            return;
+        }
+        if (srv_json_parse_object(ex->body, ex->body_len, r->body_cap, &c.body, &err) != SRV_OK) {
+            api_deny(&c, &err, NULL);
+            return;
+        }
+    } else if (ex->body_len > 0 && ex->method != SRV_HTTP_GET) {
+        /* A body where none is expected is refused rather than ignored. */
+        if (!(ex->body_len == 2 && memcmp(ex->body, "{}", 2) == 0)) {
+            srv_fail(&err, SRV_E_INVALID_FIELD, "this call takes no request body");
+            api_deny(&c, &err, NULL);
+            return;
+        }
+    }
+
+    r->fn(&c);
+    cJSON_Delete(c.body);
+}

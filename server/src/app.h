@@ -1,0 +1,32 @@
+/* The running server's shared state, built by `serve` and read by every worker. */
+#ifndef SRV_APP_H
+#define SRV_APP_H
+
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+
+#include "ca/ca.h"
+#include "config.h"
+#include "hsm/hsm.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+typedef struct {
+    srv_config cfg;
+    srv_hsm *hsm;
+    srv_writer *writer;
+    srv_key ca_key;   /* the CA's key row (SPKI owned here) */
+    srv_ca ca;        /* points into ca_key; cert owned here */
+    char *ca_pem;     /* the CA certificate as PEM, for chains */
+    SSL_CTX *tls;
+    int64_t started_at;
+    atomic_ulong requests, signatures, denials;
+} srv_app;
+
+/* What each worker thread owns. */
+typedef struct {
+    srv_app *app;
+    srv_db *db; /* a read connection */
+} srv_worker;
+
+#endif

@@ -1,0 +1,86 @@
+/* The built-in CA and certificate work for keys that live in the HSM: certificates and CSRs
+ * are assembled with OpenSSL, and their to-be-signed bytes are signed by the HSM. */
+#ifndef SRV_CA_H
+#define SRV_CA_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/status.h"
+#include "../hsm/hsm.h"
+
+/* A key held in the HSM, described enough to sign with it. */
+typedef struct {
+    srv_key_type type;
+    const uint8_t *ckaid;
+    size_t ckaid_len;
+    const uint8_t *spki; /* DER SubjectPublicKeyInfo */
+    size_t spki_len;
+} srv_hsm_key;
+
+/* The signer of issued certificates: its HSM key and its certificate. */
+typedef struct {
+    srv_hsm *hsm;
+    srv_hsm_key key;
+    X509 *cert;
+} srv_ca;
+
+typedef enum {
+    SRV_CERT_CA,          /* self-signed root: basicConstraints CA:TRUE, keyCertSign, cRLSign */
+    SRV_CERT_CODESIGNING, /* leaf: digitalSignature, EKU codeSigning */
+    SRV_CERT_TLS_SERVER,  /* leaf: digitalSignature, keyEncipherment (RSA), EKU serverAuth */
+    SRV_CERT_TLS_CLIENT   /* leaf: digitalSignature, EKU clientAuth */
+} srv_cert_profile;
+
+typedef struct {
+    srv_cert_profile profile;
+    const char *common_name;  /* required, at most 64 characters */
+    const char *organization; /* optional */
+    unsigned validity_days;   /* 1 .. 3650 */
+    const char *const *dns_names; /* subjectAltName DNS entries, NULL-terminated, optional */
+    const char *const *ip_addresses; /* subjectAltName IP entries, NULL-terminated, optional */
+} srv_cert_request;
+
+/* Makes the self-signed CA certificate for `key` (profile must be SRV_CERT_CA). */
+srv_status srv_ca_self_sign(srv_hsm *hsm, const srv_hsm_key *key, const srv_cert_request *req,
+                            X509 **out, srv_error *err);
+
+/* Issues a certificate for the public key `subject_spki` (DER SPKI) signed by the CA.
+ * Serial numbers are 128-bit random; subjectKeyIdentifier and authorityKeyIdentifier set. */
+srv_status srv_ca_issue(const srv_ca *ca, const uint8_t *subject_spki, size_t subject_spki_len,
+                        const srv_cert_request *req, X509 **out, srv_error *err);
+
+/* Makes a PKCS#10 CSR for an HSM key, signed by that key in the HSM. */
+srv_status srv_ca_make_csr(srv_hsm *hsm, const srv_hsm_key *key, const char *common_name,
+                           const char *organization, X509_REQ **out, srv_error *err);
+
+/* Parses a PEM chain (leaf first, then intermediates/root; at most 8 certificates, at most
+ * 64 KiB) for a key: the leaf's public key must equal key_spki and each certificate must be
+ * signed by the next. On success *out holds the parsed certificates (caller frees with
+ * sk_X509_pop_free(*out, X509_free)). */
+srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *key_spki,
+                              size_t key_spki_len, STACK_OF(X509) **out, srv_error *err);
+
+/* DER and PEM encodings (caller frees). */
+srv_status srv_cert_to_der(X509 *cert, uint8_t **der, size_t *der_len, srv_error *err);
+srv_status srv_cert_to_pem(X509 *cert, char **pem, srv_error *err);
+srv_status srv_cert_from_der(const uint8_t *der, size_t der_len, X509 **out, srv_error *err);
+
+/* Signs `data` (already the to-be-signed bytes) with an HSM key the way X.509 expects:
+ * RSA keys: sha256WithRSAEncryption (PKCS#1 v1.5, DigestInfo built here);
+ * EC keys: ecdsa-with-SHA256 (P-256) or ecdsa-with-SHA384 (P-384), DER-encoded ECDSA-Sig-Value.
+ * Returns the signature bytes and the matching AlgorithmIdentifier NID. */
+srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *tbs,
+                           size_t tbs_len, uint8_t *sig, size_t *sig_len, int *sig_nid,
+                           srv_error *err);
+
+/* Converts between raw r||s and DER ECDSA-Sig-Value (used by the sign API's "der" format). */
+srv_status srv_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der, size_t *der_len,
+                                srv_error *err);
+
+/* Builds the DER DigestInfo for a digest (used for RSA PKCS#1 v1.5 signing). */
+srv_status srv_digestinfo(srv_hash hash, const uint8_t *digest, size_t digest_len, uint8_t *out,
+                          size_t *out_len, srv_error *err);
+
+#endif

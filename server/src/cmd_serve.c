@@ -1,0 +1,231 @@
+/* `signum-server serve`: opens the HSM, database and CA of a state directory and serves the
+ * HTTPS API until SIGTERM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "app.h"
+#include "cli.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: signum-server serve --state DIR [--port N] [--listen ADDR]\n"
+                 "\n"
+                 "Serves HTTPS until SIGTERM or SIGINT, then finishes in-flight requests.\n"
+                 "--port 0 picks a free port. Once listening, DIR/run.json holds the pid,\n"
+                 "port and URL (removed at exit).\n");
+}
+
+void srv_export_softhsm_conf(const char *path)
+{
+    if (path && *path && access(path, R_OK) == 0)
+        setenv("SOFTHSM2_CONF", path, 1);
+}
+
+int srv_read_pin(const char *path, char **pin)
+{
+    struct stat sb;
+    srv_error err;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    *pin = NULL;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        fprintf(stderr, "signum-server: cannot open HSM PIN file %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+        fprintf(stderr, "signum-server: %s is readable by others (mode %o); chmod 600 it\n", path,
+                (unsigned)(sb.st_mode & 0777));
+        return -1;
+    }
+    if (srv_read_file(path, 256, pin, &len, &err) != SRV_OK) {
+        fprintf(stderr, "signum-server: %s\n", err.message);
+        return -1;
+    }
+    while (len > 0 && ((*pin)[len - 1] == '\n' || (*pin)[len - 1] == '\r'))
+        (*pin)[--len] = '\0';
+    return 0;
+}
+
+static SSL_CTX *tls_context(const srv_config *cfg, srv_error *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        srv_fail(err, SRV_E_INTERNAL, "cannot create TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char buf[160];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        srv_fail(err, SRV_E_CONFIG, "TLS certificate or key unusable (%s, %s): %s", cfg->tls_cert,
+                 cfg->tls_key, buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Loads the CA's key row and certificate so the API can issue certificates. */
+static srv_status load_ca(srv_app *app, srv_error *err)
+{
+    srv_db *db = NULL;
+    BIO *bio = NULL;
+    srv_status st;
+
+    st = srv_db_open(app->cfg.database, 0, &db, err);
+    if (st != SRV_OK)
+        return st;
+    st = srv_db_key_get(db, app->cfg.ca_key_name, &app->ca_key, err);
+    srv_db_close(db);
+    if (st != SRV_OK)
+        return st;
+    if (srv_read_file(app->cfg.ca_cert, 64 * 1024, &app->ca_pem, NULL, err) != SRV_OK)
+        return SRV_E_CONFIG;
+    bio = BIO_new_mem_buf(app->ca_pem, -1);
+    app->ca.cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (!app->ca.cert)
+        return srv_fail(err, SRV_E_CONFIG, "cannot parse the CA certificate %s", app->cfg.ca_cert);
+    app->ca.hsm = app->hsm;
+    app->ca.key.type = app->ca_key.type;
+    app->ca.key.ckaid = app->ca_key.ckaid;
+    app->ca.key.ckaid_len = SRV_CKAID_LEN;
+    app->ca.key.spki = app->ca_key.spki;
+    app->ca.key.spki_len = app->ca_key.spki_len;
+    return SRV_OK;
+}
+
+static void write_run_file(void *arg, int port)
+{
+    srv_app *app = arg;
+    char path[PATH_MAX + 16], text[256];
+    srv_error err;
+    snprintf(path, sizeof(path), "%s/run.json", app->cfg.dir);
+    snprintf(text, sizeof(text), "{\"pid\":%ld,\"port\":%d,\"url\":\"https://localhost:%d\"}\n",
+             (long)getpid(), port, port);
+    if (srv_write_file(path, text, strlen(text), 0644, &err) != SRV_OK)
+        srv_log(SRV_LOG_WARN, "main", "cannot write run file: %s", err.message);
+}
+
+static void audit_lifecycle(srv_app *app, const char *action)
+{
+    srv_audit_event ev = {0, "system", action, "ok", NULL};
+    srv_error err;
+    if (srv_writer_audit(app->writer, &ev, NULL, &err) != SRV_OK)
+        srv_log(SRV_LOG_ERROR, "audit", "cannot record %s: %s", action, err.message);
+}
+
+int srv_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"state", required_argument, NULL, 's'},
+                                          {"port", required_argument, NULL, 'p'},
+                                          {"listen", required_argument, NULL, 'l'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    const char *state = NULL, *listen_addr = NULL;
+    int port = -1, c, rc = SRV_EXIT_FAIL;
+    char *pin = NULL, run_file[PATH_MAX + 16];
+    srv_hsm_config hc;
+    srv_http_config hcfg;
+    srv_app *app;
+    srv_error err;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': state = optarg; break;
+        case 'p': port = atoi(optarg); break;
+        case 'l': listen_addr = optarg; break;
+        case 'h': usage(stdout); return SRV_EXIT_OK;
+        default: usage(stderr); return SRV_EXIT_USAGE;
+        }
+    }
+    if (!state || optind != argc || port > 65535) {
+        usage(stderr);
+        return SRV_EXIT_USAGE;
+    }
+    app = calloc(1, sizeof(*app));
+    if (!app)
+        return SRV_EXIT_FAIL;
+    if (srv_config_load(state, &app->cfg, &err) != SRV_OK) {
+        fprintf(stderr, "signum-server serve: %s\n", err.message);
+        goto out;
+    }
+    if (port >= 0)
+        app->cfg.port = port;
+    if (listen_addr)
+        snprintf(app->cfg.listen, sizeof(app->cfg.listen), "%s", listen_addr);
+    if (srv_read_pin(app->cfg.hsm_pin_file, &pin) != 0)
+        goto out;
+    srv_export_softhsm_conf(app->cfg.softhsm_conf);
+    memset(&hc, 0, sizeof(hc));
+    hc.module_path = app->cfg.hsm_module;
+    hc.token_label = app->cfg.hsm_token;
+    hc.pin = pin;
+    hc.pool_size = app->cfg.hsm_sessions;
+    if (srv_hsm_open(&hc, &app->hsm, &err) != SRV_OK ||
+        srv_writer_start(app->cfg.database, &app->writer, &err) != SRV_OK ||
+        load_ca(app, &err) != SRV_OK || !(app->tls = tls_context(&app->cfg, &err))) {
+        fprintf(stderr, "signum-server serve: %s\n", err.message);
+        goto out;
+    }
+    app->started_at = srv_now();
+    audit_lifecycle(app, "server.start");
+
+    memset(&hcfg, 0, sizeof(hcfg));
+    hcfg.host = app->cfg.listen;
+    hcfg.port = app->cfg.port;
+    hcfg.tls = app->tls;
+    hcfg.workers = app->cfg.workers;
+    hcfg.queue_limit = 4096;
+    hcfg.timeout_secs = app->cfg.http_timeout;
+    hcfg.max_body = app->cfg.max_body;
+    hcfg.handler = srv_api_handle;
+    hcfg.worker_init = srv_api_worker_init;
+    hcfg.worker_fini = srv_api_worker_fini;
+    hcfg.app = app;
+    hcfg.on_listening = write_run_file;
+    if (srv_http_serve(&hcfg, &err) != SRV_OK)
+        fprintf(stderr, "signum-server serve: %s\n", err.message);
+    else
+        rc = SRV_EXIT_OK;
+    snprintf(run_file, sizeof(run_file), "%s/run.json", app->cfg.dir);
+    unlink(run_file);
+    audit_lifecycle(app, "server.stop");
+    srv_log(SRV_LOG_INFO, "main", "stopped");
+out:
+    if (pin) {
+        OPENSSL_cleanse(pin, strlen(pin));
+        free(pin);
+    }
+    srv_writer_stop(app->writer);
+    srv_hsm_close(app->hsm);
+    SSL_CTX_free(app->tls);
+    X509_free(app->ca.cert);
+    free(app->ca_pem);
+    srv_key_clear(&app->ca_key);
+    free(app);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* The one map from srv_status to HTTP status and stable machine code. */
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const struct {
+    const char *code;
+    int http;
+} status_map[SRV_STATUS_COUNT] = {
+    [SRV_OK] = {"ok", 200},
+    [SRV_E_INTERNAL] = {"internal_error", 500},
+    [SRV_E_NOMEM] = {"out_of_memory", 503},
+    [SRV_E_BAD_JSON] = {"malformed_json", 400},
+    [SRV_E_BODY_TOO_LARGE] = {"body_too_large", 413},
+    [SRV_E_CONTENT_TYPE] = {"unsupported_content_type", 415},
+    [SRV_E_INVALID_FIELD] = {"invalid_field", 400},
+    [SRV_E_UNKNOWN_FIELD] = {"unknown_field", 400},
+    [SRV_E_BAD_BASE64] = {"bad_base64", 400},
+    [SRV_E_DIGEST_LENGTH] = {"digest_length_mismatch", 400},
+    [SRV_E_UNAUTHENTICATED] = {"unauthenticated", 401},
+    [SRV_E_TOKEN_INVALID] = {"token_invalid", 401},
+    [SRV_E_TOKEN_EXPIRED] = {"token_expired", 401},
+    [SRV_E_BAD_CREDENTIALS] = {"bad_credentials", 401},
+    [SRV_E_FORBIDDEN] = {"forbidden", 403},
+    [SRV_E_KEY_NOT_FOUND] = {"key_not_found", 404},
+    [SRV_E_KEY_DISABLED] = {"key_disabled", 403},
+    [SRV_E_KEY_NOT_GRANTED] = {"key_not_granted", 403},
+    [SRV_E_USER_NOT_FOUND] = {"user_not_found", 404},
+    [SRV_E_NOT_FOUND] = {"not_found", 404},
+    [SRV_E_METHOD] = {"method_not_allowed", 405},
+    [SRV_E_EXISTS] = {"already_exists", 409},
+    [SRV_E_REQUEST_ID_CONFLICT] = {"request_id_conflict", 409},
+    [SRV_E_REQUEST_IN_PROGRESS] = {"request_in_progress", 409},
+    [SRV_E_MECHANISM] = {"mechanism_not_supported", 400},
+    [SRV_E_CERTIFICATE] = {"invalid_certificate", 400},
+    [SRV_E_HSM] = {"hsm_error", 502},
+    [SRV_E_DATABASE] = {"database_error", 500},
+    [SRV_E_AUDIT] = {"audit_unavailable", 503},
+    [SRV_E_UNAVAILABLE] = {"unavailable", 503},
+    [SRV_E_CONFIG] = {"configuration_error", 500},
+    [SRV_E_IO] = {"io_error", 500},
+};
+
+srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *srv_status_code(srv_status status)
+{
+    if ((unsigned)status >= SRV_STATUS_COUNT || !status_map[status].code)
+        return "internal_error";
+    return status_map[status].code;
+}
+
+int srv_status_http(srv_status status)
+{
+    if ((unsigned)status >= SRV_STATUS_COUNT || !status_map[status].http)
+        return 500;
+    return status_map[status].http;
+}

@@ -1,0 +1,58 @@
+/* Server status codes: one enum for every layer, one table mapping them to HTTP and to the
+ * stable machine codes clients see (status.c). */
+#ifndef SRV_STATUS_H
+#define SRV_STATUS_H
+
+#include <stddef.h>
+
+typedef enum {
+    SRV_OK = 0,
+    SRV_E_INTERNAL,
+    SRV_E_NOMEM,
+    SRV_E_BAD_JSON,
+    SRV_E_BODY_TOO_LARGE,
+    SRV_E_CONTENT_TYPE,
+    SRV_E_INVALID_FIELD,
+    SRV_E_UNKNOWN_FIELD,
+    SRV_E_BAD_BASE64,
+    SRV_E_DIGEST_LENGTH,
+    SRV_E_UNAUTHENTICATED,
+    SRV_E_TOKEN_INVALID,
+    SRV_E_TOKEN_EXPIRED,
+    SRV_E_BAD_CREDENTIALS,
+    SRV_E_FORBIDDEN,
+    SRV_E_KEY_NOT_FOUND,
+    SRV_E_KEY_DISABLED,
+    SRV_E_KEY_NOT_GRANTED,
+    SRV_E_USER_NOT_FOUND,
+    SRV_E_NOT_FOUND,
+    SRV_E_METHOD,
+    SRV_E_EXISTS,
+    SRV_E_REQUEST_ID_CONFLICT,
+    SRV_E_REQUEST_IN_PROGRESS,
+    SRV_E_MECHANISM,
+    SRV_E_CERTIFICATE,
+    SRV_E_HSM,
+    SRV_E_DATABASE,
+    SRV_E_AUDIT,
+    SRV_E_UNAVAILABLE,
+    SRV_E_CONFIG,
+    SRV_E_IO,
+    SRV_STATUS_COUNT
+} srv_status;
+
+/* A status and a human message; the message never holds a secret. */
+typedef struct {
+    srv_status status;
+    char message[256];
+} srv_error;
+
+/* Sets err (if not NULL) and returns status, so callers can write `return srv_fail(...)`. */
+srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Stable machine code ("key_not_granted") and HTTP status for a status. */
+const char *srv_status_code(srv_status status);
+int srv_status_http(srv_status status);
+
+#endif

@@ -1,0 +1,176 @@
+/* Loading and writing signum-server.conf. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+void srv_config_defaults(srv_config *cfg, const char *dir)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1");
+    cfg->port = 8443;
+    cfg->workers = 8;
+    cfg->hsm_sessions = 8;
+    cfg->token_ttl = 900;
+    cfg->http_timeout = 30;
+    cfg->max_body = 1024 * 1024;
+    snprintf(cfg->database, sizeof(cfg->database), "signum.db");
+    snprintf(cfg->hsm_module, sizeof(cfg->hsm_module), "/usr/lib/softhsm/libsofthsm2.so");
+    snprintf(cfg->hsm_token, sizeof(cfg->hsm_token), "signum");
+    snprintf(cfg->hsm_pin_file, sizeof(cfg->hsm_pin_file), "hsm/user.pin");
+    snprintf(cfg->softhsm_conf, sizeof(cfg->softhsm_conf), "hsm/softhsm2.conf");
+    snprintf(cfg->tls_cert, sizeof(cfg->tls_cert), "tls/server.crt");
+    snprintf(cfg->tls_key, sizeof(cfg->tls_key), "tls/server.key");
+    snprintf(cfg->ca_cert, sizeof(cfg->ca_cert), "ca/ca.crt");
+    snprintf(cfg->ca_key_name, sizeof(cfg->ca_key_name), "signum-ca");
+}
+
+static char *trim(char *s)
+{
+    char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static srv_status set_int(const char *key, const char *value, long min, long max, long *out,
+                          srv_error *err)
+{
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || v < min || v > max)
+        return srv_fail(err, SRV_E_CONFIG, "%s must be an integer in [%ld, %ld]", key, min, max);
+    *out = v;
+    return SRV_OK;
+}
+
+static srv_status set_path(srv_config *cfg, char *dst, const char *value, srv_error *err)
+{
+    return srv_path_join(dst, PATH_MAX, cfg->dir, value, err);
+}
+
+static srv_status apply(srv_config *cfg, const char *key, const char *value, srv_error *err)
+{
+    long v = 0;
+    srv_status st = SRV_OK;
+#define TEXT(name, field)                                                                          \
+    if (strcmp(key, name) == 0) {                                                                  \
+        if (strlen(value) >= sizeof(cfg->field))                                                   \
+            return srv_fail(err, SRV_E_CONFIG, "%s is too long", name);                            \
+        snprintf(cfg->field, sizeof(cfg->field), "%s", value);                                    \
+        return SRV_OK;                                                                             \
+    }
+#define INT(name, field, lo, hi)                                                                   \
+    if (strcmp(key, name) == 0) {                                                                  \
+        if ((st = set_int(name, value, lo, hi, &v, err)) == SRV_OK)                                \
+            cfg->field = (__typeof__(cfg->field))v;                                                    \
+        return st;                                                                                 \
+    }
+#define PATH(name, field)                                                                          \
+    if (strcmp(key, name) == 0)                                                                    \
+        return set_path(cfg, cfg->field, value, err);
+    TEXT("listen", listen)
+    INT("port", port, 0, 65535)
+    INT("workers", workers, 1, 256)
+    INT("hsm_sessions", hsm_sessions, 1, 256)
+    INT("token_ttl", token_ttl, 30, 86400)
+    INT("http_timeout", http_timeout, 1, 3600)
+    INT("max_body", max_body, 4096, 64 * 1024 * 1024)
+    PATH("database", database)
+    PATH("hsm_module", hsm_module)
+    TEXT("hsm_token", hsm_token)
+    PATH("hsm_pin_file", hsm_pin_file)
+    PATH("softhsm_conf", softhsm_conf)
+    PATH("tls_cert", tls_cert)
+    PATH("tls_key", tls_key)
+    PATH("ca_cert", ca_cert)
+    TEXT("ca_key_name", ca_key_name)
+#undef TEXT
+#undef INT
+#undef PATH
+    return srv_fail(err, SRV_E_CONFIG, "unknown setting \"%s\"", key);
+}
+
+srv_status srv_config_load(const char *dir, srv_config *cfg, srv_error *err)
+{
+    char path[PATH_MAX], *text = NULL, *line, *save = NULL;
+    srv_status st;
+    unsigned lineno = 0;
+
+    srv_config_defaults(cfg, dir);
+    if ((st = srv_path_join(path, sizeof(path), dir, SRV_CONFIG_FILE, err)) != SRV_OK)
+        return st;
+    /* Defaults hold relative paths; resolve them against the state directory first. */
+    {
+        srv_config d = *cfg;
+        if ((st = set_path(cfg, cfg->database, d.database, err)) != SRV_OK ||
+            (st = set_path(cfg, cfg->hsm_pin_file, d.hsm_pin_file, err)) != SRV_OK ||
+            (st = set_path(cfg, cfg->softhsm_conf, d.softhsm_conf, err)) != SRV_OK ||
+            (st = set_path(cfg, cfg->tls_cert, d.tls_cert, err)) != SRV_OK ||
+            (st = set_path(cfg, cfg->tls_key, d.tls_key, err)) != SRV_OK ||
+            (st = set_path(cfg, cfg->ca_cert, d.ca_cert, err)) != SRV_OK)
+            return st;
+    }
+    st = srv_read_file(path, 64 * 1024, &text, NULL, err);
+    if (st != SRV_OK)
+        return srv_fail(err, SRV_E_CONFIG, "%s is not a Signum state directory (cannot read %s)",
+                        dir, SRV_CONFIG_FILE);
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq, *key, *value;
+        lineno++;
+        line = trim(line);
+        if (*line == '\0' || *line == '#')
+            continue;
+        eq = strchr(line, '=');
+        if (!eq) {
+            st = srv_fail(err, SRV_E_CONFIG, "%s line %u: expected key = value", path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        key = trim(line);
+        value = trim(eq + 1);
+        if ((st = apply(cfg, key, value, err)) != SRV_OK) {
+            char msg[sizeof(err->message)];
+            snprintf(msg, sizeof(msg), "%s", err ? err->message : "");
+            st = srv_fail(err, SRV_E_CONFIG, "%s line %u: %s", SRV_CONFIG_FILE, lineno, msg);
+            goto out;
+        }
+    }
+out:
+    free(text);
+    return st;
+}
+
+srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
+    fprintf(f,
+            "# signum-server configuration. Relative paths are inside this directory.\n"
+            "listen = %s\nport = %d\nworkers = %u\nhsm_sessions = %u\ntoken_ttl = %d\n"
+            "http_timeout = %d\nmax_body = %zu\ndatabase = %s\n"
+            "# Any PKCS#11 module works here; softhsm_conf only matters for SoftHSMv2.\n"
+            "hsm_module = %s\nhsm_token = %s\nhsm_pin_file = %s\nsofthsm_conf = %s\n"
+            "tls_cert = %s\ntls_key = %s\nca_cert = %s\nca_key_name = %s\n",
+            cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,
+            cfg->http_timeout, cfg->max_body, cfg->database, cfg->hsm_module, cfg->hsm_token,
+            cfg->hsm_pin_file, cfg->softhsm_conf, cfg->tls_cert, cfg->tls_key, cfg->ca_cert,
+            cfg->ca_key_name);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
+    }
+    *out = buf;
+    return SRV_OK;
+}

@@ -1,0 +1,38 @@
+/* signum-server.conf: "key = value" lines inside the state directory; relative paths are
+ * resolved against that directory. Unknown keys are errors, so typos do not pass silently. */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "common/status.h"
+
+#define SRV_CONFIG_FILE "signum-server.conf"
+
+typedef struct {
+    char dir[PATH_MAX];
+    char listen[64];
+    int port;
+    unsigned workers;
+    unsigned hsm_sessions;
+    int token_ttl;      /* seconds */
+    int http_timeout;   /* seconds a connection may stall */
+    size_t max_body;    /* transport cap in bytes */
+    char database[PATH_MAX];
+    char hsm_module[PATH_MAX];
+    char hsm_token[33];
+    char hsm_pin_file[PATH_MAX];
+    char softhsm_conf[PATH_MAX]; /* exported as SOFTHSM2_CONF when set */
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+    char ca_cert[PATH_MAX];
+    char ca_key_name[65];
+} srv_config;
+
+void srv_config_defaults(srv_config *cfg, const char *dir);
+srv_status srv_config_load(const char *dir, srv_config *cfg, srv_error *err);
+/* Renders cfg (with the paths relative to cfg->dir as given) as a config file. */
+srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err);
+
+#endif

@@ -1,0 +1,83 @@
+/* The HSM, reached through PKCS#11: SoftHSMv2 by default, any PKCS#11 module by config.
+ * PKCS#11 is itself the plug-in interface, so there is one implementation (hsm.c). */
+#ifndef SRV_HSM_H
+#define SRV_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/status.h"
+
+typedef enum {
+    SRV_KEY_RSA_2048,
+    SRV_KEY_RSA_3072,
+    SRV_KEY_RSA_4096,
+    SRV_KEY_EC_P256,
+    SRV_KEY_EC_P384,
+    SRV_KEY_TYPE_COUNT
+} srv_key_type;
+
+typedef enum { SRV_HASH_SHA256, SRV_HASH_SHA384, SRV_HASH_SHA512, SRV_HASH_COUNT } srv_hash;
+
+typedef enum { SRV_MECH_RSA_PKCS1, SRV_MECH_RSA_PSS, SRV_MECH_ECDSA, SRV_MECH_COUNT } srv_mech;
+
+#define SRV_MAX_SIG_LEN 512 /* RSA-4096 */
+
+const char *srv_key_type_name(srv_key_type type); /* "rsa2048", "ec-p256", ... */
+int srv_key_type_parse(const char *name, srv_key_type *out);
+int srv_key_type_is_rsa(srv_key_type type);
+size_t srv_key_type_sig_len(srv_key_type type); /* raw signature length */
+
+const char *srv_hash_name(srv_hash hash); /* "sha256", ... */
+int srv_hash_parse(const char *name, srv_hash *out);
+size_t srv_hash_len(srv_hash hash);
+
+const char *srv_mech_name(srv_mech mech); /* "rsa-pkcs1", "rsa-pss", "ecdsa" */
+int srv_mech_parse(const char *name, srv_mech *out);
+
+typedef struct srv_hsm srv_hsm;
+
+typedef struct {
+    const char *module_path;
+    const char *token_label;
+    const char *pin;
+    unsigned pool_size; /* logged-in sessions kept open */
+} srv_hsm_config;
+
+/* Initialises a fresh token in the first uninitialised slot (SoftHSMv2 style) and sets the
+ * user PIN. Used by `signum-server init`; real HSMs are initialised by their own tools. */
+srv_status srv_hsm_init_token(const char *module_path, const char *label, const char *so_pin,
+                              const char *user_pin, srv_error *err);
+
+srv_status srv_hsm_open(const srv_hsm_config *cfg, srv_hsm **out, srv_error *err);
+void srv_hsm_close(srv_hsm *hsm);
+
+/* Generates a token key pair with CKA_SENSITIVE=TRUE, CKA_EXTRACTABLE=FALSE and sign-only
+ * usage; returns the public key as DER SubjectPublicKeyInfo (caller frees). */
+srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *id, size_t id_len,
+                                const char *label, uint8_t **spki, size_t *spki_len,
+                                srv_error *err);
+
+/* Destroys the key pair with this CKA_ID (used to undo a key whose registration failed). */
+srv_status srv_hsm_destroy_key(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_error *err);
+
+/* Signs `data` with the private key whose CKA_ID is id:
+ *  - SRV_MECH_RSA_PKCS1: data is a complete DigestInfo (CKM_RSA_PKCS);
+ *  - SRV_MECH_RSA_PSS: data is the digest of `hash`, salt_len bytes of salt (CKM_RSA_PKCS_PSS);
+ *  - SRV_MECH_ECDSA: data is the digest; the signature is raw r||s (CKM_ECDSA).
+ * *sig_len holds the buffer size on entry and the signature length on return. */
+srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech mech,
+                        srv_hash hash, unsigned salt_len, const uint8_t *data, size_t data_len,
+                        uint8_t *sig, size_t *sig_len, srv_error *err);
+
+/* Reports whether the token answers; detail receives a short human description. */
+srv_status srv_hsm_health(srv_hsm *hsm, char *detail, size_t detail_len);
+
+/* Test hook: closes every session behind the pool's back, as a lost HSM connection would.
+ * The next operation must recover transparently. */
+void srv_hsm_drop_sessions(srv_hsm *hsm);
+
+/* Counters for /metrics and tests. */
+unsigned long srv_hsm_reopen_count(srv_hsm *hsm);
+
+#endif

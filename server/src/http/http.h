@@ -1,0 +1,64 @@
+/* HTTPS front end: libevent's evhttp over OpenSSL on one event loop thread, with a bounded
+ * pool of worker threads doing the real work (database, HSM) so a slow HSM or a slow commit
+ * never blocks accepting connections or TLS handshakes. */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#include "../common/status.h"
+
+#define SRV_HTTP_MAX_HEADERS 4
+
+typedef enum { SRV_HTTP_GET, SRV_HTTP_POST, SRV_HTTP_PUT, SRV_HTTP_DELETE, SRV_HTTP_OTHER } srv_http_method;
+
+/* One request and its response, owned by the front end; handlers fill in the response. */
+typedef struct {
+    srv_http_method method;
+    char *path;          /* without the query string, percent-decoded */
+    char *query;         /* raw query string or NULL */
+    char *content_type;  /* NULL if absent */
+    char *authorization; /* NULL if absent */
+    char *body;          /* NUL-terminated copy; body_len excludes the NUL */
+    size_t body_len;
+    char peer[64];       /* remote address */
+
+    int status;
+    char *response;      /* malloc'd; freed by the front end */
+    size_t response_len;
+    const char *response_type;
+    const char *header_names[SRV_HTTP_MAX_HEADERS];
+    char *header_values[SRV_HTTP_MAX_HEADERS]; /* malloc'd */
+    unsigned header_count;
+} srv_http_exchange;
+
+/* Called on a worker thread with that worker's context. */
+typedef void (*srv_http_handler)(void *worker_ctx, srv_http_exchange *ex);
+
+typedef struct {
+    const char *host;
+    int port;               /* 0 picks a free port */
+    SSL_CTX *tls;
+    unsigned workers;
+    unsigned queue_limit;   /* requests waiting for a worker before 503 */
+    int timeout_secs;       /* idle/stalled connection timeout */
+    size_t max_body;        /* hard transport cap; API caps are lower and answer in JSON */
+    srv_http_handler handler;
+    void *(*worker_init)(void *app); /* per-worker context, e.g. a database connection */
+    void (*worker_fini)(void *worker_ctx);
+    void *app;
+    /* Called once listening, with the bound port (for the run file). */
+    void (*on_listening)(void *app, int port);
+} srv_http_config;
+
+/* Serves until SIGTERM or SIGINT, then drains in-flight requests and returns. */
+srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err);
+
+/* TLS handshakes completed since start (for /metrics). */
+long srv_http_tls_handshakes(SSL_CTX *tls);
+
+/* Helper for handlers: adds a response header (name must be a string literal). */
+void srv_http_add_header(srv_http_exchange *ex, const char *name, const char *value);
+
+#endif

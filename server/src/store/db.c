@@ -1,0 +1,746 @@
+/* SQLite storage: connection setup, migrations, and a prepared statement per query. */
+#include "db.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+
+/* Each entry brings the schema from version i to i+1, in one transaction. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL CHECK(role IN ('admin','signer')), created_at INTEGER NOT NULL,"
+    " disabled INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE api_keys(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    " prefix TEXT NOT NULL UNIQUE, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE access_tokens(hash BLOB PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    " expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE keys(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, ckaid BLOB NOT NULL UNIQUE,"
+    " type TEXT NOT NULL, spki BLOB NOT NULL, is_ca INTEGER NOT NULL DEFAULT 0,"
+    " disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+    "CREATE TABLE certificates(key_id INTEGER PRIMARY KEY REFERENCES keys(id), der BLOB NOT NULL,"
+    " chain_pem TEXT NOT NULL DEFAULT '', not_after INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE grants(key_id INTEGER NOT NULL REFERENCES keys(id),"
+    " user_id INTEGER NOT NULL REFERENCES users(id), created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(key_id, user_id)) WITHOUT ROWID;"
+    "CREATE TABLE sign_requests(user_id INTEGER NOT NULL, request_id TEXT NOT NULL,"
+    " fingerprint BLOB NOT NULL, response TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(user_id, request_id)) WITHOUT ROWID;"
+    "CREATE TABLE audit(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL,"
+    " action TEXT NOT NULL, outcome TEXT NOT NULL, record TEXT NOT NULL, hash TEXT NOT NULL);",
+};
+
+typedef enum {
+    Q_USER_INSERT,
+    Q_USER_GET,
+    Q_USER_GET_ID,
+    Q_USERS_LIST,
+    Q_APIKEY_INSERT,
+    Q_APIKEY_FIND,
+    Q_TOKEN_INSERT,
+    Q_TOKEN_FIND,
+    Q_KEY_INSERT,
+    Q_KEY_GET,
+    Q_KEY_DISABLE,
+    Q_KEYS_ALL,
+    Q_KEYS_USER,
+    Q_CERT_SET,
+    Q_CERT_GET,
+    Q_GRANT_INSERT,
+    Q_GRANT_EXISTS,
+    Q_SIGNREQ_GET,
+    Q_SIGNREQ_INSERT,
+    Q_AUDIT_HEAD,
+    Q_AUDIT_INSERT,
+    Q_AUDIT_ITER,
+    Q_META_SET,
+    Q_META_GET,
+    Q_COUNT
+} query_id;
+
+static const char *const queries[Q_COUNT] = {
+    [Q_USER_INSERT] = "INSERT INTO users(name, role, created_at) VALUES(?1, ?2, ?3)",
+    [Q_USER_GET] = "SELECT id, name, role, disabled FROM users WHERE name = ?1",
+    [Q_USER_GET_ID] = "SELECT id, name, role, disabled FROM users WHERE id = ?1",
+    [Q_USERS_LIST] = "SELECT id, name, role, disabled, created_at FROM users ORDER BY name",
+    [Q_APIKEY_INSERT] =
+        "INSERT INTO api_keys(user_id, prefix, hash, created_at) VALUES(?1, ?2, ?3, ?4)",
+    [Q_APIKEY_FIND] = "SELECT user_id, hash FROM api_keys WHERE prefix = ?1 AND revoked = 0",
+    [Q_TOKEN_INSERT] = "INSERT INTO access_tokens(hash, user_id, expires_at) VALUES(?1, ?2, ?3)",
+    [Q_TOKEN_FIND] =
+        "SELECT user_id, expires_at FROM access_tokens WHERE hash = ?1 AND revoked = 0",
+    [Q_KEY_INSERT] = "INSERT INTO keys(name, ckaid, type, spki, is_ca, disabled, created_at)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6)",
+    [Q_KEY_GET] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at FROM keys"
+                  " WHERE name = ?1",
+    [Q_KEY_DISABLE] = "UPDATE keys SET disabled = 1 WHERE id = ?1",
+    [Q_KEYS_ALL] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at FROM keys"
+                   " WHERE is_ca = 0 ORDER BY name",
+    [Q_KEYS_USER] = "SELECT k.id, k.name, k.ckaid, k.type, k.spki, k.is_ca, k.disabled,"
+                    " k.created_at FROM keys k JOIN grants g ON g.key_id = k.id"
+                    " WHERE g.user_id = ?1 AND k.disabled = 0 AND k.is_ca = 0 ORDER BY k.name",
+    [Q_CERT_SET] = "INSERT OR REPLACE INTO certificates(key_id, der, chain_pem, not_after,"
+                   " created_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [Q_CERT_GET] = "SELECT der, chain_pem, not_after FROM certificates WHERE key_id = ?1",
+    [Q_GRANT_INSERT] = "INSERT INTO grants(key_id, user_id, created_at) VALUES(?1, ?2, ?3)",
+    [Q_GRANT_EXISTS] = "SELECT 1 FROM grants WHERE key_id = ?1 AND user_id = ?2",
+    [Q_SIGNREQ_GET] = "SELECT fingerprint, response, created_at FROM sign_requests"
+                      " WHERE user_id = ?1 AND request_id = ?2",
+    [Q_SIGNREQ_INSERT] = "INSERT INTO sign_requests(user_id, request_id, fingerprint, response,"
+                         " created_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    [Q_AUDIT_INSERT] = "INSERT INTO audit(seq, time, actor, action, outcome, record, hash)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_AUDIT_ITER] = "SELECT seq, time, actor, action, outcome, record, hash FROM audit"
+                     " WHERE seq > ?1 ORDER BY seq",
+    [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
+    [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+};
+
+struct srv_db {
+    sqlite3 *conn;
+    sqlite3_stmt *stmts[Q_COUNT];
+    int writer;
+};
+
+static srv_status db_fail(srv_db *db, srv_error *err, const char *what)
+{
+    return srv_fail(err, SRV_E_DATABASE, "%s: %s", what, sqlite3_errmsg(db->conn));
+}
+
+/* Returns the cached statement for q, reset and with bindings cleared. */
+static sqlite3_stmt *stmt(srv_db *db, query_id q, srv_error *err)
+{
+    if (!db->stmts[q] &&
+        sqlite3_prepare_v3(db->conn, queries[q], -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[q],
+                           NULL) != SQLITE_OK) {
+        db_fail(db, err, "prepare");
+        return NULL;
+    }
+    sqlite3_reset(db->stmts[q]);
+    sqlite3_clear_bindings(db->stmts[q]);
+    return db->stmts[q];
+}
+
+/* Runs a statement that returns no rows; maps constraint violations to SRV_E_EXISTS. */
+static srv_status step_done(srv_db *db, sqlite3_stmt *s, srv_error *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    srv_status st = SRV_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        st = srv_fail(err, SRV_E_EXISTS, "%s: already exists", what);
+    else if (rc != SQLITE_DONE)
+        st = db_fail(db, err, what);
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        srv_status st = srv_fail(err, SRV_E_DATABASE, "%s", msg ? msg : "sqlite error");
+        sqlite3_free(msg);
+        return st;
+    }
+    return SRV_OK;
+}
+
+static int user_version(srv_db *db)
+{
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db->conn, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+int srv_db_schema_version(srv_db *db)
+{
+    return user_version(db);
+}
+
+static srv_status migrate(srv_db *db, srv_error *err)
+{
+    int v = user_version(db);
+    char sql[64];
+    if (v < 0)
+        return db_fail(db, err, "read schema version");
+    if (v > SRV_DB_SCHEMA_VERSION)
+        return srv_fail(err, SRV_E_DATABASE,
+                        "database schema version %d is newer than this server (%d)", v,
+                        SRV_DB_SCHEMA_VERSION);
+    for (; v < SRV_DB_SCHEMA_VERSION; v++) {
+        srv_status st = srv_db_exec(db, "BEGIN IMMEDIATE", err);
+        if (st != SRV_OK)
+            return st;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+        if ((st = srv_db_exec(db, migrations[v], err)) != SRV_OK ||
+            (st = srv_db_exec(db, sql, err)) != SRV_OK ||
+            (st = srv_db_exec(db, "COMMIT", err)) != SRV_OK) {
+            srv_db_exec(db, "ROLLBACK", NULL);
+            return st;
+        }
+        srv_log(SRV_LOG_INFO, "db", "schema migrated to version %d", v + 1);
+    }
+    return SRV_OK;
+}
+
+srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err)
+{
+    srv_db *db = calloc(1, sizeof(*db));
+    srv_status st;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+
+    *out = NULL;
+    if (!db)
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
+    db->writer = writer;
+    if (sqlite3_open_v2(path, &db->conn, flags, NULL) != SQLITE_OK) {
+        st = srv_fail(err, SRV_E_DATABASE, "cannot open database %s: %s", path,
+                      db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->conn, 5000);
+    sqlite3_extended_result_codes(db->conn, 0);
+    /* WAL lets readers run beside the single writer; FULL makes each commit durable. */
+    if ((st = srv_db_exec(db, "PRAGMA journal_mode = WAL", err)) != SRV_OK ||
+        (st = srv_db_exec(db, "PRAGMA foreign_keys = ON", err)) != SRV_OK ||
+        (st = srv_db_exec(db, writer ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                          err)) != SRV_OK)
+        goto fail;
+    if (writer) {
+        if ((st = migrate(db, err)) != SRV_OK)
+            goto fail;
+    } else if (user_version(db) != SRV_DB_SCHEMA_VERSION) {
+        st = srv_fail(err, SRV_E_DATABASE, "database %s has schema version %d, expected %d", path,
+                      user_version(db), SRV_DB_SCHEMA_VERSION);
+        goto fail;
+    }
+    *out = db;
+    return SRV_OK;
+fail:
+    srv_db_close(db);
+    return st;
+}
+
+void srv_db_close(srv_db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(db->stmts[i]);
+    sqlite3_close(db->conn);
+    free(db);
+}
+
+srv_status srv_db_ping(srv_db *db, srv_error *err)
+{
+    return user_version(db) == SRV_DB_SCHEMA_VERSION
+               ? SRV_OK
+               : srv_fail(err, SRV_E_DATABASE, "database not readable or wrong schema");
+}
+
+void srv_key_clear(srv_key *key)
+{
+    free(key->spki);
+    memset(key, 0, sizeof(*key));
+}
+
+void srv_cert_record_clear(srv_cert_record *cert)
+{
+    free(cert->der);
+    free(cert->chain_pem);
+    memset(cert, 0, sizeof(*cert));
+}
+
+void srv_sign_request_clear(srv_sign_request *req)
+{
+    free(req->response);
+    memset(req, 0, sizeof(*req));
+}
+
+const char *srv_role_name(srv_role role)
+{
+    return role == SRV_ROLE_ADMIN ? "admin" : "signer";
+}
+
+int srv_role_parse(const char *name, srv_role *out)
+{
+    if (strcmp(name, "admin") == 0)
+        *out = SRV_ROLE_ADMIN;
+    else if (strcmp(name, "signer") == 0)
+        *out = SRV_ROLE_SIGNER;
+    else
+        return 0;
+    return 1;
+}
+
+static void copy_text(char *dst, size_t len, const unsigned char *src)
+{
+    snprintf(dst, len, "%s", src ? (const char *)src : "");
+}
+
+/* ---- users and credentials ---------------------------------------------------------------- */
+
+srv_status srv_db_user_insert(srv_db *db, const char *name, srv_role role, int64_t *id,
+                              srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_USER_INSERT, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, srv_role_name(role), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, srv_now());
+    st = step_done(db, s, err, "user");
+    if (st == SRV_OK && id)
+        *id = sqlite3_last_insert_rowid(db->conn);
+    return st;
+}
+
+static srv_status user_row(srv_db *db, sqlite3_stmt *s, srv_user *out, srv_error *err)
+{
+    int rc = sqlite3_step(s);
+    srv_status st = SRV_OK;
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        out->id = sqlite3_column_int64(s, 0);
+        copy_text(out->name, sizeof(out->name), sqlite3_column_text(s, 1));
+        srv_role_parse((const char *)sqlite3_column_text(s, 2), &out->role);
+        out->disabled = sqlite3_column_int(s, 3);
+    } else if (rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_USER_NOT_FOUND, "no such user");
+    } else {
+        st = db_fail(db, err, "user lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_user_get(srv_db *db, const char *name, srv_user *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_USER_GET, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return user_row(db, s, out, err);
+}
+
+srv_status srv_db_user_get_by_id(srv_db *db, int64_t id, srv_user *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_USER_GET_ID, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, id);
+    return user_row(db, s, out, err);
+}
+
+srv_status srv_db_users_list(srv_db *db, srv_user_cb cb, void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_USERS_LIST, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_user u;
+        memset(&u, 0, sizeof(u));
+        u.id = sqlite3_column_int64(s, 0);
+        copy_text(u.name, sizeof(u.name), sqlite3_column_text(s, 1));
+        srv_role_parse((const char *)sqlite3_column_text(s, 2), &u.role);
+        u.disabled = sqlite3_column_int(s, 3);
+        cb(&u, sqlite3_column_int64(s, 4), ctx);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : db_fail(db, err, "users list");
+}
+
+srv_status srv_db_apikey_insert(srv_db *db, int64_t user_id, const char *prefix,
+                                const uint8_t hash[32], srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_APIKEY_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, srv_now());
+    return step_done(db, s, err, "api key");
+}
+
+srv_status srv_db_apikey_find(srv_db *db, const char *prefix, int64_t *user_id, uint8_t hash[32],
+                              srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_APIKEY_FIND, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
+        *user_id = sqlite3_column_int64(s, 0);
+        memcpy(hash, sqlite3_column_blob(s, 1), 32);
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_BAD_CREDENTIALS, "unknown or revoked API key");
+    } else {
+        st = db_fail(db, err, "api key lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_token_insert(srv_db *db, const uint8_t hash[32], int64_t user_id,
+                               int64_t expires_at, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_TOKEN_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, expires_at);
+    return step_done(db, s, err, "access token");
+}
+
+srv_status srv_db_token_find(srv_db *db, const uint8_t hash[32], int64_t *user_id,
+                             int64_t *expires_at, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_TOKEN_FIND, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *user_id = sqlite3_column_int64(s, 0);
+        *expires_at = sqlite3_column_int64(s, 1);
+    } else if (rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_TOKEN_INVALID, "access token not recognised");
+    } else {
+        st = db_fail(db, err, "token lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+/* ---- keys, certificates, grants ----------------------------------------------------------- */
+
+srv_status srv_db_key_insert(srv_db *db, srv_key *key, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_KEY_INSERT, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    key->created_at = srv_now();
+    sqlite3_bind_text(s, 1, key->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, key->ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, srv_key_type_name(key->type), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, key->spki, (int)key->spki_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, key->is_ca);
+    sqlite3_bind_int64(s, 6, key->created_at);
+    st = step_done(db, s, err, "key");
+    if (st == SRV_OK)
+        key->id = sqlite3_last_insert_rowid(db->conn);
+    return st;
+}
+
+static srv_status key_from_row(sqlite3_stmt *s, srv_key *out, srv_error *err)
+{
+    int spki_len = sqlite3_column_bytes(s, 4);
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(s, 0);
+    copy_text(out->name, sizeof(out->name), sqlite3_column_text(s, 1));
+    if (sqlite3_column_bytes(s, 2) != SRV_CKAID_LEN ||
+        !srv_key_type_parse((const char *)sqlite3_column_text(s, 3), &out->type) || spki_len <= 0)
+        return srv_fail(err, SRV_E_DATABASE, "key row %lld is malformed", (long long)out->id);
+    memcpy(out->ckaid, sqlite3_column_blob(s, 2), SRV_CKAID_LEN);
+    out->spki = malloc((size_t)spki_len);
+    if (!out->spki)
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
+    memcpy(out->spki, sqlite3_column_blob(s, 4), (size_t)spki_len);
+    out->spki_len = (size_t)spki_len;
+    out->is_ca = sqlite3_column_int(s, 5);
+    out->disabled = sqlite3_column_int(s, 6);
+    out->created_at = sqlite3_column_int64(s, 7);
+    return SRV_OK;
+}
+
+srv_status srv_db_key_get(srv_db *db, const char *name, srv_key *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_KEY_GET, err);
+    srv_status st;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        st = key_from_row(s, out, err);
+    else if (rc == SQLITE_DONE)
+        st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "no key named \"%s\"", name);
+    else
+        st = db_fail(db, err, "key lookup");
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_key_disable(srv_db *db, int64_t key_id, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_KEY_DISABLE, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    return step_done(db, s, err, "disable key");
+}
+
+srv_status srv_db_keys_list(srv_db *db, int64_t user_id, srv_key_cb cb, void *ctx,
+                            srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, user_id < 0 ? Q_KEYS_ALL : Q_KEYS_USER, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    if (user_id >= 0)
+        sqlite3_bind_int64(s, 1, user_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_key k;
+        st = key_from_row(s, &k, err);
+        if (st != SRV_OK) {
+            srv_key_clear(&k);
+            break;
+        }
+        cb(&k, ctx);
+        srv_key_clear(&k);
+    }
+    if (st == SRV_OK && rc != SQLITE_DONE)
+        st = db_fail(db, err, "keys list");
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_cert_set(srv_db *db, int64_t key_id, const uint8_t *der, size_t der_len,
+                           const char *chain_pem, int64_t not_after, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_CERT_SET, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_blob(s, 2, der, (int)der_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, chain_pem ? chain_pem : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, not_after);
+    sqlite3_bind_int64(s, 5, srv_now());
+    return step_done(db, s, err, "certificate");
+}
+
+srv_status srv_db_cert_get(srv_db *db, int64_t key_id, srv_cert_record *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_CERT_GET, err);
+    srv_status st = SRV_OK;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(s, 0);
+        const unsigned char *chain = sqlite3_column_text(s, 1);
+        out->der = malloc(n > 0 ? (size_t)n : 1);
+        out->chain_pem = strdup(chain ? (const char *)chain : "");
+        if (!out->der || !out->chain_pem) {
+            srv_cert_record_clear(out);
+            st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+        } else {
+            memcpy(out->der, sqlite3_column_blob(s, 0), (size_t)n);
+            out->der_len = (size_t)n;
+            out->not_after = sqlite3_column_int64(s, 2);
+        }
+    } else if (rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_NOT_FOUND, "the key has no certificate");
+    } else {
+        st = db_fail(db, err, "certificate lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_grant_insert(srv_db *db, int64_t key_id, int64_t user_id, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_GRANT_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, srv_now());
+    return step_done(db, s, err, "grant");
+}
+
+int srv_db_grant_exists(srv_db *db, int64_t key_id, int64_t user_id)
+{
+    sqlite3_stmt *s = stmt(db, Q_GRANT_EXISTS, NULL);
+    int found;
+    if (!s)
+        return 0;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    found = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    return found;
+}
+
+/* ---- idempotent sign requests ------------------------------------------------------------- */
+
+srv_status srv_db_signreq_get(srv_db *db, int64_t user_id, const char *request_id,
+                              srv_sign_request *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_SIGNREQ_GET, err);
+    srv_status st = SRV_OK;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, request_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 32) {
+        const unsigned char *resp = sqlite3_column_text(s, 1);
+        out->user_id = user_id;
+        memcpy(out->fingerprint, sqlite3_column_blob(s, 0), 32);
+        out->created_at = sqlite3_column_int64(s, 2);
+        if (resp && !(out->response = strdup((const char *)resp)))
+            st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_NOT_FOUND, "no such request");
+    } else {
+        st = db_fail(db, err, "request lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_signreq_insert(srv_db *db, int64_t user_id, const char *request_id,
+                                 const uint8_t fingerprint[32], const char *response,
+                                 srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_SIGNREQ_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, fingerprint, 32, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, response, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, srv_now());
+    return step_done(db, s, err, "sign request");
+}
+
+/* ---- audit rows --------------------------------------------------------------------------- */
+
+srv_status srv_db_audit_head(srv_db *db, int64_t *seq, char hash_hex[65], srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_AUDIT_HEAD, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(s, 0);
+        copy_text(hash_hex, 65, sqlite3_column_text(s, 1));
+    } else if (rc == SQLITE_DONE) {
+        *seq = 0;
+        memset(hash_hex, '0', 64);
+        hash_hex[64] = '\0';
+    } else {
+        st = db_fail(db, err, "audit head");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_audit_insert(srv_db *db, const srv_audit_row *row, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_AUDIT_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, row->seq);
+    sqlite3_bind_text(s, 2, row->time, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, row->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, row->action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, row->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, row->record, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, row->hash, -1, SQLITE_STATIC);
+    return step_done(db, s, err, "audit record");
+}
+
+srv_status srv_db_audit_iterate(srv_db *db, int64_t after_seq, srv_audit_cb cb, void *ctx,
+                                srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_AUDIT_ITER, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, after_seq);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_audit_row row;
+        memset(&row, 0, sizeof(row));
+        row.seq = sqlite3_column_int64(s, 0);
+        copy_text(row.time, sizeof(row.time), sqlite3_column_text(s, 1));
+        copy_text(row.actor, sizeof(row.actor), sqlite3_column_text(s, 2));
+        copy_text(row.action, sizeof(row.action), sqlite3_column_text(s, 3));
+        copy_text(row.outcome, sizeof(row.outcome), sqlite3_column_text(s, 4));
+        row.record = (const char *)sqlite3_column_text(s, 5);
+        row.hash = (const char *)sqlite3_column_text(s, 6);
+        if (!row.record)
+            row.record = "";
+        if (!row.hash)
+            row.hash = "";
+        if (cb(&row, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : db_fail(db, err, "audit read");
+}
+
+/* ---- meta --------------------------------------------------------------------------------- */
+
+srv_status srv_db_meta_set(srv_db *db, const char *key, const char *value, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_META_SET, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    return step_done(db, s, err, "meta");
+}
+
+srv_status srv_db_meta_get(srv_db *db, const char *key, char *value, size_t value_len,
+                           srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_META_GET, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        copy_text(value, value_len, sqlite3_column_text(s, 0));
+    else if (rc == SQLITE_DONE)
+        st = srv_fail(err, SRV_E_NOT_FOUND, "no setting %s", key);
+    else
+        st = db_fail(db, err, "meta lookup");
+    sqlite3_reset(s);
+    return st;
+}

@@ -1,0 +1,138 @@
+/* Storage: one SQLite connection per thread (WAL), versioned migrations, and the typed
+ * queries the server needs. Writes happen only on the writer thread (writer.h). */
+#ifndef SRV_DB_H
+#define SRV_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/status.h"
+#include "../hsm/hsm.h"
+
+#define SRV_NAME_MAX 64
+#define SRV_CKAID_LEN 16
+#define SRV_REQUEST_ID_MAX 128
+
+typedef struct srv_db srv_db;
+
+typedef enum { SRV_ROLE_ADMIN, SRV_ROLE_SIGNER } srv_role;
+
+typedef struct {
+    int64_t id;
+    char name[SRV_NAME_MAX + 1];
+    srv_role role;
+    int disabled;
+} srv_user;
+
+typedef struct {
+    int64_t id;
+    char name[SRV_NAME_MAX + 1];
+    uint8_t ckaid[SRV_CKAID_LEN];
+    srv_key_type type;
+    uint8_t *spki; /* owned; srv_key_clear frees it */
+    size_t spki_len;
+    int disabled;
+    int is_ca;
+    int64_t created_at;
+} srv_key;
+
+/* A stored certificate: the leaf DER and the rest of its chain as PEM (may be empty). */
+typedef struct {
+    uint8_t *der;
+    size_t der_len;
+    char *chain_pem;
+    int64_t not_after;
+} srv_cert_record;
+
+typedef struct {
+    int64_t user_id;
+    uint8_t fingerprint[32];
+    char *response;
+    int64_t created_at;
+} srv_sign_request;
+
+/* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
+#define SRV_DB_SCHEMA_VERSION 1
+
+/* Opens a connection; the writer runs migrations and uses synchronous=FULL. */
+srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err);
+void srv_db_close(srv_db *db);
+int srv_db_schema_version(srv_db *db);
+
+srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err);
+srv_status srv_db_ping(srv_db *db, srv_error *err);
+
+void srv_key_clear(srv_key *key);
+void srv_cert_record_clear(srv_cert_record *cert);
+void srv_sign_request_clear(srv_sign_request *req);
+
+const char *srv_role_name(srv_role role);
+int srv_role_parse(const char *name, srv_role *out);
+
+/* Users and credentials. */
+srv_status srv_db_user_insert(srv_db *db, const char *name, srv_role role, int64_t *id,
+                              srv_error *err);
+srv_status srv_db_user_get(srv_db *db, const char *name, srv_user *out, srv_error *err);
+srv_status srv_db_user_get_by_id(srv_db *db, int64_t id, srv_user *out, srv_error *err);
+typedef void (*srv_user_cb)(const srv_user *user, int64_t created_at, void *ctx);
+srv_status srv_db_users_list(srv_db *db, srv_user_cb cb, void *ctx, srv_error *err);
+
+srv_status srv_db_apikey_insert(srv_db *db, int64_t user_id, const char *prefix,
+                                const uint8_t hash[32], srv_error *err);
+/* Finds an unrevoked API key by its public prefix. */
+srv_status srv_db_apikey_find(srv_db *db, const char *prefix, int64_t *user_id, uint8_t hash[32],
+                              srv_error *err);
+
+srv_status srv_db_token_insert(srv_db *db, const uint8_t hash[32], int64_t user_id,
+                               int64_t expires_at, srv_error *err);
+srv_status srv_db_token_find(srv_db *db, const uint8_t hash[32], int64_t *user_id,
+                             int64_t *expires_at, srv_error *err);
+
+/* Keys, certificates, grants. */
+srv_status srv_db_key_insert(srv_db *db, srv_key *key, srv_error *err);
+srv_status srv_db_key_get(srv_db *db, const char *name, srv_key *out, srv_error *err);
+srv_status srv_db_key_disable(srv_db *db, int64_t key_id, srv_error *err);
+/* Lists keys: all (user_id < 0, CA keys excluded) or those granted to user_id and enabled. */
+typedef void (*srv_key_cb)(const srv_key *key, void *ctx);
+srv_status srv_db_keys_list(srv_db *db, int64_t user_id, srv_key_cb cb, void *ctx,
+                            srv_error *err);
+
+srv_status srv_db_cert_set(srv_db *db, int64_t key_id, const uint8_t *der, size_t der_len,
+                           const char *chain_pem, int64_t not_after, srv_error *err);
+/* SRV_E_NOT_FOUND when the key has no certificate yet. */
+srv_status srv_db_cert_get(srv_db *db, int64_t key_id, srv_cert_record *out, srv_error *err);
+
+srv_status srv_db_grant_insert(srv_db *db, int64_t key_id, int64_t user_id, srv_error *err);
+int srv_db_grant_exists(srv_db *db, int64_t key_id, int64_t user_id);
+
+/* Idempotent sign requests: SRV_E_NOT_FOUND when the id was never used. */
+srv_status srv_db_signreq_get(srv_db *db, int64_t user_id, const char *request_id,
+                              srv_sign_request *out, srv_error *err);
+/* Stores the response of a finished request (same transaction as its audit record). */
+srv_status srv_db_signreq_insert(srv_db *db, int64_t user_id, const char *request_id,
+                                 const uint8_t fingerprint[32], const char *response,
+                                 srv_error *err);
+
+/* Audit rows. The chain logic lives in audit.c. */
+typedef struct {
+    int64_t seq;
+    char time[32];
+    char actor[160];
+    char action[64];
+    char outcome[32];
+    const char *record; /* valid during the callback */
+    const char *hash;
+} srv_audit_row;
+srv_status srv_db_audit_head(srv_db *db, int64_t *seq, char hash_hex[65], srv_error *err);
+srv_status srv_db_audit_insert(srv_db *db, const srv_audit_row *row, srv_error *err);
+/* Calls cb for rows in seq order from after_seq on; cb returns non-zero to stop. */
+typedef int (*srv_audit_cb)(const srv_audit_row *row, void *ctx);
+srv_status srv_db_audit_iterate(srv_db *db, int64_t after_seq, srv_audit_cb cb, void *ctx,
+                                srv_error *err);
+
+/* Small key/value settings (server instance data). */
+srv_status srv_db_meta_set(srv_db *db, const char *key, const char *value, srv_error *err);
+srv_status srv_db_meta_get(srv_db *db, const char *key, char *value, size_t value_len,
+                           srv_error *err);
+
+#endif

@@ -1,0 +1,31 @@
+/* The single writer: every database change and every audit record goes through one thread
+ * that batches concurrent jobs into one transaction (group commit), so an fsync is shared
+ * by all requests that arrived together. A job's change and its audit record commit
+ * together or not at all. */
+#ifndef SRV_WRITER_H
+#define SRV_WRITER_H
+
+#include "../audit/audit.h"
+#include "db.h"
+
+typedef struct srv_writer srv_writer;
+
+/* Runs inside the group transaction, in its own savepoint: makes its change and appends its
+ * audit record(s) with srv_audit_append(db, audit, ...). A non-OK return rolls back this job
+ * only (its change and its records). */
+typedef srv_status (*srv_write_fn)(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err);
+
+srv_status srv_writer_start(const char *db_path, srv_writer **out, srv_error *err);
+void srv_writer_stop(srv_writer *w);
+
+/* Runs fn durably; returns after the commit. SRV_E_AUDIT means nothing was committed. */
+srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *err);
+
+/* Appends one audit record durably; *seq (optional) receives its sequence number. */
+srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq,
+                            srv_error *err);
+
+/* Statistics for /metrics: commits and jobs committed. */
+void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs);
+
+#endif
