@@ -174,6 +174,8 @@ static const uint8_t digestinfo_sha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 
                                             0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                                             0x03, 0x05, 0x00, 0x04, 0x40};
 
+/* As with srv_hsm_sign, *out_len is the buffer size on entry and the length on return; a NULL
+ * out only asks for the length. The same holds for the two signature functions below. */
 srv_status srv_digestinfo(srv_hash hash, const uint8_t *digest, size_t digest_len, uint8_t *out,
                           size_t *out_len, srv_error *err)
 {
@@ -279,7 +281,10 @@ srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *
         return srv_fail(err, SRV_E_INVALID_FIELD, "unsupported HSM key type");
     if (!key->ckaid || key->ckaid_len == 0)
         return srv_fail(err, SRV_E_INVALID_FIELD, "HSM key has no CKA_ID");
+    if (!tbs && tbs_len > 0)
+        return srv_fail(err, SRV_E_INVALID_FIELD, "no data to sign");
     key_sig_len = srv_key_type_sig_len(key->type);
+    /* The DER length of an ECDSA signature is known only once it exists: answer the bound. */
     need = srv_key_type_is_rsa(key->type) ? key_sig_len : ecdsa_der_max(key_sig_len / 2);
     if (sig_nid)
         *sig_nid = nid;
@@ -983,8 +988,10 @@ srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *ke
     if (!chain)
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
 
-    /* Our own scan, not PEM_read_bio_X509 in a loop: that skips text and other PEM blocks
-     * (a private key pasted by mistake, say), and we accept certificates and nothing else. */
+    /* Our own scan, not PEM_read_bio_X509 in a loop: that silently skips other PEM blocks
+     * (a private key pasted by mistake, say), and we accept certificates and nothing else.
+     * Explanatory text between blocks ("Bag Attributes", "subject=" lines) is skipped, as
+     * RFC 7468 section 2 asks of parsers. */
     for (;;) {
         const char *end;
         size_t block_len;
@@ -996,9 +1003,16 @@ srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *ke
         if (pos == pem_len)
             break;
         if (pem_len - pos < begin_len || memcmp(pem + pos, pem_begin, begin_len) != 0) {
-            st = srv_fail(err, SRV_E_CERTIFICATE,
-                          "unexpected data at byte %zu: only PEM certificates are accepted", pos);
-            goto out;
+            const char *eol;
+            if (pem_len - pos >= 11 && memcmp(pem + pos, "-----BEGIN ", 11) == 0) {
+                st = srv_fail(err, SRV_E_CERTIFICATE,
+                              "PEM block at byte %zu is not a certificate; only certificates "
+                              "are accepted", pos);
+                goto out;
+            }
+            eol = memchr(pem + pos, '\n', pem_len - pos);
+            pos = eol ? (size_t)(eol - pem) + 1 : pem_len;
+            continue;
         }
         if (sk_X509_num(chain) == CHAIN_MAX_CERTS) {
             st = srv_fail(err, SRV_E_CERTIFICATE, "the chain has more than %d certificates",

@@ -62,10 +62,13 @@ srv_status srv_ca_make_csr(srv_hsm *hsm, const srv_hsm_key *key, const char *com
 srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *key_spki,
                               size_t key_spki_len, STACK_OF(X509) **out, srv_error *err);
 
-/* DER and PEM encodings (caller frees). */
+/* DER and PEM encodings (caller frees with free()). */
 srv_status srv_cert_to_der(X509 *cert, uint8_t **der, size_t *der_len, srv_error *err);
 srv_status srv_cert_to_pem(X509 *cert, char **pem, srv_error *err);
 srv_status srv_cert_from_der(const uint8_t *der, size_t der_len, X509 **out, srv_error *err);
+
+/* Length arguments (*sig_len, *der_len, *out_len) follow srv_hsm_sign: the buffer size on
+ * entry, the result length on return. */
 
 /* Signs `data` (already the to-be-signed bytes) with an HSM key the way X.509 expects:
  * RSA keys: sha256WithRSAEncryption (PKCS#1 v1.5, DigestInfo built here);
@@ -75,7 +78,7 @@ srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *
                            size_t tbs_len, uint8_t *sig, size_t *sig_len, int *sig_nid,
                            srv_error *err);
 
-/* Converts between raw r||s and DER ECDSA-Sig-Value (used by the sign API's "der" format). */
+/* Converts raw r||s to a DER ECDSA-Sig-Value (the sign API's "der" format). */
 srv_status srv_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der, size_t *der_len,
                                 srv_error *err);
 

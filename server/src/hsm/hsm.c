@@ -333,6 +333,14 @@ typedef struct key_entry {
     CK_OBJECT_HANDLE handle;
 } key_entry;
 
+/* A pooled session and the pool generation it was opened in. When the HSM loses sessions
+ * the generation moves on: handles of an older generation are dropped, never closed, because
+ * the module may already have handed the same number to a new session. */
+typedef struct {
+    CK_SESSION_HANDLE h;
+    unsigned gen;
+} pooled;
+
 struct srv_hsm {
     p11_module m;
     CK_SLOT_ID slot;
@@ -340,8 +348,8 @@ struct srv_hsm {
     char label[33];
     pthread_mutex_t lock;
     pthread_cond_t available;
-    CK_SESSION_HANDLE *free_sessions;
-    unsigned free_count, pool_size;
+    pooled *free_sessions;
+    unsigned free_count, pool_size, gen;
     key_entry *keys[KEY_CACHE_BUCKETS];
     unsigned long reopens;
 };
@@ -362,19 +370,24 @@ static srv_status session_open(srv_hsm *hsm, CK_SESSION_HANDLE *out, srv_error *
     return SRV_OK;
 }
 
-static srv_status session_acquire(srv_hsm *hsm, CK_SESSION_HANDLE *out, srv_error *err)
+static srv_status session_acquire(srv_hsm *hsm, pooled *out, srv_error *err)
 {
+    unsigned gen;
     pthread_mutex_lock(&hsm->lock);
     while (hsm->free_count == 0)
         pthread_cond_wait(&hsm->available, &hsm->lock);
     *out = hsm->free_sessions[--hsm->free_count];
+    gen = hsm->gen;
     pthread_mutex_unlock(&hsm->lock);
-    if (*out == CK_INVALID_HANDLE) {
-        /* A slot whose session was lost earlier and could not be reopened then. */
-        srv_status st = session_open(hsm, out, err);
+    if (out->h == CK_INVALID_HANDLE || out->gen != gen) {
+        /* Lost earlier, or from a generation the HSM forgot: open a fresh one. */
+        srv_status st;
+        out->gen = gen;
+        st = session_open(hsm, &out->h, err);
         if (st != SRV_OK) {
+            out->h = CK_INVALID_HANDLE;
             pthread_mutex_lock(&hsm->lock);
-            hsm->free_sessions[hsm->free_count++] = CK_INVALID_HANDLE;
+            hsm->free_sessions[hsm->free_count++] = *out;
             pthread_cond_signal(&hsm->available);
             pthread_mutex_unlock(&hsm->lock);
             return st;
@@ -383,7 +396,7 @@ static srv_status session_acquire(srv_hsm *hsm, CK_SESSION_HANDLE *out, srv_erro
     return SRV_OK;
 }
 
-static void session_release(srv_hsm *hsm, CK_SESSION_HANDLE session)
+static void session_release(srv_hsm *hsm, pooled session)
 {
     pthread_mutex_lock(&hsm->lock);
     hsm->free_sessions[hsm->free_count++] = session;
@@ -391,21 +404,26 @@ static void session_release(srv_hsm *hsm, CK_SESSION_HANDLE session)
     pthread_mutex_unlock(&hsm->lock);
 }
 
-/* Replaces a session the HSM no longer knows; *session is CK_INVALID_HANDLE on failure. */
-static srv_status session_replace(srv_hsm *hsm, CK_SESSION_HANDLE *session, srv_error *err)
+/* Replaces a session the HSM no longer knows. The first to notice retires the whole
+ * generation: when one session is gone, the others usually went with it. */
+static srv_status session_replace(srv_hsm *hsm, pooled *session, CK_RV why, srv_error *err)
 {
-    hsm->m.fn->C_CloseSession(*session);
-    *session = CK_INVALID_HANDLE;
+    if (why != CKR_SESSION_HANDLE_INVALID && why != CKR_SESSION_CLOSED)
+        hsm->m.fn->C_CloseSession(session->h);
     pthread_mutex_lock(&hsm->lock);
+    if (session->gen == hsm->gen)
+        hsm->gen++;
+    session->gen = hsm->gen;
     hsm->reopens++;
     pthread_mutex_unlock(&hsm->lock);
-    srv_log(SRV_LOG_WARN, "hsm", "HSM session lost; reopening");
-    if (session_open(hsm, session, NULL) == SRV_OK)
+    session->h = CK_INVALID_HANDLE;
+    srv_log(SRV_LOG_WARN, "hsm", "HSM session lost (%s); reopening", ckr_name(why));
+    if (session_open(hsm, &session->h, NULL) == SRV_OK)
         return SRV_OK;
     /* A token that went away and came back may sit in another slot now. */
     if (find_slot(&hsm->m, hsm->label, &hsm->slot, err) != SRV_OK)
         return SRV_E_HSM;
-    return session_open(hsm, session, err);
+    return session_open(hsm, &session->h, err);
 }
 
 srv_status srv_hsm_open(const srv_hsm_config *cfg, srv_hsm **out, srv_error *err)
@@ -423,7 +441,7 @@ srv_status srv_hsm_open(const srv_hsm_config *cfg, srv_hsm **out, srv_error *err
     hsm->pool_size = cfg->pool_size ? cfg->pool_size : 4;
     hsm->pin = strdup(cfg->pin);
     snprintf(hsm->label, sizeof(hsm->label), "%s", cfg->token_label);
-    hsm->free_sessions = calloc(hsm->pool_size, sizeof(CK_SESSION_HANDLE));
+    hsm->free_sessions = calloc(hsm->pool_size, sizeof(pooled));
     if (!hsm->pin || !hsm->free_sessions) {
         st = srv_fail(err, SRV_E_NOMEM, "out of memory");
         goto fail;
@@ -435,7 +453,7 @@ srv_status srv_hsm_open(const srv_hsm_config *cfg, srv_hsm **out, srv_error *err
     if (st != SRV_OK)
         goto fail;
     for (i = 0; i < hsm->pool_size; i++) {
-        st = session_open(hsm, &hsm->free_sessions[i], err);
+        st = session_open(hsm, &hsm->free_sessions[i].h, err);
         if (st != SRV_OK)
             goto fail;
         hsm->free_count++;
@@ -456,8 +474,9 @@ void srv_hsm_close(srv_hsm *hsm)
         return;
     if (hsm->m.fn) {
         for (i = 0; i < hsm->free_count; i++)
-            if (hsm->free_sessions[i] != CK_INVALID_HANDLE)
-                hsm->m.fn->C_CloseSession(hsm->free_sessions[i]);
+            if (hsm->free_sessions[i].h != CK_INVALID_HANDLE &&
+                hsm->free_sessions[i].gen == hsm->gen)
+                hsm->m.fn->C_CloseSession(hsm->free_sessions[i].h);
     }
     module_unload(&hsm->m);
     for (i = 0; i < KEY_CACHE_BUCKETS; i++) {
@@ -686,7 +705,7 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
     CK_ATTRIBUTE pub[8], priv[12];
     CK_ULONG npub = 0, npriv = 0;
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
-    CK_SESSION_HANDLE s;
+    pooled s;
     CK_RV rv;
     srv_status st;
     int attempt;
@@ -726,10 +745,10 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
     if (st != SRV_OK)
         return st;
     for (attempt = 0; attempt < 2; attempt++) {
-        rv = hsm->m.fn->C_GenerateKeyPair(s, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
+        rv = hsm->m.fn->C_GenerateKeyPair(s.h, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
         if (rv == CKR_OK || !session_lost(rv) || attempt == 1)
             break;
-        st = session_replace(hsm, &s, err);
+        st = session_replace(hsm, &s, rv, err);
         if (st != SRV_OK)
             goto out;
     }
@@ -737,11 +756,11 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
         st = hsm_fail(err, "C_GenerateKeyPair", rv);
         goto out;
     }
-    st = export_public(hsm, s, hpub, type, spki, spki_len, err);
+    st = export_public(hsm, s.h, hpub, type, spki, spki_len, err);
     if (st != SRV_OK) {
         /* A key we cannot describe is useless: take it out again. */
-        hsm->m.fn->C_DestroyObject(s, hpriv);
-        hsm->m.fn->C_DestroyObject(s, hpub);
+        hsm->m.fn->C_DestroyObject(s.h, hpriv);
+        hsm->m.fn->C_DestroyObject(s.h, hpub);
         goto out;
     }
     cache_put(hsm, id, id_len, hpriv);
@@ -753,7 +772,7 @@ out:
 srv_status srv_hsm_destroy_key(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_error *err)
 {
     static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
-    CK_SESSION_HANDLE s;
+    pooled s;
     srv_status st;
 
     if (id_len == 0 || id_len > MAX_ID_LEN)
@@ -764,9 +783,9 @@ srv_status srv_hsm_destroy_key(srv_hsm *hsm, const uint8_t *id, size_t id_len, s
         return st;
     for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
         CK_OBJECT_HANDLE obj;
-        CK_RV rv = find_object(hsm, s, classes[i], id, id_len, &obj);
+        CK_RV rv = find_object(hsm, s.h, classes[i], id, id_len, &obj);
         if (rv == CKR_OK)
-            rv = hsm->m.fn->C_DestroyObject(s, obj);
+            rv = hsm->m.fn->C_DestroyObject(s.h, obj);
         if (rv != CKR_OK && rv != CKR_KEY_HANDLE_INVALID && st == SRV_OK)
             st = hsm_fail(err, "C_DestroyObject", rv);
     }
@@ -780,7 +799,7 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
 {
     CK_RSA_PKCS_PSS_PARAMS pss;
     CK_MECHANISM m = {0, NULL, 0};
-    CK_SESSION_HANDLE s;
+    pooled s;
     CK_OBJECT_HANDLE key;
     CK_ULONG out_len = 0;
     CK_RV rv = CKR_OK;
@@ -812,8 +831,9 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
     if (st != SRV_OK)
         return st;
     for (attempt = 0; attempt < 3; attempt++) {
+        rv = CKR_OK;
         if (!cache_get(hsm, id, id_len, &key)) {
-            rv = find_object(hsm, s, CKO_PRIVATE_KEY, id, id_len, &key);
+            rv = find_object(hsm, s.h, CKO_PRIVATE_KEY, id, id_len, &key);
             if (rv == CKR_KEY_HANDLE_INVALID) {
                 st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "the HSM has no private key with this id");
                 goto out;
@@ -822,10 +842,10 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
                 cache_put(hsm, id, id_len, key);
         }
         if (rv == CKR_OK)
-            rv = hsm->m.fn->C_SignInit(s, &m, key);
+            rv = hsm->m.fn->C_SignInit(s.h, &m, key);
         if (rv == CKR_OK) {
             out_len = *sig_len;
-            rv = hsm->m.fn->C_Sign(s, (CK_BYTE_PTR)data, data_len, sig, &out_len);
+            rv = hsm->m.fn->C_Sign(s.h, (CK_BYTE_PTR)data, data_len, sig, &out_len);
         }
         if (rv == CKR_OK)
             break;
@@ -835,7 +855,7 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
         }
         if (!session_lost(rv))
             break;
-        st = session_replace(hsm, &s, err);
+        st = session_replace(hsm, &s, rv, err);
         if (st != SRV_OK)
             goto out;
     }
