@@ -15,9 +15,9 @@ typedef struct {
     srv_config cfg;
     srv_hsm *hsm;
     srv_writer *writer;
-    srv_key ca_key;   /* the CA's key row (SPKI owned here) */
-    srv_ca ca;        /* points into ca_key; cert owned here */
-    char *ca_pem;     /* the CA certificate as PEM, for chains */
+    srv_key ca_key; /* the CA's key row (SPKI owned here) */
+    srv_ca ca;      /* points into ca_key; cert owned here */
+    char *ca_pem;   /* the CA certificate as PEM, for chains */
     SSL_CTX *tls;
     int64_t started_at;
     atomic_ulong requests, signatures, denials;

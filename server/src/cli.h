@@ -3,8 +3,8 @@
 #ifndef SRV_CLI_H
 #define SRV_CLI_H
 
-#define SRV_EXIT_OK 0
-#define SRV_EXIT_FAIL 1
+#define SRV_EXIT_OK    0
+#define SRV_EXIT_FAIL  1
 #define SRV_EXIT_USAGE 2
 
 int srv_cmd_init(int argc, char **argv);

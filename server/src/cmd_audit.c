@@ -50,12 +50,10 @@ static int show_row(const srv_audit_row *row, void *ctx)
 
 int srv_cmd_audit(int argc, char **argv)
 {
-    static const struct option opts[] = {{"state", required_argument, NULL, 's'},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"after", required_argument, NULL, 'a'},
-                                          {"limit", required_argument, NULL, 'l'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+        {"after", required_argument, NULL, 'a'}, {"limit", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *state = NULL, *sub;
     show_state show = {0, -1, 0};
     long long after = 0;

@@ -107,8 +107,7 @@ static srv_status softhsm_conf(const char *dir, const char *tokens, srv_error *e
 }
 
 /* A TLS key for the HTTPS listener: an ordinary file (0600), like any web server's. */
-static srv_status make_tls_key(const char *path, uint8_t **spki, size_t *spki_len,
-                               srv_error *err)
+static srv_status make_tls_key(const char *path, uint8_t **spki, size_t *spki_len, srv_error *err)
 {
     EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     BIO *bio = NULL;
@@ -326,14 +325,14 @@ out:
 int srv_cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {{"state", required_argument, NULL, 's'},
-                                          {"port", required_argument, NULL, 'p'},
-                                          {"ca-key-type", required_argument, NULL, 't'},
-                                          {"ca-name", required_argument, NULL, 'n'},
-                                          {"admin", required_argument, NULL, 'a'},
-                                          {"admin-key-file", required_argument, NULL, 'k'},
-                                          {"hsm-module", required_argument, NULL, 'm'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"ca-key-type", required_argument, NULL, 't'},
+                                         {"ca-name", required_argument, NULL, 'n'},
+                                         {"admin", required_argument, NULL, 'a'},
+                                         {"admin-key-file", required_argument, NULL, 'k'},
+                                         {"hsm-module", required_argument, NULL, 'm'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *state = NULL, *key_file = NULL;
     char final_dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX], copy[PATH_MAX];
     init_plan plan;
@@ -368,8 +367,8 @@ int srv_cmd_init(int argc, char **argv)
         usage(stderr);
         return SRV_EXIT_USAGE;
     }
-    if (!srv_valid_name(plan.admin, SRV_NAME_MAX) || plan.cfg.port < 0 ||
-        plan.cfg.port > 65535 || strlen(plan.ca_name) < 1 || strlen(plan.ca_name) > 64) {
+    if (!srv_valid_name(plan.admin, SRV_NAME_MAX) || plan.cfg.port < 0 || plan.cfg.port > 65535 ||
+        strlen(plan.ca_name) < 1 || strlen(plan.ca_name) > 64) {
         fprintf(stderr, "signum-server init: invalid --admin, --port or --ca-name\n");
         return SRV_EXIT_USAGE;
     }
@@ -402,8 +401,8 @@ int srv_cmd_init(int argc, char **argv)
         fprintf(stderr, "signum-server init: %s\n", err.message);
         goto fail;
     }
-    if (key_file && srv_write_file(key_file, plan.admin_key, strlen(plan.admin_key), 0600, &err) !=
-                        SRV_OK) {
+    if (key_file &&
+        srv_write_file(key_file, plan.admin_key, strlen(plan.admin_key), 0600, &err) != SRV_OK) {
         fprintf(stderr, "signum-server init: %s\n", err.message);
         goto fail;
     }

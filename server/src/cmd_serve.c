@@ -140,10 +140,10 @@ static void audit_lifecycle(srv_app *app, const char *action)
 int srv_cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"state", required_argument, NULL, 's'},
-                                          {"port", required_argument, NULL, 'p'},
-                                          {"listen", required_argument, NULL, 'l'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *state = NULL, *listen_addr = NULL;
     int port = -1, c, rc = SRV_EXIT_FAIL;
     char *pin = NULL, run_file[PATH_MAX + 16];

@@ -65,13 +65,13 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     if (strcmp(key, name) == 0) {                                                                  \
         if (strlen(value) >= sizeof(cfg->field))                                                   \
             return srv_fail(err, SRV_E_CONFIG, "%s is too long", name);                            \
-        snprintf(cfg->field, sizeof(cfg->field), "%s", value);                                    \
+        snprintf(cfg->field, sizeof(cfg->field), "%s", value);                                     \
         return SRV_OK;                                                                             \
     }
 #define INT(name, field, lo, hi)                                                                   \
     if (strcmp(key, name) == 0) {                                                                  \
         if ((st = set_int(name, value, lo, hi, &v, err)) == SRV_OK)                                \
-            cfg->field = (__typeof__(cfg->field))v;                                                    \
+            cfg->field = (__typeof__(cfg->field))v;                                                \
         return st;                                                                                 \
     }
 #define PATH(name, field)                                                                          \

@@ -16,9 +16,9 @@ typedef struct {
     int port;
     unsigned workers;
     unsigned hsm_sessions;
-    int token_ttl;      /* seconds */
-    int http_timeout;   /* seconds a connection may stall */
-    size_t max_body;    /* transport cap in bytes */
+    int token_ttl;    /* seconds */
+    int http_timeout; /* seconds a connection may stall */
+    size_t max_body;  /* transport cap in bytes */
     char database[PATH_MAX];
     char hsm_module[PATH_MAX];
     char hsm_token[33];

@@ -46,10 +46,11 @@ static void test_build_is_deterministic(void **state)
     assert_int_equal(srv_audit_build(1, zero, &e2, &r2, h2, t, NULL), SRV_OK);
     assert_string_equal(r1, r2);
     assert_string_equal(h1, h2);
-    assert_string_equal(r1, "{\"action\":\"sign\",\"actor\":\"user:a\",\"detail\":{\"a\":2,\"b\":1},"
-                            "\"outcome\":\"allowed\",\"prev\":\"0000000000000000000000000000000000"
-                            "000000000000000000000000000000\",\"seq\":1,"
-                            "\"time\":\"2026-11-22T12:38:33.000Z\"}");
+    assert_string_equal(r1,
+                        "{\"action\":\"sign\",\"actor\":\"user:a\",\"detail\":{\"a\":2,\"b\":1},"
+                        "\"outcome\":\"allowed\",\"prev\":\"0000000000000000000000000000000000"
+                        "000000000000000000000000000000\",\"seq\":1,"
+                        "\"time\":\"2026-11-22T12:38:33.000Z\"}");
     /* The caller's detail is not modified. */
     assert_string_equal(d1->child->string, "b");
     free(r1);
@@ -129,16 +130,17 @@ static void test_verify_catches_edit(void **state)
         char record[1024], hex[65];
         uint8_t digest[32];
         assert_int_equal(sqlite3_open(db_path, &raw), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(raw, "SELECT record FROM audit WHERE seq = 3", -1, &st,
-                                            NULL),
-                         SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(raw, "SELECT record FROM audit WHERE seq = 3", -1, &st, NULL),
+            SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         snprintf(record, sizeof(record), "%s", sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
         strstr(record, "\"i\":2")[4] = '8'; /* forge the detail, keep seq and prev */
         srv_sha256(record, strlen(record), digest);
         srv_hex_encode(digest, 32, hex);
-        assert_int_equal(sqlite3_prepare_v2(raw, "UPDATE audit SET record = ?1, hash = ?2 WHERE seq = 3",
+        assert_int_equal(sqlite3_prepare_v2(raw,
+                                            "UPDATE audit SET record = ?1, hash = ?2 WHERE seq = 3",
                                             -1, &st, NULL),
                          SQLITE_OK);
         sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
@@ -170,8 +172,10 @@ static void test_verify_catches_delete_and_reorder(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canonical), cmocka_unit_test(test_build_is_deterministic),
-        cmocka_unit_test(test_verify_intact), cmocka_unit_test(test_verify_catches_edit),
+        cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_build_is_deterministic),
+        cmocka_unit_test(test_verify_intact),
+        cmocka_unit_test(test_verify_catches_edit),
         cmocka_unit_test(test_verify_catches_delete_and_reorder),
     };
     snprintf(db_path, sizeof(db_path), "%s/audit.db", test_dir_make());

@@ -74,18 +74,18 @@ static void test_alphabets_differ(void **state)
 static void test_rejects_malformed(void **state)
 {
     (void)state;
-    check_reject("Zm9", 0);       /* not a multiple of 4 */
-    check_reject("Zm9v\n", 0);    /* whitespace */
+    check_reject("Zm9", 0);    /* not a multiple of 4 */
+    check_reject("Zm9v\n", 0); /* whitespace */
     check_reject("Zm 9", 0);
-    check_reject("Zm9v====", 0);  /* too much padding */
+    check_reject("Zm9v====", 0); /* too much padding */
     check_reject("Z===", 0);
-    check_reject("=Zm9", 0);      /* padding inside */
+    check_reject("=Zm9", 0); /* padding inside */
     check_reject("Zm=v", 0);
-    check_reject("Zh==", 0);      /* non-zero trailing bits: "Zg==" is canonical */
-    check_reject("Zm9=", 0);      /* "Zm8=" is canonical */
+    check_reject("Zh==", 0); /* non-zero trailing bits: "Zg==" is canonical */
+    check_reject("Zm9=", 0); /* "Zm8=" is canonical */
     check_reject("Zm9v*A==", 0);
-    check_reject("Z", 1);         /* dangling character */
-    check_reject("Zg==", 1);      /* base64url is unpadded */
+    check_reject("Z", 1);    /* dangling character */
+    check_reject("Zg==", 1); /* base64url is unpadded */
 }
 
 static void test_cap(void **state)
@@ -113,8 +113,10 @@ static void test_hex(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc4648_vectors), cmocka_unit_test(test_alphabets_differ),
-        cmocka_unit_test(test_rejects_malformed), cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_rfc4648_vectors),
+        cmocka_unit_test(test_alphabets_differ),
+        cmocka_unit_test(test_rejects_malformed),
+        cmocka_unit_test(test_cap),
         cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,8 @@
 
 static void test_apikey_roundtrip(void **state)
 {
-    char key[SRV_APIKEY_TEXT_MAX + 1], prefix[SRV_APIKEY_PREFIX_LEN + 1], p2[SRV_APIKEY_PREFIX_LEN + 1];
+    char key[SRV_APIKEY_TEXT_MAX + 1], prefix[SRV_APIKEY_PREFIX_LEN + 1],
+        p2[SRV_APIKEY_PREFIX_LEN + 1];
     uint8_t hash[32], h2[32];
     (void)state;
     assert_int_equal(srv_apikey_new(key, prefix, hash, NULL), SRV_OK);

@@ -31,7 +31,8 @@ static int verify_sig(const uint8_t *spki, size_t spki_len, srv_mech mech, const
     size_t der_len = sizeof(der);
     int ok = 0;
 
-    if (!ctx || EVP_PKEY_verify_init(ctx) <= 0 || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0)
+    if (!ctx || EVP_PKEY_verify_init(ctx) <= 0 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0)
         goto out;
     if (mech == SRV_MECH_RSA_PSS &&
         (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
@@ -59,13 +60,14 @@ static void sign_and_verify(srv_key_type type, srv_mech mech, const uint8_t id[1
 
     srv_sha256("message", 7, digest);
     if (mech == SRV_MECH_RSA_PKCS1)
-        assert_int_equal(srv_digestinfo(SRV_HASH_SHA256, digest, 32, data, &data_len, NULL), SRV_OK);
+        assert_int_equal(srv_digestinfo(SRV_HASH_SHA256, digest, 32, data, &data_len, NULL),
+                         SRV_OK);
     else {
         memcpy(data, digest, 32);
         data_len = 32;
     }
-    if (srv_hsm_sign(hsm, id, 16, mech, SRV_HASH_SHA256, 32, data, data_len, sig, &sig_len,
-                     &err) != SRV_OK)
+    if (srv_hsm_sign(hsm, id, 16, mech, SRV_HASH_SHA256, 32, data, data_len, sig, &sig_len, &err) !=
+        SRV_OK)
         fail_msg("sign failed: %s", err.message);
     assert_int_equal(sig_len, srv_key_type_sig_len(type));
     assert_true(verify_sig(spki, spki_len, mech, digest, 32, sig, sig_len));
@@ -79,16 +81,18 @@ static void test_generate_and_sign(void **state)
     static const struct {
         srv_key_type type;
         srv_mech mech;
-    } cases[] = {{SRV_KEY_RSA_2048, SRV_MECH_RSA_PKCS1}, {SRV_KEY_RSA_2048, SRV_MECH_RSA_PSS},
-                 {SRV_KEY_EC_P256, SRV_MECH_ECDSA}, {SRV_KEY_EC_P384, SRV_MECH_ECDSA}};
+    } cases[] = {{SRV_KEY_RSA_2048, SRV_MECH_RSA_PKCS1},
+                 {SRV_KEY_RSA_2048, SRV_MECH_RSA_PSS},
+                 {SRV_KEY_EC_P256, SRV_MECH_ECDSA},
+                 {SRV_KEY_EC_P384, SRV_MECH_ECDSA}};
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t id[16], *spki = NULL;
         size_t spki_len = 0;
         memset(id, (int)(0x10 + i), sizeof(id));
-        assert_int_equal(srv_hsm_generate_key(hsm, cases[i].type, id, 16, "unit", &spki,
-                                              &spki_len, NULL),
-                         SRV_OK);
+        assert_int_equal(
+            srv_hsm_generate_key(hsm, cases[i].type, id, 16, "unit", &spki, &spki_len, NULL),
+            SRV_OK);
         sign_and_verify(cases[i].type, cases[i].mech, id, spki, spki_len);
         free(spki);
     }
@@ -101,9 +105,9 @@ static void test_recovers_lost_sessions(void **state)
     unsigned long before;
     (void)state;
     memset(id, 0x42, sizeof(id));
-    assert_int_equal(srv_hsm_generate_key(hsm, SRV_KEY_EC_P256, id, 16, "recover", &spki,
-                                          &spki_len, NULL),
-                     SRV_OK);
+    assert_int_equal(
+        srv_hsm_generate_key(hsm, SRV_KEY_EC_P256, id, 16, "recover", &spki, &spki_len, NULL),
+        SRV_OK);
     before = srv_hsm_reopen_count(hsm);
     /* Every session the pool holds dies, as when an HSM connection drops. */
     srv_hsm_drop_sessions(hsm);
@@ -120,9 +124,8 @@ static void test_destroy_and_unknown_key(void **state)
     srv_error err;
     (void)state;
     memset(id, 0x77, sizeof(id));
-    assert_int_equal(srv_hsm_generate_key(hsm, SRV_KEY_EC_P256, id, 16, "gone", &spki, &spki_len,
-                                          NULL),
-                     SRV_OK);
+    assert_int_equal(
+        srv_hsm_generate_key(hsm, SRV_KEY_EC_P256, id, 16, "gone", &spki, &spki_len, NULL), SRV_OK);
     assert_int_equal(srv_hsm_destroy_key(hsm, id, 16, &err), SRV_OK);
     assert_int_equal(srv_hsm_sign(hsm, id, 16, SRV_MECH_ECDSA, SRV_HASH_SHA256, 0, digest, 32, sig,
                                   &sig_len, &err),
@@ -172,8 +175,10 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_and_sign), cmocka_unit_test(test_recovers_lost_sessions),
-        cmocka_unit_test(test_destroy_and_unknown_key), cmocka_unit_test(test_health),
+        cmocka_unit_test(test_generate_and_sign),
+        cmocka_unit_test(test_recovers_lost_sessions),
+        cmocka_unit_test(test_destroy_and_unknown_key),
+        cmocka_unit_test(test_health),
     };
     test_dir_make();
     return cmocka_run_group_tests(tests, setup, teardown);

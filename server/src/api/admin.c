@@ -115,7 +115,7 @@ void api_admin_users_list(api_call *c)
 
 typedef struct {
     const char *actor;
-    const char *name;   /* user to create, or to add a key to */
+    const char *name; /* user to create, or to add a key to */
     srv_role role;
     int create;
     char key[SRV_APIKEY_TEXT_MAX + 1];
@@ -602,13 +602,13 @@ static srv_status run_key_change(srv_db *db, srv_audit_head *audit, void *ctx, s
         if (st == SRV_OK)
             st = srv_db_grant_insert(db, key.id, user.id, err);
         if (st == SRV_E_EXISTS)
-            srv_fail(err, SRV_E_EXISTS, "user \"%s\" is already granted key \"%s\"",
-                     j->user_name, key.name);
+            srv_fail(err, SRV_E_EXISTS, "user \"%s\" is already granted key \"%s\"", j->user_name,
+                     key.name);
         cJSON_AddStringToObject(detail, "user", j->user_name);
     }
     if (st == SRV_OK)
-        st = audit_admin(db, audit, j->actor, j->disable ? "key.disable" : "key.grant", detail,
-                         err);
+        st =
+            audit_admin(db, audit, j->actor, j->disable ? "key.disable" : "key.grant", detail, err);
     cJSON_Delete(detail);
     srv_key_clear(&key);
     return st;

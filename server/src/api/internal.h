@@ -9,19 +9,19 @@
 #include "../http/http.h"
 
 /* API caps on request bodies (the transport cap in the config is higher). */
-#define API_BODY_CAP (64 * 1024)
+#define API_BODY_CAP       (64 * 1024)
 #define API_CHAIN_BODY_CAP (256 * 1024)
-#define API_MAX_BATCH 64
+#define API_MAX_BATCH      64
 
 typedef struct {
     srv_worker *w;
     srv_http_exchange *ex;
-    const char *action;   /* the route's audit action, e.g. "sign" */
+    const char *action;    /* the route's audit action, e.g. "sign" */
     const char *params[2]; /* path parameters */
     int authenticated;
     srv_user user;
-    char actor[96];       /* "user:alice" or "anonymous" */
-    cJSON *body;          /* parsed JSON body when the route takes one */
+    char actor[96]; /* "user:alice" or "anonymous" */
+    cJSON *body;    /* parsed JSON body when the route takes one */
 } api_call;
 
 /* Sends a JSON reply; takes ownership of `doc`. */

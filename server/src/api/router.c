@@ -16,8 +16,8 @@ typedef struct {
     srv_http_method method;
     const char *pattern; /* '*' matches one path segment that must be a valid name */
     auth_level auth;
-    size_t body_cap;     /* 0: the route takes no body */
-    const char *action;  /* audit action */
+    size_t body_cap;    /* 0: the route takes no body */
+    const char *action; /* audit action */
     void (*fn)(api_call *c);
 } route;
 
@@ -80,7 +80,8 @@ void api_reply(api_call *c, int status, cJSON *doc)
     char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
     cJSON_Delete(doc);
     if (!text) {
-        static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+        static const char oom[] =
+            "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
         c->ex->status = 503;
         c->ex->response = strdup(oom);
         c->ex->response_len = c->ex->response ? strlen(oom) : 0;
@@ -190,7 +191,8 @@ static int match(const char *pattern, const char *path, char params[2][SRV_NAME_
             if (np >= 2)
                 return 0;
             /* Keep one byte past the limit so an over-long name is caught as invalid. */
-            snprintf(params[np], SRV_NAME_MAX + 2, "%.*s", (int)(n > SRV_NAME_MAX + 1 ? SRV_NAME_MAX + 1 : n), path);
+            snprintf(params[np], SRV_NAME_MAX + 2, "%.*s",
+                     (int)(n > SRV_NAME_MAX + 1 ? SRV_NAME_MAX + 1 : n), path);
             if (n == 0)
                 return 0;
             np++;

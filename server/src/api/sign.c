@@ -49,8 +49,8 @@ static void sign_input_free(sign_input *in)
         free(in->digests[i]);
 }
 
-static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *field,
-                                uint8_t **out, srv_error *err)
+static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *field, uint8_t **out,
+                                srv_error *err)
 {
     size_t len = 0;
     srv_status st;
@@ -70,9 +70,9 @@ static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *fi
 
 static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
 {
-    static const char *const fields[] = {"key",        "mechanism", "hash",       "digest",
-                                         "digests",    "request_id", "salt_length",
-                                         "signature_format", "context", NULL};
+    static const char *const fields[] = {"key",     "mechanism",  "hash",        "digest",
+                                         "digests", "request_id", "salt_length", "signature_format",
+                                         "context", NULL};
     static const char *const ctx_fields[] = {"application", "command_line", "host", "pid", NULL};
     const char *mech = NULL, *hash = NULL, *fmt = NULL;
     const cJSON *one, *many, *ctx;
@@ -95,10 +95,10 @@ static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
         return srv_fail(err, SRV_E_INVALID_FIELD, "mechanism must be rsa-pkcs1, rsa-pss or ecdsa");
     if (!srv_hash_parse(hash, &in->hash))
         return srv_fail(err, SRV_E_INVALID_FIELD, "hash must be sha256, sha384 or sha512");
-    if (in->request_id && (!*in->request_id || strspn(in->request_id,
-                                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
-                                                       "opqrstuvwxyz0123456789._:-") !=
-                                                    strlen(in->request_id)))
+    if (in->request_id &&
+        (!*in->request_id ||
+         strspn(in->request_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                "opqrstuvwxyz0123456789._:-") != strlen(in->request_id)))
         return srv_fail(err, SRV_E_INVALID_FIELD,
                         "request_id must be 1-128 characters of [A-Za-z0-9._:-]");
     if (fmt) {
@@ -156,9 +156,9 @@ static void fingerprint(const sign_input *in, uint8_t out[32])
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 32;
     char head[160];
-    int len = snprintf(head, sizeof(head), "%s|%s|%s|%lld|%d|%zu|", in->key_name,
-                       srv_mech_name(in->mech), srv_hash_name(in->hash), in->salt_len,
-                       in->der_format, in->ndigests);
+    int len =
+        snprintf(head, sizeof(head), "%s|%s|%s|%lld|%d|%zu|", in->key_name, srv_mech_name(in->mech),
+                 srv_hash_name(in->hash), in->salt_len, in->der_format, in->ndigests);
     memset(out, 0, 32);
     if (!md)
         return;
@@ -201,8 +201,8 @@ typedef struct {
     uint8_t fp[32];
     cJSON *detail;
     const char *outcome;
-    cJSON *response;       /* built here, so it can name the audit record */
-    char *replayed;        /* set when a concurrent twin already finished */
+    cJSON *response; /* built here, so it can name the audit record */
+    char *replayed;  /* set when a concurrent twin already finished */
 } sign_job;
 
 static cJSON *make_detail(api_call *c, const sign_input *in, const srv_key *key, unsigned salt)
@@ -360,8 +360,8 @@ void api_sign(api_call *c)
             data = di;
             data_len = di_len;
         }
-        if (srv_hsm_sign(app->hsm, key.ckaid, SRV_CKAID_LEN, in.mech, in.hash, salt, data,
-                         data_len, sig, &sig_len, &err) != SRV_OK)
+        if (srv_hsm_sign(app->hsm, key.ckaid, SRV_CKAID_LEN, in.mech, in.hash, salt, data, data_len,
+                         sig, &sig_len, &err) != SRV_OK)
             goto hsm_failed;
         out_len = sig_len;
         if (in.mech == SRV_MECH_ECDSA && in.der_format) {
@@ -420,15 +420,14 @@ hsm_failed:
     }
     goto out;
 
-deny:
-    {
-        cJSON *detail = cJSON_CreateObject();
-        if (in.key_name)
-            cJSON_AddStringToObject(detail, "key", in.key_name);
-        if (in.request_id)
-            cJSON_AddStringToObject(detail, "request_id", in.request_id);
-        api_deny(c, &err, detail);
-    }
+deny : {
+    cJSON *detail = cJSON_CreateObject();
+    if (in.key_name)
+        cJSON_AddStringToObject(detail, "key", in.key_name);
+    if (in.request_id)
+        cJSON_AddStringToObject(detail, "request_id", in.request_id);
+    api_deny(c, &err, detail);
+}
 out:
     cJSON_Delete(job.detail);
     sign_input_free(&in);

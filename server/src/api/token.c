@@ -86,11 +86,10 @@ void api_token(api_call *c)
     OPENSSL_cleanse(token, sizeof(token));
     api_reply(c, 200, doc);
     return;
-fail:
-    {
-        cJSON *detail = cJSON_CreateObject();
-        if (detail && key && srv_apikey_parse(key, prefix, presented))
-            cJSON_AddStringToObject(detail, "api_key_prefix", prefix);
-        api_deny(c, &err, detail);
-    }
+fail : {
+    cJSON *detail = cJSON_CreateObject();
+    if (detail && key && srv_apikey_parse(key, prefix, presented))
+        cJSON_AddStringToObject(detail, "api_key_prefix", prefix);
+    api_deny(c, &err, detail);
+}
 }

@@ -34,8 +34,8 @@ srv_status srv_audit_append(srv_db *db, srv_audit_head *head, const srv_audit_ev
                             srv_error *err);
 
 typedef struct {
-    int64_t records;     /* records checked */
-    int64_t first_bad;   /* seq of the first bad record, 0 if none */
+    int64_t records;   /* records checked */
+    int64_t first_bad; /* seq of the first bad record, 0 if none */
     char reason[200];
 } srv_audit_report;
 

@@ -9,7 +9,7 @@
 #include "../common/b64.h"
 #include "../common/util.h"
 
-#define SECRET_LEN 32
+#define SECRET_LEN     32
 #define SECRET_B64_LEN 43 /* unpadded base64url of 32 bytes */
 
 static int is_b64url(const char *s, size_t n)
@@ -40,9 +40,8 @@ static srv_status new_secret(char *text, srv_error *err)
     return SRV_OK;
 }
 
-srv_status srv_apikey_new(char key[SRV_APIKEY_TEXT_MAX + 1],
-                          char prefix[SRV_APIKEY_PREFIX_LEN + 1], uint8_t hash[32],
-                          srv_error *err)
+srv_status srv_apikey_new(char key[SRV_APIKEY_TEXT_MAX + 1], char prefix[SRV_APIKEY_PREFIX_LEN + 1],
+                          uint8_t hash[32], srv_error *err)
 {
     uint8_t pfx[SRV_APIKEY_PREFIX_LEN / 2];
     char secret[SECRET_B64_LEN + 1];

@@ -9,12 +9,11 @@
 #include "../common/status.h"
 
 #define SRV_APIKEY_PREFIX_LEN 12
-#define SRV_APIKEY_TEXT_MAX 64
-#define SRV_TOKEN_TEXT_MAX 48
+#define SRV_APIKEY_TEXT_MAX   64
+#define SRV_TOKEN_TEXT_MAX    48
 
-srv_status srv_apikey_new(char key[SRV_APIKEY_TEXT_MAX + 1],
-                          char prefix[SRV_APIKEY_PREFIX_LEN + 1], uint8_t hash[32],
-                          srv_error *err);
+srv_status srv_apikey_new(char key[SRV_APIKEY_TEXT_MAX + 1], char prefix[SRV_APIKEY_PREFIX_LEN + 1],
+                          uint8_t hash[32], srv_error *err);
 /* Splits a presented key into its prefix and the hash of its secret; 0 if malformed. */
 int srv_apikey_parse(const char *key, char prefix[SRV_APIKEY_PREFIX_LEN + 1], uint8_t hash[32]);
 

@@ -61,8 +61,7 @@ static int sig_alg_for(srv_key_type type, srv_hash *hash, int *nid)
         *hash = SRV_HASH_SHA384;
         *nid = NID_ecdsa_with_SHA384;
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -76,14 +75,10 @@ static int set_sig_alg(X509_ALGOR *alg, int nid)
 static const EVP_MD *hash_md(srv_hash hash)
 {
     switch (hash) {
-    case SRV_HASH_SHA256:
-        return EVP_sha256();
-    case SRV_HASH_SHA384:
-        return EVP_sha384();
-    case SRV_HASH_SHA512:
-        return EVP_sha512();
-    default:
-        return NULL;
+    case SRV_HASH_SHA256: return EVP_sha256();
+    case SRV_HASH_SHA384: return EVP_sha384();
+    case SRV_HASH_SHA512: return EVP_sha512();
+    default: return NULL;
     }
 }
 
@@ -195,8 +190,7 @@ srv_status srv_digestinfo(srv_hash hash, const uint8_t *digest, size_t digest_le
         prefix = digestinfo_sha512;
         prefix_len = sizeof(digestinfo_sha512);
         break;
-    default:
-        return srv_fail(err, SRV_E_INVALID_FIELD, "unknown hash algorithm");
+    default: return srv_fail(err, SRV_E_INVALID_FIELD, "unknown hash algorithm");
     }
     if (digest_len != srv_hash_len(hash))
         return srv_fail(err, SRV_E_DIGEST_LENGTH, "a %s digest is %zu bytes, not %zu",
@@ -1007,7 +1001,8 @@ srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *ke
             if (pem_len - pos >= 11 && memcmp(pem + pos, "-----BEGIN ", 11) == 0) {
                 st = srv_fail(err, SRV_E_CERTIFICATE,
                               "PEM block at byte %zu is not a certificate; only certificates "
-                              "are accepted", pos);
+                              "are accepted",
+                              pos);
                 goto out;
             }
             eol = memchr(pem + pos, '\n', pem_len - pos);

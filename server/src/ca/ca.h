@@ -35,10 +35,10 @@ typedef enum {
 
 typedef struct {
     srv_cert_profile profile;
-    const char *common_name;  /* required, at most 64 characters */
-    const char *organization; /* optional */
-    unsigned validity_days;   /* 1 .. 3650 */
-    const char *const *dns_names; /* subjectAltName DNS entries, NULL-terminated, optional */
+    const char *common_name;         /* required, at most 64 characters */
+    const char *organization;        /* optional */
+    unsigned validity_days;          /* 1 .. 3650 */
+    const char *const *dns_names;    /* subjectAltName DNS entries, NULL-terminated, optional */
     const char *const *ip_addresses; /* subjectAltName IP entries, NULL-terminated, optional */
 } srv_cert_request;
 
@@ -60,7 +60,7 @@ srv_status srv_ca_make_csr(srv_hsm *hsm, const srv_hsm_key *key, const char *com
  * signed by the next. On success *out holds the parsed certificates (caller frees with
  * sk_X509_pop_free(*out, X509_free)). */
 srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *key_spki,
-                              size_t key_spki_len, STACK_OF(X509) **out, srv_error *err);
+                              size_t key_spki_len, STACK_OF(X509) * *out, srv_error *err);
 
 /* DER and PEM encodings (caller frees with free()). */
 srv_status srv_cert_to_der(X509 *cert, uint8_t **der, size_t *der_len, srv_error *err);
@@ -74,9 +74,8 @@ srv_status srv_cert_from_der(const uint8_t *der, size_t der_len, X509 **out, srv
  * RSA keys: sha256WithRSAEncryption (PKCS#1 v1.5, DigestInfo built here);
  * EC keys: ecdsa-with-SHA256 (P-256) or ecdsa-with-SHA384 (P-384), DER-encoded ECDSA-Sig-Value.
  * Returns the signature bytes and the matching AlgorithmIdentifier NID. */
-srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *tbs,
-                           size_t tbs_len, uint8_t *sig, size_t *sig_len, int *sig_nid,
-                           srv_error *err);
+srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *tbs, size_t tbs_len,
+                           uint8_t *sig, size_t *sig_len, int *sig_nid, srv_error *err);
 
 /* Converts raw r||s to a DER ECDSA-Sig-Value (the sign API's "der" format). */
 srv_status srv_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der, size_t *der_len,

@@ -12,8 +12,8 @@ srv_status srv_json_parse_object(const char *data, size_t len, size_t max_len, c
 
     *out = NULL;
     if (len > max_len)
-        return srv_fail(err, SRV_E_BODY_TOO_LARGE, "JSON body of %zu bytes exceeds the %zu-byte cap",
-                        len, max_len);
+        return srv_fail(err, SRV_E_BODY_TOO_LARGE,
+                        "JSON body of %zu bytes exceeds the %zu-byte cap", len, max_len);
     if (len == 0)
         return srv_fail(err, SRV_E_BAD_JSON, "empty body; a JSON object is required");
     if (memchr(data, '\0', len))

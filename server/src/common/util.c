@@ -97,8 +97,7 @@ srv_status srv_write_file(const char *path, const void *data, size_t len, unsign
     return SRV_OK;
 }
 
-srv_status srv_read_file(const char *path, size_t max, char **out, size_t *out_len,
-                         srv_error *err)
+srv_status srv_read_file(const char *path, size_t max, char **out, size_t *out_len, srv_error *err)
 {
     FILE *f = fopen(path, "rbe");
     char *buf = NULL;

@@ -10,8 +10,8 @@
 #define SRV_SHA256_LEN 32
 
 srv_status srv_random(uint8_t *out, size_t len, srv_error *err);
-int64_t srv_now(void);        /* seconds since the epoch */
-int64_t srv_now_ms(void);     /* milliseconds since the epoch */
+int64_t srv_now(void);    /* seconds since the epoch */
+int64_t srv_now_ms(void); /* milliseconds since the epoch */
 uint64_t srv_monotonic_us(void);
 /* RFC 3339 UTC with milliseconds; out holds at least 25 bytes. */
 void srv_format_time_ms(int64_t ms, char *out, size_t out_len);
@@ -24,8 +24,7 @@ int srv_equal_ct(const void *a, const void *b, size_t len);
 srv_status srv_write_file(const char *path, const void *data, size_t len, unsigned mode,
                           srv_error *err);
 /* Reads a whole file of at most max bytes (NUL-terminated for convenience). */
-srv_status srv_read_file(const char *path, size_t max, char **out, size_t *out_len,
-                         srv_error *err);
+srv_status srv_read_file(const char *path, size_t max, char **out, size_t *out_len, srv_error *err);
 /* Joins dir and name into out; fails if it does not fit. */
 srv_status srv_path_join(char *out, size_t out_len, const char *dir, const char *name,
                          srv_error *err);

@@ -21,10 +21,8 @@ static const struct {
     unsigned bits;
     size_t sig_len;
 } key_types[SRV_KEY_TYPE_COUNT] = {
-    [SRV_KEY_RSA_2048] = {"rsa2048", 1, 2048, 256},
-    [SRV_KEY_RSA_3072] = {"rsa3072", 1, 3072, 384},
-    [SRV_KEY_RSA_4096] = {"rsa4096", 1, 4096, 512},
-    [SRV_KEY_EC_P256] = {"ec-p256", 0, 256, 64},
+    [SRV_KEY_RSA_2048] = {"rsa2048", 1, 2048, 256}, [SRV_KEY_RSA_3072] = {"rsa3072", 1, 3072, 384},
+    [SRV_KEY_RSA_4096] = {"rsa4096", 1, 4096, 512}, [SRV_KEY_EC_P256] = {"ec-p256", 0, 256, 64},
     [SRV_KEY_EC_P384] = {"ec-p384", 0, 384, 96},
 };
 
@@ -149,8 +147,7 @@ static const char *ckr_name(CK_RV rv)
 
 static srv_status hsm_fail(srv_error *err, const char *what, CK_RV rv)
 {
-    return srv_fail(err, SRV_E_HSM, "%s failed: %s (0x%lx)", what, ckr_name(rv),
-                    (unsigned long)rv);
+    return srv_fail(err, SRV_E_HSM, "%s failed: %s (0x%lx)", what, ckr_name(rv), (unsigned long)rv);
 }
 
 /* A session that this error makes useless; the pool replaces it and retries once. */
@@ -324,7 +321,7 @@ out:
 /* ---- the pool ----------------------------------------------------------------------------- */
 
 #define KEY_CACHE_BUCKETS 256
-#define MAX_ID_LEN 64
+#define MAX_ID_LEN        64
 
 typedef struct key_entry {
     struct key_entry *next;
@@ -356,8 +353,8 @@ struct srv_hsm {
 
 static srv_status session_open(srv_hsm *hsm, CK_SESSION_HANDLE *out, srv_error *err)
 {
-    CK_RV rv = hsm->m.fn->C_OpenSession(hsm->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-                                        NULL, out);
+    CK_RV rv =
+        hsm->m.fn->C_OpenSession(hsm->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, out);
     if (rv != CKR_OK)
         return hsm_fail(err, "C_OpenSession", rv);
     /* Login applies to every session of the application; a second one is harmless. */
@@ -632,8 +629,7 @@ static srv_status read_attr(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 }
 
 static srv_status export_public(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
-                                srv_key_type type, uint8_t **spki, size_t *spki_len,
-                                srv_error *err)
+                                srv_key_type type, uint8_t **spki, size_t *spki_len, srv_error *err)
 {
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     uint8_t *a = NULL, *b = NULL;
@@ -694,14 +690,13 @@ out:
 /* ---- operations --------------------------------------------------------------------------- */
 
 srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *id, size_t id_len,
-                                const char *label, uint8_t **spki, size_t *spki_len,
-                                srv_error *err)
+                                const char *label, uint8_t **spki, size_t *spki_len, srv_error *err)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ULONG bits = key_types[type].bits;
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
-    CK_MECHANISM mech = {srv_key_type_is_rsa(type) ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN,
-                         NULL, 0};
+    CK_MECHANISM mech = {
+        srv_key_type_is_rsa(type) ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_ATTRIBUTE pub[8], priv[12];
     CK_ULONG npub = 0, npriv = 0;
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
@@ -714,7 +709,8 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
     if ((unsigned)type >= SRV_KEY_TYPE_COUNT || id_len == 0 || id_len > MAX_ID_LEN)
         return srv_fail(err, SRV_E_INVALID_FIELD, "bad key type or id");
 
-#define ATTR(arr, n, t, v, l) (arr[n].type = (t), arr[n].pValue = (void *)(v), arr[n].ulValueLen = (l), n++)
+#define ATTR(arr, n, t, v, l)                                                                      \
+    (arr[n].type = (t), arr[n].pValue = (void *)(v), arr[n].ulValueLen = (l), n++)
     ATTR(pub, npub, CKA_TOKEN, &yes, sizeof(yes));
     ATTR(pub, npub, CKA_VERIFY, &yes, sizeof(yes));
     ATTR(pub, npub, CKA_ENCRYPT, &no, sizeof(no));
@@ -809,9 +805,7 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
     if (id_len == 0 || id_len > MAX_ID_LEN || (unsigned)hash >= SRV_HASH_COUNT)
         return srv_fail(err, SRV_E_INVALID_FIELD, "bad key id or hash");
     switch (mech) {
-    case SRV_MECH_RSA_PKCS1:
-        m.mechanism = CKM_RSA_PKCS;
-        break;
+    case SRV_MECH_RSA_PKCS1: m.mechanism = CKM_RSA_PKCS; break;
     case SRV_MECH_RSA_PSS:
         pss.hashAlg = hashes[hash].ck_hash;
         pss.mgf = hashes[hash].ck_mgf;
@@ -820,11 +814,8 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
         m.pParameter = &pss;
         m.ulParameterLen = sizeof(pss);
         break;
-    case SRV_MECH_ECDSA:
-        m.mechanism = CKM_ECDSA;
-        break;
-    default:
-        return srv_fail(err, SRV_E_MECHANISM, "unknown mechanism");
+    case SRV_MECH_ECDSA: m.mechanism = CKM_ECDSA; break;
+    default: return srv_fail(err, SRV_E_MECHANISM, "unknown mechanism");
     }
 
     st = session_acquire(hsm, &s, err);
@@ -881,8 +872,7 @@ srv_status srv_hsm_health(srv_hsm *hsm, char *detail, size_t detail_len)
         snprintf(detail, detail_len, "C_GetTokenInfo: %s", ckr_name(rv));
         return SRV_E_HSM;
     }
-    snprintf(detail, detail_len, "token present, %u of %u sessions idle", free_now,
-             hsm->pool_size);
+    snprintf(detail, detail_len, "token present, %u of %u sessions idle", free_now, hsm->pool_size);
     return SRV_OK;
 }
 

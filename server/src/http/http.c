@@ -110,7 +110,6 @@ static void reply_now(server *srv, work *w)
 
 typedef struct {
     server *srv;
-    void *ctx;
 } worker_arg;
 
 static void *worker_main(void *arg)
@@ -279,8 +278,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     if (srv->draining)
         return;
-    srv_log(SRV_LOG_INFO, "http", "signal %d: finishing in-flight requests and stopping",
-            (int)sig);
+    srv_log(SRV_LOG_INFO, "http", "signal %d: finishing in-flight requests and stopping", (int)sig);
     srv->draining = 1;
     if (srv->bound) {
         evhttp_del_accept_socket(srv->http, srv->bound);
@@ -344,15 +342,16 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
             else if (ss.ss_family == AF_INET6)
                 port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
-        srv_log(SRV_LOG_INFO, "http", "listening on https://%s:%d with %u workers", cfg->host,
-                port, cfg->workers);
+        srv_log(SRV_LOG_INFO, "http", "listening on https://%s:%d with %u workers", cfg->host, port,
+                cfg->workers);
         if (cfg->on_listening)
             cfg->on_listening(cfg->app, port);
     }
 
     srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
     srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
-    if (!srv.sigterm || !srv.sigint || event_add(srv.sigterm, NULL) || event_add(srv.sigint, NULL)) {
+    if (!srv.sigterm || !srv.sigint || event_add(srv.sigterm, NULL) ||
+        event_add(srv.sigint, NULL)) {
         st = srv_fail(err, SRV_E_INTERNAL, "cannot install signal handlers");
         goto out;
     }
@@ -363,12 +362,13 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
     }
     for (i = 0; i < cfg->workers; i++) {
         worker_arg *wa = calloc(1, sizeof(*wa));
+        if (wa)
+            wa->srv = &srv;
         if (!wa || pthread_create(&srv.threads[i], NULL, worker_main, wa) != 0) {
             free(wa);
             st = srv_fail(err, SRV_E_INTERNAL, "cannot start worker threads");
             goto out;
         }
-        wa->srv = &srv;
         srv.nthreads++;
     }
     event_base_dispatch(srv.base);

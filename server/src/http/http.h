@@ -11,7 +11,13 @@
 
 #define SRV_HTTP_MAX_HEADERS 4
 
-typedef enum { SRV_HTTP_GET, SRV_HTTP_POST, SRV_HTTP_PUT, SRV_HTTP_DELETE, SRV_HTTP_OTHER } srv_http_method;
+typedef enum {
+    SRV_HTTP_GET,
+    SRV_HTTP_POST,
+    SRV_HTTP_PUT,
+    SRV_HTTP_DELETE,
+    SRV_HTTP_OTHER
+} srv_http_method;
 
 /* One request and its response, owned by the front end; handlers fill in the response. */
 typedef struct {
@@ -22,10 +28,10 @@ typedef struct {
     char *authorization; /* NULL if absent */
     char *body;          /* NUL-terminated copy; body_len excludes the NUL */
     size_t body_len;
-    char peer[64];       /* remote address */
+    char peer[64]; /* remote address */
 
     int status;
-    char *response;      /* malloc'd; freed by the front end */
+    char *response; /* malloc'd; freed by the front end */
     size_t response_len;
     const char *response_type;
     const char *header_names[SRV_HTTP_MAX_HEADERS];
@@ -38,12 +44,12 @@ typedef void (*srv_http_handler)(void *worker_ctx, srv_http_exchange *ex);
 
 typedef struct {
     const char *host;
-    int port;               /* 0 picks a free port */
+    int port; /* 0 picks a free port */
     SSL_CTX *tls;
     unsigned workers;
-    unsigned queue_limit;   /* requests waiting for a worker before 503 */
-    int timeout_secs;       /* idle/stalled connection timeout */
-    size_t max_body;        /* hard transport cap; API caps are lower and answer in JSON */
+    unsigned queue_limit; /* requests waiting for a worker before 503 */
+    int timeout_secs;     /* idle/stalled connection timeout */
+    size_t max_body;      /* hard transport cap; API caps are lower and answer in JSON */
     srv_http_handler handler;
     void *(*worker_init)(void *app); /* per-worker context, e.g. a database connection */
     void (*worker_fini)(void *worker_ctx);

@@ -19,9 +19,11 @@ static const char *const migrations[] = {
     "CREATE TABLE api_keys(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
     " prefix TEXT NOT NULL UNIQUE, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
     " revoked INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE access_tokens(hash BLOB PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "CREATE TABLE access_tokens(hash BLOB PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES "
+    "users(id),"
     " expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE TABLE keys(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, ckaid BLOB NOT NULL UNIQUE,"
+    "CREATE TABLE keys(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, ckaid BLOB NOT NULL "
+    "UNIQUE,"
     " type TEXT NOT NULL, spki BLOB NOT NULL, is_ca INTEGER NOT NULL DEFAULT 0,"
     " disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
     "CREATE TABLE certificates(key_id INTEGER PRIMARY KEY REFERENCES keys(id), der BLOB NOT NULL,"
@@ -117,9 +119,8 @@ static srv_status db_fail(srv_db *db, srv_error *err, const char *what)
 /* Returns the cached statement for q, reset and with bindings cleared. */
 static sqlite3_stmt *stmt(srv_db *db, query_id q, srv_error *err)
 {
-    if (!db->stmts[q] &&
-        sqlite3_prepare_v3(db->conn, queries[q], -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[q],
-                           NULL) != SQLITE_OK) {
+    if (!db->stmts[q] && sqlite3_prepare_v3(db->conn, queries[q], -1, SQLITE_PREPARE_PERSISTENT,
+                                            &db->stmts[q], NULL) != SQLITE_OK) {
         db_fail(db, err, "prepare");
         return NULL;
     }
@@ -502,8 +503,7 @@ srv_status srv_db_key_disable(srv_db *db, int64_t key_id, srv_error *err)
     return step_done(db, s, err, "disable key");
 }
 
-srv_status srv_db_keys_list(srv_db *db, int64_t user_id, srv_key_cb cb, void *ctx,
-                            srv_error *err)
+srv_status srv_db_keys_list(srv_db *db, int64_t user_id, srv_key_cb cb, void *ctx, srv_error *err)
 {
     sqlite3_stmt *s = stmt(db, user_id < 0 ? Q_KEYS_ALL : Q_KEYS_USER, err);
     srv_status st = SRV_OK;

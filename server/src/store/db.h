@@ -9,8 +9,8 @@
 #include "../common/status.h"
 #include "../hsm/hsm.h"
 
-#define SRV_NAME_MAX 64
-#define SRV_CKAID_LEN 16
+#define SRV_NAME_MAX       64
+#define SRV_CKAID_LEN      16
 #define SRV_REQUEST_ID_MAX 128
 
 typedef struct srv_db srv_db;
@@ -94,8 +94,7 @@ srv_status srv_db_key_get(srv_db *db, const char *name, srv_key *out, srv_error 
 srv_status srv_db_key_disable(srv_db *db, int64_t key_id, srv_error *err);
 /* Lists keys: all (user_id < 0, CA keys excluded) or those granted to user_id and enabled. */
 typedef void (*srv_key_cb)(const srv_key *key, void *ctx);
-srv_status srv_db_keys_list(srv_db *db, int64_t user_id, srv_key_cb cb, void *ctx,
-                            srv_error *err);
+srv_status srv_db_keys_list(srv_db *db, int64_t user_id, srv_key_cb cb, void *ctx, srv_error *err);
 
 srv_status srv_db_cert_set(srv_db *db, int64_t key_id, const uint8_t *der, size_t der_len,
                            const char *chain_pem, int64_t not_after, srv_error *err);

@@ -193,8 +193,7 @@ static srv_status append_only(srv_db *db, srv_audit_head *audit, void *ctx, srv_
     return st;
 }
 
-srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq,
-                            srv_error *err)
+srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq, srv_error *err)
 {
     audit_only a = {ev, 0};
     srv_status st = srv_writer_run(w, append_only, &a, err);

@@ -22,8 +22,7 @@ void srv_writer_stop(srv_writer *w);
 srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *err);
 
 /* Appends one audit record durably; *seq (optional) receives its sequence number. */
-srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq,
-                            srv_error *err);
+srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq, srv_error *err);
 
 /* Statistics for /metrics: commits and jobs committed. */
 void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs);
