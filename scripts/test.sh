@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs every test (CMocka unit tests, integration tests
-# against a real signum-server with SoftHSMv2 and SQLite) through ctest.
+# Installs dependencies, builds, and runs every test through ctest: CMocka unit tests and
+# integration tests against a real signum-server (SoftHSMv2, SQLite, openssl, pkcs11-tool).
+# The suite runs twice: on the normal build, then on an AddressSanitizer + UBSan build, where
+# a memory error or a leak found at the server's exit fails the test that stopped it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 600 -j2
+
+echo "== build (RelWithDebInfo) and test"
+BUILD_DIR=build bash scripts/build.sh
+(cd build && ctest --output-on-failure --timeout 600 -j2)
+
+echo "== build (ASan + UBSan) and test"
+BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DSIGNUM_SANITIZE=ON
+(cd build-asan && ctest --output-on-failure --timeout 900 -j2)

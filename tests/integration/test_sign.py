@@ -4,11 +4,12 @@ batches; idempotency; the advisory client context; key protection in the HSM."""
 import os
 import re
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from signum_harness import (HASHES, HASH_LEN, SOFTHSM_MODULE, ServerTestCase,  # noqa: E402
-                            b64, ecdsa_raw_to_der, run, unb64)
+                            ecdsa_raw_to_der, run, unb64)
 
 RSA_KEYS = {"k-rsa2048": ("rsa2048", 256), "k-rsa3072": ("rsa3072", 384),
             "k-rsa4096": ("rsa4096", 512)}
@@ -100,13 +101,23 @@ class SignTest(ServerTestCase):
                     sig2, _ = self.sign_one(key, "rsa-pkcs1", h, msg)
                     self.assertEqual(sig, sig2)
 
-    def test_rsa_pkcs1_signature_is_bound_to_hash_algorithm(self):
-        # The server builds the DigestInfo from "hash": a sha384 signature must not verify
-        # as sha256 of a message whose sha256 is... simply: verify with the wrong algorithm.
-        msg = self.message("bind")
-        sig, _ = self.sign_one("k-rsa2048", "rsa-pkcs1", "sha384", msg)
-        self.assertVerifies("k-rsa2048", "sha384", msg, sig)
-        self.assertNotVerifies("k-rsa2048", "sha512", msg, sig)
+    def test_rsa_pkcs1_digestinfo_exact(self):
+        # The server builds the DigestInfo from "hash": recover it from the signature with
+        # the public key and compare it byte for byte with the RFC 8017 encoding.
+        prefixes = {"sha256": "3031300d060960864801650304020105000420",
+                    "sha384": "3041300d060960864801650304020205000430",
+                    "sha512": "3051300d060960864801650304020305000440"}
+        o = self.server.openssl
+        pub = o.tmp(self.pub["k-rsa3072"], ".pem")
+        for h, prefix in prefixes.items():
+            with self.subTest(hash=h):
+                msg = self.message("di" + h)
+                sig, _ = self.sign_one("k-rsa3072", "rsa-pkcs1", h, msg)
+                rec = o("pkeyutl", "-verifyrecover", "-pubin", "-inkey", pub,
+                        "-in", o.tmp(sig)).stdout
+                self.assertEqual(rec.hex(), prefix + HASHES[h](msg).hexdigest())
+                self.assertNotVerifies("k-rsa3072", "sha512" if h != "sha512" else "sha256",
+                                       msg, sig)
 
     # -- RSA-PSS
     def test_rsa_pss_default_salt_is_hash_length(self):
@@ -278,10 +289,6 @@ class SignTest(ServerTestCase):
         r = s.sign_request(self.token, "k-ec-p256", "ecdsa", "sha256", digest=digest,
                            request_id=rid, signature_format="der")
         self.assertError(r, 409, "request_id_conflict")
-        # A batch holding the same digest is different content too.
-        r = s.sign_request(self.token, "k-ec-p256", "ecdsa", "sha256", digests=[digest],
-                           request_id=rid)
-        self.assertError(r, 409, "request_id_conflict")
         # The original still replays after the conflicts.
         third = s.sign(self.token, "k-ec-p256", "ecdsa", "sha256", digest=digest,
                        request_id=rid)
@@ -291,6 +298,56 @@ class SignTest(ServerTestCase):
                       request_id=rid)
         self.assertNotEqual(mine["audit_id"], first["audit_id"])
         self.assertNotEqual(mine["signature"], first["signature"])
+
+    def test_idempotent_concurrent_twins(self):
+        # Eight identical requests at once: one signature, one record, one answer for all.
+        s = self.server
+        digest = HASHES["sha256"](b"twins").digest()
+        answers, errors = [], []
+        barrier = threading.Barrier(8)
+
+        def go():
+            try:
+                barrier.wait(20)
+                r = s.sign_request(self.token, "k-ec-p256", "ecdsa", "sha256", digest=digest,
+                                   request_id="twin-1")
+                answers.append(r)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=go) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(errors, [])
+        self.assertEqual([a.status for a in answers], [200] * 8, answers)
+        self.assertEqual(len({a.json["signature"] for a in answers}), 1, answers)
+        self.assertEqual(len({a.json["audit_id"] for a in answers}), 1)
+        recs = [x for x in s.audit_show() if x["action"] == "sign"
+                and x["detail"].get("request_id") == "twin-1"]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["seq"], answers[0].json["audit_id"])
+
+    def test_idempotent_single_then_batch_with_same_id(self):
+        # A one-digest batch under a request_id first used for a single digest: the caller
+        # asked for a batch, so it must get either a conflict or a batch answer
+        # ("signatures"), never a single-digest answer it cannot read.
+        s = self.server
+        digest = HASHES["sha256"](b"single-then-batch").digest()
+        first = s.sign(self.token, "k-ec-p256", "ecdsa", "sha256", digest=digest,
+                       request_id="shape-1")
+        r = s.sign_request(self.token, "k-ec-p256", "ecdsa", "sha256", digests=[digest],
+                           request_id="shape-1")
+        if r.status == 409:
+            self.assertError(r, 409, "request_id_conflict")
+        else:
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("signatures", r.json,
+                          "a batch request got a single-digest answer: %r" % r.json)
+            self.assertEqual(len(r.json["signatures"]), 1)
+        self.assertIn("signature", first)
 
     def test_idempotent_batch(self):
         s = self.server

@@ -232,6 +232,13 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
     snprintf(c.actor, sizeof(c.actor), "anonymous");
     atomic_fetch_add(&c.w->app->requests, 1);
 
+    if (!srv_utf8_valid(ex->path, strlen(ex->path))) {
+        /* Keep the raw bytes out of the audit log, which must stay valid UTF-8 JSON. */
+        ex->path[0] = '\0';
+        srv_fail(&err, SRV_E_NOT_FOUND, "the request path is not valid UTF-8");
+        api_deny(&c, &err, NULL);
+        return;
+    }
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         char p[2][SRV_NAME_MAX + 2];
         memset(p, 0, sizeof(p));

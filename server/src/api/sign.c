@@ -53,12 +53,15 @@ static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *fi
                                 srv_error *err)
 {
     size_t len = 0;
+    srv_error inner;
     srv_status st;
     if (!cJSON_IsString(item) || !item->valuestring)
         return srv_fail(err, SRV_E_INVALID_FIELD, "%s must be a base64 string", field);
-    st = srv_b64_decode(item->valuestring, strlen(item->valuestring), 64, out, &len, err);
+    /* Decode anything the body cap lets through, so a wrong length is reported as such. */
+    st = srv_b64_decode(item->valuestring, strlen(item->valuestring), API_BODY_CAP, out, &len,
+                        &inner);
     if (st != SRV_OK)
-        return srv_fail(err, st, "%s: %s", field, err->message);
+        return srv_fail(err, st, "%s: %s", field, inner.message);
     if (len != srv_hash_len(hash)) {
         free(*out);
         *out = NULL;
@@ -111,6 +114,21 @@ static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
     if (in->salt_len >= 0 && in->mech != SRV_MECH_RSA_PSS)
         return srv_fail(err, SRV_E_INVALID_FIELD, "salt_length applies to rsa-pss only");
 
+    ctx = cJSON_GetObjectItemCaseSensitive(body, "context");
+    if (ctx) {
+        const char *s = NULL;
+        long long pid = 0;
+        if (!cJSON_IsObject(ctx))
+            return srv_fail(err, SRV_E_INVALID_FIELD, "context must be an object");
+        if ((st = srv_json_check_fields(ctx, ctx_fields, err)) != SRV_OK ||
+            (st = srv_json_get_string(ctx, "application", 0, 1024, &s, err)) != SRV_OK ||
+            (st = srv_json_get_string(ctx, "command_line", 0, 4096, &s, err)) != SRV_OK ||
+            (st = srv_json_get_string(ctx, "host", 0, 255, &s, err)) != SRV_OK ||
+            (st = srv_json_get_int(ctx, "pid", 0, 0, 4194304, &pid, err)) != SRV_OK)
+            return st;
+        in->client = (cJSON *)ctx;
+    }
+
     one = cJSON_GetObjectItemCaseSensitive(body, "digest");
     many = cJSON_GetObjectItemCaseSensitive(body, "digests");
     if ((one != NULL) == (many != NULL))
@@ -133,20 +151,6 @@ static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
         in->ndigests++;
     }
 
-    ctx = cJSON_GetObjectItemCaseSensitive(body, "context");
-    if (ctx) {
-        const char *s = NULL;
-        long long pid = 0;
-        if (!cJSON_IsObject(ctx))
-            return srv_fail(err, SRV_E_INVALID_FIELD, "context must be an object");
-        if ((st = srv_json_check_fields(ctx, ctx_fields, err)) != SRV_OK ||
-            (st = srv_json_get_string(ctx, "application", 0, 1024, &s, err)) != SRV_OK ||
-            (st = srv_json_get_string(ctx, "command_line", 0, 4096, &s, err)) != SRV_OK ||
-            (st = srv_json_get_string(ctx, "host", 0, 255, &s, err)) != SRV_OK ||
-            (st = srv_json_get_int(ctx, "pid", 0, 0, 4194304, &pid, err)) != SRV_OK)
-            return st;
-        in->client = (cJSON *)ctx;
-    }
     return SRV_OK;
 }
 
@@ -156,9 +160,9 @@ static void fingerprint(const sign_input *in, uint8_t out[32])
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 32;
     char head[160];
-    int len =
-        snprintf(head, sizeof(head), "%s|%s|%s|%lld|%d|%zu|", in->key_name, srv_mech_name(in->mech),
-                 srv_hash_name(in->hash), in->salt_len, in->der_format, in->ndigests);
+    int len = snprintf(head, sizeof(head), "%s|%s|%s|%lld|%d|%d|%zu|", in->key_name,
+                       srv_mech_name(in->mech), srv_hash_name(in->hash), in->salt_len,
+                       in->der_format, in->batch, in->ndigests);
     memset(out, 0, 32);
     if (!md)
         return;

@@ -25,7 +25,7 @@
 #define DNS_NAME_MAX    253
 #define SERIAL_BYTES    16
 #define CLOCK_SKEW_SECS 300
-#define CHAIN_MAX_BYTES (64 * 1024)
+#define CHAIN_MAX_BYTES (256 * 1024) /* the import call's body cap */
 #define CHAIN_MAX_CERTS 8
 #define RSA_MIN_BITS    2048
 #define DIGESTINFO_MAX  (19 + 64) /* SHA-512 prefix and digest */

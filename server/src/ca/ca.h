@@ -56,7 +56,7 @@ srv_status srv_ca_make_csr(srv_hsm *hsm, const srv_hsm_key *key, const char *com
                            const char *organization, X509_REQ **out, srv_error *err);
 
 /* Parses a PEM chain (leaf first, then intermediates/root; at most 8 certificates, at most
- * 64 KiB) for a key: the leaf's public key must equal key_spki and each certificate must be
+ * 256 KiB) for a key: the leaf's public key must equal key_spki and each certificate must be
  * signed by the next. On success *out holds the parsed certificates (caller frees with
  * sk_X509_pop_free(*out, X509_free)). */
 srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *key_spki,

@@ -4,6 +4,51 @@
 #include <math.h>
 #include <string.h>
 
+int srv_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p, n, cp, i;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3, cp = c & 0x07;
+        else
+            return 0;
+        if ((size_t)(end - p) <= n)
+            return 0;
+        for (i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+/* Finds a \u0000 escape; backslashes only occur inside strings in valid JSON. */
+static int has_escaped_nul(const char *data, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (data[i] != '\\')
+            continue;
+        if (data[i + 1] == 'u' && i + 5 < len && memcmp(data + i + 2, "0000", 4) == 0)
+            return 1;
+        i++; /* skip the escaped character: an escaped backslash before u0000 is text */
+    }
+    return 0;
+}
+
 srv_status srv_json_parse_object(const char *data, size_t len, size_t max_len, cJSON **out,
                                  srv_error *err)
 {
@@ -18,6 +63,8 @@ srv_status srv_json_parse_object(const char *data, size_t len, size_t max_len, c
         return srv_fail(err, SRV_E_BAD_JSON, "empty body; a JSON object is required");
     if (memchr(data, '\0', len))
         return srv_fail(err, SRV_E_BAD_JSON, "body contains a NUL byte");
+    if (!srv_utf8_valid(data, len))
+        return srv_fail(err, SRV_E_BAD_JSON, "body is not valid UTF-8");
     doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!doc) {
         size_t at = end && end >= data ? (size_t)(end - data) : 0;
@@ -30,6 +77,10 @@ srv_status srv_json_parse_object(const char *data, size_t len, size_t max_len, c
             return srv_fail(err, SRV_E_BAD_JSON, "trailing data after JSON value at byte %zu",
                             (size_t)(end - data));
         }
+    }
+    if (has_escaped_nul(data, len)) {
+        cJSON_Delete(doc);
+        return srv_fail(err, SRV_E_BAD_JSON, "strings may not contain \\u0000");
     }
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);

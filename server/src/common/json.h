@@ -8,9 +8,13 @@
 
 #include "status.h"
 
-/* Parses a document of at most max_len bytes whose top level must be an object. */
+/* Parses a document of at most max_len bytes whose top level must be an object. The text
+ * must be UTF-8 and may not contain \u0000, which cJSON would silently truncate at. */
 srv_status srv_json_parse_object(const char *data, size_t len, size_t max_len, cJSON **out,
                                  srv_error *err);
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+int srv_utf8_valid(const char *s, size_t len);
 
 /* Refuses members not in the NULL-terminated allow list, and duplicate members. */
 srv_status srv_json_check_fields(const cJSON *obj, const char *const *allowed, srv_error *err);

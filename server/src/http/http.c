@@ -314,8 +314,11 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
     }
     evhttp_set_bevcb(srv.http, make_tls_bev, cfg->tls);
     evhttp_set_gencb(srv.http, on_request, &srv);
-    evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                             EVHTTP_REQ_DELETE);
+    /* Every method reaches the router, so a wrong one gets a JSON 405 and a denial record. */
+    evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                             EVHTTP_REQ_PATCH);
     evhttp_set_max_body_size(srv.http, (ev_ssize_t)cfg->max_body);
     evhttp_set_max_headers_size(srv.http, 16384);
     timeout.tv_sec = cfg->timeout_secs > 0 ? cfg->timeout_secs : 30;
