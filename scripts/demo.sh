@@ -75,12 +75,12 @@ step "Verifying the signature with openssl against the certificate's public key"
 openssl x509 -in "$work/release.crt" -pubkey -noout > "$work/release.pub"
 openssl dgst -sha256 -verify "$work/release.pub" -signature "$work/artefact.sig" "$work/artefact.txt"
 
+step "The audit trail (read from the live database; the server keeps running)"
+"$server" audit show --state "$work/state" | cut -c1-160
+"$server" audit verify --state "$work/state"
+
 step "Stopping the server"
 kill -TERM "$pid"
 wait "$pid"
 pid=""
 echo "stopped cleanly"
-
-step "The audit trail"
-"$server" audit show --state "$work/state" | cut -c1-160
-"$server" audit verify --state "$work/state"
