@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   # server
   libssl-dev libevent-dev libsqlite3-dev libcjson-dev
+  # agent and client library
+  libcurl4-openssl-dev libmbedtls-dev
   # HSM
   softhsm2 opensc gnutls-bin libp11-kit-dev
   # tests and demo

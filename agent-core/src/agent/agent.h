@@ -1,0 +1,131 @@
+/* signum-agent internals shared across its files: configuration, errors, the transport,
+ * the session, caller identity and the IPC server. */
+#ifndef AG_AGENT_H
+#define AG_AGENT_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "signum/client.h"
+
+#define AG_MAX_SERVERS 8
+
+typedef struct {
+    sg_status status;
+    char message[512];
+} ag_error;
+
+sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Logging to stderr (the log file when daemonised); SIGNUM_DEBUG=agent,http,ipc,cache,auth. */
+int ag_debug_enabled(const char *subsystem);
+void ag_log(const char *subsystem, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define ag_debug(sub, ...)                                                                         \
+    do {                                                                                           \
+        if (ag_debug_enabled(sub))                                                                 \
+            ag_log(sub, __VA_ARGS__);                                                              \
+    } while (0)
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+typedef struct {
+    char servers[AG_MAX_SERVERS][512];
+    unsigned server_count;
+    char ca_file[PATH_MAX];
+    char api_key[257];
+    char client_cert[PATH_MAX];
+    char client_key[PATH_MAX];
+    int idle_timeout; /* seconds; 0 = never exit when idle */
+    int connect_timeout_ms;
+    int request_timeout_ms;
+    int retries;      /* extra attempts after the first, on retryable failures */
+    int keys_refresh; /* seconds a key listing is served before revalidation */
+    char cache_dir[PATH_MAX];
+    char sources[1024]; /* which files were read, for `status` and doctor */
+} ag_config;
+
+/* Reads /etc/signum/agent.conf, then the user file ($SIGNUM_CONFIG or
+ * $XDG_CONFIG_HOME/signum/agent.conf), then the environment, each overriding the last. */
+sg_status ag_config_load(ag_config *cfg, ag_error *err);
+
+/* ---- transport (libcurl) ------------------------------------------------------------------ */
+
+typedef struct ag_transport ag_transport;
+
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated, malloc'd */
+    size_t body_len;
+    char etag[130];
+    long retry_after; /* seconds, -1 if absent */
+    int server_index; /* which configured server answered */
+} ag_response;
+
+void ag_response_free(ag_response *r);
+
+sg_status ag_transport_new(const ag_config *cfg, ag_transport **out, ag_error *err);
+void ag_transport_free(ag_transport *t);
+/* One API call with retries (connection errors, 5xx, 429 with Retry-After; never other 4xx)
+ * and failover across the configured servers. */
+sg_status ag_http(ag_transport *t, const char *method, const char *path, const char *bearer,
+                  const char *json_body, const char *if_none_match, ag_response *resp,
+                  ag_error *err);
+/* The server URL currently preferred (the last one that answered). */
+const char *ag_transport_server(ag_transport *t);
+
+/* ---- session ------------------------------------------------------------------------------ */
+
+typedef struct ag_session ag_session;
+
+sg_status ag_session_new(const ag_config *cfg, ag_transport *t, ag_session **out, ag_error *err);
+void ag_session_free(ag_session *s);
+/* An authenticated API call: logs in if needed (one login shared by all callers), refreshes
+ * the token before it expires, and on a 401 re-authenticates exactly once and retries. */
+sg_status ag_session_call(ag_session *s, const char *method, const char *path,
+                          const char *json_body, const char *if_none_match, ag_response *resp,
+                          ag_error *err);
+sg_status ag_session_login(ag_session *s, const char *api_key, ag_error *err);
+void ag_session_logout(ag_session *s);
+/* The key listing JSON body, from memory when fresh, revalidated with its ETag otherwise.
+ * The caller frees *json. */
+sg_status ag_session_keys(ag_session *s, char **json, ag_error *err);
+
+typedef struct {
+    int logged_in;
+    char identity[129];
+    char auth_method[33];
+    uint64_t expires;
+} ag_session_info;
+void ag_session_info_get(ag_session *s, ag_session_info *out);
+
+/* Maps a server error answer (status and JSON error code) to one sg_status. */
+sg_status ag_map_server_error(long http_status, const char *body, ag_error *err);
+
+/* ---- caller identity ---------------------------------------------------------------------- */
+
+typedef struct {
+    pid_t pid;
+    uid_t uid;
+    char exe[PATH_MAX];
+    char cmdline[4097];
+} ag_caller;
+
+/* Reads the peer's credentials from the kernel (SO_PEERCRED, /proc). */
+int ag_caller_identify(int fd, ag_caller *out);
+
+/* ---- the IPC server ----------------------------------------------------------------------- */
+
+typedef struct {
+    ag_config *cfg;
+    ag_session *session;
+    int listen_fd;
+    const char *socket_path;
+} ag_server;
+
+/* Serves until SHUTDOWN, SIGTERM/SIGINT, or idle_timeout without clients. */
+int ag_serve(ag_server *srv);
+
+#endif

@@ -1,0 +1,214 @@
+/* Agent configuration: system file, user file, then environment, each overriding the last. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = st;
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static sg_status set_servers(ag_config *cfg, const char *list, ag_error *err)
+{
+    char copy[AG_MAX_SERVERS * 512], *tok, *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", list);
+    cfg->server_count = 0;
+    for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        size_t n = strlen(tok);
+        if (cfg->server_count == AG_MAX_SERVERS)
+            return ag_fail(err, SG_ERR_BAD_INPUT, "at most %d servers", AG_MAX_SERVERS);
+        if (strncmp(tok, "https://", 8) != 0)
+            return ag_fail(err, SG_ERR_BAD_INPUT,
+                           "server URL \"%s\" must start with https:// (TLS is not optional)", tok);
+        while (n > 8 && tok[n - 1] == '/')
+            tok[--n] = '\0';
+        if (n >= sizeof(cfg->servers[0]))
+            return ag_fail(err, SG_ERR_BAD_INPUT, "server URL too long");
+        snprintf(cfg->servers[cfg->server_count++], sizeof(cfg->servers[0]), "%s", tok);
+    }
+    return SG_OK;
+}
+
+static sg_status set_int(const char *name, const char *value, long lo, long hi, int *out,
+                         ag_error *err)
+{
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (!*value || *end || v < lo || v > hi)
+        return ag_fail(err, SG_ERR_BAD_INPUT, "%s must be an integer in [%ld, %ld]", name, lo, hi);
+    *out = (int)v;
+    return SG_OK;
+}
+
+#define TEXT(field, value)                                                                         \
+    do {                                                                                           \
+        if (strlen(value) >= sizeof(cfg->field))                                                   \
+            return ag_fail(err, SG_ERR_BAD_INPUT, "%s is too long", key);                          \
+        snprintf(cfg->field, sizeof(cfg->field), "%s", value);                                     \
+        return SG_OK;                                                                              \
+    } while (0)
+
+static sg_status apply(ag_config *cfg, const char *key, const char *value, ag_error *err)
+{
+    if (strcmp(key, "server") == 0)
+        return set_servers(cfg, value, err);
+    if (strcmp(key, "ca_file") == 0)
+        TEXT(ca_file, value);
+    if (strcmp(key, "api_key") == 0)
+        TEXT(api_key, value);
+    if (strcmp(key, "client_cert") == 0)
+        TEXT(client_cert, value);
+    if (strcmp(key, "client_key") == 0)
+        TEXT(client_key, value);
+    if (strcmp(key, "cache_dir") == 0)
+        TEXT(cache_dir, value);
+    if (strcmp(key, "idle_timeout") == 0)
+        return set_int(key, value, 0, 7 * 86400, &cfg->idle_timeout, err);
+    if (strcmp(key, "connect_timeout_ms") == 0)
+        return set_int(key, value, 100, 120000, &cfg->connect_timeout_ms, err);
+    if (strcmp(key, "request_timeout_ms") == 0)
+        return set_int(key, value, 100, 600000, &cfg->request_timeout_ms, err);
+    if (strcmp(key, "retries") == 0)
+        return set_int(key, value, 0, 10, &cfg->retries, err);
+    if (strcmp(key, "keys_refresh") == 0)
+        return set_int(key, value, 0, 86400, &cfg->keys_refresh, err);
+    return ag_fail(err, SG_ERR_BAD_INPUT, "unknown setting \"%s\"", key);
+}
+
+/* Reads one config file if it exists. A file holding an API key must be private. */
+static sg_status load_file(ag_config *cfg, const char *path, ag_error *err)
+{
+    char line[2048];
+    struct stat sb;
+    unsigned lineno = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    FILE *f;
+    sg_status st = SG_OK;
+
+    if (fd < 0)
+        return errno == ENOENT
+                   ? SG_OK
+                   : ag_fail(err, SG_ERR_BAD_INPUT, "cannot read %s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || sb.st_size > 64 * 1024 || !(f = fdopen(fd, "r"))) {
+        close(fd);
+        return ag_fail(err, SG_ERR_BAD_INPUT, "%s is unreadable or larger than 64 KiB", path);
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *eq, *key, *value, *l = trim(line);
+        lineno++;
+        if (!*l || *l == '#')
+            continue;
+        eq = strchr(l, '=');
+        if (!eq) {
+            st = ag_fail(err, SG_ERR_BAD_INPUT, "%s line %u: expected key = value", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        key = trim(l);
+        value = trim(eq + 1);
+        if (strcmp(key, "api_key") == 0 && (sb.st_mode & 077)) {
+            st = ag_fail(err, SG_ERR_BAD_INPUT,
+                         "%s holds an api_key but others can read it (mode %o); chmod 600 it", path,
+                         (unsigned)(sb.st_mode & 0777));
+            break;
+        }
+        if ((st = apply(cfg, key, value, err)) != SG_OK) {
+            char msg[sizeof(err->message)];
+            snprintf(msg, sizeof(msg), "%s", err->message);
+            ag_fail(err, st, "%s line %u: %s", path, lineno, msg);
+            break;
+        }
+    }
+    fclose(f);
+    if (st == SG_OK) {
+        size_t n = strlen(cfg->sources);
+        snprintf(cfg->sources + n, sizeof(cfg->sources) - n, "%s%s", n ? ", " : "", path);
+    }
+    return st;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = secure_getenv(name);
+    return v && *v ? v : NULL;
+}
+
+sg_status ag_config_load(ag_config *cfg, ag_error *err)
+{
+    static const struct {
+        const char *var, *key;
+    } envmap[] = {
+        {"SIGNUM_SERVER", "server"},
+        {"SIGNUM_CA_FILE", "ca_file"},
+        {"SIGNUM_API_KEY", "api_key"},
+        {"SIGNUM_CLIENT_CERT", "client_cert"},
+        {"SIGNUM_CLIENT_KEY", "client_key"},
+        {"SIGNUM_IDLE_TIMEOUT", "idle_timeout"},
+        {"SIGNUM_CONNECT_TIMEOUT_MS", "connect_timeout_ms"},
+        {"SIGNUM_REQUEST_TIMEOUT_MS", "request_timeout_ms"},
+        {"SIGNUM_RETRIES", "retries"},
+        {"SIGNUM_KEYS_REFRESH", "keys_refresh"},
+        {"SIGNUM_CACHE_DIR", "cache_dir"},
+    };
+    char path[PATH_MAX];
+    const char *user = env("SIGNUM_CONFIG"), *xdg = env("XDG_CONFIG_HOME"), *home = env("HOME");
+    const char *cache = env("XDG_CACHE_HOME");
+    sg_status st;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->idle_timeout = 600;
+    cfg->connect_timeout_ms = 5000;
+    cfg->request_timeout_ms = 30000;
+    cfg->retries = 3;
+    cfg->keys_refresh = 60;
+    if ((st = load_file(cfg, "/etc/signum/agent.conf", err)) != SG_OK)
+        return st;
+    if (!user && (xdg || home)) {
+        snprintf(path, sizeof(path), xdg ? "%s/signum/agent.conf" : "%s/.config/signum/agent.conf",
+                 xdg ? xdg : home);
+        user = path;
+    }
+    if (user && (st = load_file(cfg, user, err)) != SG_OK)
+        return st;
+    for (size_t i = 0; i < sizeof(envmap) / sizeof(envmap[0]); i++) {
+        const char *v = env(envmap[i].var);
+        if (v && (st = apply(cfg, envmap[i].key, v, err)) != SG_OK) {
+            char msg[sizeof(err->message)];
+            snprintf(msg, sizeof(msg), "%s", err->message);
+            return ag_fail(err, st, "%s: %s", envmap[i].var, msg);
+        }
+    }
+    if (!cfg->cache_dir[0]) {
+        if (cache)
+            snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "%s/signum", cache);
+        else if (home)
+            snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "%s/.cache/signum", home);
+    }
+    return SG_OK;
+}

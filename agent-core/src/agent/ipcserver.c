@@ -1,0 +1,468 @@
+/* The agent's IPC server: a thread per connection (a stalled client holds only its own
+ * thread), peers of another uid refused, every frame validated before use. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/b64.h"
+#include "../common/ipc.h"
+#include "agent.h"
+
+#define MAX_CONNECTIONS    512
+#define IDLE_CONNECTION_MS (10 * 60 * 1000) /* a connection silent this long is closed */
+#define FRAME_REST_MS      5000             /* a begun frame must be complete this fast */
+
+static atomic_int active_connections;
+static atomic_long last_activity;
+static atomic_int stop_requested;
+
+/* Open connections, so shutdown can wake threads blocked reading from idle clients. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static int registry[MAX_CONNECTIONS];
+
+static void registry_set(int fd, int add)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < MAX_CONNECTIONS; i++) {
+        if (add && registry[i] == 0) {
+            registry[i] = fd + 1;
+            break;
+        }
+        if (!add && registry[i] == fd + 1) {
+            registry[i] = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_shutdown_all(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < MAX_CONNECTIONS; i++)
+        if (registry[i])
+            shutdown(registry[i] - 1, SHUT_RDWR);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void touch(void)
+{
+    atomic_store(&last_activity, (long)time(NULL));
+}
+
+typedef struct {
+    ag_server *srv;
+    int fd;
+} conn;
+
+/* ---- replies ------------------------------------------------------------------------------ */
+
+static void send_frame(int fd, ipc_writer *w)
+{
+    if (ipc_writer_finish(w) == 0)
+        ipc_write_all(fd, w->buf, w->len, 10000);
+    ipc_writer_free(w);
+}
+
+static void send_error(int fd, uint32_t id, sg_status st, const char *msg)
+{
+    ipc_writer w;
+    char trimmed[1025];
+    snprintf(trimmed, sizeof(trimmed), "%s", msg);
+    ipc_writer_init(&w, IPC_MSG_ERROR, id);
+    ipc_put_u32(&w, IPC_TAG_CODE, (uint32_t)st);
+    ipc_put_text(&w, IPC_TAG_MESSAGE, trimmed);
+    send_frame(fd, &w);
+}
+
+/* ---- handlers ----------------------------------------------------------------------------- */
+
+static int put_b64(ipc_writer *w, ipc_tag tag, const char *b64)
+{
+    uint8_t buf[16384];
+    size_t len;
+    if (!b64 || b64_decode(b64, buf, sizeof(buf), &len) != 0)
+        return -1;
+    ipc_put_bytes(w, tag, buf, len);
+    return 0;
+}
+
+static int hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void handle_list_keys(ag_server *srv, int fd, uint32_t id)
+{
+    ag_error err;
+    char *json = NULL;
+    cJSON *doc = NULL, *keys, *k;
+    ipc_writer w;
+
+    if (ag_session_keys(srv->session, &json, &err) != SG_OK) {
+        send_error(fd, id, err.status, err.message);
+        return;
+    }
+    doc = cJSON_Parse(json);
+    free(json);
+    keys = doc ? cJSON_GetObjectItemCaseSensitive(doc, "keys") : NULL;
+    if (!cJSON_IsArray(keys)) {
+        cJSON_Delete(doc);
+        send_error(fd, id, SG_ERR_PROTOCOL, "malformed key listing from the server");
+        return;
+    }
+    ipc_writer_init(&w, IPC_MSG_LIST_KEYS | IPC_REPLY, id);
+    cJSON_ArrayForEach(k, keys)
+    {
+        const char *name = jstr(k, "name"), *type = jstr(k, "type"), *idhex = jstr(k, "id");
+        const cJSON *chain = cJSON_GetObjectItemCaseSensitive(k, "chain"), *c;
+        uint8_t ckaid[64];
+        size_t ckaid_len;
+        size_t mark;
+        if (!name || !type || !idhex || hex_decode(idhex, ckaid, sizeof(ckaid), &ckaid_len) != 0)
+            continue;
+        mark = ipc_begin_nested(&w, IPC_TAG_KEY_ENTRY);
+        ipc_put_text(&w, IPC_TAG_KEY, name);
+        ipc_put_text(&w, IPC_TAG_KEY_TYPE, type);
+        ipc_put_bytes(&w, IPC_TAG_KEY_ID, ckaid, ckaid_len);
+        put_b64(&w, IPC_TAG_PUBLIC_KEY, jstr(k, "public_key"));
+        if (jstr(k, "certificate"))
+            put_b64(&w, IPC_TAG_CERT, jstr(k, "certificate"));
+        if (cJSON_IsArray(chain))
+            cJSON_ArrayForEach(c, chain) if (cJSON_IsString(c))
+                put_b64(&w, IPC_TAG_CHAIN, c->valuestring);
+        ipc_end_nested(&w, mark);
+    }
+    cJSON_Delete(doc);
+    if (w.failed) {
+        ipc_writer_free(&w);
+        send_error(fd, id, SG_ERR_PROTOCOL, "key listing exceeds the protocol's limits");
+        return;
+    }
+    send_frame(fd, &w);
+}
+
+static void handle_sign(ag_server *srv, int fd, uint32_t id, const ipc_fields *req,
+                        const ag_caller *caller)
+{
+    char key[65], mech[17], hash[17], rid[129], host[256] = "";
+    uint32_t salt = 0;
+    int has_salt;
+    size_t pos = 0, n = 0;
+    ipc_field f;
+    cJSON *body = cJSON_CreateObject(), *digests = NULL, *ctx, *doc = NULL;
+    const cJSON *sigs, *one;
+    ag_response resp;
+    ag_error err;
+    ipc_writer w;
+    char *text;
+    sg_status st;
+
+    memset(&resp, 0, sizeof(resp));
+    if (ipc_get_text(req, IPC_TAG_KEY, key, sizeof(key)) != 1 ||
+        ipc_get_text(req, IPC_TAG_MECH, mech, sizeof(mech)) != 1 ||
+        ipc_get_text(req, IPC_TAG_HASH, hash, sizeof(hash)) != 1 ||
+        ipc_get_text(req, IPC_TAG_REQUEST_ID, rid, sizeof(rid)) != 1) {
+        cJSON_Delete(body);
+        send_error(fd, id, SG_ERR_BAD_INPUT, "a sign request needs key, mechanism, hash, id");
+        return;
+    }
+    has_salt = ipc_get_u32(req, IPC_TAG_SALT, &salt) == 1;
+    cJSON_AddStringToObject(body, "key", key);
+    cJSON_AddStringToObject(body, "mechanism", mech);
+    cJSON_AddStringToObject(body, "hash", hash);
+    if (has_salt)
+        cJSON_AddNumberToObject(body, "salt_length", salt);
+    while (ipc_next(req, &pos, &f))
+        n += f.tag == IPC_TAG_DIGEST;
+    if (n == 0 || n > 64) {
+        cJSON_Delete(body);
+        send_error(fd, id, SG_ERR_BAD_INPUT, "a sign request carries 1-64 digests");
+        return;
+    }
+    if (n > 1)
+        digests = cJSON_AddArrayToObject(body, "digests");
+    pos = 0;
+    while (ipc_next(req, &pos, &f)) {
+        char *b64;
+        if (f.tag != IPC_TAG_DIGEST)
+            continue;
+        b64 = b64_encode(f.value, f.len);
+        if (!b64)
+            break;
+        if (digests)
+            cJSON_AddItemToArray(digests, cJSON_CreateString(b64));
+        else
+            cJSON_AddStringToObject(body, "digest", b64);
+        free(b64);
+    }
+    cJSON_AddStringToObject(body, "request_id", rid);
+    /* What the kernel says about the caller goes to the server's audit log. */
+    ctx = cJSON_AddObjectToObject(body, "context");
+    cJSON_AddStringToObject(ctx, "application", caller->exe[0] ? caller->exe : "unknown");
+    cJSON_AddStringToObject(ctx, "command_line", caller->cmdline);
+    cJSON_AddNumberToObject(ctx, "pid", caller->pid);
+    if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
+        cJSON_AddStringToObject(ctx, "host", host);
+    text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!text) {
+        send_error(fd, id, SG_ERR_NOMEM, "out of memory");
+        return;
+    }
+    st = ag_session_call(srv->session, "POST", "/api/v1/sign", text, NULL, &resp, &err);
+    free(text);
+    if (st != SG_OK) {
+        send_error(fd, id, st, err.message);
+        return;
+    }
+    if (resp.status != 200) {
+        st = ag_map_server_error(resp.status, resp.body, &err);
+        ag_log("ipc", "sign with %s for %s (pid %ld) refused: %s", key, caller->exe,
+               (long)caller->pid, err.message);
+        ag_response_free(&resp);
+        send_error(fd, id, st, err.message);
+        return;
+    }
+    doc = cJSON_Parse(resp.body);
+    ag_response_free(&resp);
+    ipc_writer_init(&w, IPC_MSG_SIGN | IPC_REPLY, id);
+    sigs = doc ? cJSON_GetObjectItemCaseSensitive(doc, "signatures") : NULL;
+    one = doc ? cJSON_GetObjectItemCaseSensitive(doc, "signature") : NULL;
+    if (cJSON_IsArray(sigs)) {
+        const cJSON *s;
+        cJSON_ArrayForEach(s, sigs) if (!cJSON_IsString(s) ||
+                                        put_b64(&w, IPC_TAG_SIGNATURE, s->valuestring) != 0)
+            w.failed = 1;
+    } else if (cJSON_IsString(one)) {
+        if (put_b64(&w, IPC_TAG_SIGNATURE, one->valuestring) != 0)
+            w.failed = 1;
+    } else {
+        w.failed = 1;
+    }
+    {
+        const cJSON *a = doc ? cJSON_GetObjectItemCaseSensitive(doc, "audit_id") : NULL;
+        if (cJSON_IsNumber(a))
+            ipc_put_u64(&w, IPC_TAG_AUDIT_ID, (uint64_t)a->valuedouble);
+    }
+    cJSON_Delete(doc);
+    if (w.failed) {
+        ipc_writer_free(&w);
+        send_error(fd, id, SG_ERR_PROTOCOL, "malformed sign answer from the server");
+        return;
+    }
+    send_frame(fd, &w);
+}
+
+static void handle_status(ag_server *srv, int fd, uint32_t id)
+{
+    ag_session_info info;
+    ipc_writer w;
+    ag_session_info_get(srv->session, &info);
+    ipc_writer_init(&w, IPC_MSG_STATUS | IPC_REPLY, id);
+    ipc_put_text(&w, IPC_TAG_VERSION, SIGNUM_VERSION);
+    ipc_put_u32(&w, IPC_TAG_PID, (uint32_t)getpid());
+    ipc_put_u32(&w, IPC_TAG_LOGGED_IN, (uint32_t)info.logged_in);
+    ipc_put_text(&w, IPC_TAG_IDENTITY, info.identity);
+    ipc_put_text(&w, IPC_TAG_SERVER,
+                 srv->cfg->server_count ? srv->cfg->servers[0] : "(none configured)");
+    ipc_put_text(&w, IPC_TAG_AUTH_METHOD, info.auth_method);
+    ipc_put_u64(&w, IPC_TAG_EXPIRES, info.expires);
+    send_frame(fd, &w);
+}
+
+static void handle_login(ag_server *srv, int fd, uint32_t id, const ipc_fields *req)
+{
+    char secret[257];
+    ag_error err;
+    ipc_writer w;
+    ag_session_info info;
+    if (ipc_get_text(req, IPC_TAG_SECRET, secret, sizeof(secret)) != 1) {
+        send_error(fd, id, SG_ERR_BAD_INPUT, "login needs a secret");
+        return;
+    }
+    if (ag_session_login(srv->session, secret, &err) != SG_OK) {
+        memset(secret, 0, sizeof(secret));
+        send_error(fd, id, err.status, err.message);
+        return;
+    }
+    memset(secret, 0, sizeof(secret));
+    ag_session_info_get(srv->session, &info);
+    ipc_writer_init(&w, IPC_MSG_LOGIN | IPC_REPLY, id);
+    ipc_put_text(&w, IPC_TAG_IDENTITY, info.identity);
+    send_frame(fd, &w);
+}
+
+static void handle_simple(int fd, uint16_t type, uint32_t id)
+{
+    ipc_writer w;
+    ipc_writer_init(&w, type | IPC_REPLY, id);
+    if (type == IPC_MSG_HELLO)
+        ipc_put_text(&w, IPC_TAG_VERSION, SIGNUM_VERSION);
+    send_frame(fd, &w);
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void *serve_connection(void *arg)
+{
+    conn *c = arg;
+    ag_server *srv = c->srv;
+    ag_caller caller;
+    int fd = c->fd;
+
+    free(c);
+    if (ag_caller_identify(fd, &caller) != 0 || caller.uid != getuid()) {
+        /* Only our own user may use our session. */
+        ag_log("ipc", "refused a connection from uid %ld (pid %ld)", (long)caller.uid,
+               (long)caller.pid);
+        send_error(fd, 0, SG_ERR_DENIED, "this agent serves only its own user");
+        goto out;
+    }
+    ag_debug("ipc", "connection from pid %ld (%s)", (long)caller.pid, caller.exe);
+    while (!atomic_load(&stop_requested)) {
+        ipc_header hdr;
+        ipc_fields fields;
+        uint8_t *payload = NULL;
+        const char *why = "";
+        int rc = ipc_read_frame(fd, &hdr, &payload, IDLE_CONNECTION_MS, FRAME_REST_MS, &why);
+
+        if (rc == -1 || rc == -2)
+            break; /* closed, or stalled: drop it */
+        touch();
+        if (rc == -3 || ipc_fields_validate(payload, hdr.length, &fields, &why) != 0) {
+            ag_log("ipc", "malformed frame from pid %ld: %s", (long)caller.pid, why);
+            send_error(fd, rc == -3 ? 0 : hdr.id, SG_ERR_PROTOCOL, why);
+            free(payload);
+            break; /* framing can no longer be trusted */
+        }
+        switch (hdr.type) {
+        case IPC_MSG_HELLO: handle_simple(fd, hdr.type, hdr.id); break;
+        case IPC_MSG_STATUS: handle_status(srv, fd, hdr.id); break;
+        case IPC_MSG_LIST_KEYS: handle_list_keys(srv, fd, hdr.id); break;
+        case IPC_MSG_SIGN: handle_sign(srv, fd, hdr.id, &fields, &caller); break;
+        case IPC_MSG_LOGIN: handle_login(srv, fd, hdr.id, &fields); break;
+        case IPC_MSG_LOGOUT:
+            ag_session_logout(srv->session);
+            handle_simple(fd, hdr.type, hdr.id);
+            break;
+        case IPC_MSG_SHUTDOWN:
+            ag_log("agent", "shutdown requested by pid %ld (%s)", (long)caller.pid, caller.exe);
+            handle_simple(fd, hdr.type, hdr.id);
+            atomic_store(&stop_requested, 1);
+            break;
+        default: send_error(fd, hdr.id, SG_ERR_UNSUPPORTED, "unknown request type"); break;
+        }
+        if (payload) {
+            memset(payload, 0, hdr.length); /* may have held a secret */
+            free(payload);
+        }
+        touch();
+    }
+out:
+    registry_set(fd, 0);
+    close(fd);
+    atomic_fetch_sub(&active_connections, 1);
+    touch();
+    return NULL;
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+int ag_serve(ag_server *srv)
+{
+    struct sigaction sa;
+    pthread_attr_t attr;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    touch();
+
+    while (!got_signal && !atomic_load(&stop_requested)) {
+        struct pollfd p = {srv->listen_fd, POLLIN, 0};
+        int rc = poll(&p, 1, 500);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc > 0) {
+            int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            conn *c;
+            pthread_t th;
+            if (fd < 0)
+                continue;
+            if (atomic_load(&active_connections) >= MAX_CONNECTIONS) {
+                send_error(fd, 0, SG_ERR_SERVER, "agent busy: too many connections");
+                close(fd);
+                continue;
+            }
+            c = malloc(sizeof(*c));
+            if (!c) {
+                close(fd);
+                continue;
+            }
+            c->srv = srv;
+            c->fd = fd;
+            atomic_fetch_add(&active_connections, 1);
+            registry_set(fd, 1);
+            touch();
+            if (pthread_create(&th, &attr, serve_connection, c) != 0) {
+                registry_set(fd, 0);
+                atomic_fetch_sub(&active_connections, 1);
+                close(fd);
+                free(c);
+            }
+            continue;
+        }
+        if (srv->cfg->idle_timeout > 0 && atomic_load(&active_connections) == 0 &&
+            time(NULL) - atomic_load(&last_activity) >= srv->cfg->idle_timeout) {
+            ag_log("agent", "idle for %d s with no clients; exiting", srv->cfg->idle_timeout);
+            break;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    if (got_signal)
+        ag_log("agent", "signal %d; exiting", (int)got_signal);
+    /* Wake every connection thread and let it finish before the session goes away. */
+    atomic_store(&stop_requested, 1);
+    registry_shutdown_all();
+    for (int i = 0; i < 500 && atomic_load(&active_connections) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(&active_connections) > 0 ? 1 : 0;
+}

@@ -1,0 +1,516 @@
+/* The agent's session: credentials, the access token (one login shared by every caller,
+ * refreshed before expiry, one re-authentication on 401), the key listing with its ETag, and
+ * what survives a restart in the per-user cache directory. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define CACHE_FILE_MAX (2 * 1024 * 1024)
+
+struct ag_session {
+    const ag_config *cfg;
+    ag_transport *t;
+    pthread_mutex_t auth_lock; /* held while logging in: concurrent callers wait and share */
+    pthread_mutex_t lock;      /* protects the fields below */
+    char api_key[257];
+    char token[128];
+    int64_t expires_at;
+    int64_t issued_at;
+    char identity[129];
+    unsigned generation; /* bumps on every new token */
+    char *keys_json;
+    char keys_etag[130];
+    int64_t keys_fetched_at;
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- persisted cache ---------------------------------------------------------------------- */
+
+/* The credential a cached token belongs to, without keeping the credential itself. */
+static void credential_id(const char *api_key, char out[33])
+{
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    static const char hex[] = "0123456789abcdef";
+    SHA256((const uint8_t *)api_key, strlen(api_key), d);
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+static int ensure_cache_dir(const ag_config *cfg)
+{
+    struct stat sb;
+    if (!cfg->cache_dir[0])
+        return -1;
+    if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST) {
+        char parent[PATH_MAX], *slash;
+        snprintf(parent, sizeof(parent), "%s", cfg->cache_dir);
+        slash = strrchr(parent, '/');
+        if (!slash || slash == parent)
+            return -1;
+        *slash = '\0';
+        if (mkdir(parent, 0700) != 0 && errno != EEXIST)
+            return -1;
+        if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST)
+            return -1;
+    }
+    /* Only a directory that is ours and private is used at all. */
+    if (lstat(cfg->cache_dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != getuid() ||
+        (sb.st_mode & 077)) {
+        ag_log("cache", "ignoring cache directory %s: not a private directory owned by us",
+               cfg->cache_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads a cache file only if it is a regular file we own, mode 0600, of sane size, holding a
+ * JSON object. Anything else is ignored (and will be replaced by the next write). */
+static cJSON *cache_read(const ag_config *cfg, const char *name)
+{
+    char path[PATH_MAX + 64], *buf = NULL;
+    struct stat sb;
+    cJSON *doc = NULL;
+    ssize_t n;
+    int fd;
+
+    if (ensure_cache_dir(cfg) != 0)
+        return NULL;
+    snprintf(path, sizeof(path), "%s/%s", cfg->cache_dir, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != getuid() ||
+        (sb.st_mode & 0777) != 0600 || sb.st_size <= 0 || sb.st_size > CACHE_FILE_MAX) {
+        ag_log("cache", "ignoring %s: wrong owner, mode, type or size", path);
+        goto out;
+    }
+    buf = malloc((size_t)sb.st_size + 1);
+    if (!buf)
+        goto out;
+    n = read(fd, buf, (size_t)sb.st_size);
+    if (n != sb.st_size) {
+        ag_log("cache", "ignoring %s: short read", path);
+        goto out;
+    }
+    buf[n] = '\0';
+    doc = cJSON_ParseWithLength(buf, (size_t)n);
+    if (!doc || !cJSON_IsObject(doc)) {
+        ag_log("cache", "ignoring %s: not a cache file of ours (corrupt or truncated)", path);
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
+out:
+    if (buf) {
+        OPENSSL_cleanse(buf, (size_t)sb.st_size);
+        free(buf);
+    }
+    close(fd);
+    return doc;
+}
+
+/* Replaces a cache file atomically: write a 0600 temporary, fsync, rename. */
+static void cache_write(const ag_config *cfg, const char *name, const cJSON *doc)
+{
+    char path[PATH_MAX + 64], tmp[PATH_MAX + 96];
+    char *text;
+    size_t len;
+    int fd;
+
+    if (ensure_cache_dir(cfg) != 0 || !(text = cJSON_PrintUnformatted(doc)))
+        return;
+    len = strlen(text);
+    snprintf(path, sizeof(path), "%s/%s", cfg->cache_dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && write(fd, text, len) == (ssize_t)len && fchmod(fd, 0600) == 0 &&
+        fsync(fd) == 0 && close(fd) == 0) {
+        if (rename(tmp, path) != 0)
+            unlink(tmp);
+    } else {
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        ag_log("cache", "cannot write %s", path);
+    }
+    OPENSSL_cleanse(text, len);
+    free(text);
+}
+
+static void cache_remove(const ag_config *cfg, const char *name)
+{
+    char path[PATH_MAX + 64];
+    if (!cfg->cache_dir[0])
+        return;
+    snprintf(path, sizeof(path), "%s/%s", cfg->cache_dir, name);
+    unlink(path);
+}
+
+static const char *json_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double json_num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void servers_id(const ag_config *cfg, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (unsigned i = 0; i < cfg->server_count; i++) {
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%s%s", i ? "," : "", cfg->servers[i]);
+    }
+}
+
+/* Loads a persisted token if it belongs to the same servers and credential and has life. */
+static void load_session(ag_session *s)
+{
+    cJSON *doc = cache_read(s->cfg, "session.json");
+    char servers[AG_MAX_SERVERS * 513], cred[33];
+    const char *tok, *srv, *cid, *ident;
+    int64_t exp;
+
+    if (!doc)
+        return;
+    servers_id(s->cfg, servers, sizeof(servers));
+    credential_id(s->api_key, cred);
+    tok = json_str(doc, "access_token");
+    srv = json_str(doc, "servers");
+    cid = json_str(doc, "credential");
+    ident = json_str(doc, "identity");
+    exp = (int64_t)json_num(doc, "expires_at");
+    if (tok && srv && cid && ident && strcmp(srv, servers) == 0 && strcmp(cid, cred) == 0 &&
+        strlen(tok) < sizeof(s->token) && exp > now_s() + 5) {
+        snprintf(s->token, sizeof(s->token), "%s", tok);
+        snprintf(s->identity, sizeof(s->identity), "%s", ident);
+        s->expires_at = exp;
+        s->issued_at = (int64_t)json_num(doc, "issued_at");
+        ag_debug("cache", "reusing the persisted access token of %s", s->identity);
+    } else {
+        ag_debug("cache", "persisted session not usable (other server, credential or expired)");
+    }
+    cJSON_Delete(doc);
+}
+
+static void save_session(ag_session *s)
+{
+    char servers[AG_MAX_SERVERS * 513], cred[33];
+    cJSON *doc = cJSON_CreateObject();
+    servers_id(s->cfg, servers, sizeof(servers));
+    credential_id(s->api_key, cred);
+    cJSON_AddStringToObject(doc, "servers", servers);
+    cJSON_AddStringToObject(doc, "credential", cred);
+    cJSON_AddStringToObject(doc, "identity", s->identity);
+    cJSON_AddStringToObject(doc, "access_token", s->token);
+    cJSON_AddNumberToObject(doc, "expires_at", (double)s->expires_at);
+    cJSON_AddNumberToObject(doc, "issued_at", (double)s->issued_at);
+    cache_write(s->cfg, "session.json", doc);
+    cJSON_Delete(doc);
+}
+
+/* ---- the session -------------------------------------------------------------------------- */
+
+sg_status ag_session_new(const ag_config *cfg, ag_transport *t, ag_session **out, ag_error *err)
+{
+    ag_session *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return ag_fail(err, SG_ERR_NOMEM, "out of memory");
+    s->cfg = cfg;
+    s->t = t;
+    pthread_mutex_init(&s->auth_lock, NULL);
+    pthread_mutex_init(&s->lock, NULL);
+    snprintf(s->api_key, sizeof(s->api_key), "%s", cfg->api_key);
+    if (s->api_key[0])
+        load_session(s);
+    *out = s;
+    return SG_OK;
+}
+
+void ag_session_free(ag_session *s)
+{
+    if (!s)
+        return;
+    OPENSSL_cleanse(s->api_key, sizeof(s->api_key));
+    OPENSSL_cleanse(s->token, sizeof(s->token));
+    free(s->keys_json);
+    pthread_mutex_destroy(&s->auth_lock);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+sg_status ag_map_server_error(long http_status, const char *body, ag_error *err)
+{
+    static const struct {
+        const char *code;
+        sg_status st;
+    } map[] = {
+        {"key_not_granted", SG_ERR_DENIED},
+        {"key_disabled", SG_ERR_DENIED},
+        {"forbidden", SG_ERR_DENIED},
+        {"policy_denied", SG_ERR_DENIED},
+        {"key_not_found", SG_ERR_KEY_NOT_FOUND},
+        {"bad_credentials", SG_ERR_AUTH_FAILED},
+        {"unauthenticated", SG_ERR_NOT_LOGGED_IN},
+        {"token_invalid", SG_ERR_AUTH_FAILED},
+        {"token_expired", SG_ERR_AUTH_FAILED},
+        {"hsm_error", SG_ERR_HSM},
+        {"audit_unavailable", SG_ERR_SERVER},
+        {"overloaded", SG_ERR_SERVER},
+        {"unavailable", SG_ERR_SERVER},
+    };
+    cJSON *doc = body ? cJSON_Parse(body) : NULL;
+    const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
+    const char *code = e ? json_str(e, "code") : NULL, *msg = e ? json_str(e, "message") : NULL;
+    sg_status st = http_status >= 500   ? SG_ERR_SERVER
+                   : http_status == 401 ? SG_ERR_AUTH_FAILED
+                   : http_status == 403 ? SG_ERR_DENIED
+                   : http_status == 404 ? SG_ERR_KEY_NOT_FOUND
+                                        : SG_ERR_BAD_INPUT;
+    for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(code, map[i].code) == 0)
+            st = map[i].st;
+    ag_fail(err, st, "server: %s (%s, HTTP %ld)", msg ? msg : "no message", code ? code : "no code",
+            http_status);
+    cJSON_Delete(doc);
+    return st;
+}
+
+/* Exchanges the API key for a token. Called with auth_lock held. */
+static sg_status login_locked(ag_session *s, const char *api_key, ag_error *err)
+{
+    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    ag_response resp;
+    char *body;
+    const char *tok, *user;
+    double ttl;
+    sg_status st;
+
+    if (!api_key[0]) {
+        cJSON_Delete(req);
+        return ag_fail(err, SG_ERR_NOT_LOGGED_IN,
+                       "no credentials: run 'signum-util login' or set SIGNUM_API_KEY");
+    }
+    cJSON_AddStringToObject(req, "grant_type", "api_key");
+    cJSON_AddStringToObject(req, "api_key", api_key);
+    body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (!body)
+        return ag_fail(err, SG_ERR_NOMEM, "out of memory");
+    st = ag_http(s->t, "POST", "/api/v1/auth/token", NULL, body, NULL, &resp, err);
+    OPENSSL_cleanse(body, strlen(body));
+    free(body);
+    if (st != SG_OK)
+        return st;
+    if (resp.status != 200) {
+        st = ag_map_server_error(resp.status, resp.body, err);
+        if (resp.status == 401)
+            st = ag_fail(err, SG_ERR_AUTH_FAILED, "the server refused the API key: %s",
+                         err->message);
+        goto out;
+    }
+    doc = cJSON_Parse(resp.body);
+    tok = doc ? json_str(doc, "access_token") : NULL;
+    user = doc ? json_str(doc, "user") : NULL;
+    ttl = doc ? json_num(doc, "expires_in") : 0;
+    if (!tok || !user || ttl <= 0 || strlen(tok) >= sizeof(s->token)) {
+        st = ag_fail(err, SG_ERR_PROTOCOL, "malformed token answer from the server");
+        goto out;
+    }
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->token, sizeof(s->token), "%s", tok);
+    snprintf(s->identity, sizeof(s->identity), "%s", user);
+    s->issued_at = now_s();
+    s->expires_at = s->issued_at + (int64_t)ttl;
+    s->generation++;
+    if (api_key != s->api_key)
+        snprintf(s->api_key, sizeof(s->api_key), "%s", api_key);
+    pthread_mutex_unlock(&s->lock);
+    ag_log("auth", "logged in as %s (token valid %.0f s)", user, ttl);
+    save_session(s);
+out:
+    cJSON_Delete(doc);
+    ag_response_free(&resp);
+    return st;
+}
+
+/* A token is refreshed when less than a tenth of its life is left (5 to 60 s): early enough
+ * that no request meets an expired token, late enough not to log in on every call. */
+static int token_usable(ag_session *s)
+{
+    int64_t left = s->expires_at - now_s();
+    int64_t margin = (s->expires_at - s->issued_at) / 10;
+    margin = margin < 5 ? 5 : margin > 60 ? 60 : margin;
+    return s->token[0] && left > margin;
+}
+
+/* Gets a usable token into out. `stale` names a generation known to be bad (after a 401):
+ * the first caller through re-authenticates; later ones find the fresh token. */
+static sg_status get_token(ag_session *s, char *out, size_t out_len, unsigned *gen, int stale_gen,
+                           ag_error *err)
+{
+    sg_status st = SG_OK;
+    pthread_mutex_lock(&s->lock);
+    if (token_usable(s) && (stale_gen < 0 || s->generation != (unsigned)stale_gen)) {
+        snprintf(out, out_len, "%s", s->token);
+        *gen = s->generation;
+        pthread_mutex_unlock(&s->lock);
+        return SG_OK;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    pthread_mutex_lock(&s->auth_lock);
+    pthread_mutex_lock(&s->lock);
+    if (!(token_usable(s) && (stale_gen < 0 || s->generation != (unsigned)stale_gen))) {
+        pthread_mutex_unlock(&s->lock);
+        st = login_locked(s, s->api_key, err);
+        pthread_mutex_lock(&s->lock);
+    }
+    if (st == SG_OK) {
+        snprintf(out, out_len, "%s", s->token);
+        *gen = s->generation;
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->auth_lock);
+    return st;
+}
+
+sg_status ag_session_call(ag_session *s, const char *method, const char *path,
+                          const char *json_body, const char *if_none_match, ag_response *resp,
+                          ag_error *err)
+{
+    char token[128];
+    unsigned gen = 0;
+    sg_status st = get_token(s, token, sizeof(token), &gen, -1, err);
+    if (st != SG_OK)
+        return st;
+    st = ag_http(s->t, method, path, token, json_body, if_none_match, resp, err);
+    if (st == SG_OK && resp->status == 401) {
+        /* Revoked or expired behind our back: exactly one re-authentication, one retry. */
+        ag_log("auth", "server answered 401; re-authenticating once");
+        ag_response_free(resp);
+        st = get_token(s, token, sizeof(token), &gen, (int)gen, err);
+        if (st == SG_OK)
+            st = ag_http(s->t, method, path, token, json_body, if_none_match, resp, err);
+    }
+    OPENSSL_cleanse(token, sizeof(token));
+    return st;
+}
+
+sg_status ag_session_login(ag_session *s, const char *api_key, ag_error *err)
+{
+    sg_status st;
+    pthread_mutex_lock(&s->auth_lock);
+    st = login_locked(s, api_key, err);
+    pthread_mutex_unlock(&s->auth_lock);
+    return st;
+}
+
+void ag_session_logout(ag_session *s)
+{
+    pthread_mutex_lock(&s->auth_lock);
+    pthread_mutex_lock(&s->lock);
+    OPENSSL_cleanse(s->api_key, sizeof(s->api_key));
+    OPENSSL_cleanse(s->token, sizeof(s->token));
+    s->identity[0] = '\0';
+    s->expires_at = 0;
+    free(s->keys_json);
+    s->keys_json = NULL;
+    s->keys_etag[0] = '\0';
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->auth_lock);
+    cache_remove(s->cfg, "session.json");
+    cache_remove(s->cfg, "keys.json");
+}
+
+void ag_session_info_get(ag_session *s, ag_session_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    out->logged_in = token_usable(s);
+    snprintf(out->identity, sizeof(out->identity), "%s", s->identity);
+    snprintf(out->auth_method, sizeof(out->auth_method), "%s", s->api_key[0] ? "api_key" : "none");
+    out->expires = s->token[0] ? (uint64_t)s->expires_at : 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- key listing -------------------------------------------------------------------------- */
+
+sg_status ag_session_keys(ag_session *s, char **json, ag_error *err)
+{
+    char etag[130];
+    ag_response resp;
+    sg_status st;
+
+    *json = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (!s->keys_json) {
+        /* A listing from before a restart is a starting point for revalidation only. */
+        cJSON *doc = cache_read(s->cfg, "keys.json");
+        const char *body = doc ? json_str(doc, "body") : NULL,
+                   *tag = doc ? json_str(doc, "etag") : NULL;
+        if (body && tag && strlen(tag) < sizeof(s->keys_etag) && (s->keys_json = strdup(body))) {
+            snprintf(s->keys_etag, sizeof(s->keys_etag), "%s", tag);
+            s->keys_fetched_at = 0;
+        }
+        cJSON_Delete(doc);
+    }
+    if (s->keys_json && now_s() - s->keys_fetched_at < s->cfg->keys_refresh) {
+        *json = strdup(s->keys_json);
+        pthread_mutex_unlock(&s->lock);
+        return *json ? SG_OK : ag_fail(err, SG_ERR_NOMEM, "out of memory");
+    }
+    snprintf(etag, sizeof(etag), "%s", s->keys_json ? s->keys_etag : "");
+    pthread_mutex_unlock(&s->lock);
+
+    st = ag_session_call(s, "GET", "/api/v1/keys", NULL, etag[0] ? etag : NULL, &resp, err);
+    if (st != SG_OK)
+        return st;
+    pthread_mutex_lock(&s->lock);
+    if (resp.status == 304 && s->keys_json) {
+        s->keys_fetched_at = now_s();
+        ag_debug("cache", "key listing unchanged (ETag %s)", s->keys_etag);
+    } else if (resp.status == 200 && resp.body) {
+        cJSON *doc = cJSON_CreateObject();
+        free(s->keys_json);
+        s->keys_json = strdup(resp.body);
+        snprintf(s->keys_etag, sizeof(s->keys_etag), "%s", resp.etag);
+        s->keys_fetched_at = now_s();
+        cJSON_AddStringToObject(doc, "etag", s->keys_etag);
+        cJSON_AddStringToObject(doc, "body", resp.body);
+        if (s->keys_etag[0])
+            cache_write(s->cfg, "keys.json", doc);
+        cJSON_Delete(doc);
+    } else {
+        pthread_mutex_unlock(&s->lock);
+        st = ag_map_server_error(resp.status, resp.body, err);
+        ag_response_free(&resp);
+        return st;
+    }
+    *json = s->keys_json ? strdup(s->keys_json) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    ag_response_free(&resp);
+    return *json ? SG_OK : ag_fail(err, SG_ERR_NOMEM, "out of memory");
+}

@@ -1,0 +1,774 @@
+/* signum-util: the command line of the Signum Agent (login, keys, certificates, signing,
+ * diagnostics, agent control). It talks to the agent through the client library. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../agent/agent.h"
+#include "../common/b64.h"
+#include "signum/client.h"
+#include "signum/crypto.h"
+
+/* Exit codes (documented in agent-core/README.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,
+    EXIT_USAGE = 2,
+    EXIT_AGENT = 3,
+    EXIT_AUTH = 4,
+    EXIT_DENIED = 5,
+};
+
+static int exit_for(sg_status st)
+{
+    switch (st) {
+    case SG_OK: return EXIT_OK;
+    case SG_ERR_AGENT_UNAVAILABLE: return EXIT_AGENT;
+    case SG_ERR_NOT_LOGGED_IN:
+    case SG_ERR_AUTH_FAILED: return EXIT_AUTH;
+    case SG_ERR_DENIED:
+    case SG_ERR_KEY_NOT_FOUND: return EXIT_DENIED;
+    default: return EXIT_FAILED;
+    }
+}
+
+/* Prints the error with a hint about what to do next; returns the exit code. */
+static int report(const char *what, sg_status st)
+{
+    const char *hint = "";
+    switch (st) {
+    case SG_ERR_AGENT_UNAVAILABLE: hint = "start it with 'signum-util agent start'"; break;
+    case SG_ERR_NOT_LOGGED_IN:
+        hint = "log in with 'signum-util login' or set SIGNUM_API_KEY";
+        break;
+    case SG_ERR_AUTH_FAILED: hint = "check the API key; 'signum-util login' to replace it"; break;
+    case SG_ERR_DENIED: hint = "ask an administrator for a grant on this key"; break;
+    case SG_ERR_KEY_NOT_FOUND: hint = "'signum-util keys' lists the keys you may use"; break;
+    case SG_ERR_NETWORK:
+    case SG_ERR_TIMEOUT: hint = "'signum-util doctor' checks the way to the server"; break;
+    default: break;
+    }
+    fprintf(stderr, "signum-util: %s: %s (%s)\n", what, sg_last_error(), sg_status_name(st));
+    if (*hint)
+        fprintf(stderr, "  next: %s\n", hint);
+    return exit_for(st);
+}
+
+static sg_client *client(int autostart)
+{
+    sg_client_options o;
+    sg_client *c = NULL;
+    memset(&o, 0, sizeof(o));
+    o.no_autostart = !autostart;
+    o.application = "signum-util";
+    if (sg_client_new(&o, &c) != SG_OK) {
+        fprintf(stderr, "signum-util: %s\n", sg_last_error());
+        exit(EXIT_USAGE);
+    }
+    return c;
+}
+
+/* ---- agent start|stop|status, status ------------------------------------------------------ */
+
+static void print_status(const sg_agent_status *s)
+{
+    printf("agent:      running (pid %u, version %s)\n", s->pid, s->version);
+    printf("server:     %s\n", s->server);
+    printf("logged in:  %s\n", s->logged_in ? "yes" : "no");
+    if (s->identity[0])
+        printf("identity:   %s (%s)\n", s->identity, s->auth_method);
+    if (s->token_expires) {
+        long left = (long)((int64_t)s->token_expires - (int64_t)time(NULL));
+        printf("token:      %s\n", left > 0 ? "valid" : "expired");
+        if (left > 0)
+            printf("expires in: %ld s\n", left);
+    }
+}
+
+static int cmd_agent(int argc, char **argv)
+{
+    sg_agent_status s;
+    sg_client *c;
+    sg_status st;
+    int rc;
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        fprintf(argc < 2 ? stderr : stdout, "Usage: signum-util agent start|stop|status\n");
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (!strcmp(argv[1], "start")) {
+        c = client(1);
+        st = sg_status_get(c, &s);
+        rc = st == SG_OK ? (printf("agent running (pid %u)\n", s.pid), EXIT_OK)
+                         : report("agent start", st);
+    } else if (!strcmp(argv[1], "stop")) {
+        c = client(0);
+        st = sg_agent_shutdown(c);
+        if (st == SG_ERR_AGENT_UNAVAILABLE) {
+            printf("agent not running\n");
+            rc = EXIT_OK;
+        } else {
+            rc = st == SG_OK ? (printf("agent stopped\n"), EXIT_OK) : report("agent stop", st);
+        }
+    } else if (!strcmp(argv[1], "status")) {
+        c = client(0);
+        st = sg_status_get(c, &s);
+        if (st == SG_OK)
+            print_status(&s);
+        rc = st == SG_OK ? EXIT_OK : report("agent status", st);
+    } else {
+        fprintf(stderr, "signum-util agent: unknown action '%s'\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    sg_client_free(c);
+    return rc;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    sg_agent_status s;
+    sg_client *c;
+    sg_status st;
+    (void)argv;
+    if (argc > 1) {
+        printf("Usage: signum-util status\nShows the agent, the server and the login.\n");
+        return argc == 2 && !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
+    }
+    c = client(1);
+    st = sg_status_get(c, &s);
+    if (st == SG_OK)
+        print_status(&s);
+    sg_client_free(c);
+    return st == SG_OK ? EXIT_OK : report("status", st);
+}
+
+/* ---- login, logout ------------------------------------------------------------------------ */
+
+static int read_secret(const char *file, char *out, size_t len)
+{
+    FILE *f = file ? fopen(file, "re") : stdin;
+    struct termios old, quiet;
+    int tty = !file && isatty(0), ok;
+    size_t n;
+    if (!f) {
+        fprintf(stderr, "signum-util: cannot read %s: %s\n", file, strerror(errno));
+        return -1;
+    }
+    if (tty) {
+        fprintf(stderr, "API key: ");
+        tcgetattr(0, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(0, TCSANOW, &quiet);
+    }
+    ok = fgets(out, (int)len, f) != NULL;
+    if (tty) {
+        tcsetattr(0, TCSANOW, &old);
+        fputc('\n', stderr);
+    }
+    if (file)
+        fclose(f);
+    n = ok ? strcspn(out, "\r\n") : 0;
+    out[n] = '\0';
+    return n ? 0 : -1;
+}
+
+static int cmd_login(int argc, char **argv)
+{
+    static const struct option opts[] = {{"api-key-file", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *file = NULL;
+    char secret[300];
+    sg_agent_status s;
+    sg_client *c;
+    sg_status st;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 'f')
+            file = optarg;
+        else {
+            printf("Usage: signum-util login [--api-key-file FILE]\n"
+                   "Hands an API key to the agent (read from FILE, or from standard input,\n"
+                   "without echo on a terminal). The key is kept in the agent's memory only.\n");
+            return o == 'h' ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (read_secret(file, secret, sizeof(secret)) != 0) {
+        fprintf(stderr, "signum-util login: no API key given\n");
+        return EXIT_USAGE;
+    }
+    c = client(1);
+    st = sg_login(c, secret);
+    memset(secret, 0, sizeof(secret));
+    if (st == SG_OK && sg_status_get(c, &s) == SG_OK)
+        printf("logged in as %s at %s\n", s.identity, s.server);
+    sg_client_free(c);
+    return st == SG_OK ? EXIT_OK : report("login", st);
+}
+
+static int cmd_logout(int argc, char **argv)
+{
+    sg_client *c;
+    sg_status st;
+    (void)argv;
+    if (argc > 1) {
+        printf("Usage: signum-util logout\nForgets the API key, the token and the cache.\n");
+        return EXIT_USAGE;
+    }
+    c = client(0);
+    st = sg_logout(c);
+    sg_client_free(c);
+    if (st == SG_ERR_AGENT_UNAVAILABLE) {
+        printf("agent not running; nothing to forget\n");
+        return EXIT_OK;
+    }
+    return st == SG_OK ? (printf("logged out\n"), EXIT_OK) : report("logout", st);
+}
+
+/* ---- keys, cert --------------------------------------------------------------------------- */
+
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+    int json = argc == 2 && !strcmp(argv[1], "--json");
+    sg_key_list *list = NULL;
+    sg_client *c;
+    sg_status st;
+    if (argc > 1 && !json) {
+        printf("Usage: signum-util keys [--json]\nLists the keys you may sign with.\n");
+        return !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
+    }
+    c = client(1);
+    st = sg_list_keys(c, &list);
+    sg_client_free(c);
+    if (st != SG_OK)
+        return report("keys", st);
+    if (json) {
+        printf("[");
+        for (size_t i = 0; i < list->count; i++) {
+            char id[129];
+            for (size_t j = 0; j < list->keys[i].id_len; j++)
+                sprintf(id + 2 * j, "%02x", list->keys[i].id[j]);
+            id[2 * list->keys[i].id_len] = '\0';
+            printf("%s{\"name\":", i ? "," : "");
+            print_json_string(list->keys[i].name);
+            printf(",\"type\":");
+            print_json_string(list->keys[i].type);
+            printf(",\"id\":\"%s\",\"certificate\":%s,\"chain_length\":%zu}", id,
+                   list->keys[i].cert ? "true" : "false", list->keys[i].chain_count);
+        }
+        printf("]\n");
+    } else {
+        printf("%-32s %-8s %-11s %s\n", "NAME", "TYPE", "CERTIFICATE", "CHAIN");
+        for (size_t i = 0; i < list->count; i++)
+            printf("%-32s %-8s %-11s %zu\n", list->keys[i].name, list->keys[i].type,
+                   list->keys[i].cert ? "yes" : "none", list->keys[i].chain_count);
+    }
+    sg_key_list_free(list);
+    return EXIT_OK;
+}
+
+static const sg_key *find_key(const sg_key_list *list, const char *name)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (!strcmp(list->keys[i].name, name))
+            return &list->keys[i];
+    return NULL;
+}
+
+static void write_pem(FILE *out, const uint8_t *der, size_t len)
+{
+    char *b64 = b64_encode(der, len);
+    size_t n = b64 ? strlen(b64) : 0;
+    fprintf(out, "-----BEGIN CERTIFICATE-----\n");
+    for (size_t i = 0; i < n; i += 64)
+        fprintf(out, "%.64s\n", b64 + i);
+    fprintf(out, "-----END CERTIFICATE-----\n");
+    free(b64);
+}
+
+static int cmd_cert(int argc, char **argv)
+{
+    static const struct option opts[] = {{"der", no_argument, NULL, 'd'},
+                                         {"no-chain", no_argument, NULL, 'n'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int der = 0, chain = 1, o, rc = EXIT_OK;
+    const char *out_path = NULL;
+    sg_key_list *list = NULL;
+    const sg_key *k;
+    sg_client *c;
+    sg_status st;
+    FILE *out = stdout;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'd': der = 1; break;
+        case 'n': chain = 0; break;
+        case 'o': out_path = optarg; break;
+        default:
+            printf("Usage: signum-util cert KEY [--der] [--no-chain] [-o FILE]\n"
+                   "Writes the key's certificate and its chain as PEM (or the leaf as DER).\n");
+            return o == 'h' ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "signum-util cert: name one key\n");
+        return EXIT_USAGE;
+    }
+    c = client(1);
+    st = sg_list_keys(c, &list);
+    sg_client_free(c);
+    if (st != SG_OK)
+        return report("cert", st);
+    k = find_key(list, argv[optind]);
+    if (!k || !k->cert) {
+        fprintf(stderr, "signum-util cert: %s\n",
+                k ? "the key has no certificate yet" : "no such key among yours");
+        sg_key_list_free(list);
+        return EXIT_DENIED;
+    }
+    if (out_path && !(out = fopen(out_path, "we"))) {
+        fprintf(stderr, "signum-util cert: cannot write %s: %s\n", out_path, strerror(errno));
+        sg_key_list_free(list);
+        return EXIT_FAILED;
+    }
+    if (der) {
+        fwrite(k->cert, 1, k->cert_len, out);
+    } else {
+        write_pem(out, k->cert, k->cert_len);
+        for (size_t i = 0; chain && i < k->chain_count; i++)
+            write_pem(out, k->chain[i], k->chain_len[i]);
+    }
+    if (out != stdout && fclose(out) != 0)
+        rc = EXIT_FAILED;
+    sg_key_list_free(list);
+    return rc;
+}
+
+/* ---- sign --------------------------------------------------------------------------------- */
+
+static int parse_hash(const char *s, sg_hash *h)
+{
+    if (!strcmp(s, "sha256"))
+        *h = SG_HASH_SHA256;
+    else if (!strcmp(s, "sha384"))
+        *h = SG_HASH_SHA384;
+    else if (!strcmp(s, "sha512"))
+        *h = SG_HASH_SHA512;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_digest(const char *text, size_t want, uint8_t *out)
+{
+    size_t n = strlen(text), len = 0;
+    if (n == 2 * want) {
+        for (size_t i = 0; i < want; i++) {
+            unsigned v;
+            if (sscanf(text + 2 * i, "%2x", &v) != 1)
+                return -1;
+            out[i] = (uint8_t)v;
+        }
+        return 0;
+    }
+    return b64_decode(text, out, want, &len) == 0 && len == want ? 0 : -1;
+}
+
+static int hash_file(const char *path, sg_hash hash, uint8_t *out)
+{
+    uint8_t buf[65536];
+    size_t n, len = SG_MAX_DIGEST;
+    sg_digest_ctx ctx;
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return -1;
+    sg_digest_init(&ctx, hash);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sg_digest_update(&ctx, buf, n);
+    if (ferror(f)) {
+        fclose(f);
+        sg_digest_free(&ctx);
+        return -1;
+    }
+    fclose(f);
+    return sg_digest_final(&ctx, out, &len) == SG_OK ? 0 : -1;
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wbe");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    return fclose(f);
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+                                         {"hash", required_argument, NULL, 'H'},
+                                         {"mechanism", required_argument, NULL, 'm'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"digest", required_argument, NULL, 'd'},
+                                         {"salt-length", required_argument, NULL, 's'},
+                                         {"progress", no_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *key = NULL, *mech_name = NULL, *format = "raw";
+    char **digest_args = calloc((size_t)argc, sizeof(char *));
+    size_t ndigest_args = 0, total, done = 0;
+    sg_hash hash = SG_HASH_SHA256;
+    sg_mech mech = SG_MECH_RSA_PKCS1;
+    long salt = -1;
+    int o, rc = EXIT_OK, progress = isatty(2);
+    sg_key_list *list = NULL;
+    const sg_key *k;
+    sg_client *c = NULL;
+    sg_status st;
+
+    if (!digest_args)
+        return EXIT_FAILED;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'k': key = optarg; break;
+        case 'H':
+            if (parse_hash(optarg, &hash) != 0) {
+                fprintf(stderr, "signum-util sign: --hash is sha256, sha384 or sha512\n");
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case 'm': mech_name = optarg; break;
+        case 'f': format = optarg; break;
+        case 'd': digest_args[ndigest_args++] = optarg; break;
+        case 's': salt = strtol(optarg, NULL, 10); break;
+        case 'p': progress = 1; break;
+        default:
+            printf("Usage: signum-util sign --key KEY [--hash sha256|sha384|sha512]\n"
+                   "         [--mechanism rsa-pkcs1|rsa-pss|ecdsa] [--format raw|der]\n"
+                   "         [--salt-length N] [--progress] (--digest HEX|BASE64 ... | FILE ...)\n"
+                   "Signs digests (printing base64 signatures, one per line) or files (each\n"
+                   "FILE is hashed here and FILE.sig written). Only digests leave this machine.\n"
+                   "ECDSA signatures are raw r||s unless --format der.\n");
+            rc = o == 'h' ? EXIT_OK : EXIT_USAGE;
+            goto out;
+        }
+    }
+    total = ndigest_args + (size_t)(argc - optind);
+    if (!key || total == 0 || (ndigest_args && optind < argc) ||
+        (strcmp(format, "raw") && strcmp(format, "der"))) {
+        fprintf(stderr, "signum-util sign: give --key and either --digest values or files "
+                        "(--help for usage)\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    c = client(1);
+    st = sg_list_keys(c, &list);
+    if (st != SG_OK) {
+        rc = report("sign", st);
+        goto out;
+    }
+    k = find_key(list, key);
+    if (!k) {
+        fprintf(stderr, "signum-util sign: you have no key named %s\n", key);
+        fprintf(stderr, "  next: 'signum-util keys' lists the keys you may use\n");
+        rc = EXIT_DENIED;
+        goto out;
+    }
+    if (mech_name) {
+        if (!strcmp(mech_name, "rsa-pkcs1"))
+            mech = SG_MECH_RSA_PKCS1;
+        else if (!strcmp(mech_name, "rsa-pss"))
+            mech = SG_MECH_RSA_PSS;
+        else if (!strcmp(mech_name, "ecdsa"))
+            mech = SG_MECH_ECDSA;
+        else {
+            fprintf(stderr, "signum-util sign: unknown mechanism %s\n", mech_name);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    } else {
+        mech = strncmp(k->type, "ec-", 3) == 0 ? SG_MECH_ECDSA : SG_MECH_RSA_PKCS1;
+    }
+
+    /* Batches of up to 64 digests per request. */
+    while (done < total && rc == EXIT_OK) {
+        uint8_t digests[64][SG_MAX_DIGEST], sigbuf[64][1024];
+        const uint8_t *dptr[64];
+        uint8_t *sptr[64];
+        size_t slen[64], n = total - done > 64 ? 64 : total - done;
+        sg_sign_request req;
+
+        for (size_t i = 0; i < n; i++) {
+            size_t idx = done + i;
+            int bad = ndigest_args ? parse_digest(digest_args[idx], sg_hash_len(hash), digests[i])
+                                   : hash_file(argv[optind + idx], hash, digests[i]);
+            if (bad) {
+                fprintf(stderr, "signum-util sign: %s: %s\n",
+                        ndigest_args ? digest_args[idx] : argv[optind + idx],
+                        ndigest_args ? "not a hex or base64 digest of that hash"
+                                     : strerror(errno ? errno : EIO));
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            dptr[i] = digests[i];
+            sptr[i] = sigbuf[i];
+            slen[i] = sizeof(sigbuf[i]);
+        }
+        memset(&req, 0, sizeof(req));
+        req.key = key;
+        req.mech = mech;
+        req.hash = hash;
+        req.salt_default = salt < 0;
+        req.salt_len = salt < 0 ? 0 : (unsigned)salt;
+        req.count = n;
+        req.digests = dptr;
+        st = sg_sign(c, &req, sptr, slen);
+        if (st != SG_OK) {
+            rc = report("sign", st);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint8_t der[160];
+            const uint8_t *sig = sigbuf[i];
+            size_t len = slen[i], der_len = sizeof(der);
+            if (mech == SG_MECH_ECDSA && !strcmp(format, "der")) {
+                if (sg_ecdsa_raw_to_der(sigbuf[i], slen[i], der, &der_len) != SG_OK) {
+                    fprintf(stderr, "signum-util sign: cannot encode the ECDSA signature\n");
+                    rc = EXIT_FAILED;
+                    goto out;
+                }
+                sig = der;
+                len = der_len;
+            }
+            if (ndigest_args) {
+                char *b64 = b64_encode(sig, len);
+                printf("%s\n", b64 ? b64 : "");
+                free(b64);
+            } else {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s.sig", argv[optind + done + i]);
+                if (write_file(path, sig, len) != 0) {
+                    fprintf(stderr, "signum-util sign: cannot write %s: %s\n", path,
+                            strerror(errno));
+                    rc = EXIT_FAILED;
+                    goto out;
+                }
+            }
+        }
+        done += n;
+        if (progress && total > 1)
+            fprintf(stderr, "\rsigned %zu/%zu", done, total);
+    }
+    if (progress && total > 1)
+        fputc('\n', stderr);
+out:
+    sg_key_list_free(list);
+    sg_client_free(c);
+    free(digest_args);
+    return rc;
+}
+
+/* ---- doctor ------------------------------------------------------------------------------- */
+
+static int verdict(const char *check, int ok, const char *detail)
+{
+    printf("[%s] %-12s %s\n", ok ? " OK " : "FAIL", check, detail);
+    return ok ? 0 : 1;
+}
+
+static size_t capture_date(char *data, size_t size, size_t n, void *arg)
+{
+    char *date = arg;
+    size_t len = size * n;
+    if (len > 6 && len < 100 && strncasecmp(data, "date:", 5) == 0) {
+        memcpy(date, data + 5, len - 5);
+        date[len - 5] = '\0';
+        date[strcspn(date, "\r\n")] = '\0';
+    }
+    return len;
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+    (void)data;
+    (void)arg;
+    return size * n;
+}
+
+static int cmd_doctor(int argc, char **argv)
+{
+    ag_config cfg;
+    ag_error err;
+    sg_agent_status s;
+    sg_key_list *list = NULL;
+    char detail[1200];
+    int failures = 0;
+    sg_client *c;
+    sg_status st;
+    (void)argv;
+    if (argc > 1) {
+        printf("Usage: signum-util doctor\nChecks configuration, agent, DNS, TCP, TLS, clock and "
+               "login, with a verdict for each.\n");
+        return EXIT_USAGE;
+    }
+    if (ag_config_load(&cfg, &err) != SG_OK) {
+        verdict("config", 0, err.message);
+        return EXIT_FAILED;
+    }
+    snprintf(detail, sizeof(detail), "%u server(s); from %s", cfg.server_count,
+             cfg.sources[0] ? cfg.sources : "the environment");
+    failures += verdict("config", cfg.server_count > 0,
+                        cfg.server_count ? detail : "no server: set SIGNUM_SERVER");
+
+    c = client(1);
+    st = sg_status_get(c, &s);
+    snprintf(detail, sizeof(detail), "%s", st == SG_OK ? "running" : sg_last_error());
+    if (st == SG_OK)
+        snprintf(detail, sizeof(detail), "pid %u, version %s", s.pid, s.version);
+    failures += verdict("agent", st == SG_OK, detail);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    for (unsigned i = 0; i < cfg.server_count; i++) {
+        char url[600], date[100] = "";
+        CURL *h = curl_easy_init();
+        CURLcode rc;
+        long code = 0;
+        printf("-- %s\n", cfg.servers[i]);
+        snprintf(url, sizeof(url), "%s/healthz", cfg.servers[i]);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg.connect_timeout_ms);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg.request_timeout_ms);
+        curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        if (cfg.ca_file[0])
+            curl_easy_setopt(h, CURLOPT_CAINFO, cfg.ca_file);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, capture_date);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, date);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+        rc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        failures += verdict("dns", rc != CURLE_COULDNT_RESOLVE_HOST,
+                            rc == CURLE_COULDNT_RESOLVE_HOST ? curl_easy_strerror(rc) : "resolved");
+        if (rc != CURLE_COULDNT_RESOLVE_HOST)
+            failures +=
+                verdict("connect", rc != CURLE_COULDNT_CONNECT && rc != CURLE_OPERATION_TIMEDOUT,
+                        rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT
+                            ? curl_easy_strerror(rc)
+                            : "TCP connection made");
+        if (rc == CURLE_OK || rc == CURLE_PEER_FAILED_VERIFICATION ||
+            rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CACERT_BADFILE) {
+            snprintf(detail, sizeof(detail), "%s",
+                     rc == CURLE_OK ? "handshake and certificate verified"
+                                    : curl_easy_strerror(rc));
+            if (rc != CURLE_OK)
+                strncat(detail, " (is ca_file the server's CA?)",
+                        sizeof(detail) - strlen(detail) - 1);
+            failures += verdict("tls", rc == CURLE_OK, detail);
+        }
+        if (rc == CURLE_OK) {
+            time_t server_time = curl_getdate(date, NULL);
+            long skew = server_time > 0 ? (long)(time(NULL) - server_time) : 0;
+            snprintf(detail, sizeof(detail), "%s", "server sends no Date header");
+            if (server_time > 0)
+                snprintf(detail, sizeof(detail), "local clock %+ld s from the server's", skew);
+            failures += verdict("clock", server_time <= 0 || labs(skew) <= 60, detail);
+            snprintf(detail, sizeof(detail), "/healthz answered %ld", code);
+            failures += verdict("health", code == 200, detail);
+        }
+        curl_easy_cleanup(h);
+    }
+    curl_global_cleanup();
+
+    if (st == SG_OK) {
+        sg_status ks = sg_list_keys(c, &list);
+        snprintf(detail, sizeof(detail), "%s", sg_last_error());
+        if (ks == SG_OK)
+            snprintf(detail, sizeof(detail), "authenticated; %zu key(s) usable", list->count);
+        failures += verdict("auth", ks == SG_OK, detail);
+        sg_key_list_free(list);
+    }
+    sg_client_free(c);
+    memset(&cfg, 0, sizeof(cfg));
+    printf("%s\n", failures ? "verdict: problems found (see FAIL lines)" : "verdict: all good");
+    return failures ? EXIT_FAILED : EXIT_OK;
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: signum-util COMMAND [OPTIONS]\n"
+                 "\n"
+                 "  login [--api-key-file F]   hand an API key to the agent\n"
+                 "  logout                     forget credentials, token and cached data\n"
+                 "  status                     agent, server and login state\n"
+                 "  keys [--json]              keys you may sign with\n"
+                 "  cert KEY [--der] [-o F]    a key's certificate and chain\n"
+                 "  sign --key KEY ...         sign digests or files (see 'sign --help')\n"
+                 "  doctor                     check config, agent, DNS, TCP, TLS, clock, login\n"
+                 "  agent start|stop|status    control the per-user agent\n"
+                 "\n"
+                 "Exit codes: 0 ok, 1 failed, 2 usage, 3 agent unavailable, 4 not logged in or\n"
+                 "credentials refused, 5 denied (no grant, no such key).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("signum-util " SIGNUM_VERSION "\n");
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "agent"))
+        return cmd_agent(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "status"))
+        return cmd_status(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "login"))
+        return cmd_login(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "logout"))
+        return cmd_logout(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "keys"))
+        return cmd_keys(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cert"))
+        return cmd_cert(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sign"))
+        return cmd_sign(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "doctor"))
+        return cmd_doctor(argc - 1, argv + 1);
+    fprintf(stderr, "signum-util: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
