@@ -353,6 +353,62 @@ class AgentLifecycleAndIpc(AgentCase):
         a.util_ok("status")
 
 
+class SystemdUnits(AgentCase):
+    server_options = {"ca_key_type": "ec-p256"}
+    UNITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "installer",
+                         "systemd")
+
+    def test_units_verify(self):
+        """systemd's own checker accepts the user units (ExecStart pointed at this build)."""
+        from agent_harness import AGENT_BIN
+        tmp = self.server.openssl.path("units")
+        os.makedirs(tmp, exist_ok=True)
+        for name in ("signum-agent.socket", "signum-agent.service"):
+            with open(os.path.join(self.UNITS, name)) as f:
+                text = f.read().replace("/usr/bin/signum-agent", AGENT_BIN)
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+        proc = run(["systemd-analyze", "verify", "--man=no",
+                    os.path.join(tmp, "signum-agent.socket"),
+                    os.path.join(tmp, "signum-agent.service")])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
+    def test_socket_activation(self):
+        """The agent takes its listening socket from systemd (LISTEN_FDS), as the units do."""
+        from agent_harness import AGENT_BIN
+        a = self.new_agent()
+        os.makedirs(os.path.dirname(a.socket_path), mode=0o700)
+        log = open(os.path.join(a.root, "activated.log"), "wb")
+        env = dict(a.env)
+        args = ["systemd-socket-activate", "-l", a.socket_path]
+        for k in ("SIGNUM_SERVER", "SIGNUM_CA_FILE", "SIGNUM_API_KEY", "XDG_RUNTIME_DIR",
+                  "XDG_CACHE_HOME", "HOME"):
+            args += ["-E", "%s=%s" % (k, env[k])]
+        proc = subprocess.Popen(args + [AGENT_BIN, "--foreground", "--socket", a.socket_path],
+                                stdout=log, stderr=log, env=env)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(a.socket_path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # No autostart: the only way to an agent is through the activated socket.
+            a.util_ok("sign", "--key", "rel-ec", "--digest", "88" * 32,
+                      env={"SIGNUM_NO_AUTOSTART": "1"})
+            a.util_ok("agent", "stop", env={"SIGNUM_NO_AUTOSTART": "1"})
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            log.close()
+        with open(os.path.join(a.root, "activated.log")) as f:
+            text = f.read()
+        self.assertIn("listening on " + a.socket_path, text)
+        self.assertEqual(proc.returncode, 0, text)
+        # The socket file is systemd's: the agent leaves it; removing it is the manager's job.
+        self.assertTrue(os.path.exists(a.socket_path))
+        os.unlink(a.socket_path)
+
+
 class PersistedCacheSafety(AgentCase):
     server_options = {"ca_key_type": "ec-p256"}
 

@@ -109,6 +109,22 @@ static int listen_on(const char *path)
     return fd;
 }
 
+/* A listening socket handed over by systemd socket activation (LISTEN_FDS), or -1. */
+static int systemd_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    struct stat sb;
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0)
+        return -1;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (fstat(3, &sb) != 0 || !S_ISSOCK(sb.st_mode))
+        return -1;
+    fcntl(3, F_SETFD, FD_CLOEXEC);
+    return 3;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -118,7 +134,7 @@ int main(int argc, char **argv)
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)], dir[PATH_MAX];
     char lock_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
     const char *dbg = secure_getenv("SIGNUM_DEBUG");
-    int daemon_mode = 0, ready_pipe[2] = {-1, -1}, lock_fd, c, rc = 1;
+    int daemon_mode = 0, ready_pipe[2] = {-1, -1}, lock_fd, c, rc = 1, activated = 0;
     ag_config cfg;
     ag_error err;
     ag_transport *t = NULL;
@@ -212,7 +228,10 @@ int main(int argc, char **argv)
         goto out;
     }
     memset(&srv, 0, sizeof(srv));
-    srv.listen_fd = listen_on(socket_path);
+    srv.listen_fd = systemd_socket();
+    activated = srv.listen_fd >= 0;
+    if (srv.listen_fd < 0)
+        srv.listen_fd = listen_on(socket_path);
     if (srv.listen_fd < 0) {
         ag_log("agent", "cannot listen on %s: %s", socket_path, strerror(errno));
         goto out;
@@ -235,7 +254,8 @@ int main(int argc, char **argv)
         ready_pipe[1] = -1;
     }
     rc = ag_serve(&srv);
-    unlink(socket_path);
+    if (srv.listen_fd != 3 || !activated)
+        unlink(socket_path);
     close(srv.listen_fd);
     if (rc != 0) {
         /* A connection thread is still inside a server call: leave without freeing what it
