@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 
+#include "auth/oidc.h"
 #include "ca/ca.h"
 #include "config.h"
 #include "hsm/hsm.h"
@@ -19,6 +20,7 @@ typedef struct {
     srv_ca ca;      /* points into ca_key; cert owned here */
     char *ca_pem;   /* the CA certificate as PEM, for chains */
     SSL_CTX *tls;
+    srv_oidc *oidc; /* NULL when oidc_config is not set */
     int64_t started_at;
     atomic_ulong requests, signatures, denials;
 } srv_app;

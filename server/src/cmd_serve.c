@@ -63,9 +63,21 @@ int srv_read_pin(const char *path, char **pin)
     return 0;
 }
 
+/* Client certificates are requested, never required. One that does not verify still completes
+ * the handshake, so the API can refuse it with a JSON error and a denial record; http.c only
+ * reports a certificate as verified when SSL_get_verify_result() is X509_V_OK. */
+static int keep_verify_result(int preverify_ok, X509_STORE_CTX *store)
+{
+    (void)preverify_ok;
+    (void)store;
+    return 1;
+}
+
 static SSL_CTX *tls_context(const srv_config *cfg, srv_error *err)
 {
+    static const unsigned char session_context[] = "signum-server";
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    STACK_OF(X509_NAME) *client_cas = NULL;
     if (!ctx) {
         srv_fail(err, SRV_E_INTERNAL, "cannot create TLS context");
         return NULL;
@@ -74,6 +86,8 @@ static SSL_CTX *tls_context(const srv_config *cfg, srv_error *err)
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* Resumed sessions keep their client certificate; the context id makes that safe. */
+    SSL_CTX_set_session_id_context(ctx, session_context, sizeof(session_context) - 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
@@ -84,6 +98,18 @@ static SSL_CTX *tls_context(const srv_config *cfg, srv_error *err)
         SSL_CTX_free(ctx);
         return NULL;
     }
+    /* Machines' client certificates are issued by the built-in CA, and only it is trusted. */
+    if (SSL_CTX_load_verify_locations(ctx, cfg->ca_cert, NULL) != 1 ||
+        !(client_cas = SSL_load_client_CA_file(cfg->ca_cert))) {
+        char buf[160];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        srv_fail(err, SRV_E_CONFIG, "cannot load %s to verify client certificates: %s",
+                 cfg->ca_cert, buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_client_CA_list(ctx, client_cas);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, keep_verify_result);
     return ctx;
 }
 
@@ -187,10 +213,15 @@ int srv_cmd_serve(int argc, char **argv)
     hc.pool_size = app->cfg.hsm_sessions;
     if (srv_hsm_open(&hc, &app->hsm, &err) != SRV_OK ||
         srv_writer_start(app->cfg.database, &app->writer, &err) != SRV_OK ||
-        load_ca(app, &err) != SRV_OK || !(app->tls = tls_context(&app->cfg, &err))) {
+        load_ca(app, &err) != SRV_OK || !(app->tls = tls_context(&app->cfg, &err)) ||
+        (app->cfg.oidc_config[0] &&
+         srv_oidc_load(app->cfg.oidc_config, &app->oidc, &err) != SRV_OK)) {
         fprintf(stderr, "signum-server serve: %s\n", err.message);
         goto out;
     }
+    if (app->oidc)
+        srv_log(SRV_LOG_INFO, "auth", "CI OIDC token exchange: %u issuer(s) from %s",
+                srv_oidc_issuer_count(app->oidc), app->cfg.oidc_config);
     app->started_at = srv_now();
     audit_lifecycle(app, "server.start");
 
@@ -223,6 +254,7 @@ out:
     srv_writer_stop(app->writer);
     srv_hsm_close(app->hsm);
     SSL_CTX_free(app->tls);
+    srv_oidc_free(app->oidc);
     X509_free(app->ca.cert);
     free(app->ca_pem);
     srv_key_clear(&app->ca_key);

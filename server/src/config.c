@@ -28,6 +28,8 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     snprintf(cfg->tls_key, sizeof(cfg->tls_key), "tls/server.key");
     snprintf(cfg->ca_cert, sizeof(cfg->ca_cert), "ca/ca.crt");
     snprintf(cfg->ca_key_name, sizeof(cfg->ca_key_name), "signum-ca");
+    snprintf(cfg->auth_audience, sizeof(cfg->auth_audience), "signum");
+    cfg->enrollment_token_ttl = 3600;
 }
 
 static char *trim(char *s)
@@ -81,7 +83,7 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     INT("port", port, 0, 65535)
     INT("workers", workers, 1, 256)
     INT("hsm_sessions", hsm_sessions, 1, 256)
-    INT("token_ttl", token_ttl, 30, 86400)
+    INT("token_ttl", token_ttl, 5, 86400)
     INT("http_timeout", http_timeout, 1, 3600)
     INT("max_body", max_body, 4096, 64 * 1024 * 1024)
     PATH("database", database)
@@ -93,6 +95,18 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     PATH("tls_key", tls_key)
     PATH("ca_cert", ca_cert)
     TEXT("ca_key_name", ca_key_name)
+    if (strcmp(key, "auth_audience") == 0) {
+        if (!*value || strlen(value) >= sizeof(cfg->auth_audience))
+            return srv_fail(err, SRV_E_CONFIG, "auth_audience must be 1-255 characters");
+        snprintf(cfg->auth_audience, sizeof(cfg->auth_audience), "%s", value);
+        return SRV_OK;
+    }
+    INT("enrollment_token_ttl", enrollment_token_ttl, 60, 7 * 86400)
+    if (strcmp(key, "oidc_config") == 0) {
+        /* Optional: an empty value leaves CI OIDC token exchange off. */
+        cfg->oidc_config[0] = '\0';
+        return *value ? set_path(cfg, cfg->oidc_config, value, err) : SRV_OK;
+    }
 #undef TEXT
 #undef INT
 #undef PATH
@@ -162,11 +176,15 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "http_timeout = %d\nmax_body = %zu\ndatabase = %s\n"
             "# Any PKCS#11 module works here; softhsm_conf only matters for SoftHSMv2.\n"
             "hsm_module = %s\nhsm_token = %s\nhsm_pin_file = %s\nsofthsm_conf = %s\n"
-            "tls_cert = %s\ntls_key = %s\nca_cert = %s\nca_key_name = %s\n",
+            "tls_cert = %s\ntls_key = %s\nca_cert = %s\nca_key_name = %s\n"
+            "# aud of service-account JWT assertions; enrollment tokens expire after (s):\n"
+            "auth_audience = %s\nenrollment_token_ttl = %d\n"
+            "# CI OIDC token exchange: a JSON file of issuers, JWKS and rules (server/API.md).\n"
+            "# oidc_config = oidc.json\n",
             cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,
             cfg->http_timeout, cfg->max_body, cfg->database, cfg->hsm_module, cfg->hsm_token,
             cfg->hsm_pin_file, cfg->softhsm_conf, cfg->tls_cert, cfg->tls_key, cfg->ca_cert,
-            cfg->ca_key_name);
+            cfg->ca_key_name, cfg->auth_audience, cfg->enrollment_token_ttl);
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return srv_fail(err, SRV_E_NOMEM, "out of memory");

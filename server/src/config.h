@@ -28,6 +28,9 @@ typedef struct {
     char tls_key[PATH_MAX];
     char ca_cert[PATH_MAX];
     char ca_key_name[65];
+    char auth_audience[256];    /* the aud service-account assertions must carry */
+    char oidc_config[PATH_MAX]; /* CI OIDC issuers (JSON); empty: token exchange is off */
+    int enrollment_token_ttl;   /* seconds an enrollment token stays usable */
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

@@ -357,20 +357,24 @@ class Server:
             self.log_path, tail, "\n".join(lines[-tail:]))
 
     # -- HTTPS
-    def ssl_context(self):
+    def ssl_context(self, cert=None):
+        """cert: optional (certfile, keyfile) of a TLS client certificate (mTLS)."""
         ctx = ssl.create_default_context(cafile=self.ca_cert_path)
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if cert is not None:
+            ctx.load_cert_chain(cert[0], cert[1])
         return ctx
 
-    def connection(self, timeout=HTTP_TIMEOUT):
-        return _Conn("localhost", self.port, context=self.ssl_context(), timeout=timeout)
+    def connection(self, timeout=HTTP_TIMEOUT, cert=None):
+        return _Conn("localhost", self.port, context=self.ssl_context(cert), timeout=timeout)
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None,
-                conn=None, timeout=HTTP_TIMEOUT):
+                conn=None, timeout=HTTP_TIMEOUT, cert=None):
         """One HTTPS exchange. body: a dict/list is sent as JSON; raw: bytes sent as is.
-        headers: extra headers (a None value removes a default one)."""
+        headers: extra headers (a None value removes a default one). cert: a client
+        certificate (certfile, keyfile) for a new connection."""
         hdrs = {}
         data = None
         if raw is not None:
@@ -389,7 +393,7 @@ class Server:
             if v is not None:
                 hdrs[k] = v
         own = conn is None
-        c = conn or self.connection(timeout)
+        c = conn or self.connection(timeout, cert)
         try:
             c.request(method, path, body=data, headers=hdrs)
             r = c.getresponse()
@@ -466,17 +470,19 @@ class Server:
     def get_key(self, name):
         return self.call("GET", "/api/v1/admin/keys/%s" % name, token=self.admin_token())
 
-    def sign_request(self, token, key, mechanism, hash, digest=None, digests=None, **extra):
+    def sign_request(self, token, key, mechanism, hash, digest=None, digests=None, cert=None,
+                     **extra):
+        """cert: a client certificate (certfile, keyfile) to send the request over mTLS."""
         body = {"key": key, "mechanism": mechanism, "hash": hash}
         if digest is not None:
             body["digest"] = b64(digest)
         if digests is not None:
             body["digests"] = [b64(d) for d in digests]
         body.update(extra)
-        return self.request("POST", "/api/v1/sign", body, token=token)
+        return self.request("POST", "/api/v1/sign", body, token=token, cert=cert)
 
-    def sign(self, token, key, mechanism, hash, digest=None, digests=None, **extra):
-        r = self.sign_request(token, key, mechanism, hash, digest, digests, **extra)
+    def sign(self, token, key, mechanism, hash, digest=None, digests=None, cert=None, **extra):
+        r = self.sign_request(token, key, mechanism, hash, digest, digests, cert, **extra)
         if r.status != 200:
             raise ApiError("sign with %s/%s/%s: %r" % (key, mechanism, hash, r))
         return r.json

@@ -36,6 +36,13 @@ typedef struct {
     unsigned server_count;
     char ca_file[PATH_MAX];
     char api_key[257];
+    char auth[16]; /* api_key | service_account | oidc; empty: inferred */
+    char service_account[65];
+    char key_file[PATH_MAX]; /* the service account's private key (PEM, 0600) */
+    char key_id[65];         /* its kid, from enrollment */
+    char audience[129];      /* aud of our JWT assertions */
+    char oidc_token_file[PATH_MAX];
+    char oidc_token[8193]; /* SIGNUM_OIDC_TOKEN (CI jobs) */
     char client_cert[PATH_MAX];
     char client_key[PATH_MAX];
     int idle_timeout; /* seconds; 0 = never exit when idle */
@@ -50,6 +57,17 @@ typedef struct {
 /* Reads /etc/signum/agent.conf, then the user file ($SIGNUM_CONFIG or
  * $XDG_CONFIG_HOME/signum/agent.conf), then the environment, each overriding the last. */
 sg_status ag_config_load(ag_config *cfg, ag_error *err);
+
+/* The authentication method the configuration selects: explicit `auth`, else an API key,
+ * else a service-account key pair, else an OIDC token; NULL if none is configured. */
+const char *ag_config_auth_method(const ag_config *cfg);
+
+/* ---- credentials -------------------------------------------------------------------------- */
+
+/* A signed JWT assertion (RFC 7523, ES256) for the configured service account; caller frees. */
+sg_status ag_jwt_assertion(const ag_config *cfg, char **out, ag_error *err);
+/* The OIDC ID token from the environment or the token file; caller frees. */
+sg_status ag_oidc_token(const ag_config *cfg, char **out, ag_error *err);
 
 /* ---- transport (libcurl) ------------------------------------------------------------------ */
 
@@ -123,6 +141,8 @@ typedef struct {
     ag_session *session;
     int listen_fd;
     const char *socket_path;
+    int lock_fd;   /* held while we own the socket path */
+    int activated; /* the socket is systemd's: never unlink it */
 } ag_server;
 
 /* Serves until SHUTDOWN, SIGTERM/SIGINT, or idle_timeout without clients. */

@@ -82,6 +82,23 @@ static sg_status apply(ag_config *cfg, const char *key, const char *value, ag_er
         TEXT(ca_file, value);
     if (strcmp(key, "api_key") == 0)
         TEXT(api_key, value);
+    if (strcmp(key, "auth") == 0) {
+        if (strcmp(value, "api_key") && strcmp(value, "service_account") && strcmp(value, "oidc"))
+            return ag_fail(err, SG_ERR_BAD_INPUT, "auth must be api_key, service_account or oidc");
+        TEXT(auth, value);
+    }
+    if (strcmp(key, "service_account") == 0)
+        TEXT(service_account, value);
+    if (strcmp(key, "key_file") == 0)
+        TEXT(key_file, value);
+    if (strcmp(key, "key_id") == 0)
+        TEXT(key_id, value);
+    if (strcmp(key, "audience") == 0)
+        TEXT(audience, value);
+    if (strcmp(key, "oidc_token_file") == 0)
+        TEXT(oidc_token_file, value);
+    if (strcmp(key, "oidc_token") == 0)
+        TEXT(oidc_token, value);
     if (strcmp(key, "client_cert") == 0)
         TEXT(client_cert, value);
     if (strcmp(key, "client_key") == 0)
@@ -167,6 +184,13 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
         {"SIGNUM_SERVER", "server"},
         {"SIGNUM_CA_FILE", "ca_file"},
         {"SIGNUM_API_KEY", "api_key"},
+        {"SIGNUM_AUTH", "auth"},
+        {"SIGNUM_SERVICE_ACCOUNT", "service_account"},
+        {"SIGNUM_KEY_FILE", "key_file"},
+        {"SIGNUM_KEY_ID", "key_id"},
+        {"SIGNUM_AUDIENCE", "audience"},
+        {"SIGNUM_OIDC_TOKEN_FILE", "oidc_token_file"},
+        {"SIGNUM_OIDC_TOKEN", "oidc_token"},
         {"SIGNUM_CLIENT_CERT", "client_cert"},
         {"SIGNUM_CLIENT_KEY", "client_key"},
         {"SIGNUM_IDLE_TIMEOUT", "idle_timeout"},
@@ -187,6 +211,7 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
     cfg->request_timeout_ms = 30000;
     cfg->retries = 3;
     cfg->keys_refresh = 60;
+    snprintf(cfg->audience, sizeof(cfg->audience), "signum");
     if ((st = load_file(cfg, "/etc/signum/agent.conf", err)) != SG_OK)
         return st;
     if (!user && (xdg || home)) {
@@ -211,4 +236,17 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
             snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "%s/.cache/signum", home);
     }
     return SG_OK;
+}
+
+const char *ag_config_auth_method(const ag_config *cfg)
+{
+    if (cfg->auth[0])
+        return cfg->auth;
+    if (cfg->api_key[0])
+        return "api_key";
+    if (cfg->service_account[0] && cfg->key_file[0])
+        return "service_account";
+    if (cfg->oidc_token[0] || cfg->oidc_token_file[0])
+        return "oidc";
+    return NULL;
 }

@@ -457,6 +457,16 @@ int ag_serve(ag_server *srv)
     pthread_attr_destroy(&attr);
     if (got_signal)
         ag_log("agent", "signal %d; exiting", (int)got_signal);
+    /* Give up the socket path and the lock first, so a tool arriving now starts (or finds) a
+     * new agent instead of a dying one; connections already accepted still finish. */
+    if (!srv->activated)
+        unlink(srv->socket_path);
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
+    if (srv->lock_fd >= 0) {
+        close(srv->lock_fd);
+        srv->lock_fd = -1;
+    }
     /* Wake every connection thread and let it finish before the session goes away. */
     atomic_store(&stop_requested, 1);
     registry_shutdown_all();

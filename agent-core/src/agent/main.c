@@ -253,10 +253,10 @@ int main(int argc, char **argv)
         close(ready_pipe[1]);
         ready_pipe[1] = -1;
     }
-    rc = ag_serve(&srv);
-    if (srv.listen_fd != 3 || !activated)
-        unlink(socket_path);
-    close(srv.listen_fd);
+    srv.lock_fd = lock_fd;
+    srv.activated = activated;
+    rc = ag_serve(&srv); /* releases the socket path and the lock itself */
+    lock_fd = -1;
     if (rc != 0) {
         /* A connection thread is still inside a server call: leave without freeing what it
          * uses; the kernel reclaims everything. */
@@ -270,6 +270,8 @@ out:
             rc = 1;
         close(ready_pipe[1]);
     }
+    if (lock_fd >= 0)
+        close(lock_fd);
     ag_session_free(session);
     ag_transport_free(t);
     memset(&cfg, 0, sizeof(cfg)); /* holds the API key, if configured */

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,8 @@ struct ag_session {
     ag_transport *t;
     pthread_mutex_t auth_lock; /* held while logging in: concurrent callers wait and share */
     pthread_mutex_t lock;      /* protects the fields below */
-    char api_key[257];
+    char api_key[257];         /* from the config or a LOGIN; wins over other methods */
+    char method[33];           /* api_key | service_account | oidc | none */
     char token[128];
     int64_t expires_at;
     int64_t issued_at;
@@ -41,17 +42,42 @@ static int64_t now_s(void)
 
 /* ---- persisted cache ---------------------------------------------------------------------- */
 
-/* The credential a cached token belongs to, without keeping the credential itself. */
-static void credential_id(const char *api_key, char out[33])
+/* Which credential a cached token belongs to, without keeping the credential itself: the
+ * hash of the API key, of the service account and its key id, or of the OIDC token. */
+static void credential_id(const ag_session *s, char out[33])
 {
-    uint8_t d[SHA256_DIGEST_LENGTH];
+    const char *parts[3] = {"none", "", ""};
+    uint8_t d[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
     static const char hex[] = "0123456789abcdef";
-    SHA256((const uint8_t *)api_key, strlen(api_key), d);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    if (!strcmp(s->method, "api_key")) {
+        parts[0] = "api_key";
+        parts[1] = s->api_key;
+    } else if (!strcmp(s->method, "service_account")) {
+        parts[0] = "sa";
+        parts[1] = s->cfg->service_account;
+        parts[2] = s->cfg->key_id;
+    } else if (!strcmp(s->method, "oidc")) {
+        parts[0] = "oidc";
+        parts[1] = s->cfg->oidc_token;
+        parts[2] = s->cfg->oidc_token_file;
+    }
+    memset(out, '0', 32);
+    out[32] = '\0';
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1); /* with the NUL: unambiguous */
+    EVP_DigestFinal_ex(md, d, &dlen);
+    EVP_MD_CTX_free(md);
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];
     }
-    out[32] = '\0';
 }
 
 static int ensure_cache_dir(const ag_config *cfg)
@@ -195,7 +221,7 @@ static void load_session(ag_session *s)
     if (!doc)
         return;
     servers_id(s->cfg, servers, sizeof(servers));
-    credential_id(s->api_key, cred);
+    credential_id(s, cred);
     tok = json_str(doc, "access_token");
     srv = json_str(doc, "servers");
     cid = json_str(doc, "credential");
@@ -219,7 +245,7 @@ static void save_session(ag_session *s)
     char servers[AG_MAX_SERVERS * 513], cred[33];
     cJSON *doc = cJSON_CreateObject();
     servers_id(s->cfg, servers, sizeof(servers));
-    credential_id(s->api_key, cred);
+    credential_id(s, cred);
     cJSON_AddStringToObject(doc, "servers", servers);
     cJSON_AddStringToObject(doc, "credential", cred);
     cJSON_AddStringToObject(doc, "identity", s->identity);
@@ -243,7 +269,9 @@ sg_status ag_session_new(const ag_config *cfg, ag_transport *t, ag_session **out
     pthread_mutex_init(&s->auth_lock, NULL);
     pthread_mutex_init(&s->lock, NULL);
     snprintf(s->api_key, sizeof(s->api_key), "%s", cfg->api_key);
-    if (s->api_key[0])
+    snprintf(s->method, sizeof(s->method), "%s",
+             ag_config_auth_method(cfg) ? ag_config_auth_method(cfg) : "none");
+    if (strcmp(s->method, "none") != 0)
         load_session(s);
     *out = s;
     return SG_OK;
@@ -298,27 +326,64 @@ sg_status ag_map_server_error(long http_status, const char *body, ag_error *err)
     return st;
 }
 
-/* Exchanges the API key for a token. Called with auth_lock held. */
+/* The token request for a method. A LOGIN's API key (api_key != NULL) wins. */
+static sg_status token_request(ag_session *s, const char *api_key, char **body, char *method,
+                               ag_error *err)
+{
+    cJSON *req = cJSON_CreateObject();
+    char *secret = NULL;
+    sg_status st = SG_OK;
+
+    if (api_key && *api_key) {
+        snprintf(method, 33, "api_key");
+        cJSON_AddStringToObject(req, "grant_type", "api_key");
+        cJSON_AddStringToObject(req, "api_key", api_key);
+    } else if (!strcmp(s->method, "service_account")) {
+        snprintf(method, 33, "service_account");
+        if ((st = ag_jwt_assertion(s->cfg, &secret, err)) == SG_OK) {
+            cJSON_AddStringToObject(req, "grant_type",
+                                    "urn:ietf:params:oauth:grant-type:jwt-bearer");
+            cJSON_AddStringToObject(req, "assertion", secret);
+        }
+    } else if (!strcmp(s->method, "oidc")) {
+        snprintf(method, 33, "oidc");
+        if ((st = ag_oidc_token(s->cfg, &secret, err)) == SG_OK) {
+            cJSON_AddStringToObject(req, "grant_type",
+                                    "urn:ietf:params:oauth:grant-type:token-exchange");
+            cJSON_AddStringToObject(req, "subject_token", secret);
+            cJSON_AddStringToObject(req, "subject_token_type",
+                                    "urn:ietf:params:oauth:token-type:id_token");
+        }
+    } else {
+        st = ag_fail(err, SG_ERR_NOT_LOGGED_IN,
+                     "no credentials: run 'signum-util login', set SIGNUM_API_KEY, or enroll a "
+                     "service account");
+    }
+    if (secret) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
+    }
+    *body = st == SG_OK ? cJSON_PrintUnformatted(req) : NULL;
+    cJSON_Delete(req);
+    if (st == SG_OK && !*body)
+        st = ag_fail(err, SG_ERR_NOMEM, "out of memory");
+    return st;
+}
+
+/* Gets a token with the configured (or given) credentials. Called with auth_lock held. */
 static sg_status login_locked(ag_session *s, const char *api_key, ag_error *err)
 {
-    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    cJSON *doc = NULL;
     ag_response resp;
-    char *body;
+    char *body = NULL, method[33];
     const char *tok, *user;
     double ttl;
     sg_status st;
 
-    if (!api_key[0]) {
-        cJSON_Delete(req);
-        return ag_fail(err, SG_ERR_NOT_LOGGED_IN,
-                       "no credentials: run 'signum-util login' or set SIGNUM_API_KEY");
-    }
-    cJSON_AddStringToObject(req, "grant_type", "api_key");
-    cJSON_AddStringToObject(req, "api_key", api_key);
-    body = cJSON_PrintUnformatted(req);
-    cJSON_Delete(req);
-    if (!body)
-        return ag_fail(err, SG_ERR_NOMEM, "out of memory");
+    memset(&resp, 0, sizeof(resp));
+    st = token_request(s, api_key && *api_key ? api_key : s->api_key, &body, method, err);
+    if (st != SG_OK)
+        return st;
     st = ag_http(s->t, "POST", "/api/v1/auth/token", NULL, body, NULL, &resp, err);
     OPENSSL_cleanse(body, strlen(body));
     free(body);
@@ -326,9 +391,15 @@ static sg_status login_locked(ag_session *s, const char *api_key, ag_error *err)
         return st;
     if (resp.status != 200) {
         st = ag_map_server_error(resp.status, resp.body, err);
-        if (resp.status == 401)
-            st = ag_fail(err, SG_ERR_AUTH_FAILED, "the server refused the API key: %s",
-                         err->message);
+        if (resp.status == 401) {
+            char msg[sizeof(err->message)];
+            snprintf(msg, sizeof(msg), "%s", err->message);
+            st = ag_fail(err, SG_ERR_AUTH_FAILED, "the server refused the %s: %s",
+                         !strcmp(method, "api_key") ? "API key"
+                         : !strcmp(method, "oidc")  ? "OIDC token"
+                                                    : "service-account assertion",
+                         msg);
+        }
         goto out;
     }
     doc = cJSON_Parse(resp.body);
@@ -345,10 +416,11 @@ static sg_status login_locked(ag_session *s, const char *api_key, ag_error *err)
     s->issued_at = now_s();
     s->expires_at = s->issued_at + (int64_t)ttl;
     s->generation++;
-    if (api_key != s->api_key)
+    snprintf(s->method, sizeof(s->method), "%s", method);
+    if (!strcmp(method, "api_key") && api_key != s->api_key)
         snprintf(s->api_key, sizeof(s->api_key), "%s", api_key);
     pthread_mutex_unlock(&s->lock);
-    ag_log("auth", "logged in as %s (token valid %.0f s)", user, ttl);
+    ag_log("auth", "logged in as %s with %s (token valid %.0f s)", user, method, ttl);
     save_session(s);
 out:
     cJSON_Delete(doc);
@@ -436,6 +508,7 @@ void ag_session_logout(ag_session *s)
     OPENSSL_cleanse(s->token, sizeof(s->token));
     s->identity[0] = '\0';
     s->expires_at = 0;
+    snprintf(s->method, sizeof(s->method), "none"); /* forgotten until the next login */
     free(s->keys_json);
     s->keys_json = NULL;
     s->keys_etag[0] = '\0';
@@ -451,7 +524,7 @@ void ag_session_info_get(ag_session *s, ag_session_info *out)
     pthread_mutex_lock(&s->lock);
     out->logged_in = token_usable(s);
     snprintf(out->identity, sizeof(out->identity), "%s", s->identity);
-    snprintf(out->auth_method, sizeof(out->auth_method), "%s", s->api_key[0] ? "api_key" : "none");
+    snprintf(out->auth_method, sizeof(out->auth_method), "%s", s->method);
     out->expires = s->token[0] ? (uint64_t)s->expires_at : 0;
     pthread_mutex_unlock(&s->lock);
 }

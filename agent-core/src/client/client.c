@@ -283,8 +283,14 @@ static sg_status roundtrip(sg_client *c, ipc_writer *w, uint16_t type, reply *r)
         rc = ipc_write_all(fd, w->buf, w->len, c->timeout_ms);
         if (rc == 0)
             rc = ipc_read_frame(fd, &hdr, &r->payload, c->timeout_ms, c->timeout_ms, &why);
-        if (rc == -1 && reused) {
-            close(fd); /* the agent closed an idle connection: try a new one */
+        if (rc == -1 && attempt == 0) {
+            /* The agent closed the connection without answering: an idle pooled one it timed
+             * out, or an agent that is shutting down (a new one is then started). Once more;
+             * a sign request keeps its request id, so this cannot make a second signature. */
+            struct timespec pause = {0, 50 * 1000 * 1000};
+            close(fd);
+            if (!reused)
+                nanosleep(&pause, NULL);
             continue;
         }
         if (rc != 0) {

@@ -12,6 +12,7 @@
 
 #include "../agent/agent.h"
 #include "../common/b64.h"
+#include "enroll.h"
 #include "signum/client.h"
 #include "signum/crypto.h"
 
@@ -112,8 +113,18 @@ static int cmd_agent(int argc, char **argv)
         if (st == SG_ERR_AGENT_UNAVAILABLE) {
             printf("agent not running\n");
             rc = EXIT_OK;
+        } else if (st == SG_OK) {
+            char path[108];
+            struct timespec pause = {0, 20 * 1000 * 1000};
+            /* Return once the agent has given up its socket, so the next tool starts anew. */
+            for (int i = 0;
+                 i < 500 && sg_default_socket(path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+                 i++)
+                nanosleep(&pause, NULL);
+            printf("agent stopped\n");
+            rc = EXIT_OK;
         } else {
-            rc = st == SG_OK ? (printf("agent stopped\n"), EXIT_OK) : report("agent stop", st);
+            rc = report("agent stop", st);
         }
     } else if (!strcmp(argv[1], "status")) {
         c = client(0);
@@ -732,6 +743,7 @@ static void usage(FILE *out)
                  "  cert KEY [--der] [-o F]    a key's certificate and chain\n"
                  "  sign --key KEY ...         sign digests or files (see 'sign --help')\n"
                  "  doctor                     check config, agent, DNS, TCP, TLS, clock, login\n"
+                 "  enroll service-account|machine --token T   key pair for CI, or mTLS machine\n"
                  "  agent start|stop|status    control the per-user agent\n"
                  "\n"
                  "Exit codes: 0 ok, 1 failed, 2 usage, 3 agent unavailable, 4 not logged in or\n"
@@ -768,6 +780,8 @@ int main(int argc, char **argv)
         return cmd_sign(argc - 1, argv + 1);
     if (!strcmp(argv[1], "doctor"))
         return cmd_doctor(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "enroll"))
+        return util_cmd_enroll(argc - 1, argv + 1);
     fprintf(stderr, "signum-util: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -19,14 +19,6 @@ static void fail_reply(api_call *c, srv_error *err)
     api_reply_error(c, err);
 }
 
-/* Appends an audit record for an admin action by the caller. */
-static srv_status audit_admin(srv_db *db, srv_audit_head *audit, const char *actor,
-                              const char *action, cJSON *detail, srv_error *err)
-{
-    srv_audit_event ev = {0, actor, action, "ok", detail};
-    return srv_audit_append(db, audit, &ev, err);
-}
-
 /* Splits a PEM bundle into an array of base64 DER strings. */
 static cJSON *pem_chain_to_json(const char *pem)
 {
@@ -96,6 +88,7 @@ static void add_user(const srv_user *u, int64_t created_at, void *ctx)
     cJSON *item = cJSON_CreateObject();
     cJSON_AddStringToObject(item, "name", u->name);
     cJSON_AddStringToObject(item, "role", srv_role_name(u->role));
+    cJSON_AddStringToObject(item, "kind", srv_user_kind_name(u->kind));
     cJSON_AddBoolToObject(item, "disabled", u->disabled);
     cJSON_AddNumberToObject(item, "created_at", (double)created_at);
     cJSON_AddItemToArray(ctx, item);
@@ -114,7 +107,7 @@ void api_admin_users_list(api_call *c)
 }
 
 typedef struct {
-    const char *actor;
+    const api_call *c;
     const char *name; /* user to create, or to add a key to */
     srv_role role;
     int create;
@@ -137,6 +130,11 @@ static srv_status run_user_job(srv_db *db, srv_audit_head *audit, void *ctx, srv
             return srv_fail(err, SRV_E_EXISTS, "a user named \"%s\" already exists", j->name);
     } else {
         st = srv_db_user_get(db, j->name, &u, err);
+        if (st == SRV_OK && u.kind == SRV_KIND_SERVICE)
+            return srv_fail(err, SRV_E_INVALID_FIELD,
+                            "\"%s\" is a service account: it authenticates with an enrolled key "
+                            "pair or CI OIDC, not an API key",
+                            j->name);
         user_id = u.id;
         j->role = u.role;
     }
@@ -148,7 +146,7 @@ static srv_status run_user_job(srv_db *db, srv_audit_head *audit, void *ctx, srv
     cJSON_AddStringToObject(detail, "user", j->name);
     cJSON_AddStringToObject(detail, "role", srv_role_name(j->role));
     cJSON_AddStringToObject(detail, "api_key_prefix", j->prefix);
-    st = audit_admin(db, audit, j->actor, j->create ? "user.create" : "apikey.create", detail, err);
+    st = api_audit(j->c, db, audit, j->create ? "user.create" : "apikey.create", detail, err);
     cJSON_Delete(detail);
     return st;
 }
@@ -184,7 +182,7 @@ void api_admin_users_create(api_call *c)
         srv_fail(&err, SRV_E_INVALID_FIELD, "role must be \"admin\" or \"signer\"");
         goto fail;
     }
-    job.actor = c->actor;
+    job.c = c;
     job.name = name;
     job.create = 1;
     if (srv_apikey_new(job.key, job.prefix, job.hash, &err) != SRV_OK ||
@@ -202,7 +200,7 @@ void api_admin_apikey_create(api_call *c)
     srv_error err;
 
     memset(&job, 0, sizeof(job));
-    job.actor = c->actor;
+    job.c = c;
     job.name = c->params[0];
     if (srv_apikey_new(job.key, job.prefix, job.hash, &err) != SRV_OK ||
         srv_writer_run(c->w->app->writer, run_user_job, &job, &err) != SRV_OK) {
@@ -234,7 +232,7 @@ void api_admin_keys_list(api_call *c)
 }
 
 typedef struct {
-    const char *actor;
+    const api_call *c;
     srv_key *key;
 } key_job;
 
@@ -253,7 +251,7 @@ static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, s
     cJSON_AddStringToObject(detail, "key", j->key->name);
     cJSON_AddStringToObject(detail, "type", srv_key_type_name(j->key->type));
     cJSON_AddStringToObject(detail, "id", id_hex);
-    st = audit_admin(db, audit, j->actor, "key.create", detail, err);
+    st = api_audit(j->c, db, audit, "key.create", detail, err);
     cJSON_Delete(detail);
     return st;
 }
@@ -293,7 +291,7 @@ void api_admin_keys_create(api_call *c)
                              &key.spki_len, &err) != SRV_OK)
         goto fail;
     generated = 1;
-    job.actor = c->actor;
+    job.c = c;
     job.key = &key;
     if (srv_writer_run(c->w->app->writer, run_key_create, &job, &err) != SRV_OK)
         goto fail;
@@ -323,7 +321,7 @@ void api_admin_key_get(api_call *c)
 /* ---- certificates ------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *actor;
+    const api_call *c;
     const char *action;
     const srv_key *key;
     const uint8_t *der;
@@ -339,16 +337,8 @@ static srv_status run_cert_set(srv_db *db, srv_audit_head *audit, void *ctx, srv
     srv_status st =
         srv_db_cert_set(db, j->key->id, j->der, j->der_len, j->chain_pem, j->not_after, err);
     if (st == SRV_OK)
-        st = audit_admin(db, audit, j->actor, j->action, j->detail, err);
+        st = api_audit(j->c, db, audit, j->action, j->detail, err);
     return st;
-}
-
-static int64_t cert_not_after(X509 *cert)
-{
-    struct tm tm;
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
-        return 0;
-    return (int64_t)timegm(&tm);
 }
 
 static void describe_cert(cJSON *detail, X509 *cert)
@@ -360,7 +350,7 @@ static void describe_cert(cJSON *detail, X509 *cert)
     X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
     cJSON_AddStringToObject(detail, "subject", subject);
     cJSON_AddStringToObject(detail, "serial", hex ? hex : "");
-    cJSON_AddNumberToObject(detail, "not_after", (double)cert_not_after(cert));
+    cJSON_AddNumberToObject(detail, "not_after", (double)srv_cert_not_after(cert));
     OPENSSL_free(hex);
     BN_free(bn);
 }
@@ -415,12 +405,12 @@ void api_admin_cert_issue(api_call *c)
     if (srv_ca_issue(&c->w->app->ca, key.spki, key.spki_len, &req, &cert, &err) != SRV_OK ||
         srv_cert_to_der(cert, &der, &job.der_len, &err) != SRV_OK)
         goto fail;
-    job.actor = c->actor;
+    job.c = c;
     job.action = "certificate.issue";
     job.key = &key;
     job.der = der;
     job.chain_pem = c->w->app->ca_pem;
-    job.not_after = cert_not_after(cert);
+    job.not_after = srv_cert_not_after(cert);
     job.detail = cJSON_CreateObject();
     cJSON_AddStringToObject(job.detail, "key", key.name);
     describe_cert(job.detail, cert);
@@ -474,12 +464,12 @@ void api_admin_cert_import(api_call *c)
             goto fail;
         }
     }
-    job.actor = c->actor;
+    job.c = c;
     job.action = "certificate.import";
     job.key = &key;
     job.der = der;
     job.chain_pem = rest;
-    job.not_after = cert_not_after(sk_X509_value(chain, 0));
+    job.not_after = srv_cert_not_after(sk_X509_value(chain, 0));
     job.detail = cJSON_CreateObject();
     cJSON_AddStringToObject(job.detail, "key", key.name);
     cJSON_AddNumberToObject(job.detail, "chain_length", sk_X509_num(chain));
@@ -503,7 +493,7 @@ out:
 static srv_status run_audit_only(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     cert_job *j = ctx;
-    return audit_admin(db, audit, j->actor, j->action, j->detail, err);
+    return api_audit(j->c, db, audit, j->action, j->detail, err);
 }
 
 void api_admin_csr(api_call *c)
@@ -543,7 +533,7 @@ void api_admin_csr(api_call *c)
         goto fail;
     }
     BIO_get_mem_ptr(bio, &mem);
-    job.actor = c->actor;
+    job.c = c;
     job.action = "csr.create";
     job.detail = cJSON_CreateObject();
     cJSON_AddStringToObject(job.detail, "key", key.name);
@@ -573,7 +563,7 @@ out:
 /* ---- grants and disabling ----------------------------------------------------------------- */
 
 typedef struct {
-    const char *actor;
+    const api_call *c;
     const char *key_name;
     const char *user_name;
     int disable;
@@ -607,8 +597,7 @@ static srv_status run_key_change(srv_db *db, srv_audit_head *audit, void *ctx, s
         cJSON_AddStringToObject(detail, "user", j->user_name);
     }
     if (st == SRV_OK)
-        st =
-            audit_admin(db, audit, j->actor, j->disable ? "key.disable" : "key.grant", detail, err);
+        st = api_audit(j->c, db, audit, j->disable ? "key.disable" : "key.grant", detail, err);
     cJSON_Delete(detail);
     srv_key_clear(&key);
     return st;
@@ -617,7 +606,7 @@ static srv_status run_key_change(srv_db *db, srv_audit_head *audit, void *ctx, s
 void api_admin_grant(api_call *c)
 {
     static const char *const fields[] = {"user", NULL};
-    key_change_job job = {c->actor, c->params[0], NULL, 0};
+    key_change_job job = {c, c->params[0], NULL, 0};
     cJSON *doc;
     srv_error err;
 
@@ -635,7 +624,7 @@ void api_admin_grant(api_call *c)
 
 void api_admin_disable(api_call *c)
 {
-    key_change_job job = {c->actor, c->params[0], NULL, 1};
+    key_change_job job = {c, c->params[0], NULL, 1};
     srv_key key;
     srv_error err;
 

@@ -20,8 +20,12 @@ typedef struct {
     const char *params[2]; /* path parameters */
     int authenticated;
     srv_user user;
-    char actor[96]; /* "user:alice" or "anonymous" */
+    char actor[96]; /* "user:alice", "service:ci-release" or "anonymous" */
     cJSON *body;    /* parsed JSON body when the route takes one */
+    /* The enrolled machine whose verified client certificate the request came with (mTLS);
+     * machine_id 0 if none. A fact every audit record of the request carries. */
+    int64_t machine_id;
+    char machine[SRV_NAME_MAX + 1];
 } api_call;
 
 /* Sends a JSON reply; takes ownership of `doc`. */
@@ -34,8 +38,18 @@ void api_deny(api_call *c, const srv_error *err, cJSON *detail);
 /* Authenticates the bearer token on the request into c->user. */
 srv_status api_authenticate(api_call *c, srv_error *err);
 
-/* Adds a "caller" object describing the request (peer address) to a detail object. */
+/* Adds the request's method, path, peer address and machine to a detail object. */
 void api_add_request_detail(api_call *c, cJSON *detail);
+/* Adds "machine" (the verified mTLS identity) to a detail object, if the request has one. */
+void api_add_machine(const api_call *c, cJSON *detail);
+/* Sets c->actor from c->user: "user:NAME" or "service:NAME". */
+void api_set_actor(api_call *c);
+/* Appends an audit record by the caller (inside a writer job); adds the machine to detail. */
+srv_status api_audit(const api_call *c, srv_db *db, srv_audit_head *audit, const char *action,
+                     cJSON *detail, srv_error *err);
+/* Replies 200 with `doc` and a strong ETag over its text, or an empty 304 when the request's
+ * If-None-Match holds that tag. Takes ownership of `doc`. */
+void api_reply_cacheable(api_call *c, cJSON *doc);
 
 /* Handlers. */
 void api_token(api_call *c);
@@ -53,6 +67,15 @@ void api_admin_csr(api_call *c);
 void api_admin_grant(api_call *c);
 void api_admin_disable(api_call *c);
 void api_admin_audit(api_call *c);
+void api_admin_revoke_tokens(api_call *c);
+void api_admin_service_account_create(api_call *c);
+void api_admin_service_account_token(api_call *c);
+void api_admin_machines_list(api_call *c);
+void api_admin_machine_create(api_call *c);
+void api_admin_machine_token(api_call *c);
+void api_admin_machine_revoke(api_call *c);
+void api_enroll_service_account(api_call *c);
+void api_enroll_machine(api_call *c);
 void api_healthz(api_call *c);
 void api_metrics(api_call *c);
 void api_ca(api_call *c);

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "../auth/credentials.h"
+#include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "api.h"
@@ -26,6 +27,10 @@ static const route routes[] = {
     {SRV_HTTP_GET, "/metrics", AUTH_NONE, 0, "metrics", api_metrics},
     {SRV_HTTP_GET, "/api/v1/ca", AUTH_NONE, 0, "ca.get", api_ca},
     {SRV_HTTP_POST, "/api/v1/auth/token", AUTH_NONE, API_BODY_CAP, "auth.token", api_token},
+    {SRV_HTTP_POST, "/api/v1/enroll/service-account", AUTH_NONE, API_BODY_CAP,
+     "service_account.enroll", api_enroll_service_account},
+    {SRV_HTTP_POST, "/api/v1/enroll/machine", AUTH_NONE, API_BODY_CAP, "machine.enroll",
+     api_enroll_machine},
     {SRV_HTTP_GET, "/api/v1/keys", AUTH_USER, 0, "keys.list", api_keys_list},
     {SRV_HTTP_POST, "/api/v1/sign", AUTH_USER, API_BODY_CAP, "sign", api_sign},
     {SRV_HTTP_GET, "/api/v1/admin/users", AUTH_ADMIN, 0, "user.list", api_admin_users_list},
@@ -33,6 +38,20 @@ static const route routes[] = {
      api_admin_users_create},
     {SRV_HTTP_POST, "/api/v1/admin/users/*/api-keys", AUTH_ADMIN, 0, "apikey.create",
      api_admin_apikey_create},
+    {SRV_HTTP_POST, "/api/v1/admin/users/*/revoke-tokens", AUTH_ADMIN, 0, "user.revoke_tokens",
+     api_admin_revoke_tokens},
+    {SRV_HTTP_POST, "/api/v1/admin/service-accounts", AUTH_ADMIN, API_BODY_CAP,
+     "service_account.create", api_admin_service_account_create},
+    {SRV_HTTP_POST, "/api/v1/admin/service-accounts/*/enrollment-tokens", AUTH_ADMIN, 0,
+     "service_account.enrollment_token", api_admin_service_account_token},
+    {SRV_HTTP_GET, "/api/v1/admin/machines", AUTH_ADMIN, 0, "machine.list",
+     api_admin_machines_list},
+    {SRV_HTTP_POST, "/api/v1/admin/machines", AUTH_ADMIN, API_BODY_CAP, "machine.create",
+     api_admin_machine_create},
+    {SRV_HTTP_POST, "/api/v1/admin/machines/*/enrollment-tokens", AUTH_ADMIN, 0,
+     "machine.enrollment_token", api_admin_machine_token},
+    {SRV_HTTP_POST, "/api/v1/admin/machines/*/revoke", AUTH_ADMIN, 0, "machine.revoke",
+     api_admin_machine_revoke},
     {SRV_HTTP_GET, "/api/v1/admin/keys", AUTH_ADMIN, 0, "key.list", api_admin_keys_list},
     {SRV_HTTP_POST, "/api/v1/admin/keys", AUTH_ADMIN, API_BODY_CAP, "key.create",
      api_admin_keys_create},
@@ -98,11 +117,82 @@ static const char *method_name(srv_http_method m)
     return names[m];
 }
 
+void api_add_machine(const api_call *c, cJSON *detail)
+{
+    if (detail && c->machine_id && !cJSON_HasObjectItem(detail, "machine"))
+        cJSON_AddStringToObject(detail, "machine", c->machine);
+}
+
 void api_add_request_detail(api_call *c, cJSON *detail)
 {
     cJSON_AddStringToObject(detail, "method", method_name(c->ex->method));
     cJSON_AddStringToObject(detail, "path", c->ex->path);
     cJSON_AddStringToObject(detail, "peer", c->ex->peer);
+    api_add_machine(c, detail);
+}
+
+srv_status api_audit(const api_call *c, srv_db *db, srv_audit_head *audit, const char *action,
+                     cJSON *detail, srv_error *err)
+{
+    srv_audit_event ev = {0, c->actor, action, "ok", detail};
+    api_add_machine(c, detail);
+    return srv_audit_append(db, audit, &ev, err);
+}
+
+/* ---- validators --------------------------------------------------------------------------- */
+
+#define IF_NONE_MATCH_MAX 4096
+
+/* Whether an If-None-Match list names etag (weak comparison, RFC 9110 section 13.1.2). */
+static int etag_listed(const char *header, const char *etag)
+{
+    size_t n = strlen(etag);
+    const char *p = header;
+
+    if (!header || strlen(header) > IF_NONE_MATCH_MAX)
+        return 0;
+    if (strspn(header, " \t*") == strlen(header) && strchr(header, '*'))
+        return 1; /* "*": any current representation */
+    while (*p) {
+        p += strspn(p, " \t,");
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || strchr(" \t,", p[n])))
+            return 1;
+        /* Skip this entity-tag; a quoted one may itself hold commas. */
+        if (*p == '"') {
+            const char *end = strchr(p + 1, '"');
+            p = end ? end + 1 : p + strlen(p);
+        }
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+void api_reply_cacheable(api_call *c, cJSON *doc)
+{
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    uint8_t digest[SRV_SHA256_LEN];
+    char hex[33], etag[36];
+
+    cJSON_Delete(doc);
+    if (!text) {
+        api_reply(c, 200, NULL); /* answers out_of_memory */
+        return;
+    }
+    /* A strong validator: 128 bits of the SHA-256 of the exact body. */
+    srv_sha256(text, strlen(text), digest);
+    srv_hex_encode(digest, 16, hex);
+    snprintf(etag, sizeof(etag), "\"%s\"", hex);
+    srv_http_add_header(c->ex, "ETag", etag);
+    if (etag_listed(c->ex->if_none_match, etag)) {
+        free(text);
+        c->ex->status = 304;
+        return;
+    }
+    c->ex->status = 200;
+    c->ex->response = text;
+    c->ex->response_len = strlen(text);
 }
 
 void api_deny(api_call *c, const srv_error *err, cJSON *detail)
@@ -152,7 +242,7 @@ srv_status api_authenticate(api_call *c, srv_error *err)
 {
     const char *h = c->ex->authorization;
     uint8_t hash[32];
-    int64_t user_id = 0, expires_at = 0;
+    int64_t user_id = 0, expires_at = 0, bound = 0;
     srv_status st;
 
     if (!h || !*h)
@@ -174,8 +264,54 @@ srv_status api_authenticate(api_call *c, srv_error *err)
         return st;
     if (c->user.disabled)
         return srv_fail(err, SRV_E_TOKEN_INVALID, "user is disabled");
+    /* A token issued over mTLS is only good with that machine's certificate. */
+    if ((st = srv_db_token_machine(c->w->db, hash, &bound, err)) != SRV_OK)
+        return st;
+    if (bound && bound != c->machine_id) {
+        srv_machine m;
+        memset(&m, 0, sizeof(m));
+        srv_db_machine_get_by_id(c->w->db, bound, &m, NULL);
+        return srv_fail(err, SRV_E_TOKEN_INVALID,
+                        "access token is bound to machine \"%s\": send it over mTLS with that "
+                        "machine's client certificate",
+                        m.name);
+    }
     c->authenticated = 1;
-    snprintf(c->actor, sizeof(c->actor), "user:%s", c->user.name);
+    api_set_actor(c);
+    return SRV_OK;
+}
+
+void api_set_actor(api_call *c)
+{
+    snprintf(c->actor, sizeof(c->actor), "%s:%s",
+             c->user.kind == SRV_KIND_SERVICE ? "service" : "user", c->user.name);
+}
+
+/* Maps a verified client certificate to its enrolled machine; any other one is refused, so a
+ * request either carries a machine identity that is a fact or none at all. */
+static srv_status identify_machine(api_call *c, srv_error *err)
+{
+    srv_http_exchange *ex = c->ex;
+    srv_machine m;
+    srv_status st;
+
+    if (ex->peer_cert == SRV_PEER_CERT_NONE)
+        return SRV_OK;
+    if (ex->peer_cert == SRV_PEER_CERT_UNVERIFIED)
+        return srv_fail(err, SRV_E_BAD_CREDENTIALS,
+                        "client certificate does not verify against this server's CA: %s",
+                        ex->peer_cert_error);
+    st = srv_db_machine_by_cert(c->w->db, ex->peer_cert_sha256, &m, err);
+    if (st == SRV_E_NOT_FOUND)
+        return srv_fail(err, SRV_E_BAD_CREDENTIALS,
+                        "client certificate belongs to no enrolled machine (a later enrollment "
+                        "of the machine replaces its certificate)");
+    if (st != SRV_OK)
+        return st;
+    if (m.revoked)
+        return srv_fail(err, SRV_E_BAD_CREDENTIALS, "machine \"%s\" is revoked", m.name);
+    c->machine_id = m.id;
+    snprintf(c->machine, sizeof(c->machine), "%s", m.name);
     return SRV_OK;
 }
 
@@ -237,6 +373,15 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         ex->path[0] = '\0';
         srv_fail(&err, SRV_E_NOT_FOUND, "the request path is not valid UTF-8");
         api_deny(&c, &err, NULL);
+        return;
+    }
+    if (identify_machine(&c, &err) != SRV_OK) {
+        cJSON *detail = cJSON_CreateObject();
+        char hex[2 * SRV_SHA256_LEN + 1];
+        srv_hex_encode(ex->peer_cert_sha256, SRV_SHA256_LEN, hex);
+        if (detail)
+            cJSON_AddStringToObject(detail, "client_certificate_sha256", hex);
+        api_deny(&c, &err, detail);
         return;
     }
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

@@ -27,7 +27,8 @@ void api_keys_list(api_call *c)
         api_reply_error(c, &err);
         return;
     }
-    api_reply(c, 200, doc);
+    /* Agents cache the listing and revalidate it with If-None-Match. */
+    api_reply_cacheable(c, doc);
 }
 
 typedef struct {
@@ -76,7 +77,8 @@ static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
     static const char *const fields[] = {"key",     "mechanism",  "hash",        "digest",
                                          "digests", "request_id", "salt_length", "signature_format",
                                          "context", NULL};
-    static const char *const ctx_fields[] = {"application", "command_line", "host", "pid", NULL};
+    static const char *const ctx_fields[] = {"application", "command_line", "host", "pid",
+                                             "uid",         "agent",        NULL};
     const char *mech = NULL, *hash = NULL, *fmt = NULL;
     const cJSON *one, *many, *ctx;
     srv_status st;
@@ -117,14 +119,18 @@ static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
     ctx = cJSON_GetObjectItemCaseSensitive(body, "context");
     if (ctx) {
         const char *s = NULL;
-        long long pid = 0;
+        long long pid = 0, uid = 0;
         if (!cJSON_IsObject(ctx))
             return srv_fail(err, SRV_E_INVALID_FIELD, "context must be an object");
+        /* uid is what the agent read from the kernel for the calling process; agent is the
+         * agent's version. Both are advisory, like the rest of the context. */
         if ((st = srv_json_check_fields(ctx, ctx_fields, err)) != SRV_OK ||
             (st = srv_json_get_string(ctx, "application", 0, 1024, &s, err)) != SRV_OK ||
             (st = srv_json_get_string(ctx, "command_line", 0, 4096, &s, err)) != SRV_OK ||
             (st = srv_json_get_string(ctx, "host", 0, 255, &s, err)) != SRV_OK ||
-            (st = srv_json_get_int(ctx, "pid", 0, 0, 4194304, &pid, err)) != SRV_OK)
+            (st = srv_json_get_int(ctx, "pid", 0, 0, 4194304, &pid, err)) != SRV_OK ||
+            (st = srv_json_get_int(ctx, "uid", 0, 0, 4294967295LL, &uid, err)) != SRV_OK ||
+            (st = srv_json_get_string(ctx, "agent", 0, 64, &s, err)) != SRV_OK)
             return st;
         in->client = (cJSON *)ctx;
     }

@@ -73,23 +73,46 @@ int srv_apikey_parse(const char *key, char prefix[SRV_APIKEY_PREFIX_LEN + 1], ui
     return 1;
 }
 
-srv_status srv_token_new(char token[SRV_TOKEN_TEXT_MAX + 1], uint8_t hash[32], srv_error *err)
+/* A bearer secret with a 4-character type prefix, hashed whole. */
+static srv_status prefixed_new(const char *prefix, char token[SRV_TOKEN_TEXT_MAX + 1],
+                               uint8_t hash[32], srv_error *err)
 {
     char secret[SECRET_B64_LEN + 1];
     srv_status st = new_secret(secret, err);
     if (st != SRV_OK)
         return st;
-    snprintf(token, SRV_TOKEN_TEXT_MAX + 1, "sgt_%s", secret);
+    snprintf(token, SRV_TOKEN_TEXT_MAX + 1, "%s%s", prefix, secret);
     srv_sha256(token, strlen(token), hash);
     OPENSSL_cleanse(secret, sizeof(secret));
     return SRV_OK;
 }
 
-int srv_token_parse(const char *token, uint8_t hash[32])
+static int prefixed_parse(const char *prefix, const char *token, uint8_t hash[32])
 {
-    if (strlen(token) != 4 + SECRET_B64_LEN || strncmp(token, "sgt_", 4) != 0 ||
+    if (strlen(token) != 4 + SECRET_B64_LEN || strncmp(token, prefix, 4) != 0 ||
         !is_b64url(token + 4, SECRET_B64_LEN))
         return 0;
     srv_sha256(token, strlen(token), hash);
     return 1;
+}
+
+srv_status srv_token_new(char token[SRV_TOKEN_TEXT_MAX + 1], uint8_t hash[32], srv_error *err)
+{
+    return prefixed_new("sgt_", token, hash, err);
+}
+
+int srv_token_parse(const char *token, uint8_t hash[32])
+{
+    return prefixed_parse("sgt_", token, hash);
+}
+
+srv_status srv_enroll_token_new(char token[SRV_TOKEN_TEXT_MAX + 1], uint8_t hash[32],
+                                srv_error *err)
+{
+    return prefixed_new("sge_", token, hash, err);
+}
+
+int srv_enroll_token_parse(const char *token, uint8_t hash[32])
+{
+    return prefixed_parse("sge_", token, hash);
 }

@@ -1121,3 +1121,11 @@ srv_status srv_cert_from_der(const uint8_t *der, size_t der_len, X509 **out, srv
     *out = cert;
     return SRV_OK;
 }
+
+int64_t srv_cert_not_after(const X509 *cert)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}

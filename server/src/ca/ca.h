@@ -66,6 +66,8 @@ srv_status srv_ca_parse_chain(const char *pem, size_t pem_len, const uint8_t *ke
 srv_status srv_cert_to_der(X509 *cert, uint8_t **der, size_t *der_len, srv_error *err);
 srv_status srv_cert_to_pem(X509 *cert, char **pem, srv_error *err);
 srv_status srv_cert_from_der(const uint8_t *der, size_t der_len, X509 **out, srv_error *err);
+/* notAfter as seconds since the epoch (0 if unreadable). */
+int64_t srv_cert_not_after(const X509 *cert);
 
 /* Length arguments (*sig_len, *der_len, *out_len) follow srv_hsm_sign: the buffer size on
  * entry, the result length on return. */

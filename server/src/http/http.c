@@ -12,6 +12,8 @@
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +54,7 @@ static void exchange_free(srv_http_exchange *ex)
     free(ex->query);
     free(ex->content_type);
     free(ex->authorization);
+    free(ex->if_none_match);
     free(ex->body);
     free(ex->response);
     for (unsigned i = 0; i < ex->header_count; i++)
@@ -83,13 +86,15 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    evhttp_add_header(out, "Content-Type",
-                      w->ex.response_type ? w->ex.response_type : "application/json");
+    /* 304 Not Modified has no body (RFC 9110 section 15.4.5), so no Content-Type either. */
+    if (w->ex.status != 304)
+        evhttp_add_header(out, "Content-Type",
+                          w->ex.response_type ? w->ex.response_type : "application/json");
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
     for (unsigned i = 0; i < w->ex.header_count; i++)
         evhttp_add_header(out, w->ex.header_names[i], w->ex.header_values[i]);
-    if (body && w->ex.response)
+    if (body && w->ex.response && w->ex.status != 304)
         evbuffer_add(body, w->ex.response, w->ex.response_len);
     evhttp_send_reply(w->req, w->ex.status ? w->ex.status : 500, NULL, body);
     if (body)
@@ -159,6 +164,34 @@ static char *dup_header(struct evkeyvalq *h, const char *name)
     return v ? strdup(v) : NULL;
 }
 
+/* Reads the connection's client certificate: its fingerprint and whether it verified. */
+static void peer_certificate(struct evhttp_connection *conn, srv_http_exchange *ex)
+{
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    unsigned int len = sizeof(ex->peer_cert_sha256);
+    long verify;
+
+    ex->peer_cert = SRV_PEER_CERT_NONE;
+    if (!cert)
+        return;
+    if (X509_digest(cert, EVP_sha256(), ex->peer_cert_sha256, &len) != 1 ||
+        len != sizeof(ex->peer_cert_sha256)) {
+        ex->peer_cert = SRV_PEER_CERT_UNVERIFIED;
+        snprintf(ex->peer_cert_error, sizeof(ex->peer_cert_error), "cannot hash the certificate");
+        return;
+    }
+    verify = SSL_get_verify_result(ssl);
+    if (verify == X509_V_OK) {
+        ex->peer_cert = SRV_PEER_CERT_VERIFIED;
+    } else {
+        ex->peer_cert = SRV_PEER_CERT_UNVERIFIED;
+        snprintf(ex->peer_cert_error, sizeof(ex->peer_cert_error), "%s",
+                 X509_verify_cert_error_string(verify));
+    }
+}
+
 static void reject(struct evhttp_request *req, int status, const char *code, const char *message)
 {
     struct evbuffer *b = evbuffer_new();
@@ -210,6 +243,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     w->ex.query = raw_query ? strdup(raw_query) : NULL;
     w->ex.content_type = dup_header(in, "Content-Type");
     w->ex.authorization = dup_header(in, "Authorization");
+    w->ex.if_none_match = dup_header(in, "If-None-Match");
     w->ex.body = malloc(body_len + 1);
     if (!w->ex.path || !w->ex.body || (raw_query && !w->ex.query)) {
         exchange_free(&w->ex);
@@ -224,6 +258,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_connection_get_peer(conn, &peer_addr, &peer_port);
         snprintf(w->ex.peer, sizeof(w->ex.peer), "%s", peer_addr ? peer_addr : "");
     }
+    peer_certificate(conn, &w->ex);
 
     pthread_mutex_lock(&srv->lock);
     if (srv->queued >= srv->cfg->queue_limit) {
@@ -315,10 +350,9 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
     evhttp_set_bevcb(srv.http, make_tls_bev, cfg->tls);
     evhttp_set_gencb(srv.http, on_request, &srv);
     /* Every method reaches the router, so a wrong one gets a JSON 405 and a denial record. */
-    evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                             EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(
+        srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                      EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
     evhttp_set_max_body_size(srv.http, (ev_ssize_t)cfg->max_body);
     evhttp_set_max_headers_size(srv.http, 16384);
     timeout.tv_sec = cfg->timeout_secs > 0 ? cfg->timeout_secs : 30;

@@ -6,6 +6,7 @@
 
 #include <openssl/ssl.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/status.h"
 
@@ -19,6 +20,13 @@ typedef enum {
     SRV_HTTP_OTHER
 } srv_http_method;
 
+/* The TLS client certificate of the connection a request came on. */
+typedef enum {
+    SRV_PEER_CERT_NONE,      /* none presented */
+    SRV_PEER_CERT_VERIFIED,  /* chains to the configured CA (SSL_get_verify_result OK) */
+    SRV_PEER_CERT_UNVERIFIED /* presented but did not verify: peer_cert_error says why */
+} srv_peer_cert;
+
 /* One request and its response, owned by the front end; handlers fill in the response. */
 typedef struct {
     srv_http_method method;
@@ -26,11 +34,15 @@ typedef struct {
     char *query;         /* raw query string or NULL */
     char *content_type;  /* NULL if absent */
     char *authorization; /* NULL if absent */
+    char *if_none_match; /* NULL if absent */
     char *body;          /* NUL-terminated copy; body_len excludes the NUL */
     size_t body_len;
     char peer[64]; /* remote address */
+    srv_peer_cert peer_cert;
+    uint8_t peer_cert_sha256[32]; /* SHA-256 of the certificate's DER, when one was presented */
+    char peer_cert_error[96];
 
-    int status;
+    int status;     /* 304 is sent without a body or Content-Type */
     char *response; /* malloc'd; freed by the front end */
     size_t response_len;
     const char *response_type;

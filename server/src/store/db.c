@@ -36,6 +36,25 @@ static const char *const migrations[] = {
     " PRIMARY KEY(user_id, request_id)) WITHOUT ROWID;"
     "CREATE TABLE audit(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, outcome TEXT NOT NULL, record TEXT NOT NULL, hash TEXT NOT NULL);",
+    /* 1 -> 2: service accounts, enrollment, machines (mTLS), token binding and revocation. */
+    "ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'user'"
+    " CHECK(kind IN ('user','service'));"
+    "CREATE TABLE machines(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " created_at INTEGER NOT NULL, cert_sha256 BLOB UNIQUE, cert_serial TEXT,"
+    " cert_not_after INTEGER, enrolled_at INTEGER, revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE enrollment_tokens(hash BLOB PRIMARY KEY, user_id INTEGER REFERENCES users(id),"
+    " machine_id INTEGER REFERENCES machines(id), expires_at INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, used_at INTEGER,"
+    " CHECK((user_id IS NULL) <> (machine_id IS NULL))) WITHOUT ROWID;"
+    "CREATE TABLE service_account_keys(kid TEXT PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id), spki BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE used_jtis(user_id INTEGER NOT NULL REFERENCES users(id), jti TEXT NOT NULL,"
+    " expires_at INTEGER NOT NULL, PRIMARY KEY(user_id, jti)) WITHOUT ROWID;"
+    "CREATE INDEX used_jtis_expiry ON used_jtis(expires_at);"
+    "ALTER TABLE access_tokens ADD COLUMN machine_id INTEGER REFERENCES machines(id);"
+    "CREATE INDEX access_tokens_user ON access_tokens(user_id);"
+    "CREATE INDEX access_tokens_machine ON access_tokens(machine_id);",
 };
 
 typedef enum {
@@ -43,10 +62,29 @@ typedef enum {
     Q_USER_GET,
     Q_USER_GET_ID,
     Q_USERS_LIST,
+    Q_SA_INSERT,
     Q_APIKEY_INSERT,
     Q_APIKEY_FIND,
     Q_TOKEN_INSERT,
     Q_TOKEN_FIND,
+    Q_TOKEN_BIND,
+    Q_TOKEN_MACHINE,
+    Q_TOKENS_REVOKE_USER,
+    Q_TOKENS_REVOKE_MACHINE,
+    Q_ENROLL_INSERT,
+    Q_ENROLL_GET,
+    Q_ENROLL_USE,
+    Q_SAKEY_INSERT,
+    Q_SAKEY_GET,
+    Q_JTI_PURGE,
+    Q_JTI_INSERT,
+    Q_MACHINE_INSERT,
+    Q_MACHINE_GET,
+    Q_MACHINE_GET_ID,
+    Q_MACHINE_BY_CERT,
+    Q_MACHINE_SET_CERT,
+    Q_MACHINE_REVOKE,
+    Q_MACHINES_LIST,
     Q_KEY_INSERT,
     Q_KEY_GET,
     Q_KEY_DISABLE,
@@ -68,15 +106,46 @@ typedef enum {
 
 static const char *const queries[Q_COUNT] = {
     [Q_USER_INSERT] = "INSERT INTO users(name, role, created_at) VALUES(?1, ?2, ?3)",
-    [Q_USER_GET] = "SELECT id, name, role, disabled FROM users WHERE name = ?1",
-    [Q_USER_GET_ID] = "SELECT id, name, role, disabled FROM users WHERE id = ?1",
-    [Q_USERS_LIST] = "SELECT id, name, role, disabled, created_at FROM users ORDER BY name",
+    [Q_USER_GET] = "SELECT id, name, role, disabled, kind FROM users WHERE name = ?1",
+    [Q_USER_GET_ID] = "SELECT id, name, role, disabled, kind FROM users WHERE id = ?1",
+    [Q_USERS_LIST] = "SELECT id, name, role, disabled, kind, created_at FROM users ORDER BY name",
+    [Q_SA_INSERT] = "INSERT INTO users(name, role, kind, created_at) VALUES(?1, 'signer',"
+                    " 'service', ?2)",
     [Q_APIKEY_INSERT] =
         "INSERT INTO api_keys(user_id, prefix, hash, created_at) VALUES(?1, ?2, ?3, ?4)",
     [Q_APIKEY_FIND] = "SELECT user_id, hash FROM api_keys WHERE prefix = ?1 AND revoked = 0",
     [Q_TOKEN_INSERT] = "INSERT INTO access_tokens(hash, user_id, expires_at) VALUES(?1, ?2, ?3)",
     [Q_TOKEN_FIND] =
         "SELECT user_id, expires_at FROM access_tokens WHERE hash = ?1 AND revoked = 0",
+    [Q_TOKEN_BIND] = "UPDATE access_tokens SET machine_id = ?2 WHERE hash = ?1",
+    [Q_TOKEN_MACHINE] = "SELECT machine_id FROM access_tokens WHERE hash = ?1",
+    [Q_TOKENS_REVOKE_USER] = "UPDATE access_tokens SET revoked = 1"
+                             " WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2",
+    [Q_TOKENS_REVOKE_MACHINE] = "UPDATE access_tokens SET revoked = 1"
+                                " WHERE machine_id = ?1 AND revoked = 0 AND expires_at > ?2",
+    [Q_ENROLL_INSERT] = "INSERT INTO enrollment_tokens(hash, user_id, machine_id, expires_at,"
+                        " created_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [Q_ENROLL_GET] =
+        "SELECT user_id, machine_id, expires_at, used_at FROM enrollment_tokens WHERE hash = ?1",
+    [Q_ENROLL_USE] = "UPDATE enrollment_tokens SET used_at = ?2"
+                     " WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+    [Q_SAKEY_INSERT] = "INSERT INTO service_account_keys(kid, user_id, spki, created_at)"
+                       " VALUES(?1, ?2, ?3, ?4)",
+    [Q_SAKEY_GET] = "SELECT spki FROM service_account_keys WHERE user_id = ?1 AND kid = ?2",
+    [Q_JTI_PURGE] = "DELETE FROM used_jtis WHERE expires_at <= ?1",
+    [Q_JTI_INSERT] = "INSERT INTO used_jtis(user_id, jti, expires_at) VALUES(?1, ?2, ?3)",
+    [Q_MACHINE_INSERT] = "INSERT INTO machines(name, created_at) VALUES(?1, ?2)",
+    [Q_MACHINE_GET] = "SELECT id, name, revoked, cert_sha256, cert_serial, cert_not_after,"
+                      " enrolled_at, created_at FROM machines WHERE name = ?1",
+    [Q_MACHINE_GET_ID] = "SELECT id, name, revoked, cert_sha256, cert_serial, cert_not_after,"
+                         " enrolled_at, created_at FROM machines WHERE id = ?1",
+    [Q_MACHINE_BY_CERT] = "SELECT id, name, revoked, cert_sha256, cert_serial, cert_not_after,"
+                          " enrolled_at, created_at FROM machines WHERE cert_sha256 = ?1",
+    [Q_MACHINE_SET_CERT] = "UPDATE machines SET cert_sha256 = ?2, cert_serial = ?3,"
+                           " cert_not_after = ?4, enrolled_at = ?5 WHERE id = ?1",
+    [Q_MACHINE_REVOKE] = "UPDATE machines SET revoked = 1 WHERE id = ?1",
+    [Q_MACHINES_LIST] = "SELECT id, name, revoked, cert_sha256, cert_serial, cert_not_after,"
+                        " enrolled_at, created_at FROM machines ORDER BY name",
     [Q_KEY_INSERT] = "INSERT INTO keys(name, ckaid, type, spki, is_ca, disabled, created_at)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6)",
     [Q_KEY_GET] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at FROM keys"
@@ -285,6 +354,16 @@ int srv_role_parse(const char *name, srv_role *out)
     return 1;
 }
 
+const char *srv_user_kind_name(srv_user_kind kind)
+{
+    return kind == SRV_KIND_SERVICE ? "service" : "user";
+}
+
+static srv_user_kind kind_parse(const unsigned char *text)
+{
+    return text && strcmp((const char *)text, "service") == 0 ? SRV_KIND_SERVICE : SRV_KIND_USER;
+}
+
 static void copy_text(char *dst, size_t len, const unsigned char *src)
 {
     snprintf(dst, len, "%s", src ? (const char *)src : "");
@@ -318,6 +397,7 @@ static srv_status user_row(srv_db *db, sqlite3_stmt *s, srv_user *out, srv_error
         copy_text(out->name, sizeof(out->name), sqlite3_column_text(s, 1));
         srv_role_parse((const char *)sqlite3_column_text(s, 2), &out->role);
         out->disabled = sqlite3_column_int(s, 3);
+        out->kind = kind_parse(sqlite3_column_text(s, 4));
     } else if (rc == SQLITE_DONE) {
         st = srv_fail(err, SRV_E_USER_NOT_FOUND, "no such user");
     } else {
@@ -358,10 +438,25 @@ srv_status srv_db_users_list(srv_db *db, srv_user_cb cb, void *ctx, srv_error *e
         copy_text(u.name, sizeof(u.name), sqlite3_column_text(s, 1));
         srv_role_parse((const char *)sqlite3_column_text(s, 2), &u.role);
         u.disabled = sqlite3_column_int(s, 3);
-        cb(&u, sqlite3_column_int64(s, 4), ctx);
+        u.kind = kind_parse(sqlite3_column_text(s, 4));
+        cb(&u, sqlite3_column_int64(s, 5), ctx);
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SRV_OK : db_fail(db, err, "users list");
+}
+
+srv_status srv_db_service_account_insert(srv_db *db, const char *name, int64_t *id, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_SA_INSERT, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, srv_now());
+    st = step_done(db, s, err, "service account");
+    if (st == SRV_OK && id)
+        *id = sqlite3_last_insert_rowid(db->conn);
+    return st;
 }
 
 srv_status srv_db_apikey_insert(srv_db *db, int64_t user_id, const char *prefix,
@@ -425,12 +520,296 @@ srv_status srv_db_token_find(srv_db *db, const uint8_t hash[32], int64_t *user_i
         *user_id = sqlite3_column_int64(s, 0);
         *expires_at = sqlite3_column_int64(s, 1);
     } else if (rc == SQLITE_DONE) {
-        st = srv_fail(err, SRV_E_TOKEN_INVALID, "access token not recognised");
+        st = srv_fail(err, SRV_E_TOKEN_INVALID,
+                      "access token not recognised (unknown, or revoked: get a new one)");
     } else {
         st = db_fail(db, err, "token lookup");
     }
     sqlite3_reset(s);
     return st;
+}
+
+srv_status srv_db_token_bind(srv_db *db, const uint8_t hash[32], int64_t machine_id, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_TOKEN_BIND, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, machine_id);
+    return step_done(db, s, err, "token binding");
+}
+
+srv_status srv_db_token_machine(srv_db *db, const uint8_t hash[32], int64_t *machine_id,
+                                srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_TOKEN_MACHINE, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *machine_id = sqlite3_column_int64(s, 0); /* NULL reads as 0: unbound */
+    else if (rc == SQLITE_DONE)
+        st = srv_fail(err, SRV_E_TOKEN_INVALID, "access token not recognised");
+    else
+        st = db_fail(db, err, "token binding lookup");
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_tokens_revoke(srv_db *db, int64_t user_id, int64_t machine_id, int64_t *count,
+                                srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, machine_id ? Q_TOKENS_REVOKE_MACHINE : Q_TOKENS_REVOKE_USER, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, machine_id ? machine_id : user_id);
+    sqlite3_bind_int64(s, 2, srv_now());
+    st = step_done(db, s, err, "token revocation");
+    if (st == SRV_OK && count)
+        *count = sqlite3_changes(db->conn);
+    return st;
+}
+
+/* ---- enrollment ----------------------------------------------------------------------------- */
+
+static void bind_id_or_null(sqlite3_stmt *s, int i, int64_t id)
+{
+    if (id)
+        sqlite3_bind_int64(s, i, id);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+srv_status srv_db_enroll_token_insert(srv_db *db, const uint8_t hash[32],
+                                      const srv_enroll_token *tok, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_ENROLL_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    bind_id_or_null(s, 2, tok->user_id);
+    bind_id_or_null(s, 3, tok->machine_id);
+    sqlite3_bind_int64(s, 4, tok->expires_at);
+    sqlite3_bind_int64(s, 5, srv_now());
+    return step_done(db, s, err, "enrollment token");
+}
+
+srv_status srv_db_enroll_token_get(srv_db *db, const uint8_t hash[32], srv_enroll_token *out,
+                                   srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_ENROLL_GET, err);
+    srv_status st = SRV_OK;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->user_id = sqlite3_column_int64(s, 0);
+        out->machine_id = sqlite3_column_int64(s, 1);
+        out->expires_at = sqlite3_column_int64(s, 2);
+        out->used_at = sqlite3_column_int64(s, 3);
+    } else if (rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_NOT_FOUND, "unknown enrollment token");
+    } else {
+        st = db_fail(db, err, "enrollment token lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_enroll_token_use(srv_db *db, const uint8_t hash[32], int64_t now, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_ENROLL_USE, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now);
+    st = step_done(db, s, err, "enrollment token");
+    if (st == SRV_OK && sqlite3_changes(db->conn) != 1)
+        st = srv_fail(err, SRV_E_BAD_CREDENTIALS,
+                      "enrollment token was used or expired meanwhile; ask for a new one");
+    return st;
+}
+
+srv_status srv_db_sa_key_insert(srv_db *db, const char *kid, int64_t user_id, const uint8_t *spki,
+                                size_t spki_len, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_SAKEY_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, kid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_blob(s, 3, spki, (int)spki_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, srv_now());
+    return step_done(db, s, err, "service account key");
+}
+
+srv_status srv_db_sa_key_get(srv_db *db, int64_t user_id, const char *kid, uint8_t **spki,
+                             size_t *spki_len, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_SAKEY_GET, err);
+    srv_status st = SRV_OK;
+    int rc;
+    *spki = NULL;
+    *spki_len = 0;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, kid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) > 0) {
+        int n = sqlite3_column_bytes(s, 0);
+        *spki = malloc((size_t)n);
+        if (!*spki) {
+            st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+        } else {
+            memcpy(*spki, sqlite3_column_blob(s, 0), (size_t)n);
+            *spki_len = (size_t)n;
+        }
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_NOT_FOUND, "no such service account key");
+    } else {
+        st = db_fail(db, err, "service account key lookup");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_jti_use(srv_db *db, int64_t user_id, const char *jti, int64_t expires_at,
+                          int64_t now, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_JTI_PURGE, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, now);
+    if ((st = step_done(db, s, err, "jti purge")) != SRV_OK)
+        return st;
+    if (!(s = stmt(db, Q_JTI_INSERT, err)))
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, jti, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, expires_at);
+    return step_done(db, s, err, "jti");
+}
+
+/* ---- machines ------------------------------------------------------------------------------- */
+
+srv_status srv_db_machine_insert(srv_db *db, const char *name, int64_t *id, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINE_INSERT, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, srv_now());
+    st = step_done(db, s, err, "machine");
+    if (st == SRV_OK && id)
+        *id = sqlite3_last_insert_rowid(db->conn);
+    return st;
+}
+
+static void machine_from_row(sqlite3_stmt *s, srv_machine *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(s, 0);
+    copy_text(out->name, sizeof(out->name), sqlite3_column_text(s, 1));
+    out->revoked = sqlite3_column_int(s, 2);
+    if (sqlite3_column_bytes(s, 3) == 32) {
+        out->enrolled = 1;
+        memcpy(out->cert_sha256, sqlite3_column_blob(s, 3), 32);
+        copy_text(out->cert_serial, sizeof(out->cert_serial), sqlite3_column_text(s, 4));
+        out->cert_not_after = sqlite3_column_int64(s, 5);
+        out->enrolled_at = sqlite3_column_int64(s, 6);
+    }
+    out->created_at = sqlite3_column_int64(s, 7);
+}
+
+static srv_status machine_row(srv_db *db, sqlite3_stmt *s, srv_machine *out, srv_error *err)
+{
+    int rc = sqlite3_step(s);
+    srv_status st = SRV_OK;
+    if (rc == SQLITE_ROW)
+        machine_from_row(s, out);
+    else if (rc == SQLITE_DONE)
+        st = srv_fail(err, SRV_E_NOT_FOUND, "no such machine");
+    else
+        st = db_fail(db, err, "machine lookup");
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_machine_get(srv_db *db, const char *name, srv_machine *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINE_GET, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return machine_row(db, s, out, err);
+}
+
+srv_status srv_db_machine_get_by_id(srv_db *db, int64_t id, srv_machine *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINE_GET_ID, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, id);
+    return machine_row(db, s, out, err);
+}
+
+srv_status srv_db_machine_by_cert(srv_db *db, const uint8_t sha256[32], srv_machine *out,
+                                  srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINE_BY_CERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, sha256, 32, SQLITE_STATIC);
+    return machine_row(db, s, out, err);
+}
+
+srv_status srv_db_machine_set_cert(srv_db *db, int64_t id, const uint8_t sha256[32],
+                                   const char *serial, int64_t not_after, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINE_SET_CERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_blob(s, 2, sha256, 32, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, not_after);
+    sqlite3_bind_int64(s, 5, srv_now());
+    return step_done(db, s, err, "machine certificate");
+}
+
+srv_status srv_db_machine_revoke(srv_db *db, int64_t id, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINE_REVOKE, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, id);
+    return step_done(db, s, err, "machine revocation");
+}
+
+srv_status srv_db_machines_list(srv_db *db, srv_machine_cb cb, void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_MACHINES_LIST, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_machine m;
+        machine_from_row(s, &m);
+        cb(&m, ctx);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : db_fail(db, err, "machines list");
 }
 
 /* ---- keys, certificates, grants ----------------------------------------------------------- */

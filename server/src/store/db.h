@@ -17,12 +17,37 @@ typedef struct srv_db srv_db;
 
 typedef enum { SRV_ROLE_ADMIN, SRV_ROLE_SIGNER } srv_role;
 
+/* Users and service accounts share one namespace; a service account is always a signer. */
+typedef enum { SRV_KIND_USER, SRV_KIND_SERVICE } srv_user_kind;
+
 typedef struct {
     int64_t id;
     char name[SRV_NAME_MAX + 1];
     srv_role role;
+    srv_user_kind kind;
     int disabled;
 } srv_user;
+
+/* An enrolled (or still enrolling) machine and its current client certificate. */
+typedef struct {
+    int64_t id;
+    char name[SRV_NAME_MAX + 1];
+    int revoked;
+    int enrolled; /* has a certificate; the cert_* fields are set */
+    uint8_t cert_sha256[32];
+    char cert_serial[72];
+    int64_t cert_not_after;
+    int64_t enrolled_at;
+    int64_t created_at;
+} srv_machine;
+
+/* A one-time enrollment token: for a service account (user_id) or a machine (machine_id). */
+typedef struct {
+    int64_t user_id;    /* 0 if for a machine */
+    int64_t machine_id; /* 0 if for a service account */
+    int64_t expires_at;
+    int64_t used_at; /* 0 while unused */
+} srv_enroll_token;
 
 typedef struct {
     int64_t id;
@@ -52,7 +77,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 1
+#define SRV_DB_SCHEMA_VERSION 2
 
 /* Opens a connection; the writer runs migrations and uses synchronous=FULL. */
 srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err);
@@ -68,6 +93,7 @@ void srv_sign_request_clear(srv_sign_request *req);
 
 const char *srv_role_name(srv_role role);
 int srv_role_parse(const char *name, srv_role *out);
+const char *srv_user_kind_name(srv_user_kind kind);
 
 /* Users and credentials. */
 srv_status srv_db_user_insert(srv_db *db, const char *name, srv_role role, int64_t *id,
@@ -76,6 +102,8 @@ srv_status srv_db_user_get(srv_db *db, const char *name, srv_user *out, srv_erro
 srv_status srv_db_user_get_by_id(srv_db *db, int64_t id, srv_user *out, srv_error *err);
 typedef void (*srv_user_cb)(const srv_user *user, int64_t created_at, void *ctx);
 srv_status srv_db_users_list(srv_db *db, srv_user_cb cb, void *ctx, srv_error *err);
+/* A service account: kind service, role signer. */
+srv_status srv_db_service_account_insert(srv_db *db, const char *name, int64_t *id, srv_error *err);
 
 srv_status srv_db_apikey_insert(srv_db *db, int64_t user_id, const char *prefix,
                                 const uint8_t hash[32], srv_error *err);
@@ -85,8 +113,54 @@ srv_status srv_db_apikey_find(srv_db *db, const char *prefix, int64_t *user_id, 
 
 srv_status srv_db_token_insert(srv_db *db, const uint8_t hash[32], int64_t user_id,
                                int64_t expires_at, srv_error *err);
+/* Finds an unrevoked access token (SRV_E_TOKEN_INVALID if unknown or revoked). */
 srv_status srv_db_token_find(srv_db *db, const uint8_t hash[32], int64_t *user_id,
                              int64_t *expires_at, srv_error *err);
+/* Binds a token to the machine whose client certificate it was issued over. */
+srv_status srv_db_token_bind(srv_db *db, const uint8_t hash[32], int64_t machine_id,
+                             srv_error *err);
+/* The machine a token is bound to, 0 if none. */
+srv_status srv_db_token_machine(srv_db *db, const uint8_t hash[32], int64_t *machine_id,
+                                srv_error *err);
+/* Revokes the unexpired tokens of a user (machine_id 0) or bound to a machine (user_id 0);
+ * *count receives how many. */
+srv_status srv_db_tokens_revoke(srv_db *db, int64_t user_id, int64_t machine_id, int64_t *count,
+                                srv_error *err);
+
+/* Enrollment tokens (stored as the SHA-256 of their text). */
+srv_status srv_db_enroll_token_insert(srv_db *db, const uint8_t hash[32],
+                                      const srv_enroll_token *tok, srv_error *err);
+/* SRV_E_NOT_FOUND if unknown. */
+srv_status srv_db_enroll_token_get(srv_db *db, const uint8_t hash[32], srv_enroll_token *out,
+                                   srv_error *err);
+/* Marks an unused, unexpired token used at `now`; SRV_E_BAD_CREDENTIALS if it no longer is. */
+srv_status srv_db_enroll_token_use(srv_db *db, const uint8_t hash[32], int64_t now, srv_error *err);
+
+/* Service-account public keys, named by kid (hex). SRV_E_EXISTS if the kid is enrolled. */
+srv_status srv_db_sa_key_insert(srv_db *db, const char *kid, int64_t user_id, const uint8_t *spki,
+                                size_t spki_len, srv_error *err);
+/* SRV_E_NOT_FOUND if the account has no such key; *spki is malloc'd. */
+srv_status srv_db_sa_key_get(srv_db *db, int64_t user_id, const char *kid, uint8_t **spki,
+                             size_t *spki_len, srv_error *err);
+/* Remembers an assertion's jti until expires_at, after dropping every expired one;
+ * SRV_E_EXISTS if the account used that jti before and it has not expired. */
+srv_status srv_db_jti_use(srv_db *db, int64_t user_id, const char *jti, int64_t expires_at,
+                          int64_t now, srv_error *err);
+
+/* Machines. */
+srv_status srv_db_machine_insert(srv_db *db, const char *name, int64_t *id, srv_error *err);
+/* SRV_E_NOT_FOUND if unknown. */
+srv_status srv_db_machine_get(srv_db *db, const char *name, srv_machine *out, srv_error *err);
+srv_status srv_db_machine_get_by_id(srv_db *db, int64_t id, srv_machine *out, srv_error *err);
+/* The machine whose current certificate has this SHA-256; SRV_E_NOT_FOUND if none. */
+srv_status srv_db_machine_by_cert(srv_db *db, const uint8_t sha256[32], srv_machine *out,
+                                  srv_error *err);
+/* Records a newly issued certificate; it replaces the machine's previous one. */
+srv_status srv_db_machine_set_cert(srv_db *db, int64_t id, const uint8_t sha256[32],
+                                   const char *serial, int64_t not_after, srv_error *err);
+srv_status srv_db_machine_revoke(srv_db *db, int64_t id, srv_error *err);
+typedef void (*srv_machine_cb)(const srv_machine *machine, void *ctx);
+srv_status srv_db_machines_list(srv_db *db, srv_machine_cb cb, void *ctx, srv_error *err);
 
 /* Keys, certificates, grants. */
 srv_status srv_db_key_insert(srv_db *db, srv_key *key, srv_error *err);
