@@ -15,42 +15,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/b64.h"
 #include "agent.h"
 
 #define ASSERTION_LIFETIME 120 /* seconds; the server accepts at most 300 */
 #define OIDC_TOKEN_MAX     8192
-
-static char *b64url(const uint8_t *in, size_t len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(4 * ((len + 2) / 3) + 1), *p = out;
-    size_t i;
-    if (!out)
-        return NULL;
-    for (i = 0; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *p++ = tbl[v >> 18 & 63];
-        *p++ = tbl[v >> 12 & 63];
-        *p++ = tbl[v >> 6 & 63];
-        *p++ = tbl[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-        *p++ = tbl[v >> 18 & 63];
-        *p++ = tbl[v >> 12 & 63];
-        if (i + 1 < len)
-            *p++ = tbl[v >> 6 & 63];
-    }
-    *p = '\0';
-    return out;
-}
 
 static char *b64url_json(cJSON *doc)
 {
     char *text = cJSON_PrintUnformatted(doc), *enc;
     if (!text)
         return NULL;
-    enc = b64url((const uint8_t *)text, strlen(text));
+    enc = b64url_encode((const uint8_t *)text, strlen(text));
     free(text);
     return enc;
 }
@@ -147,7 +123,7 @@ sg_status ag_jwt_assertion(const ag_config *cfg, char **out, ag_error *err)
     ECDSA_SIG_get0(sig, &r, &s);
     if (BN_bn2binpad(r, raw, 32) != 32 || BN_bn2binpad(s, raw + 32, 32) != 32)
         goto fail;
-    sig64 = b64url(raw, sizeof(raw));
+    sig64 = b64url_encode(raw, sizeof(raw));
     if (!sig64 || asprintf(out, "%s.%s", signing_input, sig64) < 0) {
         *out = NULL;
         goto fail;

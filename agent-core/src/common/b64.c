@@ -6,7 +6,7 @@
 
 static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *b64_encode(const uint8_t *in, size_t len)
+static char *encode(const uint8_t *in, size_t len, const char *alphabet, int pad)
 {
     char *out = malloc(4 * ((len + 2) / 3) + 1), *p = out;
     size_t i;
@@ -14,20 +14,34 @@ char *b64_encode(const uint8_t *in, size_t len)
         return NULL;
     for (i = 0; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *p++ = tbl[v >> 18 & 63];
-        *p++ = tbl[v >> 12 & 63];
-        *p++ = tbl[v >> 6 & 63];
-        *p++ = tbl[v & 63];
+        *p++ = alphabet[v >> 18 & 63];
+        *p++ = alphabet[v >> 12 & 63];
+        *p++ = alphabet[v >> 6 & 63];
+        *p++ = alphabet[v & 63];
     }
     if (i < len) {
         uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-        *p++ = tbl[v >> 18 & 63];
-        *p++ = tbl[v >> 12 & 63];
-        *p++ = i + 1 < len ? tbl[v >> 6 & 63] : '=';
-        *p++ = '=';
+        *p++ = alphabet[v >> 18 & 63];
+        *p++ = alphabet[v >> 12 & 63];
+        if (i + 1 < len)
+            *p++ = alphabet[v >> 6 & 63];
+        else if (pad)
+            *p++ = '=';
+        if (pad)
+            *p++ = '=';
     }
     *p = '\0';
     return out;
+}
+
+char *b64_encode(const uint8_t *in, size_t len)
+{
+    return encode(in, len, tbl, 1);
+}
+
+char *b64url_encode(const uint8_t *in, size_t len)
+{
+    return encode(in, len, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 0);
 }
 
 int b64_decode(const char *in, uint8_t *out, size_t cap, size_t *len)
