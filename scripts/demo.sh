@@ -2,7 +2,9 @@
 # The main job, end to end on this machine: install dependencies, build, create a server
 # state directory (SoftHSMv2 token, database, CA, TLS certificate, admin key), start the
 # server on 127.0.0.1, create a key and a code-signing certificate in the HSM, sign a file's
-# digest over HTTPS, verify the signature with openssl, show the audit trail, stop the server.
+# digest over HTTPS, verify the signature with openssl, sign a Windows PE with osslsigncode
+# through libsignumpkcs11.so (module -> signum-agent -> server) and verify it, show the audit
+# trail, stop the agent and the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,7 +15,18 @@ server="$root/build/server/signum-server"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/signum-demo.XXXXXX")
 pid=""
+module="$root/build/linux-pkcs11/libsignumpkcs11.so"
+# The environment of a user whose signum-agent the module starts on demand (its own runtime
+# and cache directories; credentials from the environment, as in CI).
+as_user() {
+  env XDG_RUNTIME_DIR="$work/run" XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config" \
+    SIGNUM_SERVER="$url" SIGNUM_CA_FILE="$ca" SIGNUM_API_KEY="$(cat "$work/admin.key")" \
+    SIGNUM_AGENT="$root/build/agent-core/signum-agent" "$@"
+}
 cleanup() {
+  if [ -S "$work/run/signum/agent.sock" ]; then
+    as_user "$root/build/agent-core/signum-util" agent stop >/dev/null 2>&1 || true
+  fi
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     wait "$pid" || true
@@ -75,11 +88,26 @@ step "Verifying the signature with openssl against the certificate's public key"
 openssl x509 -in "$work/release.crt" -pubkey -noout > "$work/release.pub"
 openssl dgst -sha256 -verify "$work/release.pub" -signature "$work/artefact.sig" "$work/artefact.txt"
 
+step "Signing a Windows PE with osslsigncode through the PKCS#11 module (libsignumpkcs11.so)"
+printf '#include <stdio.h>\nint main(void) { puts("signed by Signum"); return 0; }\n' > "$work/hello.c"
+x86_64-w64-mingw32-gcc -O2 -s -o "$work/hello.exe" "$work/hello.c"
+mkdir -m 700 "$work/run"
+echo "the module starts the agent on demand; the token it shows:"
+as_user pkcs11-tool --module "$module" -L | grep -E 'token (label|flags)'
+uri="pkcs11:token=Signum%20admin;object=release"
+as_user osslsigncode sign -pkcs11module "$module" -pkcs11cert "$uri;type=cert" -key "$uri;type=private" \
+  -h sha256 -n "Signum demo" -in "$work/hello.exe" -out "$work/hello-signed.exe" | grep -v '^Engine'
+echo "osslsigncode hashed the PE locally; only its digest went to the server"
+
+step "Verifying the Authenticode signature with osslsigncode against the server's CA"
+osslsigncode verify -CAfile "$ca" -in "$work/hello-signed.exe" | grep -E 'Subject:|Signature verification|Succeeded'
+
 step "The audit trail (read from the live database; the server keeps running)"
 "$server" audit show --state "$work/state" | cut -c1-160
 "$server" audit verify --state "$work/state"
 
-step "Stopping the server"
+step "Stopping the agent and the server"
+as_user "$root/build/agent-core/signum-util" agent stop
 kill -TERM "$pid"
 wait "$pid"
 pid=""
