@@ -7,8 +7,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#ifdef _WIN32
+#include <stdio.h>
+#include <windows.h>
+#else
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 #include "common/ipc.h"
 
@@ -149,24 +154,54 @@ static void test_headers(void **state)
     assert_non_null(strstr(why, "larger"));
 }
 
+/* A connected pair of stream ends of the kind the agent and the client library use: a Unix
+ * socket pair, or on Windows the two ends of an overlapped named pipe. */
+#ifdef _WIN32
+static int stream_pair(ipc_fd sv[2])
+{
+    char name[96];
+    HANDLE server, client;
+    snprintf(name, sizeof(name), "\\\\.\\pipe\\signum-test-%lu", GetCurrentProcessId());
+    server =
+        CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 4096, 4096, 0, NULL);
+    if (server == INVALID_HANDLE_VALUE)
+        return -1;
+    client = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                         FILE_FLAG_OVERLAPPED, NULL);
+    if (client == INVALID_HANDLE_VALUE) {
+        CloseHandle(server);
+        return -1;
+    }
+    sv[0] = (ipc_fd)server;
+    sv[1] = (ipc_fd)client;
+    return 0;
+}
+#else
+static int stream_pair(ipc_fd sv[2])
+{
+    return socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+}
+#endif
+
 static void test_read_frame_timeouts(void **state)
 {
-    int sv[2];
+    ipc_fd sv[2] = {0, 0};
     ipc_header h;
     uint8_t *payload = NULL;
     const char *why = "";
     static const uint8_t half[] = {'S', 'G', 'N', '1', 0, 1};
     (void)state;
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(stream_pair(sv), 0);
     /* Nothing sent: the first-byte timeout fires. */
     assert_int_equal(ipc_read_frame(sv[0], &h, &payload, 50, 50, &why), -2);
     /* Half a header, then silence: the rest timeout fires rather than blocking forever. */
-    assert_int_equal(write(sv[1], half, sizeof(half)), (ssize_t)sizeof(half));
+    assert_int_equal(ipc_write_all(sv[1], half, sizeof(half), 1000), 0);
     assert_int_equal(ipc_read_frame(sv[0], &h, &payload, 1000, 100, &why), -2);
     assert_null(payload);
-    close(sv[1]);
+    ipc_close(sv[1]);
     assert_int_equal(ipc_read_frame(sv[0], &h, &payload, 100, 100, &why), -1); /* EOF */
-    close(sv[0]);
+    ipc_close(sv[0]);
 }
 
 int main(void)

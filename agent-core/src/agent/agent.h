@@ -18,11 +18,11 @@ typedef struct {
 } ag_error;
 
 sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(gnu_printf, 3, 4)));
 
 /* Logging to stderr (the log file when daemonised); SIGNUM_DEBUG=agent,http,ipc,cache,auth. */
 int ag_debug_enabled(const char *subsystem);
-void ag_log(const char *subsystem, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ag_log(const char *subsystem, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3)));
 #define ag_debug(sub, ...)                                                                         \
     do {                                                                                           \
         if (ag_debug_enabled(sub))                                                                 \
@@ -66,6 +66,9 @@ const char *ag_config_auth_method(const ag_config *cfg);
 
 /* A signed JWT assertion (RFC 7523, ES256) for the configured service account; caller frees. */
 sg_status ag_jwt_assertion(const ag_config *cfg, char **out, ag_error *err);
+/* ES256 over input with the P-256 key in key_file (PEM, private to us): raw r||s. */
+sg_status ag_es256_sign(const char *key_file, const char *input, size_t len, uint8_t raw[64],
+                        ag_error *err);
 /* The OIDC ID token from the environment or the token file; caller frees. */
 sg_status ag_oidc_token(const ag_config *cfg, char **out, ag_error *err);
 
@@ -93,6 +96,17 @@ sg_status ag_http(ag_transport *t, const char *method, const char *path, const c
                   ag_error *err);
 /* The server URL currently preferred (the last one that answered). */
 const char *ag_transport_server(ag_transport *t);
+
+/* ---- persisted cache (cache_posix.c) ------------------------------------------------------ */
+
+/* A cache file's contents (malloc'd, NUL-terminated, *len bytes), or NULL if it is absent or
+ * not a file we trust (wrong owner, permissions, type or size). */
+char *ag_cache_load(const ag_config *cfg, const char *name, size_t *len);
+/* Replaces a cache file atomically, readable only by us. */
+void ag_cache_store(const ag_config *cfg, const char *name, const char *text, size_t len);
+void ag_cache_remove(const ag_config *cfg, const char *name);
+/* Wipes a secret in a way the compiler keeps. */
+void ag_wipe(void *p, size_t len);
 
 /* ---- session ------------------------------------------------------------------------------ */
 

@@ -2,21 +2,14 @@
  * refreshed before expiry, one re-authentication on 401), the key listing with its ETag, and
  * what survives a restart in the per-user cache directory. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent.h"
-
-#define CACHE_FILE_MAX (2 * 1024 * 1024)
+#include "signum/crypto.h"
 
 struct ag_session {
     const ag_config *cfg;
@@ -47,10 +40,10 @@ static int64_t now_s(void)
 static void credential_id(const ag_session *s, char out[33])
 {
     const char *parts[3] = {"none", "", ""};
-    uint8_t d[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
+    uint8_t d[64];
+    size_t dlen = sizeof(d);
     static const char hex[] = "0123456789abcdef";
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    sg_digest_ctx md;
 
     if (!strcmp(s->method, "api_key")) {
         parts[0] = "api_key";
@@ -66,127 +59,49 @@ static void credential_id(const ag_session *s, char out[33])
     }
     memset(out, '0', 32);
     out[32] = '\0';
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
+    if (sg_digest_init(&md, SG_HASH_SHA256) != SG_OK)
+        return;
+    for (int i = 0; i < 3; i++)
+        sg_digest_update(&md, parts[i], strlen(parts[i]) + 1); /* with the NUL: unambiguous */
+    if (sg_digest_final(&md, d, &dlen) != SG_OK) {             /* frees md on success */
+        sg_digest_free(&md);
         return;
     }
-    for (int i = 0; i < 3; i++)
-        EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1); /* with the NUL: unambiguous */
-    EVP_DigestFinal_ex(md, d, &dlen);
-    EVP_MD_CTX_free(md);
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];
     }
 }
 
-static int ensure_cache_dir(const ag_config *cfg)
-{
-    struct stat sb;
-    if (!cfg->cache_dir[0])
-        return -1;
-    if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST) {
-        char parent[PATH_MAX], *slash;
-        snprintf(parent, sizeof(parent), "%s", cfg->cache_dir);
-        slash = strrchr(parent, '/');
-        if (!slash || slash == parent)
-            return -1;
-        *slash = '\0';
-        if (mkdir(parent, 0700) != 0 && errno != EEXIST)
-            return -1;
-        if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST)
-            return -1;
-    }
-    /* Only a directory that is ours and private is used at all. */
-    if (lstat(cfg->cache_dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != getuid() ||
-        (sb.st_mode & 077)) {
-        ag_log("cache", "ignoring cache directory %s: not a private directory owned by us",
-               cfg->cache_dir);
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads a cache file only if it is a regular file we own, mode 0600, of sane size, holding a
- * JSON object. Anything else is ignored (and will be replaced by the next write). */
+/* A cache file as a JSON object, or NULL (absent, or not a file we trust: cache_posix.c says
+ * which files those are). */
 static cJSON *cache_read(const ag_config *cfg, const char *name)
 {
-    char path[PATH_MAX + 64], *buf = NULL;
-    struct stat sb;
-    cJSON *doc = NULL;
-    ssize_t n;
-    int fd;
-
-    if (ensure_cache_dir(cfg) != 0)
+    size_t len = 0;
+    char *text = ag_cache_load(cfg, name, &len);
+    cJSON *doc;
+    if (!text)
         return NULL;
-    snprintf(path, sizeof(path), "%s/%s", cfg->cache_dir, name);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return NULL;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != getuid() ||
-        (sb.st_mode & 0777) != 0600 || sb.st_size <= 0 || sb.st_size > CACHE_FILE_MAX) {
-        ag_log("cache", "ignoring %s: wrong owner, mode, type or size", path);
-        goto out;
-    }
-    buf = malloc((size_t)sb.st_size + 1);
-    if (!buf)
-        goto out;
-    n = read(fd, buf, (size_t)sb.st_size);
-    if (n != sb.st_size) {
-        ag_log("cache", "ignoring %s: short read", path);
-        goto out;
-    }
-    buf[n] = '\0';
-    doc = cJSON_ParseWithLength(buf, (size_t)n);
+    doc = cJSON_ParseWithLength(text, len);
     if (!doc || !cJSON_IsObject(doc)) {
-        ag_log("cache", "ignoring %s: not a cache file of ours (corrupt or truncated)", path);
+        ag_log("cache", "ignoring %s in %s: not a cache file of ours (corrupt or truncated)", name,
+               cfg->cache_dir);
         cJSON_Delete(doc);
         doc = NULL;
     }
-out:
-    if (buf) {
-        OPENSSL_cleanse(buf, (size_t)sb.st_size);
-        free(buf);
-    }
-    close(fd);
+    ag_wipe(text, len);
+    free(text);
     return doc;
 }
 
-/* Replaces a cache file atomically: write a 0600 temporary, fsync, rename. */
 static void cache_write(const ag_config *cfg, const char *name, const cJSON *doc)
 {
-    char path[PATH_MAX + 64], tmp[PATH_MAX + 96];
-    char *text;
-    size_t len;
-    int fd;
-
-    if (ensure_cache_dir(cfg) != 0 || !(text = cJSON_PrintUnformatted(doc)))
+    char *text = cJSON_PrintUnformatted(doc);
+    if (!text)
         return;
-    len = strlen(text);
-    snprintf(path, sizeof(path), "%s/%s", cfg->cache_dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0 && write(fd, text, len) == (ssize_t)len && fchmod(fd, 0600) == 0 &&
-        fsync(fd) == 0 && close(fd) == 0) {
-        if (rename(tmp, path) != 0)
-            unlink(tmp);
-    } else {
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        ag_log("cache", "cannot write %s", path);
-    }
-    OPENSSL_cleanse(text, len);
+    ag_cache_store(cfg, name, text, strlen(text));
+    ag_wipe(text, strlen(text));
     free(text);
-}
-
-static void cache_remove(const ag_config *cfg, const char *name)
-{
-    char path[PATH_MAX + 64];
-    if (!cfg->cache_dir[0])
-        return;
-    snprintf(path, sizeof(path), "%s/%s", cfg->cache_dir, name);
-    unlink(path);
 }
 
 static const char *json_str(const cJSON *o, const char *k)
@@ -281,8 +196,8 @@ void ag_session_free(ag_session *s)
 {
     if (!s)
         return;
-    OPENSSL_cleanse(s->api_key, sizeof(s->api_key));
-    OPENSSL_cleanse(s->token, sizeof(s->token));
+    ag_wipe(s->api_key, sizeof(s->api_key));
+    ag_wipe(s->token, sizeof(s->token));
     free(s->keys_json);
     pthread_mutex_destroy(&s->auth_lock);
     pthread_mutex_destroy(&s->lock);
@@ -360,7 +275,7 @@ static sg_status token_request(ag_session *s, const char *api_key, char **body, 
                      "service account");
     }
     if (secret) {
-        OPENSSL_cleanse(secret, strlen(secret));
+        ag_wipe(secret, strlen(secret));
         free(secret);
     }
     *body = st == SG_OK ? cJSON_PrintUnformatted(req) : NULL;
@@ -385,7 +300,7 @@ static sg_status login_locked(ag_session *s, const char *api_key, ag_error *err)
     if (st != SG_OK)
         return st;
     st = ag_http(s->t, "POST", "/api/v1/auth/token", NULL, body, NULL, &resp, err);
-    OPENSSL_cleanse(body, strlen(body));
+    ag_wipe(body, strlen(body));
     free(body);
     if (st != SG_OK)
         return st;
@@ -487,7 +402,7 @@ sg_status ag_session_call(ag_session *s, const char *method, const char *path,
         if (st == SG_OK)
             st = ag_http(s->t, method, path, token, json_body, if_none_match, resp, err);
     }
-    OPENSSL_cleanse(token, sizeof(token));
+    ag_wipe(token, sizeof(token));
     return st;
 }
 
@@ -504,8 +419,8 @@ void ag_session_logout(ag_session *s)
 {
     pthread_mutex_lock(&s->auth_lock);
     pthread_mutex_lock(&s->lock);
-    OPENSSL_cleanse(s->api_key, sizeof(s->api_key));
-    OPENSSL_cleanse(s->token, sizeof(s->token));
+    ag_wipe(s->api_key, sizeof(s->api_key));
+    ag_wipe(s->token, sizeof(s->token));
     s->identity[0] = '\0';
     s->expires_at = 0;
     snprintf(s->method, sizeof(s->method), "none"); /* forgotten until the next login */
@@ -514,8 +429,8 @@ void ag_session_logout(ag_session *s)
     s->keys_etag[0] = '\0';
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&s->auth_lock);
-    cache_remove(s->cfg, "session.json");
-    cache_remove(s->cfg, "keys.json");
+    ag_cache_remove(s->cfg, "session.json");
+    ag_cache_remove(s->cfg, "keys.json");
 }
 
 void ag_session_info_get(ag_session *s, ag_session_info *out)

@@ -1,93 +1,37 @@
-/* HTTPS to the server with libcurl: one share handle (connections, TLS sessions, DNS) used by
- * every thread, so all tool processes ride the same warm connections. */
-#include <curl/curl.h>
+/* The agent's HTTPS calls, whatever carries them: retries with backoff and jitter, failover
+ * across the configured servers. One attempt is the backend's job (transport_backend.h):
+ * libcurl in transport_curl.c; WinHTTP on Windows (issue #3). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "../client/client_os.h"
 #include "agent.h"
-
-#define MAX_RESPONSE    (4 * 1024 * 1024)
-#define MAX_RETRY_AFTER 30
+#include "transport_backend.h"
 
 struct ag_transport {
     const ag_config *cfg;
-    CURLSH *share;
-    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    ag_backend *backend;
     pthread_mutex_t pref_lock;
     unsigned preferred; /* index of the server that answered last */
 };
 
-/* Each thread keeps one easy handle, freed when the thread ends; with the share, handles
- * differ but connections do not. */
-static pthread_key_t easy_key;
-static pthread_once_t easy_once = PTHREAD_ONCE_INIT;
-
-static void easy_free(void *h)
-{
-    curl_easy_cleanup(h);
-}
-
-static void easy_key_init(void)
-{
-    pthread_key_create(&easy_key, easy_free);
-}
-
-static CURL *thread_easy(void)
-{
-    CURL *h;
-    pthread_once(&easy_once, easy_key_init);
-    h = pthread_getspecific(easy_key);
-    if (!h && (h = curl_easy_init()) && pthread_setspecific(easy_key, h) != 0) {
-        curl_easy_cleanup(h);
-        h = NULL;
-    }
-    return h;
-}
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
-{
-    ag_transport *t = arg;
-    (void)h;
-    (void)access;
-    pthread_mutex_lock(&t->locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *arg)
-{
-    ag_transport *t = arg;
-    (void)h;
-    pthread_mutex_unlock(&t->locks[data]);
-}
-
 sg_status ag_transport_new(const ag_config *cfg, ag_transport **out, ag_error *err)
 {
-    ag_transport *t;
+    ag_transport *t = calloc(1, sizeof(*t));
+    sg_status st;
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return ag_fail(err, SG_ERR_INTERNAL, "libcurl initialisation failed");
-    t = calloc(1, sizeof(*t));
     if (!t)
         return ag_fail(err, SG_ERR_NOMEM, "out of memory");
     t->cfg = cfg;
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&t->locks[i], NULL);
-    pthread_mutex_init(&t->pref_lock, NULL);
-    t->share = curl_share_init();
-    if (!t->share) {
+    if ((st = ag_backend_new(cfg, &t->backend, err)) != SG_OK) {
         free(t);
-        return ag_fail(err, SG_ERR_NOMEM, "out of memory");
+        return st;
     }
-    curl_share_setopt(t->share, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(t->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(t->share, CURLSHOPT_USERDATA, t);
-    curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    pthread_mutex_init(&t->pref_lock, NULL);
     *out = t;
     return SG_OK;
 }
@@ -96,19 +40,7 @@ void ag_transport_free(ag_transport *t)
 {
     if (!t)
         return;
-    {
-        /* The main thread's handle (if it made calls) goes before the share it uses. */
-        CURL *h;
-        pthread_once(&easy_once, easy_key_init);
-        h = pthread_getspecific(easy_key);
-        if (h) {
-            curl_easy_cleanup(h);
-            pthread_setspecific(easy_key, NULL);
-        }
-    }
-    curl_share_cleanup(t->share);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_destroy(&t->locks[i]);
+    ag_backend_free(t->backend);
     pthread_mutex_destroy(&t->pref_lock);
     free(t);
 }
@@ -130,39 +62,10 @@ const char *ag_transport_server(ag_transport *t)
     return t->cfg->servers[i];
 }
 
-typedef struct {
-    ag_response *resp;
-    int too_big;
-} sink;
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
+void ag_response_header(ag_response *r, const char *raw)
 {
-    sink *s = arg;
-    size_t len = size * n;
-    char *nb;
-    if (s->resp->body_len + len > MAX_RESPONSE) {
-        s->too_big = 1;
-        return 0;
-    }
-    nb = realloc(s->resp->body, s->resp->body_len + len + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + s->resp->body_len, data, len);
-    s->resp->body = nb;
-    s->resp->body_len += len;
-    nb[s->resp->body_len] = '\0';
-    return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
-{
-    ag_response *r = arg;
-    size_t len = size * n;
     char line[256];
-    if (len >= sizeof(line))
-        return len;
-    memcpy(line, data, len);
-    line[len] = '\0';
+    snprintf(line, sizeof(line), "%s", raw);
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "etag:", 5) == 0) {
         const char *v = line + 5;
@@ -173,139 +76,24 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
             memcpy(r->etag, v, vlen + 1);
     } else if (strncasecmp(line, "retry-after:", 12) == 0) {
         long v = strtol(line + 12, NULL, 10);
-        r->retry_after = v < 0 ? 0 : v > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : v;
-    }
-    return len;
-}
-
-typedef enum { TRY_DONE, TRY_CONNECT_FAILED, TRY_RETRYABLE, TRY_FATAL } try_result;
-
-static try_result try_once(ag_transport *t, unsigned server, const char *method, const char *path,
-                           const char *bearer, const char *json_body, const char *if_none_match,
-                           ag_response *resp, ag_error *err)
-{
-    const ag_config *cfg = t->cfg;
-    char url[1024], auth[600], inm[200];
-    struct curl_slist *headers = NULL;
-    sink s = {resp, 0};
-    CURLcode rc;
-    CURL *h;
-
-    h = thread_easy();
-    if (!h) {
-        ag_fail(err, SG_ERR_NOMEM, "cannot create an HTTP handle");
-        return TRY_FATAL;
-    }
-    curl_easy_reset(h);
-    ag_response_free(resp);
-    resp->retry_after = -1;
-    resp->server_index = (int)server;
-    snprintf(url, sizeof(url), "%s%s", cfg->servers[server], path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_SHARE, t->share);
-    /* Keep as many warm connections as tools sign in parallel (curl keeps 5 by default). */
-    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 32L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (cfg->ca_file[0])
-        curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
-    if (cfg->client_cert[0]) {
-        curl_easy_setopt(h, CURLOPT_SSLCERT, cfg->client_cert);
-        curl_easy_setopt(h, CURLOPT_SSLKEY,
-                         cfg->client_key[0] ? cfg->client_key : cfg->client_cert);
-    }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "signum-agent/" SIGNUM_VERSION);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (json_body) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(json_body));
-    }
-    if (bearer) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
-        headers = curl_slist_append(headers, auth);
-    }
-    if (if_none_match && *if_none_match) {
-        snprintf(inm, sizeof(inm), "If-None-Match: %s", if_none_match);
-        headers = curl_slist_append(headers, inm);
-    }
-    /* curl's default Expect: 100-continue costs a round trip on larger bodies. */
-    headers = curl_slist_append(headers, "Expect:");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    rc = curl_easy_perform(h);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(headers);
-    if (bearer)
-        memset(auth, 0, sizeof(auth));
-
-    if (rc == CURLE_OK) {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-        if (resp->status >= 500 || resp->status == 429)
-            return TRY_RETRYABLE;
-        return TRY_DONE;
-    }
-    ag_debug("http", "%s %s: %s", method, url, curl_easy_strerror(rc));
-    switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-        ag_fail(err, SG_ERR_NETWORK, "cannot connect to %s: %s", cfg->servers[server],
-                curl_easy_strerror(rc));
-        return TRY_CONNECT_FAILED;
-    case CURLE_OPERATION_TIMEDOUT:
-        ag_fail(err, SG_ERR_TIMEOUT, "%s did not answer in time", cfg->servers[server]);
-        return TRY_CONNECT_FAILED;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_SSL_CONNECT_ERROR:
-        ag_fail(err, SG_ERR_NETWORK, "connection to %s failed: %s", cfg->servers[server],
-                curl_easy_strerror(rc));
-        return TRY_CONNECT_FAILED;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-        /* Never retried elsewhere silently: a server that fails verification is an alarm. */
-        ag_fail(err, SG_ERR_NETWORK, "TLS verification of %s failed: %s (check ca_file)",
-                cfg->servers[server], curl_easy_strerror(rc));
-        return TRY_FATAL;
-    case CURLE_WRITE_ERROR:
-        ag_fail(err, s.too_big ? SG_ERR_PROTOCOL : SG_ERR_NOMEM, "server answer %s",
-                s.too_big ? "larger than 4 MiB" : "could not be stored");
-        return TRY_FATAL;
-    default:
-        ag_fail(err, SG_ERR_NETWORK, "request to %s failed: %s", cfg->servers[server],
-                curl_easy_strerror(rc));
-        return TRY_FATAL;
+        r->retry_after = v < 0 ? 0 : v > AG_MAX_RETRY_AFTER ? AG_MAX_RETRY_AFTER : v;
     }
 }
 
 /* Exponential backoff with full jitter: uniform in [0, base * 2^attempt], at least 50 ms. */
 static void backoff(int attempt, long retry_after)
 {
-    struct timespec ts;
     uint32_t r = 0;
     long ms;
     if (retry_after >= 0) {
         ms = retry_after * 1000;
     } else {
         long cap = 100L << (attempt < 6 ? attempt : 6);
-        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        if (sg_os_random(&r, sizeof(r)) != 0)
             r = (uint32_t)time(NULL);
         ms = 50 + (long)(r % (uint32_t)cap);
     }
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    sg_os_sleep_ms((int)ms);
 }
 
 sg_status ag_http(ag_transport *t, const char *method, const char *path, const char *bearer,
@@ -328,7 +116,8 @@ sg_status ag_http(ag_transport *t, const char *method, const char *path, const c
         /* Fail over through every server before backing off. */
         for (k = 0; k < cfg->server_count; k++) {
             unsigned i = (start + k) % cfg->server_count;
-            tr = try_once(t, i, method, path, bearer, json_body, if_none_match, resp, err);
+            tr = ag_backend_try(t->backend, i, method, path, bearer, json_body, if_none_match, resp,
+                                err);
             if (tr != TRY_CONNECT_FAILED) {
                 if (i != start) {
                     ag_log("http", "failed over to %s", cfg->servers[i]);

@@ -1,50 +1,36 @@
 /* The client library's IPC side: a small pool of connections to the agent, started on demand,
  * one request/reply per connection at a time, dropped (not reused) after a fork. */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../common/ipc.h"
+#include "client_os.h"
 #include "signum/client.h"
 #include "signum/crypto.h"
-
-#ifndef SG_AGENT_PATH
-#define SG_AGENT_PATH "signum-agent"
-#endif
 
 #define POOL_MAX           8
 #define DEFAULT_TIMEOUT_MS 60000
 #define AUTOSTART_WAIT_MS  10000
 
-extern char **environ;
-
 struct sg_client {
-    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char socket_path[SG_ENDPOINT_MAX];
     int no_autostart;
     char application[257];
     int timeout_ms;
     pthread_mutex_t lock;
-    int idle[POOL_MAX];
+    ipc_fd idle[POOL_MAX];
     unsigned nidle;
-    pid_t owner; /* the process whose connections sit in idle[] */
+    long owner; /* the process whose connections sit in idle[] */
     uint32_t next_id;
 };
 
 static __thread char last_error[512];
 
-static sg_status fail(sg_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static sg_status fail(sg_status st, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3)));
 
 static sg_status fail(sg_status st, const char *fmt, ...)
 {
@@ -83,24 +69,10 @@ const char *sg_status_name(sg_status st)
     return (unsigned)st < SG_STATUS_COUNT && names[st] ? names[st] : "unknown";
 }
 
-int sg_default_socket(char *out, size_t out_len)
-{
-    const char *explicit_path = secure_getenv("SIGNUM_AGENT_SOCKET");
-    const char *runtime = secure_getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (explicit_path && *explicit_path)
-        n = snprintf(out, out_len, "%s", explicit_path);
-    else if (runtime && *runtime)
-        n = snprintf(out, out_len, "%s/signum/agent.sock", runtime);
-    else
-        n = snprintf(out, out_len, "/tmp/signum-%lu/agent.sock", (unsigned long)getuid());
-    return n < 0 || (size_t)n >= out_len ? -1 : 0;
-}
-
 sg_status sg_client_new(const sg_client_options *opts, sg_client **out)
 {
     sg_client *c = calloc(1, sizeof(*c));
-    const char *no = secure_getenv("SIGNUM_NO_AUTOSTART");
+    const char *no = sg_os_getenv("SIGNUM_NO_AUTOSTART");
 
     *out = NULL;
     if (!c)
@@ -120,7 +92,7 @@ sg_status sg_client_new(const sg_client_options *opts, sg_client **out)
         snprintf(c->application, sizeof(c->application), "%s", opts->application);
     c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
     pthread_mutex_init(&c->lock, NULL);
-    c->owner = getpid();
+    c->owner = sg_os_pid();
     *out = c;
     return SG_OK;
 }
@@ -130,75 +102,27 @@ void sg_client_free(sg_client *c)
     if (!c)
         return;
     for (unsigned i = 0; i < c->nidle; i++)
-        close(c->idle[i]);
+        ipc_close(c->idle[i]);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
 /* ---- connections -------------------------------------------------------------------------- */
 
-static int connect_socket(const char *path)
+static sg_status get_connection(sg_client *c, ipc_fd *fd, int *reused)
 {
-    struct sockaddr_un addr;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-/* Starts `signum-agent --daemon`; it returns once its socket is listening. */
-static sg_status start_agent(sg_client *c)
-{
-    const char *bin = secure_getenv("SIGNUM_AGENT");
-    char *argv[5];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int rc, status;
-
-    if (!bin || !*bin)
-        bin = SG_AGENT_PATH;
-    argv[0] = (char *)bin;
-    argv[1] = (char *)"--daemon";
-    argv[2] = (char *)"--socket";
-    argv[3] = c->socket_path;
-    argv[4] = NULL;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    rc = strchr(bin, '/') ? posix_spawn(&pid, bin, &fa, NULL, argv, environ)
-                          : posix_spawnp(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return fail(SG_ERR_AGENT_UNAVAILABLE, "cannot start %s: %s", bin, strerror(rc));
-    /* The daemon's first process exits when the agent is ready (or failed). A host that
-     * ignores SIGCHLD gets ECHILD here; the connect loop below still finds out. */
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return SG_OK;
-}
-
-static sg_status get_connection(sg_client *c, int *fd, int *reused)
-{
-    struct timespec pause = {0, 20 * 1000 * 1000};
+    char why[256];
     int waited = 0, started = 0;
 
     *reused = 0;
     pthread_mutex_lock(&c->lock);
-    if (c->owner != getpid()) {
+    if (c->owner != sg_os_pid()) {
         /* A forked child: the parent's connections are not ours to use. Closing our copies
          * leaves the parent's sockets open. */
         for (unsigned i = 0; i < c->nidle; i++)
-            close(c->idle[i]);
+            ipc_close(c->idle[i]);
         c->nidle = 0;
-        c->owner = getpid();
+        c->owner = sg_os_pid();
     }
     if (c->nidle > 0) {
         *fd = c->idle[--c->nidle];
@@ -209,21 +133,20 @@ static sg_status get_connection(sg_client *c, int *fd, int *reused)
     pthread_mutex_unlock(&c->lock);
 
     for (;;) {
-        *fd = connect_socket(c->socket_path);
-        if (*fd >= 0)
+        int absent = 0;
+        if (sg_os_connect(c->socket_path, fd, &absent, why, sizeof(why)) == 0)
             return SG_OK;
-        if (errno != ENOENT && errno != ECONNREFUSED)
+        if (!absent)
             return fail(SG_ERR_AGENT_UNAVAILABLE, "cannot connect to the agent at %s: %s",
-                        c->socket_path, strerror(errno));
+                        c->socket_path, why);
         if (c->no_autostart)
             return fail(SG_ERR_AGENT_UNAVAILABLE,
                         "no agent is running at %s (autostart disabled); run 'signum-util agent "
                         "start'",
                         c->socket_path);
         if (!started) {
-            sg_status st = start_agent(c);
-            if (st != SG_OK)
-                return st;
+            if (sg_os_start_agent(c->socket_path, why, sizeof(why)) != 0)
+                return fail(SG_ERR_AGENT_UNAVAILABLE, "%s", why);
             started = 1;
         }
         if (waited >= AUTOSTART_WAIT_MS)
@@ -231,21 +154,22 @@ static sg_status get_connection(sg_client *c, int *fd, int *reused)
                         "started the agent but it did not listen at %s within %d s; see its log "
                         "beside the socket",
                         c->socket_path, AUTOSTART_WAIT_MS / 1000);
-        nanosleep(&pause, NULL);
+        sg_os_sleep_ms(20);
         waited += 20;
     }
 }
 
-static void put_connection(sg_client *c, int fd)
+static void put_connection(sg_client *c, ipc_fd fd)
 {
+    int pooled = 0;
     pthread_mutex_lock(&c->lock);
-    if (c->owner == getpid() && c->nidle < POOL_MAX) {
+    if (c->owner == sg_os_pid() && c->nidle < POOL_MAX) {
         c->idle[c->nidle++] = fd;
-        fd = -1;
+        pooled = 1;
     }
     pthread_mutex_unlock(&c->lock);
-    if (fd >= 0)
-        close(fd);
+    if (!pooled)
+        ipc_close(fd);
 }
 
 /* ---- request / reply ---------------------------------------------------------------------- */
@@ -275,7 +199,8 @@ static sg_status roundtrip(sg_client *c, ipc_writer *w, uint16_t type, reply *r)
         return fail(SG_ERR_BAD_INPUT, "request exceeds the protocol's limits");
     for (attempt = 0; attempt < 2; attempt++) {
         ipc_header hdr;
-        int fd, reused, rc;
+        ipc_fd fd;
+        int reused, rc;
 
         st = get_connection(c, &fd, &reused);
         if (st != SG_OK)
@@ -287,14 +212,13 @@ static sg_status roundtrip(sg_client *c, ipc_writer *w, uint16_t type, reply *r)
             /* The agent closed the connection without answering: an idle pooled one it timed
              * out, or an agent that is shutting down (a new one is then started). Once more;
              * a sign request keeps its request id, so this cannot make a second signature. */
-            struct timespec pause = {0, 50 * 1000 * 1000};
-            close(fd);
+            ipc_close(fd);
             if (!reused)
-                nanosleep(&pause, NULL);
+                sg_os_sleep_ms(50);
             continue;
         }
         if (rc != 0) {
-            close(fd);
+            ipc_close(fd);
             if (rc == -2)
                 return fail(SG_ERR_TIMEOUT, "the agent did not answer within %d ms", c->timeout_ms);
             return fail(rc == -3 ? SG_ERR_PROTOCOL : SG_ERR_AGENT_UNAVAILABLE,
@@ -302,7 +226,7 @@ static sg_status roundtrip(sg_client *c, ipc_writer *w, uint16_t type, reply *r)
         }
         if (ipc_fields_validate(r->payload, hdr.length, &r->fields, &why) != 0 ||
             (hdr.type != (type | IPC_REPLY) && hdr.type != IPC_MSG_ERROR)) {
-            close(fd);
+            ipc_close(fd);
             reply_free(r);
             return fail(SG_ERR_PROTOCOL, "malformed reply from the agent: %s",
                         *why ? why : "unexpected type");
@@ -447,9 +371,9 @@ static void random_request_id(char out[33])
 {
     uint8_t raw[16];
     static const char hex[] = "0123456789abcdef";
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+    if (sg_os_random(raw, sizeof(raw)) != 0) {
         /* No entropy is a broken system; fall back to something unique per process. */
-        snprintf(out, 33, "%08lx%08lx", (unsigned long)getpid(), (unsigned long)time(NULL));
+        snprintf(out, 33, "%08lx%08lx", (unsigned long)sg_os_pid(), (unsigned long)time(NULL));
         return;
     }
     for (int i = 0; i < 16; i++) {

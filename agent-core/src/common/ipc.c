@@ -1,13 +1,8 @@
 /* Frame and field encoding for the agent's IPC protocol, with a cap on everything. */
 #include "ipc.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 typedef enum { KIND_BYTES, KIND_TEXT, KIND_U32, KIND_U64, KIND_NESTED } field_kind;
 
@@ -324,80 +319,7 @@ int ipc_get_u64(const ipc_fields *fs, ipc_tag tag, uint64_t *out)
     return 1;
 }
 
-/* ---- socket I/O --------------------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = {fd, events, 0};
-        int timeout = deadline < 0 ? -1 : (int)(deadline - now_ms());
-        int rc;
-        if (deadline >= 0 && timeout <= 0)
-            return -2;
-        rc = poll(&p, 1, timeout);
-        if (rc > 0)
-            return 0;
-        if (rc == 0)
-            return -2;
-        if (errno != EINTR)
-            return -1;
-    }
-}
-
-int ipc_write_all(int fd, const void *buf, size_t len, int timeout_ms)
-{
-    const uint8_t *p = buf;
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(fd, POLLOUT, deadline);
-            if (rc != 0)
-                return rc;
-            continue;
-        }
-        return -1;
-    }
-    return 0;
-}
-
-int ipc_read_all(int fd, void *buf, size_t len, int timeout_ms)
-{
-    uint8_t *p = buf;
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    while (len > 0) {
-        ssize_t n;
-        int rc = wait_fd(fd, POLLIN, deadline);
-        if (rc != 0)
-            return rc;
-        n = recv(fd, p, len, MSG_DONTWAIT);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-            continue;
-        return -1; /* EOF or error */
-    }
-    return 0;
-}
-
-int ipc_read_frame(int fd, ipc_header *hdr, uint8_t **payload, int first_timeout_ms,
+int ipc_read_frame(ipc_fd fd, ipc_header *hdr, uint8_t **payload, int first_timeout_ms,
                    int rest_timeout_ms, const char **why)
 {
     uint8_t raw[IPC_HEADER_LEN];

@@ -109,14 +109,23 @@ int ipc_get_text(const ipc_fields *fs, ipc_tag tag, char *out, size_t out_len);
 int ipc_get_u32(const ipc_fields *fs, ipc_tag tag, uint32_t *out);
 int ipc_get_u64(const ipc_fields *fs, ipc_tag tag, uint64_t *out);
 
-/* Blocking I/O on a stream socket with a timeout per call (ms, <0 waits forever):
+/* A connection to or from the agent: a Unix stream socket, or on Windows a named-pipe HANDLE
+ * opened for overlapped I/O (ipc_io_posix.c, ipc_io_win.c). */
+#ifdef _WIN32
+typedef intptr_t ipc_fd;
+#else
+typedef int ipc_fd;
+#endif
+
+/* Blocking I/O with a timeout per call (ms, <0 waits forever):
  * 0 ok, -1 error/EOF, -2 timeout. */
-int ipc_write_all(int fd, const void *buf, size_t len, int timeout_ms);
-int ipc_read_all(int fd, void *buf, size_t len, int timeout_ms);
+int ipc_write_all(ipc_fd fd, const void *buf, size_t len, int timeout_ms);
+int ipc_read_all(ipc_fd fd, void *buf, size_t len, int timeout_ms);
+void ipc_close(ipc_fd fd);
 
 /* Reads one whole frame into a malloc'd payload (caller frees). Same return codes, and -3 for
  * a malformed frame (why says how). */
-int ipc_read_frame(int fd, ipc_header *hdr, uint8_t **payload, int first_timeout_ms,
+int ipc_read_frame(ipc_fd fd, ipc_header *hdr, uint8_t **payload, int first_timeout_ms,
                    int rest_timeout_ms, const char **why);
 
 #endif

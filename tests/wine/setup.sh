@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fixture for the Wine tests: cross-builds the Windows parts, creates this run's Wine prefix,
+# and makes the keys and certificates test_client_crypto.exe reads (no openssl under Wine).
+set -euo pipefail
+: "${WINE_DIR:?}" "${MINGW_BUILD_DIR:?}" "${SOURCE_DIR:?}"
+BUILD_DIR=$MINGW_BUILD_DIR bash "$SOURCE_DIR/scripts/build-mingw.sh" >"$WINE_DIR.build.log" 2>&1 ||
+  { tail -50 "$WINE_DIR.build.log"; exit 1; }
+bash "$(dirname "$0")/run.sh" --stop || true
+rm -rf "$WINE_DIR"
+mkdir -p "$WINE_DIR/material"
+export WINEPREFIX=$WINE_DIR/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+export PATH=$PATH:/usr/lib/wine
+timeout 300 wine64 wineboot -i >"$WINE_DIR/wineboot.log" 2>&1 || { cat "$WINE_DIR/wineboot.log"; exit 1; }
+cd "$WINE_DIR/material"
+material() { # alg name [options]: the same files test_client_crypto makes for itself on Linux
+  local alg=$1 name=$2
+  shift 2
+  openssl req -x509 -newkey "$alg" "$@" -nodes -keyout "$name.key" -subj "/CN=$name" -days 1 \
+    -outform DER -out "$name.crt" 2>/dev/null
+  openssl pkey -in "$name.key" -pubout -outform DER -out "$name.pub"
+}
+material rsa:2048 r
+material ec e -pkeyopt ec_paramgen_curve:P-384
+material ec c -pkeyopt ec_paramgen_curve:P-256
+echo "wine.setup: $(wine64 --version) prefix $WINEPREFIX"
