@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
 #include "auth/credentials.h"
 #include "ca/ca.h"
 #include "cli.h"
@@ -188,13 +189,17 @@ static srv_status build_state(init_plan *p, srv_error *err)
     size_t der_len = 0;
     int64_t admin_id = 0;
     cJSON *detail = NULL;
+    srv_audit_signer audit_signer;
+    srv_checkpoint_state cp_last, cp_next;
     srv_status st;
 
     memset(&ca_key, 0, sizeof(ca_key));
+    memset(&audit_signer, 0, sizeof(audit_signer));
     if ((st = make_dir(p->tmp, "hsm", err)) != SRV_OK ||
         (st = make_dir(p->tmp, "hsm/tokens", err)) != SRV_OK ||
         (st = make_dir(p->tmp, "ca", err)) != SRV_OK ||
-        (st = make_dir(p->tmp, "tls", err)) != SRV_OK)
+        (st = make_dir(p->tmp, "tls", err)) != SRV_OK ||
+        (st = make_dir(p->tmp, "audit", err)) != SRV_OK)
         goto out;
 
     /* The HSM token, with PINs only this directory knows. */
@@ -295,8 +300,19 @@ static srv_status build_state(init_plan *p, srv_error *err)
     cJSON_AddStringToObject(detail, "api_key_prefix", prefix);
     ev.action = "user.create";
     ev.detail = detail;
-    if ((st = srv_audit_append(db, &head, &ev, err)) != SRV_OK ||
-        (st = srv_db_exec(db, "COMMIT", err)) != SRV_OK)
+    if ((st = srv_audit_append(db, &head, &ev, err)) != SRV_OK)
+        goto out;
+
+    /* The audit key, and a first checkpoint over the records above. */
+    memset(&cp_last, 0, sizeof(cp_last));
+    memset(cp_last.payload_hash, '0', 64);
+    if ((st = srv_audit_key_create(hsm, db, &head, &audit_signer, err)) != SRV_OK ||
+        (st = srv_checkpoint_write(db, &audit_signer, &head, "init", &cp_last, &cp_next, err)) !=
+            SRV_OK ||
+        (st = srv_path_join(path, sizeof(path), p->tmp, SRV_AUDIT_KEY_PEM, err)) != SRV_OK ||
+        (st = srv_audit_key_write_pem(&audit_signer, path, err)) != SRV_OK ||
+        (st = srv_db_exec(db, "COMMIT", err)) != SRV_OK ||
+        (st = srv_checkpoint_mark(&audit_signer, &cp_next, err)) != SRV_OK)
         goto out;
 
     /* The config, and the SoftHSMv2 config pointing at where the token will live. */
@@ -317,6 +333,7 @@ out:
     X509_free(ca_cert);
     X509_free(tls_cert);
     srv_key_clear(&ca_key);
+    srv_audit_signer_clear(&audit_signer);
     srv_db_close(db);
     srv_hsm_close(hsm);
     return st;

@@ -15,6 +15,8 @@
 
 #include "api/api.h"
 #include "app.h"
+#include "audit/checkpoint.h"
+#include "audit/export.h"
 #include "cli.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -143,6 +145,48 @@ static srv_status load_ca(srv_app *app, srv_error *err)
     return SRV_OK;
 }
 
+typedef struct {
+    srv_hsm *hsm;
+    srv_audit_signer *signer;
+} audit_key_job;
+
+static srv_status create_audit_key(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    audit_key_job *job = ctx;
+    return srv_audit_key_create(job->hsm, db, audit, job->signer, err);
+}
+
+/* The key that signs audit checkpoints: made at init; a state directory from before
+ * checkpoints existed gets one now, through the writer so its record joins the chain. */
+static srv_status load_audit_key(srv_app *app, srv_audit_signer *signer, srv_error *err)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    srv_db *db = NULL;
+    srv_status st = srv_db_open(app->cfg.database, 0, &db, err);
+
+    if (st == SRV_OK)
+        st = srv_audit_signer_load(app->hsm, db, signer, err);
+    srv_db_close(db);
+    if (st == SRV_E_NOT_FOUND) {
+        audit_key_job job = {app->hsm, signer};
+        st = srv_writer_run(app->writer, create_audit_key, &job, err);
+        if (st == SRV_OK)
+            srv_log(SRV_LOG_INFO, "audit", "generated the audit key in the HSM (SPKI SHA-256 %s)",
+                    signer->fingerprint);
+    }
+    if (st != SRV_OK)
+        return st;
+    /* Its public half, for offline verification and for pinning a copy elsewhere. */
+    if ((st = srv_path_join(path, sizeof(path), app->cfg.dir, "audit", err)) != SRV_OK)
+        return st;
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return srv_fail(err, SRV_E_IO, "cannot create %s: %s", path, strerror(errno));
+    if ((st = srv_path_join(path, sizeof(path), app->cfg.dir, SRV_AUDIT_KEY_PEM, err)) != SRV_OK)
+        return st;
+    return stat(path, &sb) == 0 ? SRV_OK : srv_audit_key_write_pem(signer, path, err);
+}
+
 static void write_run_file(void *arg, int port)
 {
     srv_app *app = arg;
@@ -175,6 +219,8 @@ int srv_cmd_serve(int argc, char **argv)
     char *pin = NULL, run_file[PATH_MAX + 16];
     srv_hsm_config hc;
     srv_http_config hcfg;
+    srv_audit_signer audit_signer;
+    srv_exporters *exporters = NULL;
     srv_app *app;
     srv_error err;
 
@@ -192,6 +238,7 @@ int srv_cmd_serve(int argc, char **argv)
         usage(stderr);
         return SRV_EXIT_USAGE;
     }
+    memset(&audit_signer, 0, sizeof(audit_signer));
     app = calloc(1, sizeof(*app));
     if (!app)
         return SRV_EXIT_FAIL;
@@ -213,7 +260,11 @@ int srv_cmd_serve(int argc, char **argv)
     hc.pool_size = app->cfg.hsm_sessions;
     if (srv_hsm_open(&hc, &app->hsm, &err) != SRV_OK ||
         srv_writer_start(app->cfg.database, &app->writer, &err) != SRV_OK ||
-        load_ca(app, &err) != SRV_OK || !(app->tls = tls_context(&app->cfg, &err)) ||
+        load_ca(app, &err) != SRV_OK || load_audit_key(app, &audit_signer, &err) != SRV_OK ||
+        srv_writer_checkpoints(app->writer, &audit_signer, app->cfg.audit_checkpoint_records,
+                               app->cfg.audit_checkpoint_seconds, &err) != SRV_OK ||
+        srv_exporters_start(&app->cfg, app->writer, &exporters, &err) != SRV_OK ||
+        !(app->tls = tls_context(&app->cfg, &err)) ||
         (app->cfg.oidc_config[0] &&
          srv_oidc_load(app->cfg.oidc_config, &app->oidc, &err) != SRV_OK)) {
         fprintf(stderr, "signum-server serve: %s\n", err.message);
@@ -251,7 +302,10 @@ out:
         OPENSSL_cleanse(pin, strlen(pin));
         free(pin);
     }
+    srv_exporters_stop(exporters);
+    /* The writer signs a last checkpoint as it stops: the signer must still be there. */
     srv_writer_stop(app->writer);
+    srv_audit_signer_clear(&audit_signer);
     srv_hsm_close(app->hsm);
     SSL_CTX_free(app->tls);
     srv_oidc_free(app->oidc);

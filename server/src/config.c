@@ -30,6 +30,10 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     snprintf(cfg->ca_key_name, sizeof(cfg->ca_key_name), "signum-ca");
     snprintf(cfg->auth_audience, sizeof(cfg->auth_audience), "signum");
     cfg->enrollment_token_ttl = 3600;
+    cfg->audit_checkpoint_records = 1000;
+    cfg->audit_checkpoint_seconds = 60;
+    cfg->export_batch = 200;
+    cfg->export_backoff_max = 60;
 }
 
 static char *trim(char *s)
@@ -79,6 +83,12 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
 #define PATH(name, field)                                                                          \
     if (strcmp(key, name) == 0)                                                                    \
         return set_path(cfg, cfg->field, value, err);
+/* An optional path: empty leaves it unset. */
+#define OPTIONAL_PATH(name, field)                                                                 \
+    if (strcmp(key, name) == 0) {                                                                  \
+        cfg->field[0] = '\0';                                                                      \
+        return *value ? set_path(cfg, cfg->field, value, err) : SRV_OK;                            \
+    }
     TEXT("listen", listen)
     INT("port", port, 0, 65535)
     INT("workers", workers, 1, 256)
@@ -107,9 +117,21 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
         cfg->oidc_config[0] = '\0';
         return *value ? set_path(cfg, cfg->oidc_config, value, err) : SRV_OK;
     }
+    INT("audit_checkpoint_records", audit_checkpoint_records, 1, 1000000)
+    INT("audit_checkpoint_seconds", audit_checkpoint_seconds, 1, 86400)
+    TEXT("export_syslog_tcp", export_syslog_tcp)
+    TEXT("export_syslog_tls", export_syslog_tls)
+    TEXT("export_syslog_udp", export_syslog_udp)
+    TEXT("export_hec_url", export_hec_url)
+    INT("export_batch", export_batch, 1, 5000)
+    INT("export_backoff_max", export_backoff_max, 1, 3600)
+    OPTIONAL_PATH("export_syslog_tls_ca", export_syslog_tls_ca)
+    OPTIONAL_PATH("export_hec_token_file", export_hec_token_file)
+    OPTIONAL_PATH("export_hec_ca", export_hec_ca)
 #undef TEXT
 #undef INT
 #undef PATH
+#undef OPTIONAL_PATH
     return srv_fail(err, SRV_E_CONFIG, "unknown setting \"%s\"", key);
 }
 
@@ -180,11 +202,21 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# aud of service-account JWT assertions; enrollment tokens expire after (s):\n"
             "auth_audience = %s\nenrollment_token_ttl = %d\n"
             "# CI OIDC token exchange: a JSON file of issuers, JWKS and rules (server/API.md).\n"
-            "# oidc_config = oidc.json\n",
+            "# oidc_config = oidc.json\n"
+            "# Audit checkpoints: the chain head is signed by the HSM audit key after this\n"
+            "# many records, or this many seconds after the last checkpoint, and at stop.\n"
+            "audit_checkpoint_records = %u\naudit_checkpoint_seconds = %u\n"
+            "# Audit exporters (each optional; see server/API.md):\n"
+            "# export_syslog_tcp = 127.0.0.1:514\n"
+            "# export_syslog_tls = logs.example:6514\n# export_syslog_tls_ca = logs-ca.pem\n"
+            "# export_syslog_udp = 127.0.0.1:514\n"
+            "# export_hec_url = https://splunk.example:8088/services/collector/event\n"
+            "# export_hec_token_file = hec.token\n# export_hec_ca = splunk-ca.pem\n",
             cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,
             cfg->http_timeout, cfg->max_body, cfg->database, cfg->hsm_module, cfg->hsm_token,
             cfg->hsm_pin_file, cfg->softhsm_conf, cfg->tls_cert, cfg->tls_key, cfg->ca_cert,
-            cfg->ca_key_name, cfg->auth_audience, cfg->enrollment_token_ttl);
+            cfg->ca_key_name, cfg->auth_audience, cfg->enrollment_token_ttl,
+            cfg->audit_checkpoint_records, cfg->audit_checkpoint_seconds);
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return srv_fail(err, SRV_E_NOMEM, "out of memory");

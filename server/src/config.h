@@ -31,6 +31,18 @@ typedef struct {
     char auth_audience[256];    /* the aud service-account assertions must carry */
     char oidc_config[PATH_MAX]; /* CI OIDC issuers (JSON); empty: token exchange is off */
     int enrollment_token_ttl;   /* seconds an enrollment token stays usable */
+    /* Audit checkpoints and exporters (server/API.md, "The audit log"). */
+    unsigned audit_checkpoint_records; /* sign the chain head after this many records */
+    unsigned audit_checkpoint_seconds; /* ... or this long after the last checkpoint */
+    char export_syslog_tcp[300];       /* host:port; empty: off */
+    char export_syslog_tls[300];
+    char export_syslog_tls_ca[PATH_MAX]; /* CA that issued the receiver's certificate */
+    char export_syslog_udp[300];
+    char export_hec_url[1024];            /* https://host:port/services/collector/event */
+    char export_hec_token_file[PATH_MAX]; /* the HEC token, mode 0600 */
+    char export_hec_ca[PATH_MAX];
+    unsigned export_batch;       /* records per delivery */
+    unsigned export_backoff_max; /* seconds: cap of the retry back-off */
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "common/log.h"
+#include "policy/policy.h"
 
 static void usage(FILE *out)
 {
@@ -25,6 +26,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     srv_log_init();
+    /* Before any thread: policy time zones switch TZ later (policy/tz.c). */
+    policy_tz_init();
     /* Everything the server writes (database, keys, PINs) is for its own user only. */
     umask(077);
     if (argc < 2) {

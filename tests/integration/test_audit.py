@@ -103,7 +103,8 @@ class AuditChainTest(ServerTestCase):
             self.assertRegex(rec["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
             prev = rec["hash"]
         actions = [r["action"] for r in recs]
-        self.assertEqual(actions[:3], ["server.init", "user.create", "server.start"])
+        self.assertEqual(actions[:4], ["server.init", "user.create", "audit.key.create",
+                                       "server.start"])
         self.assertEqual(actions[-1], "server.stop")
         # The plain listing has the same records.
         plain = self.server.cli("audit", "show").stdout.decode().splitlines()

@@ -372,8 +372,8 @@ class SignTest(ServerTestCase):
                   env=s.hsm_env(), check=True).stdout.decode()
         objects = parse_pkcs11_objects(out)
         by_label = {o["label"]: o for o in objects}
-        self.assertEqual(set(by_label), set(self.keys) | {"signum-ca"}, out)
-        self.assertEqual(len(objects), len(self.keys) + 1, out)
+        self.assertEqual(set(by_label), set(self.keys) | {"signum-ca", "signum-audit"}, out)
+        self.assertEqual(len(objects), len(self.keys) + 2, out)
         for name, key in self.keys.items():
             with self.subTest(key=name):
                 o = by_label[name]
@@ -386,9 +386,12 @@ class SignTest(ServerTestCase):
                 self.assertNotIn("extractable", access)
                 usage = [u.strip() for u in o["Usage"].split(",")]
                 self.assertEqual(usage, ["sign"], "private key usage must be sign only")
-        ca = by_label["signum-ca"]
-        self.assertIn("never extractable", ca["Access"])
-        self.assertNotIn("extractable", [a.strip() for a in ca["Access"].split(",")])
+        for internal in ("signum-ca", "signum-audit"):
+            o = by_label[internal]
+            self.assertIn("never extractable", o["Access"])
+            self.assertNotIn("extractable", [a.strip() for a in o["Access"].split(",")])
+        self.assertEqual([u.strip() for u in by_label["signum-audit"]["Usage"].split(",")],
+                         ["sign"])
 
     def test_hsm_public_keys_verify_only(self):
         s = self.server

@@ -53,11 +53,11 @@ static void test_encoding(void **state)
     assert_string_equal(cJSON_GetObjectItem(doc, "a")->valuestring, "x\\u0000y");
     cJSON_Delete(doc);
     cJSON_Delete(parse_ok("{\"a\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91\"}"));
-    parse_fails("{\"a\":\"\xff\xfe\"}", 11, 1024, SRV_E_BAD_JSON);     /* not UTF-8 */
-    parse_fails("{\"a\":\"\xc0\xaf\"}", 11, 1024, SRV_E_BAD_JSON);     /* overlong */
-    parse_fails("{\"a\":\"\xed\xa0\x80\"}", 12, 1024, SRV_E_BAD_JSON); /* surrogate */
+    parse_fails("{\"a\":\"\xff\xfe\"}", 11, 1024, SRV_E_BAD_JSON);         /* not UTF-8 */
+    parse_fails("{\"a\":\"\xc0\xaf\"}", 11, 1024, SRV_E_BAD_JSON);         /* overlong */
+    parse_fails("{\"a\":\"\xed\xa0\x80\"}", 12, 1024, SRV_E_BAD_JSON);     /* surrogate */
     parse_fails("{\"a\":\"\xf4\x90\x80\x80\"}", 13, 1024, SRV_E_BAD_JSON); /* > U+10FFFF */
-    parse_fails("{\"a\":\"\xe2\x82\"}", 11, 1024, SRV_E_BAD_JSON);     /* truncated */
+    parse_fails("{\"a\":\"\xe2\x82\"}", 11, 1024, SRV_E_BAD_JSON);         /* truncated */
     assert_true(srv_utf8_valid("", 0));
     assert_false(srv_utf8_valid("\x80", 1));
 }
@@ -111,8 +111,8 @@ static void test_getters(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_parse), cmocka_unit_test(test_encoding),
-                                       cmocka_unit_test(test_fields),
-                                       cmocka_unit_test(test_getters)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse), cmocka_unit_test(test_encoding),
+        cmocka_unit_test(test_fields), cmocka_unit_test(test_getters)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 #include "../app.h"
 #include "../common/json.h"
 #include "../http/http.h"
+#include "../policy/policy.h"
+#include "../store/policy_db.h"
 
 /* API caps on request bodies (the transport cap in the config is higher). */
 #define API_BODY_CAP       (64 * 1024)
@@ -79,6 +81,50 @@ void api_enroll_machine(api_call *c);
 void api_healthz(api_call *c);
 void api_metrics(api_call *c);
 void api_ca(api_call *c);
+
+void api_admin_policies_list(api_call *c);
+void api_admin_policy_create(api_call *c);
+void api_admin_policy_get(api_call *c);
+void api_admin_policy_update(api_call *c);
+void api_admin_policy_delete(api_call *c);
+void api_admin_policy_set_export(api_call *c);
+void api_admin_policy_set_import(api_call *c);
+void api_admin_policy_explain(api_call *c);
+void api_admin_groups_list(api_call *c);
+void api_admin_group_put(api_call *c);
+void api_admin_group_delete(api_call *c);
+void api_admin_key_groups_list(api_call *c);
+void api_admin_key_group_put(api_call *c);
+void api_admin_key_group_delete(api_call *c);
+void api_approvals_list(api_call *c);
+void api_approval_approve(api_call *c);
+void api_approval_reject(api_call *c);
+void api_sign_request_poll(api_call *c);
+
+/* A policy decision and everything it points into (policies.c). */
+typedef struct {
+    policy_set set;
+    char **groups, **key_groups; /* the subject's and the key's groups */
+    size_t ngroups, nkey_groups;
+    srv_db *db; /* counts quotas on this connection */
+    int64_t user_id, key_id;
+    policy_request req;
+    policy_decision decision;
+} api_policy_eval;
+
+/* Loads rules and groups from db and decides for user/key. The strings in req must outlive
+ * ev. SRV_OK means a decision was made (look at ev->decision). */
+srv_status api_policy_decide(srv_db *db, const srv_user *user, const srv_key *key,
+                             const policy_request *req, api_policy_eval *ev, srv_error *err);
+/* Re-checks the deciding rule's quotas on db (the writer's, inside the sign transaction). */
+srv_status api_policy_recheck_quota(api_policy_eval *ev, srv_db *db, srv_error *err);
+void api_policy_eval_clear(api_policy_eval *ev);
+/* The srv_status a denying decision is answered with. */
+srv_status api_policy_status(policy_outcome outcome);
+/* Whether user is in the user group named group (stored groups). */
+int api_user_in_group(srv_db *db, const char *group, const char *user);
+/* Signs a request that its approvers approved (sign.c); replies to c. */
+void api_sign_approved(api_call *c, const srv_approval *a);
 
 /* Describes a key (with certificate and chain when present) as JSON. */
 cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert);

@@ -211,8 +211,10 @@ typedef struct {
     uint8_t fp[32];
     cJSON *detail;
     const char *outcome;
-    cJSON *response; /* built here, so it can name the audit record */
-    char *replayed;  /* set when a concurrent twin already finished */
+    cJSON *response;              /* built here, so it can name the audit record */
+    char *replayed;               /* set when a concurrent twin already finished */
+    api_policy_eval *policy;      /* the allowing decision (quotas re-checked at commit) */
+    const srv_approval *approval; /* set when signing an approved request */
 } sign_job;
 
 static cJSON *make_detail(api_call *c, const sign_input *in, const srv_key *key, unsigned salt)
@@ -244,7 +246,25 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
     srv_audit_event ev = {0, j->c->actor, "sign", j->outcome, j->detail};
     srv_status st;
 
-    if (j->in->request_id && j->response) {
+    if (j->approval && j->response) {
+        /* A concurrent poll of the same approved request may have signed it already. */
+        srv_approval now;
+        if ((st = srv_db_approval_get(db, j->approval->id, &now, err)) != SRV_OK)
+            return st;
+        if (strcmp(now.status, "signed") == 0 && now.response) {
+            j->replayed = now.response;
+            now.response = NULL;
+            srv_approval_clear(&now);
+            return SRV_OK;
+        }
+        st = strcmp(now.status, "approved") == 0
+                 ? SRV_OK
+                 : srv_fail(err, SRV_E_APPROVAL_CLOSED, "approval request is %s", now.status);
+        srv_approval_clear(&now);
+        if (st != SRV_OK)
+            return st;
+    }
+    if (j->in->request_id && j->response && !j->approval) {
         /* A twin request with the same id may have committed since our first look. */
         srv_sign_request prior;
         st = srv_db_signreq_get(db, j->c->user.id, j->in->request_id, &prior, err);
@@ -262,10 +282,25 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
         if (st != SRV_E_NOT_FOUND)
             return st;
     }
+    /* Quotas are checked again here, where commits are serialised, so concurrent requests
+     * cannot overrun them; only signatures that are handed out count. */
+    if (j->response && j->policy && (st = api_policy_recheck_quota(j->policy, db, err)) != SRV_OK)
+        return st;
     st = srv_audit_append(db, audit, &ev, err);
     if (st != SRV_OK || !j->response)
         return st;
     cJSON_AddNumberToObject(j->response, "audit_id", (double)audit->seq);
+    if ((st = srv_db_usage_add(db, j->c->user.id, j->key->id, srv_now(), (long long)j->in->ndigests,
+                               err)) != SRV_OK)
+        return st;
+    if (j->approval) {
+        char *text = cJSON_PrintUnformatted(j->response);
+        if (!text)
+            return srv_fail(err, SRV_E_NOMEM, "out of memory");
+        st = srv_db_approval_set_status(db, j->approval->id, "signed", text, srv_now(), err);
+        free(text);
+        return st;
+    }
     if (j->in->request_id) {
         char *text = cJSON_PrintUnformatted(j->response);
         if (!text)
@@ -283,22 +318,284 @@ static void reply_text(api_call *c, int status, char *text)
     c->ex->response_len = strlen(text);
 }
 
-void api_sign(api_call *c)
+static void reply_error_detail(api_call *c, const sign_input *in, const srv_error *err,
+                               const char *rule)
+{
+    cJSON *detail = cJSON_CreateObject();
+    if (in->key_name)
+        cJSON_AddStringToObject(detail, "key", in->key_name);
+    if (in->request_id)
+        cJSON_AddStringToObject(detail, "request_id", in->request_id);
+    if (rule)
+        cJSON_AddStringToObject(detail, "rule", rule);
+    /* What the client says about the calling tool is kept with refusals too. */
+    if (in->client)
+        cJSON_AddItemToObject(detail, "client", cJSON_Duplicate(in->client, 1));
+    api_deny(c, err, detail);
+}
+
+/* Signs every digest in the HSM, then commits the audit record (with the idempotency record,
+ * the quota count and, for an approved request, its new state) and replies. */
+static void sign_execute(api_call *c, sign_input *in, const srv_key *key, unsigned salt,
+                         sign_job *job)
 {
     srv_app *app = c->w->app;
+    uint8_t sig[SRV_MAX_SIG_LEN], der_buf[SRV_MAX_SIG_LEN + 16];
+    cJSON *sigs = NULL;
+    srv_error err;
+
+    job->c = c;
+    job->in = in;
+    job->key = key;
+    job->detail = make_detail(c, in, key, salt);
+    if (job->policy || job->approval) {
+        cJSON *p = cJSON_AddObjectToObject(job->detail, "policy");
+        const char *rule =
+            job->approval ? job->approval->rule : policy_decision_rule(&job->policy->decision);
+        cJSON_AddStringToObject(p, "rule", rule ? rule : "");
+        if (job->approval)
+            cJSON_AddStringToObject(p, "approval_id", job->approval->id);
+    }
+    job->response = cJSON_CreateObject();
+    cJSON_AddStringToObject(job->response, "key", key->name);
+    cJSON_AddStringToObject(job->response, "mechanism", srv_mech_name(in->mech));
+    cJSON_AddStringToObject(job->response, "hash", srv_hash_name(in->hash));
+    if (in->mech == SRV_MECH_ECDSA)
+        cJSON_AddStringToObject(job->response, "signature_format", in->der_format ? "der" : "raw");
+    if (in->request_id)
+        cJSON_AddStringToObject(job->response, "request_id", in->request_id);
+    if (job->approval)
+        cJSON_AddStringToObject(job->response, "approval_id", job->approval->id);
+    if (in->batch)
+        sigs = cJSON_AddArrayToObject(job->response, "signatures");
+
+    for (size_t i = 0; i < in->ndigests; i++) {
+        uint8_t di[128];
+        size_t di_len = sizeof(di), sig_len = sizeof(sig);
+        const uint8_t *data = in->digests[i];
+        size_t data_len = srv_hash_len(in->hash);
+        const uint8_t *out = sig;
+        size_t out_len;
+        char *b64;
+
+        if (in->mech == SRV_MECH_RSA_PKCS1) {
+            if (srv_digestinfo(in->hash, data, data_len, di, &di_len, &err) != SRV_OK)
+                goto hsm_failed;
+            data = di;
+            data_len = di_len;
+        }
+        if (srv_hsm_sign(app->hsm, key->ckaid, SRV_CKAID_LEN, in->mech, in->hash, salt, data,
+                         data_len, sig, &sig_len, &err) != SRV_OK)
+            goto hsm_failed;
+        out_len = sig_len;
+        if (in->mech == SRV_MECH_ECDSA && in->der_format) {
+            out_len = sizeof(der_buf);
+            if (srv_ecdsa_raw_to_der(sig, sig_len, der_buf, &out_len, &err) != SRV_OK)
+                goto hsm_failed;
+            out = der_buf;
+        }
+        b64 = srv_b64_encode(out, out_len);
+        if (!b64) {
+            srv_fail(&err, SRV_E_NOMEM, "out of memory");
+            goto hsm_failed;
+        }
+        if (in->batch)
+            cJSON_AddItemToArray(sigs, cJSON_CreateString(b64));
+        else
+            cJSON_AddStringToObject(job->response, "signature", b64);
+        free(b64);
+    }
+    OPENSSL_cleanse(sig, sizeof(sig));
+
+    job->outcome = "allowed";
+    cJSON_AddNumberToObject(job->detail, "signatures", (double)in->ndigests);
+    if (srv_writer_run(app->writer, run_sign_record, job, &err) != SRV_OK) {
+        /* No durable record: the signatures we made are dropped here and never leave. */
+        cJSON_Delete(job->response);
+        job->response = NULL;
+        reply_error_detail(c, in, &err,
+                           job->policy ? policy_decision_rule(&job->policy->decision) : NULL);
+        return;
+    }
+    if (job->replayed) {
+        reply_text(c, 200, job->replayed);
+        cJSON_Delete(job->response);
+    } else {
+        atomic_fetch_add(&app->signatures, in->ndigests);
+        api_reply(c, 200, job->response);
+    }
+    job->response = NULL;
+    return;
+
+hsm_failed:
+    /* The attempt is recorded (outcome error); nothing is handed out. */
+    OPENSSL_cleanse(sig, sizeof(sig));
+    cJSON_Delete(job->response);
+    job->response = NULL;
+    job->outcome = "error";
+    cJSON_AddStringToObject(job->detail, "error", err.message);
+    {
+        srv_error rerr;
+        if (srv_writer_run(app->writer, run_sign_record, job, &rerr) != SRV_OK)
+            err = rerr;
+    }
+    {
+        cJSON *doc = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(doc, "error");
+        cJSON_AddStringToObject(e, "code", srv_status_code(err.status));
+        cJSON_AddStringToObject(e, "message", err.message);
+        api_reply(c, srv_status_http(err.status), doc);
+    }
+}
+
+/* ---- approvals: a sign request that waits for its approvers ------------------------------ */
+
+typedef struct {
+    api_call *c;
+    sign_input *in;
+    srv_approval *a;
+    uint8_t fp[32];
+    cJSON *response;
+    char *replayed;
+} pending_job;
+
+static srv_status run_pending_record(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    pending_job *j = ctx;
+    cJSON *detail;
+    srv_status st;
+    if (j->in->request_id) {
+        srv_sign_request prior;
+        st = srv_db_signreq_get(db, j->c->user.id, j->in->request_id, &prior, err);
+        if (st == SRV_OK) {
+            int same = memcmp(prior.fingerprint, j->fp, 32) == 0;
+            j->replayed = same ? prior.response : NULL;
+            if (!same) {
+                srv_sign_request_clear(&prior);
+                return srv_fail(err, SRV_E_REQUEST_ID_CONFLICT,
+                                "request_id was already used for a different request");
+            }
+            return SRV_OK;
+        }
+        if (st != SRV_E_NOT_FOUND)
+            return st;
+    }
+    if ((st = srv_db_approval_insert(db, j->a, err)) != SRV_OK)
+        return st;
+    detail = cJSON_CreateObject();
+    cJSON_AddStringToObject(detail, "approval_id", j->a->id);
+    cJSON_AddStringToObject(detail, "key", j->in->key_name);
+    cJSON_AddStringToObject(detail, "rule", j->a->rule);
+    cJSON_AddNumberToObject(detail, "required", (double)j->a->required);
+    cJSON_AddNumberToObject(detail, "expires_at", (double)j->a->expires_at);
+    cJSON_AddItemToObject(detail, "approvers", cJSON_Parse(j->a->approvers));
+    cJSON_AddNumberToObject(detail, "digests", (double)j->in->ndigests);
+    if (j->in->request_id)
+        cJSON_AddStringToObject(detail, "request_id", j->in->request_id);
+    api_add_request_detail(j->c, detail);
+    {
+        srv_audit_event ev = {0, j->c->actor, "approval.request", "pending", detail};
+        st = srv_audit_append(db, audit, &ev, err);
+    }
+    cJSON_Delete(detail);
+    if (st == SRV_OK && j->in->request_id) {
+        char *text = cJSON_PrintUnformatted(j->response);
+        st = text ? srv_db_signreq_insert(db, j->c->user.id, j->in->request_id, j->fp, text, err)
+                  : srv_fail(err, SRV_E_NOMEM, "out of memory");
+        free(text);
+    }
+    return st;
+}
+
+static cJSON *names_json(const policy_list *l)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < l->n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(l->items[i]));
+    return arr;
+}
+
+/* The deciding rule needs approval: store the request and answer 202 with its id. */
+static void sign_pending(api_call *c, sign_input *in, const srv_key *key, const policy_rule *rule,
+                         const uint8_t fp[32])
+{
+    pending_job job;
+    srv_approval a;
+    uint8_t id[SRV_APPROVAL_ID_LEN / 2];
+    cJSON *who;
+    srv_error err;
+    char *approvers = NULL;
+
+    memset(&job, 0, sizeof(job));
+    memset(&a, 0, sizeof(a));
+    if (srv_random(id, sizeof(id), &err) != SRV_OK)
+        goto fail;
+    srv_hex_encode(id, sizeof(id), a.id);
+    a.user_id = c->user.id;
+    a.key_id = key->id;
+    snprintf(a.rule, sizeof(a.rule), "%s", rule->name);
+    a.request = cJSON_PrintUnformatted(c->body);
+    a.required = rule->approvals_required;
+    who = cJSON_CreateObject();
+    cJSON_AddItemToObject(who, "approvers", names_json(&rule->approvers));
+    cJSON_AddItemToObject(who, "groups", names_json(&rule->approver_groups));
+    approvers = cJSON_PrintUnformatted(who);
+    cJSON_Delete(who);
+    a.approvers = approvers;
+    a.created_at = srv_now();
+    a.expires_at = a.created_at + rule->approval_ttl;
+    if (!a.request || !a.approvers) {
+        srv_fail(&err, SRV_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    job.c = c;
+    job.in = in;
+    job.a = &a;
+    memcpy(job.fp, fp, 32);
+    job.response = cJSON_CreateObject();
+    cJSON_AddStringToObject(job.response, "status", "pending");
+    cJSON_AddStringToObject(job.response, "approval_id", a.id);
+    cJSON_AddStringToObject(job.response, "rule", a.rule);
+    cJSON_AddNumberToObject(job.response, "required", (double)a.required);
+    cJSON_AddNumberToObject(job.response, "expires_at", (double)a.expires_at);
+    if (in->request_id)
+        cJSON_AddStringToObject(job.response, "request_id", in->request_id);
+    if (srv_writer_run(c->w->app->writer, run_pending_record, &job, &err) != SRV_OK) {
+        cJSON_Delete(job.response);
+        goto fail;
+    }
+    if (job.replayed) {
+        /* A retry of a request that already waits (or was answered): the stored answer. */
+        reply_text(c, strstr(job.replayed, "\"status\":\"pending\"") ? 202 : 200, job.replayed);
+        cJSON_Delete(job.response);
+    } else {
+        api_reply(c, 202, job.response);
+    }
+    free(a.request);
+    free(approvers);
+    return;
+fail:
+    free(a.request);
+    free(approvers);
+    reply_error_detail(c, in, &err, rule->name);
+}
+
+void api_sign(api_call *c)
+{
     sign_input in;
     srv_key key;
     srv_sign_request prior;
     sign_job job;
-    uint8_t sig[SRV_MAX_SIG_LEN], der_buf[SRV_MAX_SIG_LEN + 16];
-    cJSON *sigs = NULL;
+    api_policy_eval ev;
+    policy_request preq;
     unsigned salt = 0;
     srv_error err;
     int have_key = 0;
+    const char *rule = NULL;
     srv_status st;
 
     memset(&job, 0, sizeof(job));
     memset(&key, 0, sizeof(key));
+    memset(&ev, 0, sizeof(ev));
     if (parse_input(c->body, &in, &err) != SRV_OK)
         goto deny;
     if (srv_db_key_get(c->w->db, in.key_name, &key, &err) != SRV_OK)
@@ -312,10 +609,24 @@ void api_sign(api_call *c)
         srv_fail(&err, SRV_E_KEY_DISABLED, "key \"%s\" is disabled", key.name);
         goto deny;
     }
-    /* Admins are not signers by default: a grant is needed whatever the role. */
-    if (!srv_db_grant_exists(c->w->db, key.id, c->user.id)) {
-        srv_fail(&err, SRV_E_KEY_NOT_GRANTED, "%s may not sign with key \"%s\"", c->actor,
-                 key.name);
+    /* Deny by default: a grant (an allow rule at priority 0) or a policy rule must allow it,
+     * whatever the caller's role. */
+    memset(&preq, 0, sizeof(preq));
+    preq.machine = c->machine_id ? c->machine : NULL;
+    preq.ip = c->ex->peer;
+    if (in.client) {
+        const cJSON *app = cJSON_GetObjectItemCaseSensitive(in.client, "application");
+        preq.application = cJSON_IsString(app) ? app->valuestring : NULL;
+    }
+    preq.time = srv_now();
+    preq.mechanism = srv_mech_name(in.mech);
+    preq.hash = srv_hash_name(in.hash);
+    preq.signatures = (long long)in.ndigests;
+    if (api_policy_decide(c->w->db, &c->user, &key, &preq, &ev, &err) != SRV_OK)
+        goto deny;
+    rule = policy_decision_rule(&ev.decision);
+    if (ev.decision.outcome != POLICY_ALLOWED && ev.decision.outcome != POLICY_APPROVAL_REQUIRED) {
+        srv_fail(&err, api_policy_status(ev.decision.outcome), "%s", ev.decision.message);
         goto deny;
     }
     if (check_mechanism(&key, &in, &salt, &err) != SRV_OK)
@@ -327,8 +638,9 @@ void api_sign(api_call *c)
         if (st == SRV_OK) {
             int same = memcmp(prior.fingerprint, job.fp, 32) == 0;
             if (same) {
-                /* A retry: the same answer, no second signature. */
-                reply_text(c, 200, prior.response);
+                /* A retry: the same answer, no second signature (or the same pending id). */
+                reply_text(c, strstr(prior.response, "\"status\":\"pending\"") ? 202 : 200,
+                           prior.response);
                 goto out;
             }
             srv_sign_request_clear(&prior);
@@ -339,108 +651,64 @@ void api_sign(api_call *c)
         if (st != SRV_E_NOT_FOUND)
             goto deny;
     }
-
-    job.c = c;
-    job.in = &in;
-    job.key = &key;
-    job.detail = make_detail(c, &in, &key, salt);
-    job.response = cJSON_CreateObject();
-    cJSON_AddStringToObject(job.response, "key", key.name);
-    cJSON_AddStringToObject(job.response, "mechanism", srv_mech_name(in.mech));
-    cJSON_AddStringToObject(job.response, "hash", srv_hash_name(in.hash));
-    if (in.mech == SRV_MECH_ECDSA)
-        cJSON_AddStringToObject(job.response, "signature_format", in.der_format ? "der" : "raw");
-    if (in.request_id)
-        cJSON_AddStringToObject(job.response, "request_id", in.request_id);
-    if (in.batch)
-        sigs = cJSON_AddArrayToObject(job.response, "signatures");
-
-    for (size_t i = 0; i < in.ndigests; i++) {
-        uint8_t di[128];
-        size_t di_len = sizeof(di), sig_len = sizeof(sig);
-        const uint8_t *data = in.digests[i];
-        size_t data_len = srv_hash_len(in.hash);
-        const uint8_t *out = sig;
-        size_t out_len;
-        char *b64;
-
-        if (in.mech == SRV_MECH_RSA_PKCS1) {
-            if (srv_digestinfo(in.hash, data, data_len, di, &di_len, &err) != SRV_OK)
-                goto hsm_failed;
-            data = di;
-            data_len = di_len;
-        }
-        if (srv_hsm_sign(app->hsm, key.ckaid, SRV_CKAID_LEN, in.mech, in.hash, salt, data, data_len,
-                         sig, &sig_len, &err) != SRV_OK)
-            goto hsm_failed;
-        out_len = sig_len;
-        if (in.mech == SRV_MECH_ECDSA && in.der_format) {
-            out_len = sizeof(der_buf);
-            if (srv_ecdsa_raw_to_der(sig, sig_len, der_buf, &out_len, &err) != SRV_OK)
-                goto hsm_failed;
-            out = der_buf;
-        }
-        b64 = srv_b64_encode(out, out_len);
-        if (!b64) {
-            srv_fail(&err, SRV_E_NOMEM, "out of memory");
-            goto hsm_failed;
-        }
-        if (in.batch)
-            cJSON_AddItemToArray(sigs, cJSON_CreateString(b64));
-        else
-            cJSON_AddStringToObject(job.response, "signature", b64);
-        free(b64);
+    if (ev.decision.outcome == POLICY_APPROVAL_REQUIRED) {
+        sign_pending(c, &in, &key, ev.decision.rule, job.fp);
+        goto out;
     }
-    OPENSSL_cleanse(sig, sizeof(sig));
+    job.policy = &ev;
+    sign_execute(c, &in, &key, salt, &job);
+    goto out;
 
-    job.outcome = "allowed";
-    cJSON_AddNumberToObject(job.detail, "signatures", (double)in.ndigests);
-    if (srv_writer_run(app->writer, run_sign_record, &job, &err) != SRV_OK) {
-        /* No durable record: the signatures we made are dropped here and never leave. */
-        cJSON_Delete(job.response);
-        job.response = NULL;
+deny:
+    reply_error_detail(c, &in, &err, rule);
+out:
+    cJSON_Delete(job.detail);
+    api_policy_eval_clear(&ev);
+    sign_input_free(&in);
+    if (have_key)
+        srv_key_clear(&key);
+}
+
+void api_sign_approved(api_call *c, const srv_approval *a)
+{
+    sign_input in;
+    srv_key key;
+    sign_job job;
+    cJSON *body = cJSON_Parse(a->request);
+    unsigned salt = 0;
+    srv_error err;
+    int have_key = 0;
+
+    memset(&job, 0, sizeof(job));
+    memset(&key, 0, sizeof(key));
+    memset(&in, 0, sizeof(in));
+    if (!body) {
+        srv_fail(&err, SRV_E_DATABASE, "stored request of approval %s is not JSON", a->id);
         goto deny;
     }
-    if (job.replayed) {
-        reply_text(c, 200, job.replayed);
-        cJSON_Delete(job.response);
-    } else {
-        atomic_fetch_add(&app->signatures, in.ndigests);
-        api_reply(c, 200, job.response);
+    if (parse_input(body, &in, &err) != SRV_OK ||
+        srv_db_key_get(c->w->db, in.key_name, &key, &err) != SRV_OK)
+        goto deny;
+    have_key = 1;
+    if (key.id != a->key_id || key.is_ca) {
+        srv_fail(&err, SRV_E_KEY_NOT_FOUND, "the key of approval %s no longer exists", a->id);
+        goto deny;
     }
-    job.response = NULL;
+    if (key.disabled) {
+        srv_fail(&err, SRV_E_KEY_DISABLED, "key \"%s\" is disabled", key.name);
+        goto deny;
+    }
+    if (check_mechanism(&key, &in, &salt, &err) != SRV_OK)
+        goto deny;
+    job.approval = a;
+    sign_execute(c, &in, &key, salt, &job);
     goto out;
-
-hsm_failed:
-    /* The attempt is recorded (outcome error); nothing is handed out. */
-    cJSON_Delete(job.response);
-    job.response = NULL;
-    job.outcome = "error";
-    cJSON_AddStringToObject(job.detail, "error", err.message);
-    {
-        srv_error rerr;
-        if (srv_writer_run(app->writer, run_sign_record, &job, &rerr) != SRV_OK)
-            err = rerr;
-    }
-    {
-        cJSON *doc = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(doc, "error");
-        cJSON_AddStringToObject(e, "code", srv_status_code(err.status));
-        cJSON_AddStringToObject(e, "message", err.message);
-        api_reply(c, srv_status_http(err.status), doc);
-    }
-    goto out;
-
-deny : {
-    cJSON *detail = cJSON_CreateObject();
-    if (in.key_name)
-        cJSON_AddStringToObject(detail, "key", in.key_name);
-    if (in.request_id)
-        cJSON_AddStringToObject(detail, "request_id", in.request_id);
-    api_deny(c, &err, detail);
-}
+deny:
+    reply_error_detail(c, &in, &err, a->rule);
 out:
     cJSON_Delete(job.detail);
     sign_input_free(&in);
+    cJSON_Delete(body);
     if (have_key)
         srv_key_clear(&key);
 }

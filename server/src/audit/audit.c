@@ -107,6 +107,8 @@ typedef struct {
     srv_audit_report *report;
     int64_t expect_seq;
     char prev[65];
+    srv_audit_record_hook hook;
+    void *hook_ctx;
 } verify_state;
 
 static int verify_bad(verify_state *vs, int64_t seq, const char *why)
@@ -153,6 +155,11 @@ static int verify_row(const srv_audit_row *row, void *ctx)
     cJSON_Delete(rec);
     if (bad)
         return 1;
+    if (vs->hook) {
+        const char *why = vs->hook(row->seq, hash, vs->hook_ctx);
+        if (why)
+            return verify_bad(vs, row->seq, why);
+    }
     memcpy(vs->prev, hash, sizeof(hash));
     vs->expect_seq++;
     vs->report->records++;
@@ -161,9 +168,17 @@ static int verify_row(const srv_audit_row *row, void *ctx)
 
 srv_status srv_audit_verify(srv_db *db, srv_audit_report *report, srv_error *err)
 {
+    return srv_audit_verify_chain(db, NULL, NULL, report, err);
+}
+
+srv_status srv_audit_verify_chain(srv_db *db, srv_audit_record_hook hook, void *hook_ctx,
+                                  srv_audit_report *report, srv_error *err)
+{
     verify_state vs;
     memset(report, 0, sizeof(*report));
     memset(&vs, 0, sizeof(vs));
+    vs.hook = hook;
+    vs.hook_ctx = hook_ctx;
     vs.report = report;
     vs.expect_seq = 1;
     memset(vs.prev, '0', 64);

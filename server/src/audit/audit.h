@@ -39,7 +39,13 @@ typedef struct {
     char reason[200];
 } srv_audit_report;
 
+/* Called for each record whose hash and link are good, in order; returns NULL to go on or
+ * the reason why the record is bad (checkpoint.c checks signed checkpoints this way). */
+typedef const char *(*srv_audit_record_hook)(int64_t seq, const char *hash, void *ctx);
+
 /* Walks the whole chain; SRV_OK with first_bad == 0 means intact. */
 srv_status srv_audit_verify(srv_db *db, srv_audit_report *report, srv_error *err);
+srv_status srv_audit_verify_chain(srv_db *db, srv_audit_record_hook hook, void *hook_ctx,
+                                  srv_audit_report *report, srv_error *err);
 
 #endif

@@ -40,6 +40,20 @@ static const struct {
     [SRV_E_UNAVAILABLE] = {"unavailable", 503},
     [SRV_E_CONFIG] = {"configuration_error", 500},
     [SRV_E_IO] = {"io_error", 500},
+    [SRV_E_POLICY_DENIED_RULE] = {"policy_denied_rule", 403},
+    [SRV_E_QUOTA_EXCEEDED] = {"quota_exceeded", 429},
+    [SRV_E_OUTSIDE_TIME_WINDOW] = {"outside_time_window", 403},
+    [SRV_E_MACHINE_NOT_ALLOWED] = {"machine_not_allowed", 403},
+    [SRV_E_NETWORK_NOT_ALLOWED] = {"network_not_allowed", 403},
+    [SRV_E_APPLICATION_NOT_ALLOWED] = {"application_not_allowed", 403},
+    [SRV_E_HASH_NOT_ALLOWED] = {"hash_not_allowed", 403},
+    [SRV_E_MECHANISM_NOT_ALLOWED] = {"mechanism_not_allowed", 403},
+    [SRV_E_NOT_APPROVER] = {"not_an_approver", 403},
+    [SRV_E_SELF_APPROVAL] = {"self_approval_forbidden", 403},
+    [SRV_E_ALREADY_DECIDED] = {"already_decided", 409},
+    [SRV_E_APPROVAL_CLOSED] = {"approval_closed", 409},
+    [SRV_E_APPROVAL_REJECTED] = {"approval_rejected", 403},
+    [SRV_E_APPROVAL_EXPIRED] = {"approval_expired", 410},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -860,6 +860,102 @@ out:
     return st;
 }
 
+/* ---- data objects ---------------------------------------------------------------------- */
+
+/* Finds up to max token data objects with this label; *n receives how many. */
+static CK_RV find_data(srv_hsm *hsm, CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *out,
+                       CK_ULONG max, CK_ULONG *n)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    CK_RV rv = hsm->m.fn->C_FindObjectsInit(s, tmpl, 3);
+    *n = 0;
+    if (rv != CKR_OK)
+        return rv;
+    rv = hsm->m.fn->C_FindObjects(s, out, max, n);
+    hsm->m.fn->C_FindObjectsFinal(s);
+    return rv;
+}
+
+#define DATA_OBJECTS_MAX 8
+
+srv_status srv_hsm_data_put(srv_hsm *hsm, const char *label, const uint8_t *value, size_t len,
+                            srv_error *err)
+{
+    static const char application[] = "signum-server";
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_OBJECT_HANDLE old[DATA_OBJECTS_MAX], obj;
+    CK_ULONG n = 0;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_APPLICATION, (void *)application, sizeof(application) - 1},
+        {CKA_VALUE, (void *)value, len},
+    };
+    pooled s;
+    srv_status st;
+    CK_RV rv;
+
+    if (len > 4096)
+        return srv_fail(err, SRV_E_INVALID_FIELD, "HSM data object too large");
+    st = session_acquire(hsm, &s, err);
+    if (st != SRV_OK)
+        return st;
+    rv = find_data(hsm, s.h, label, old, DATA_OBJECTS_MAX, &n);
+    if (session_lost(rv) && session_replace(hsm, &s, rv, err) == SRV_OK)
+        rv = find_data(hsm, s.h, label, old, DATA_OBJECTS_MAX, &n);
+    /* CKA_VALUE of a data object may be read-only (SoftHSMv2): write a new object, then drop
+     * the old ones, so that a crash in between leaves two objects rather than none. */
+    if (rv == CKR_OK)
+        rv = hsm->m.fn->C_CreateObject(s.h, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
+        rv = hsm->m.fn->C_DestroyObject(s.h, old[i]);
+    if (rv != CKR_OK)
+        st = hsm_fail(err, "storing a data object", rv);
+    session_release(hsm, s);
+    return st;
+}
+
+srv_status srv_hsm_data_get(srv_hsm *hsm, const char *label, uint8_t **value, size_t *len,
+                            srv_error *err)
+{
+    CK_OBJECT_HANDLE obj[2];
+    CK_ULONG n = 0, vlen = 0;
+    pooled s;
+    srv_status st;
+    CK_RV rv;
+
+    *value = NULL;
+    *len = 0;
+    st = session_acquire(hsm, &s, err);
+    if (st != SRV_OK)
+        return st;
+    rv = find_data(hsm, s.h, label, obj, 2, &n);
+    if (session_lost(rv) && session_replace(hsm, &s, rv, err) == SRV_OK)
+        rv = find_data(hsm, s.h, label, obj, 2, &n);
+    if (rv != CKR_OK)
+        st = hsm_fail(err, "finding a data object", rv);
+    else if (n == 0)
+        st = srv_fail(err, SRV_E_NOT_FOUND, "no HSM data object \"%s\"", label);
+    else if (n > 1)
+        st = srv_fail(err, SRV_E_HSM,
+                      "several HSM data objects \"%s\" (an update was interrupted; the next "
+                      "one repairs it)",
+                      label);
+    else if ((st = read_attr(hsm, s.h, obj[0], CKA_VALUE, value, &vlen, err)) == SRV_OK)
+        *len = vlen;
+    session_release(hsm, s);
+    return st;
+}
+
 srv_status srv_hsm_health(srv_hsm *hsm, char *detail, size_t detail_len)
 {
     CK_TOKEN_INFO info;

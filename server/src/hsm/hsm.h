@@ -70,6 +70,15 @@ srv_status srv_hsm_sign(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_mech
                         srv_hash hash, unsigned salt_len, const uint8_t *data, size_t data_len,
                         uint8_t *sig, size_t *sig_len, srv_error *err);
 
+/* A small private token data object (CKO_DATA, at most 4 KiB) named by its CKA_LABEL:
+ * srv_hsm_data_put creates or replaces it; srv_hsm_data_get answers SRV_E_NOT_FOUND when
+ * absent and returns a malloc'd copy of the value. The audit log keeps its checkpoint
+ * high-water mark here, out of reach of anyone who can only edit the database. */
+srv_status srv_hsm_data_put(srv_hsm *hsm, const char *label, const uint8_t *value, size_t len,
+                            srv_error *err);
+srv_status srv_hsm_data_get(srv_hsm *hsm, const char *label, uint8_t **value, size_t *len,
+                            srv_error *err);
+
 /* Reports whether the token answers; detail receives a short human description. */
 srv_status srv_hsm_health(srv_hsm *hsm, char *detail, size_t detail_len);
 

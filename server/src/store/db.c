@@ -8,6 +8,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "db_internal.h"
 
 /* Each entry brings the schema from version i to i+1, in one transaction. */
 static const char *const migrations[] = {
@@ -55,6 +56,38 @@ static const char *const migrations[] = {
     "ALTER TABLE access_tokens ADD COLUMN machine_id INTEGER REFERENCES machines(id);"
     "CREATE INDEX access_tokens_user ON access_tokens(user_id);"
     "CREATE INDEX access_tokens_machine ON access_tokens(machine_id);",
+    /* 2 -> 3: audit checkpoints signed by an HSM audit key, exporters' persistent cursors. */
+    "CREATE TABLE audit_keys(id INTEGER PRIMARY KEY, ckaid BLOB NOT NULL UNIQUE,"
+    " type TEXT NOT NULL, spki BLOB NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE audit_checkpoints(seq INTEGER PRIMARY KEY,"
+    " key_id INTEGER NOT NULL REFERENCES audit_keys(id), payload TEXT NOT NULL,"
+    " signature BLOB NOT NULL);"
+    "CREATE TABLE export_cursors(sink TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3 -> 4: policy rules (versioned), user and key groups, signature counts for quotas,
+     * approval requests and their votes. */
+    "CREATE TABLE policies(name TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " document TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE policy_versions(name TEXT NOT NULL, version INTEGER NOT NULL, document TEXT,"
+    " changed_at INTEGER NOT NULL, PRIMARY KEY(name, version)) WITHOUT ROWID;"
+    "CREATE TABLE policy_groups(kind TEXT NOT NULL CHECK(kind IN ('user','key')),"
+    " name TEXT NOT NULL, members TEXT NOT NULL, updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(kind, name)) WITHOUT ROWID;"
+    "CREATE TABLE sign_usage(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " user_id INTEGER NOT NULL REFERENCES users(id), key_id INTEGER NOT NULL REFERENCES keys(id),"
+    " count INTEGER NOT NULL);"
+    "CREATE INDEX sign_usage_key ON sign_usage(key_id, time);"
+    "CREATE INDEX sign_usage_user ON sign_usage(user_id, time);"
+    "CREATE TABLE approval_requests(id TEXT PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id), key_id INTEGER NOT NULL REFERENCES keys(id),"
+    " rule TEXT NOT NULL, request TEXT NOT NULL, required INTEGER NOT NULL,"
+    " approvers TEXT NOT NULL, status TEXT NOT NULL"
+    " CHECK(status IN ('pending','approved','rejected','signed')),"
+    " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, response TEXT,"
+    " decided_at INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE approval_votes(request_id TEXT NOT NULL REFERENCES approval_requests(id),"
+    " approver TEXT NOT NULL, decision TEXT NOT NULL CHECK(decision IN ('approve','reject')),"
+    " time INTEGER NOT NULL, PRIMARY KEY(request_id, approver)) WITHOUT ROWID;",
 };
 
 typedef enum {
@@ -101,6 +134,14 @@ typedef enum {
     Q_AUDIT_ITER,
     Q_META_SET,
     Q_META_GET,
+    Q_AUDIT_KEY_INSERT,
+    Q_AUDIT_KEY_LATEST,
+    Q_AUDIT_KEYS_ALL,
+    Q_CHECKPOINT_INSERT,
+    Q_CHECKPOINT_LAST,
+    Q_CHECKPOINTS_ALL,
+    Q_CURSOR_GET,
+    Q_CURSOR_SET,
     Q_COUNT
 } query_id;
 
@@ -172,11 +213,25 @@ static const char *const queries[Q_COUNT] = {
                      " WHERE seq > ?1 ORDER BY seq",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [Q_AUDIT_KEY_INSERT] = "INSERT INTO audit_keys(ckaid, type, spki, created_at)"
+                           " VALUES(?1, ?2, ?3, ?4)",
+    [Q_AUDIT_KEY_LATEST] = "SELECT id, ckaid, type, spki FROM audit_keys ORDER BY id DESC LIMIT 1",
+    [Q_AUDIT_KEYS_ALL] = "SELECT id, ckaid, type, spki FROM audit_keys ORDER BY id",
+    [Q_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints(seq, key_id, payload, signature)"
+                            " VALUES(?1, ?2, ?3, ?4)",
+    [Q_CHECKPOINT_LAST] = "SELECT seq, key_id, payload, signature FROM audit_checkpoints"
+                          " ORDER BY seq DESC LIMIT 1",
+    [Q_CHECKPOINTS_ALL] = "SELECT seq, key_id, payload, signature FROM audit_checkpoints"
+                          " ORDER BY seq",
+    [Q_CURSOR_GET] = "SELECT seq FROM export_cursors WHERE sink = ?1",
+    [Q_CURSOR_SET] = "INSERT OR REPLACE INTO export_cursors(sink, seq, updated_at)"
+                     " VALUES(?1, ?2, ?3)",
 };
 
 struct srv_db {
     sqlite3 *conn;
     sqlite3_stmt *stmts[Q_COUNT];
+    sqlite3_stmt *ext_stmts[SRV_DB_EXT_SLOTS]; /* db_internal.h */
     int writer;
 };
 
@@ -209,6 +264,39 @@ static srv_status step_done(srv_db *db, sqlite3_stmt *s, srv_error *err, const c
         st = db_fail(db, err, what);
     sqlite3_reset(s);
     return st;
+}
+
+/* ---- for query families kept in their own files (db_internal.h) ---------------------------- */
+
+sqlite3_stmt *srv_db_stmt_ext(srv_db *db, int slot, const char *sql, srv_error *err)
+{
+    if (slot < 0 || slot >= SRV_DB_EXT_SLOTS) {
+        srv_fail(err, SRV_E_INTERNAL, "statement slot %d out of range", slot);
+        return NULL;
+    }
+    if (!db->ext_stmts[slot] && sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                   &db->ext_stmts[slot], NULL) != SQLITE_OK) {
+        db_fail(db, err, "prepare");
+        return NULL;
+    }
+    sqlite3_reset(db->ext_stmts[slot]);
+    sqlite3_clear_bindings(db->ext_stmts[slot]);
+    return db->ext_stmts[slot];
+}
+
+srv_status srv_db_step_done(srv_db *db, sqlite3_stmt *s, srv_error *err, const char *what)
+{
+    return step_done(db, s, err, what);
+}
+
+srv_status srv_db_fail(srv_db *db, srv_error *err, const char *what)
+{
+    return db_fail(db, err, what);
+}
+
+int srv_db_changes(srv_db *db)
+{
+    return sqlite3_changes(db->conn);
 }
 
 srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err)
@@ -308,6 +396,8 @@ void srv_db_close(srv_db *db)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(db->stmts[i]);
+    for (int i = 0; i < SRV_DB_EXT_SLOTS; i++)
+        sqlite3_finalize(db->ext_stmts[i]);
     sqlite3_close(db->conn);
     free(db);
 }
@@ -1122,4 +1212,152 @@ srv_status srv_db_meta_get(srv_db *db, const char *key, char *value, size_t valu
         st = db_fail(db, err, "meta lookup");
     sqlite3_reset(s);
     return st;
+}
+
+/* ---- audit keys, checkpoints, export cursors ----------------------------------------------- */
+
+srv_status srv_db_audit_key_insert(srv_db *db, srv_audit_key_row *key, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_AUDIT_KEY_INSERT, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_blob(s, 1, key->ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, srv_key_type_name(key->type), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, key->spki, (int)key->spki_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, srv_now());
+    st = step_done(db, s, err, "audit key");
+    if (st == SRV_OK)
+        key->id = sqlite3_last_insert_rowid(db->conn);
+    return st;
+}
+
+static srv_status audit_key_from_row(sqlite3_stmt *s, srv_audit_key_row *out, srv_error *err)
+{
+    int n = sqlite3_column_bytes(s, 3);
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(s, 0);
+    if (sqlite3_column_bytes(s, 1) != SRV_CKAID_LEN || n <= 0 ||
+        !srv_key_type_parse((const char *)sqlite3_column_text(s, 2), &out->type))
+        return srv_fail(err, SRV_E_DATABASE, "audit key row %lld is malformed", (long long)out->id);
+    memcpy(out->ckaid, sqlite3_column_blob(s, 1), SRV_CKAID_LEN);
+    if (!(out->spki = malloc((size_t)n)))
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
+    memcpy(out->spki, sqlite3_column_blob(s, 3), (size_t)n);
+    out->spki_len = (size_t)n;
+    return SRV_OK;
+}
+
+void srv_audit_key_row_clear(srv_audit_key_row *key)
+{
+    free(key->spki);
+    memset(key, 0, sizeof(*key));
+}
+
+srv_status srv_db_audit_key_latest(srv_db *db, srv_audit_key_row *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_AUDIT_KEY_LATEST, err);
+    srv_status st;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return SRV_E_DATABASE;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        st = audit_key_from_row(s, out, err);
+    else if (rc == SQLITE_DONE)
+        st = srv_fail(err, SRV_E_NOT_FOUND, "no audit key");
+    else
+        st = db_fail(db, err, "audit key lookup");
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_audit_keys_list(srv_db *db, srv_audit_key_cb cb, void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_AUDIT_KEYS_ALL, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_audit_key_row k;
+        st = audit_key_from_row(s, &k, err);
+        if (st == SRV_OK)
+            cb(&k, ctx);
+        srv_audit_key_row_clear(&k);
+        if (st != SRV_OK)
+            break;
+    }
+    if (st == SRV_OK && rc != SQLITE_DONE)
+        st = db_fail(db, err, "audit keys list");
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_checkpoint_insert(srv_db *db, const srv_checkpoint_row *cp, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_CHECKPOINT_INSERT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, cp->seq);
+    sqlite3_bind_int64(s, 2, cp->key_id);
+    sqlite3_bind_text(s, 3, cp->payload, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, cp->signature, (int)cp->signature_len, SQLITE_STATIC);
+    return step_done(db, s, err, "audit checkpoint");
+}
+
+static void checkpoint_from_row(sqlite3_stmt *s, srv_checkpoint_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->seq = sqlite3_column_int64(s, 0);
+    out->key_id = sqlite3_column_int64(s, 1);
+    out->payload = (const char *)sqlite3_column_text(s, 2);
+    out->signature = sqlite3_column_blob(s, 3);
+    out->signature_len = (size_t)sqlite3_column_bytes(s, 3);
+    if (!out->payload)
+        out->payload = "";
+}
+
+srv_status srv_db_checkpoints_iterate(srv_db *db, int last_only, srv_checkpoint_cb cb, void *ctx,
+                                      srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, last_only ? Q_CHECKPOINT_LAST : Q_CHECKPOINTS_ALL, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_checkpoint_row cp;
+        checkpoint_from_row(s, &cp);
+        if (cb(&cp, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : db_fail(db, err, "audit checkpoints read");
+}
+
+srv_status srv_db_cursor_get(srv_db *db, const char *sink, int64_t *seq, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_CURSOR_GET, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    *seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SRV_OK : db_fail(db, err, "export cursor");
+}
+
+srv_status srv_db_cursor_set(srv_db *db, const char *sink, int64_t seq, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, Q_CURSOR_SET, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, seq);
+    sqlite3_bind_int64(s, 3, srv_now());
+    return step_done(db, s, err, "export cursor");
 }

@@ -77,7 +77,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 2
+#define SRV_DB_SCHEMA_VERSION 4
 
 /* Opens a connection; the writer runs migrations and uses synchronous=FULL. */
 srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err);
@@ -202,6 +202,39 @@ srv_status srv_db_audit_insert(srv_db *db, const srv_audit_row *row, srv_error *
 typedef int (*srv_audit_cb)(const srv_audit_row *row, void *ctx);
 srv_status srv_db_audit_iterate(srv_db *db, int64_t after_seq, srv_audit_cb cb, void *ctx,
                                 srv_error *err);
+
+/* The HSM audit keys that sign checkpoints (newest last; the private halves stay in the HSM). */
+typedef struct {
+    int64_t id;
+    uint8_t ckaid[SRV_CKAID_LEN];
+    srv_key_type type;
+    uint8_t *spki; /* owned; srv_audit_key_row_clear frees it */
+    size_t spki_len;
+} srv_audit_key_row;
+void srv_audit_key_row_clear(srv_audit_key_row *key);
+srv_status srv_db_audit_key_insert(srv_db *db, srv_audit_key_row *key, srv_error *err);
+/* SRV_E_NOT_FOUND if there is none. */
+srv_status srv_db_audit_key_latest(srv_db *db, srv_audit_key_row *out, srv_error *err);
+typedef void (*srv_audit_key_cb)(const srv_audit_key_row *key, void *ctx);
+srv_status srv_db_audit_keys_list(srv_db *db, srv_audit_key_cb cb, void *ctx, srv_error *err);
+
+/* A signed checkpoint over the audit chain up to record seq (pointers valid in the callback). */
+typedef struct {
+    int64_t seq;
+    int64_t key_id;
+    const char *payload;
+    const uint8_t *signature;
+    size_t signature_len;
+} srv_checkpoint_row;
+srv_status srv_db_checkpoint_insert(srv_db *db, const srv_checkpoint_row *cp, srv_error *err);
+/* Every checkpoint in seq order, or only the last one; cb returns non-zero to stop. */
+typedef int (*srv_checkpoint_cb)(const srv_checkpoint_row *cp, void *ctx);
+srv_status srv_db_checkpoints_iterate(srv_db *db, int last_only, srv_checkpoint_cb cb, void *ctx,
+                                      srv_error *err);
+
+/* Exporters' cursors: the last audit seq a sink acknowledged (0 if never). */
+srv_status srv_db_cursor_get(srv_db *db, const char *sink, int64_t *seq, srv_error *err);
+srv_status srv_db_cursor_set(srv_db *db, const char *sink, int64_t seq, srv_error *err);
 
 /* Small key/value settings (server instance data). */
 srv_status srv_db_meta_set(srv_db *db, const char *key, const char *value, srv_error *err);

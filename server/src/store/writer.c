@@ -1,11 +1,14 @@
 /* Group commit: one thread, one connection, one transaction for every batch of queued jobs. */
 #include "writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/log.h"
+#include "../common/util.h"
 
 #define MAX_BATCH 512
 
@@ -27,7 +30,107 @@ struct srv_writer {
     int stopping;
     srv_audit_head audit;
     unsigned long commits, jobs;
+    /* Checkpoints; touched only by the writer thread (set up by a job). */
+    const srv_audit_signer *signer;
+    unsigned cp_records, cp_seconds;
+    srv_checkpoint_state cp_last;
+    uint64_t cp_last_us;  /* monotonic time of the last checkpoint (or of enabling them) */
+    uint64_t cp_retry_us; /* after a failed checkpoint, no new attempt before this */
 };
+
+static int checkpoint_due(const srv_writer *w, uint64_t now_us)
+{
+    if (!w->signer || w->audit.seq <= w->cp_last.seq || now_us < w->cp_retry_us)
+        return 0;
+    return w->audit.seq - w->cp_last.seq >= (int64_t)w->cp_records ||
+           now_us - w->cp_last_us >= (uint64_t)w->cp_seconds * 1000000u;
+}
+
+/* Signs the head inside the open transaction, in a savepoint: a failed checkpoint (HSM down)
+ * never costs the batch its commit. *next is adopted by the caller after the commit. */
+static int checkpoint_in_tx(srv_writer *w, const char *reason, srv_checkpoint_state *next)
+{
+    srv_error err;
+    srv_status st = srv_db_exec(w->db, "SAVEPOINT checkpoint", &err);
+    if (st == SRV_OK) {
+        st = srv_checkpoint_write(w->db, w->signer, &w->audit, reason, &w->cp_last, next, &err);
+        if (st != SRV_OK)
+            srv_db_exec(w->db, "ROLLBACK TO checkpoint", NULL);
+        srv_db_exec(w->db, "RELEASE checkpoint", NULL);
+    }
+    if (st != SRV_OK) {
+        srv_log(SRV_LOG_ERROR, "audit", "checkpoint at record %lld failed: %s",
+                (long long)w->audit.seq, err.message);
+        w->cp_retry_us = srv_monotonic_us() + 5000000u;
+        return 0;
+    }
+    return 1;
+}
+
+/* After the commit: the checkpoint is durable; remember it, here and in the HSM. */
+static void checkpoint_adopt(srv_writer *w, const srv_checkpoint_state *next)
+{
+    srv_error err;
+    w->cp_last = *next;
+    w->cp_last_us = srv_monotonic_us();
+    if (srv_checkpoint_mark(w->signer, next, &err) != SRV_OK)
+        srv_log(SRV_LOG_ERROR, "audit", "cannot store the checkpoint mark in the HSM: %s",
+                err.message);
+}
+
+/* A transaction holding only a checkpoint (timer or shutdown). */
+static void checkpoint_alone(srv_writer *w, const char *reason)
+{
+    srv_checkpoint_state next;
+    srv_error err;
+    if (srv_db_exec(w->db, "BEGIN IMMEDIATE", &err) != SRV_OK) {
+        srv_log(SRV_LOG_ERROR, "audit", "checkpoint: %s", err.message);
+        w->cp_retry_us = srv_monotonic_us() + 5000000u;
+        return;
+    }
+    if (!checkpoint_in_tx(w, reason, &next)) {
+        srv_db_exec(w->db, "ROLLBACK", NULL);
+        return;
+    }
+    if (srv_db_exec(w->db, "COMMIT", &err) != SRV_OK) {
+        srv_db_exec(w->db, "ROLLBACK", NULL);
+        srv_log(SRV_LOG_ERROR, "audit", "checkpoint commit failed: %s", err.message);
+        w->cp_retry_us = srv_monotonic_us() + 5000000u;
+        return;
+    }
+    checkpoint_adopt(w, &next);
+}
+
+/* Waits for jobs; returns 0 with the lock held when jobs or a stop are pending, 1 (lock
+ * released) when a timed checkpoint is due with nothing else to do. */
+static int wait_for_work(srv_writer *w)
+{
+    while (!w->head && !w->stopping) {
+        uint64_t now = srv_monotonic_us(), due;
+        struct timespec ts;
+        if (!w->signer || w->audit.seq <= w->cp_last.seq) {
+            pthread_cond_wait(&w->wake, &w->lock);
+            continue;
+        }
+        due = w->cp_last_us + (uint64_t)w->cp_seconds * 1000000u;
+        if (due < w->cp_retry_us)
+            due = w->cp_retry_us;
+        if (now >= due) {
+            pthread_mutex_unlock(&w->lock);
+            return 1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        due -= now;
+        ts.tv_sec += (time_t)(due / 1000000u);
+        ts.tv_nsec += (long)(due % 1000000u) * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+    }
+    return 0;
+}
 
 /* Runs one job in its own savepoint so a failure rolls back only that job. */
 static void run_job(srv_writer *w, job *j)
@@ -64,11 +167,20 @@ static void *writer_main(void *arg)
         unsigned n = 0, ok = 0;
         int commit_ok;
 
+        srv_checkpoint_state next;
+        int checkpointed = 0;
+
         pthread_mutex_lock(&w->lock);
-        while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->wake, &w->lock);
+        if (wait_for_work(w)) {
+            checkpoint_alone(w, "interval");
+            continue;
+        }
         if (!w->head && w->stopping) {
             pthread_mutex_unlock(&w->lock);
+            if (w->signer && w->audit.seq > w->cp_last.seq) {
+                w->cp_retry_us = 0;
+                checkpoint_alone(w, "shutdown");
+            }
             break;
         }
         batch = w->head;
@@ -87,6 +199,12 @@ static void *writer_main(void *arg)
                 run_job(w, j);
                 ok += j->status == SRV_OK;
             }
+            if (checkpoint_due(w, srv_monotonic_us()))
+                checkpointed = checkpoint_in_tx(
+                    w,
+                    w->audit.seq - w->cp_last.seq >= (int64_t)w->cp_records ? "records"
+                                                                            : "interval",
+                    &next);
             commit_ok = srv_db_exec(w->db, "COMMIT", &err) == SRV_OK;
             if (!commit_ok)
                 srv_db_exec(w->db, "ROLLBACK", NULL);
@@ -100,6 +218,8 @@ static void *writer_main(void *arg)
                     j->status = srv_fail(j->err, SRV_E_AUDIT,
                                          "the audit log could not be written; nothing was done");
         } else {
+            if (checkpointed)
+                checkpoint_adopt(w, &next);
             pthread_mutex_lock(&w->lock);
             w->commits++;
             w->jobs += ok;
@@ -113,13 +233,18 @@ static void *writer_main(void *arg)
 srv_status srv_writer_start(const char *db_path, srv_writer **out, srv_error *err)
 {
     srv_writer *w = calloc(1, sizeof(*w));
+    pthread_condattr_t attr;
     srv_status st;
 
     *out = NULL;
     if (!w)
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
+    /* The checkpoint timer waits on the monotonic clock. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&w->finished, NULL);
     st = srv_db_open(db_path, 1, &w->db, err);
     if (st == SRV_OK)
@@ -208,4 +333,35 @@ void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs
     *commits = w->commits;
     *jobs = w->jobs;
     pthread_mutex_unlock(&w->lock);
+}
+
+typedef struct {
+    srv_writer *w;
+    const srv_audit_signer *signer;
+    unsigned records, seconds;
+} checkpoint_setup;
+
+/* Runs on the writer thread, so the checkpoint fields need no lock. */
+static srv_status enable_checkpoints(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    checkpoint_setup *c = ctx;
+    srv_checkpoint_state last;
+    srv_status st = srv_checkpoint_last(db, &last, err);
+    (void)audit;
+    if (st != SRV_OK)
+        return st;
+    c->w->signer = c->signer;
+    c->w->cp_records = c->records ? c->records : 1;
+    c->w->cp_seconds = c->seconds ? c->seconds : 1;
+    c->w->cp_last = last;
+    c->w->cp_last_us = srv_monotonic_us();
+    c->w->cp_retry_us = 0;
+    return SRV_OK;
+}
+
+srv_status srv_writer_checkpoints(srv_writer *w, const srv_audit_signer *signer, unsigned records,
+                                  unsigned seconds, srv_error *err)
+{
+    checkpoint_setup c = {w, signer, records, seconds};
+    return srv_writer_run(w, enable_checkpoints, &c, err);
 }

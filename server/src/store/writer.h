@@ -6,6 +6,7 @@
 #define SRV_WRITER_H
 
 #include "../audit/audit.h"
+#include "../audit/checkpoint.h"
 #include "db.h"
 
 typedef struct srv_writer srv_writer;
@@ -23,6 +24,12 @@ srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *
 
 /* Appends one audit record durably; *seq (optional) receives its sequence number. */
 srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq, srv_error *err);
+
+/* Turns on signed checkpoints (audit/checkpoint.h): the writer signs the chain head in the
+ * group transaction once `records` records have followed the last checkpoint, or `seconds`
+ * after it when any record has, and at stop. signer must outlive the writer. */
+srv_status srv_writer_checkpoints(srv_writer *w, const srv_audit_signer *signer, unsigned records,
+                                  unsigned seconds, srv_error *err);
 
 /* Statistics for /metrics: commits and jobs committed. */
 void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs);
