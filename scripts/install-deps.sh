@@ -14,15 +14,37 @@ packages=(
   softhsm2 opensc gnutls-bin libp11-kit-dev
   # tests and demo
   libcmocka-dev openssl sqlite3 curl procps python3
+  # audit export tests: a real rsyslogd (plain and TLS receivers) started by the tests
+  rsyslog rsyslog-openssl
+  # real tools signing through libsignumpkcs11.so (tests/tools, demo)
+  libengine-pkcs11-openssl openjdk-17-jdk-headless gnupg gnupg-pkcs11-scd rpm
+  gcc-mingw-w64-x86-64 p11-kit util-linux
+  # Windows builds tested under Wine (mingw dependencies come from Debian source packages)
+  wine64 dpkg-dev
+  # benchmarks (scripts/bench.sh): plots
+  gnuplot-nox
 )
+# From bookworm-backports: pkcs11-provider (none in bookworm) and osslsigncode 2.9 (2.5 there).
+backports=(pkcs11-provider osslsigncode)
+backports_list=/etc/apt/sources.list.d/signum-backports.list
 
+installed() {
+  dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+  installed "$p" || missing+=("$p")
+done
+missing_bpo=()
+for p in "${backports[@]}"; do
+  # osslsigncode must be the backport (2.9): bookworm's 2.5 does not count.
+  if ! installed "$p" || ! dpkg-query -W -f='${Version}' "$p" | grep -q '~bpo'; then
+    missing_bpo+=("$p")
+  fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
+if [ ${#missing[@]} -eq 0 ] && [ ${#missing_bpo[@]} -eq 0 ]; then
+  echo "install-deps: all $(( ${#packages[@]} + ${#backports[@]} )) packages present"
   exit 0
 fi
 
@@ -32,8 +54,22 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo=sudo
 fi
 
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps: installing ${missing[*]} ${missing_bpo[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if [ ${#missing_bpo[@]} -gt 0 ] && [ ! -f "$backports_list" ]; then
+  # Backports from the mirror this machine already uses for bookworm itself.
+  mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 == "bookworm" {print $1; exit}')
+  if [ -n "$mirror" ]; then
+    echo "deb $mirror bookworm-backports main" | $sudo tee "$backports_list" >/dev/null
+  else
+    echo "install-deps: no bookworm source found to add bookworm-backports from" >&2
+  fi
+fi
 # A third-party source that cannot be reached must not stop us: apt warns and goes on.
 $sudo apt-get update -q || echo "install-deps: apt-get update reported errors; continuing" >&2
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ ${#missing_bpo[@]} -gt 0 ]; then
+  $sudo apt-get install -y -q --no-install-recommends -t bookworm-backports "${missing_bpo[@]}"
+fi
