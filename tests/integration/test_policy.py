@@ -1,6 +1,7 @@
 """Policy rules against a real server: CRUD with versions, export/import, groups, explain,
-and the sign path's decisions (deny rules over grants, IP ranges, digest algorithms, quotas),
-each named in the answer's stable code and in the audit log."""
+the sign path's decisions (deny rules over grants, IP ranges, digest algorithms, quotas),
+each named in the answer's stable code and in the audit log, and the key listing, which
+follows the rules as well as the grants."""
 
 import os
 import sys
@@ -17,11 +18,13 @@ class PolicyTest(ServerTestCase):
     @classmethod
     def prepare(cls):
         s = cls.server
-        for k in ("pol-a", "pol-b", "pol-q", "pol-net", "pol-g"):
+        for k in ("pol-a", "pol-b", "pol-q", "pol-net", "pol-g", "pol-l", "pol-lg", "pol-h"):
             s.create_key(k, "ec-p256")
         cls.alice = s.token_for(s.create_user("alice", "signer"))
         cls.bob = s.token_for(s.create_user("bob", "signer"))
+        cls.carol = s.token_for(s.create_user("carol", "signer"))
         s.grant("pol-a", "alice")
+        s.grant("pol-h", "alice")
 
     def admin(self, method, path, body=None, expect=200):
         return self.server.call(method, path, body, token=self.server.admin_token(),
@@ -29,6 +32,14 @@ class PolicyTest(ServerTestCase):
 
     def sign(self, token, key, digest=DIGEST, hash="sha256"):
         return self.server.sign_request(token, key, "ecdsa", hash, digest=digest)
+
+    def listing(self, token, **headers):
+        r = self.server.request("GET", "/api/v1/keys", token=token, headers=headers)
+        self.assertIn(r.status, (200, 304), r)
+        return r
+
+    def listed(self, token):
+        return [k["name"] for k in self.listing(token).json["keys"]]
 
     def test_crud_and_versions(self):
         rule = {"name": "crud", "effect": "allow", "subjects": {"users": ["bob"]},
@@ -136,6 +147,83 @@ class PolicyTest(ServerTestCase):
         groups = self.admin("GET", "/api/v1/admin/groups")["groups"]
         self.assertIn({"name": "releasers", "members": ["bob"]},
                       [{"name": g["name"], "members": g["members"]} for g in groups])
+
+    def test_listing_follows_allow_rules(self):
+        # Carol holds no grant: nothing is listed and nothing can be signed.
+        self.assertEqual(self.listed(self.carol), [])
+        self.assertError(self.sign(self.carol, "pol-l"), 403, "key_not_granted")
+        empty = self.listing(self.carol).headers["etag"]
+        self.admin("POST", "/api/v1/admin/policies", {
+            "name": "carol-l", "effect": "allow", "priority": 20,
+            "subjects": {"users": ["carol"]}, "keys": {"names": ["pol-l"]}}, expect=201)
+        # A rule bound to a machine (a request-time dimension), through a user and a key group:
+        # listed, though this request (no mTLS identity) is refused.
+        self.admin("PUT", "/api/v1/admin/groups/listers", {"members": ["carol"]})
+        self.admin("PUT", "/api/v1/admin/key-groups/listed", {"members": ["pol-lg"]})
+        self.admin("POST", "/api/v1/admin/policies", {
+            "name": "listers-build", "effect": "allow",
+            "subjects": {"groups": ["listers"]}, "keys": {"groups": ["listed"]},
+            "where": {"machines": ["build-01"]}}, expect=201)
+        try:
+            r = self.listing(self.carol, **{"If-None-Match": empty})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual([k["name"] for k in r.json["keys"]], ["pol-l", "pol-lg"])
+            with_rule = r.headers["etag"]
+            self.assertNotEqual(with_rule, empty)
+            last = self.server.audit_last_seq()
+            r = self.sign(self.carol, "pol-l")
+            self.assertEqual(r.status, 200, r)
+            rec = [x for x in self.server.audit_show(after=last) if x["action"] == "sign"]
+            self.assertEqual(rec[-1]["detail"]["policy"], {"rule": "carol-l"})
+            self.assertError(self.sign(self.carol, "pol-lg"), 403, "machine_not_allowed")
+            # Alice is in neither rule: her listing is her grants.
+            self.assertEqual(self.listed(self.alice), ["pol-a", "pol-h"])
+
+            # The rule goes: so does the key, and the validator changes.
+            self.admin("DELETE", "/api/v1/admin/policies/carol-l")
+            r = self.listing(self.carol, **{"If-None-Match": with_rule})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual([k["name"] for k in r.json["keys"]], ["pol-lg"])
+            self.assertNotEqual(r.headers["etag"], with_rule)
+            self.assertError(self.sign(self.carol, "pol-l"), 403, "key_not_granted")
+        finally:
+            self.server.request("DELETE", "/api/v1/admin/policies/carol-l",
+                                token=self.server.admin_token())
+            self.admin("DELETE", "/api/v1/admin/policies/listers-build")
+            self.admin("DELETE", "/api/v1/admin/groups/listers")
+            self.admin("DELETE", "/api/v1/admin/key-groups/listed")
+        self.assertEqual(self.listing(self.carol).headers["etag"], empty)
+
+    def test_listing_hides_keys_denied_outright(self):
+        self.assertIn("pol-h", self.listed(self.alice))
+        # A deny with a condition leaves some requests to the grant: still listed.
+        self.admin("POST", "/api/v1/admin/policies", {
+            "name": "hide-h-384", "effect": "deny", "priority": 30,
+            "subjects": {"users": ["alice"]}, "keys": {"names": ["pol-h"]},
+            "conditions": {"hashes": ["sha384"]}}, expect=201)
+        try:
+            self.assertIn("pol-h", self.listed(self.alice))
+            # An unconditional deny above the grant: the key can never be used, so it is hidden.
+            self.admin("POST", "/api/v1/admin/policies", {
+                "name": "hide-h", "effect": "deny", "priority": 10,
+                "subjects": {"users": ["alice"]}, "keys": {"names": ["pol-h"]}}, expect=201)
+            self.assertNotIn("pol-h", self.listed(self.alice))
+            self.assertIn("pol-a", self.listed(self.alice))
+            r = self.sign(self.alice, "pol-h")
+            self.assertError(r, 403, "policy_denied_rule")
+            self.assertIn("hide-h", r.json["error"]["message"])
+            # An allow rule that outranks the deny brings it back.
+            self.admin("POST", "/api/v1/admin/policies", {
+                "name": "unhide-h", "effect": "allow", "priority": 11,
+                "subjects": {"users": ["alice"]}, "keys": {"names": ["pol-h"]},
+                "where": {"ip_ranges": ["192.0.2.0/24"]}}, expect=201)
+            self.assertIn("pol-h", self.listed(self.alice))
+        finally:
+            for name in ("hide-h-384", "hide-h", "unhide-h"):
+                self.server.request("DELETE", "/api/v1/admin/policies/" + name,
+                                    token=self.server.admin_token())
+        self.assertIn("pol-h", self.listed(self.alice))
+        self.assertEqual(self.sign(self.alice, "pol-h").status, 200)
 
     def test_export_import_roundtrip(self):
         self.admin("POST", "/api/v1/admin/policies", {

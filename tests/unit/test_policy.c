@@ -1,7 +1,8 @@
 /* Table-driven tests of the pure policy evaluator: every dimension (subjects, groups, service
  * accounts, keys, key groups, machines, IP ranges, applications, weekday/hour windows in a
  * time zone with DST edges, validity dates, digest algorithms, mechanisms, quotas, approval),
- * priorities, the deny tie-break, the implicit grant, and rule validation. */
+ * priorities, the deny tie-break, the implicit grant, rule validation, and the key listing's
+ * question (could the subject ever be allowed to sign with the key?). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +47,9 @@ enum {
     S_WILDCARD,
     S_QUOTA_SUBJECT,
     S_QUOTA_THEN_APPROVAL,
+    S_LIST_GROUP,
+    S_LIST_KEY_GROUP,
+    S_LIST_LAYERED,
     S_COUNT
 };
 
@@ -116,6 +120,22 @@ static const char *const sets[S_COUNT] = {
                               ",\"conditions\":{\"quotas\":[{\"limit\":1,\"window_seconds\":60,"
                               "\"per\":\"key\"}],\"approval\":{\"required\":1,\"groups\":"
                               "[\"security\"]}}}]",
+    [S_LIST_GROUP] = "[{\"name\":\"team\",\"effect\":\"allow\",\"subjects\":{\"groups\":"
+                     "[\"release\"]},\"keys\":{\"names\":[\"k1\"]}}]",
+    [S_LIST_KEY_GROUP] = "[{\"name\":\"prod-keys\",\"effect\":\"allow\",\"subjects\":{\"users\":"
+                         "[\"alice\"]},\"keys\":{\"groups\":[\"prod\"]}}]",
+    /* A timed deny over a machine-bound allow for alice over a deny of everyone over an allow
+     * of everyone. */
+    [S_LIST_LAYERED] =
+        "[{\"name\":\"deny-nights\",\"effect\":\"deny\",\"priority\":300,\"subjects\":"
+        "{\"users\":[\"*\"]},\"keys\":{\"names\":[\"*\"]},\"when\":{\"windows\":[{\"start\":"
+        "\"22:00\",\"end\":\"06:00\"}]}},"
+        "{\"name\":\"alice-build\",\"effect\":\"allow\",\"priority\":200," ALICE_K1
+        ",\"where\":{\"machines\":[\"build-01\"]}},"
+        "{\"name\":\"deny-all\",\"effect\":\"deny\",\"priority\":100,\"subjects\":{\"users\":"
+        "[\"*\"]},\"keys\":{\"names\":[\"*\"]}},"
+        "{\"name\":\"allow-all\",\"effect\":\"allow\",\"priority\":10,\"subjects\":"
+        "{\"users\":[\"*\"]},\"keys\":{\"names\":[\"*\"]}}]",
 };
 
 /* ---- the table ---------------------------------------------------------------------------- */
@@ -725,6 +745,178 @@ static void test_table(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* ---- the key listing: could the subject ever be allowed to sign with the key? -------------- */
+
+typedef struct {
+    const char *what;
+    int set;
+    const char *subject; /* NULL: alice */
+    int service;
+    const char *groups; /* comma separated */
+    const char *key;    /* NULL: k1 */
+    const char *key_groups;
+    int granted, key_disabled;
+    int want;
+    const char *rule; /* the deciding rule; NULL: none */
+} listing_case;
+
+static const listing_case listing_cases[] = {
+    {.what = "no rules, no grant", .set = S_EMPTY, .want = 0},
+    {.what = "grant only", .set = S_EMPTY, .granted = 1, .want = 1, .rule = "grant"},
+    {.what = "rule only", .set = S_BASIC, .want = 1, .rule = "basic"},
+    {.what = "rule for another user", .set = S_BASIC, .subject = "bob", .want = 0},
+    {.what = "rule for another key", .set = S_BASIC, .key = "k2", .want = 0},
+    {.what = "service account is not the user of that name",
+     .set = S_BASIC,
+     .service = 1,
+     .want = 0},
+    {.what = "group rule: member",
+     .set = S_LIST_GROUP,
+     .subject = "bob",
+     .groups = "ops,release",
+     .want = 1,
+     .rule = "team"},
+    {.what = "group rule: not a member", .set = S_LIST_GROUP, .groups = "ops", .want = 0},
+    {.what = "key-group rule: key in the group",
+     .set = S_LIST_KEY_GROUP,
+     .key = "k9",
+     .key_groups = "test,prod",
+     .want = 1,
+     .rule = "prod-keys"},
+    {.what = "key-group rule: key not in the group",
+     .set = S_LIST_KEY_GROUP,
+     .key_groups = "test",
+     .want = 0},
+    {.what = "user and key groups",
+     .set = S_GROUPS,
+     .groups = "release",
+     .key_groups = "prod",
+     .want = 1,
+     .rule = "release-team"},
+    {.what = "wildcard user", .set = S_WILDCARD, .subject = "zoe", .want = 1, .rule = "anyone"},
+    {.what = "wildcard user covers a service account",
+     .set = S_WILDCARD,
+     .subject = "ci-release",
+     .service = 1,
+     .want = 1,
+     .rule = "anyone"},
+    {.what = "wildcard key for a service account",
+     .set = S_SERVICE,
+     .subject = "ci-release",
+     .service = 1,
+     .key = "anything",
+     .want = 1,
+     .rule = "ci"},
+    {.what = "time-windowed allow still listed",
+     .set = S_BUSINESS_BERLIN,
+     .want = 1,
+     .rule = "office-hours"},
+    {.what = "dated allow still listed", .set = S_VALIDITY, .want = 1, .rule = "year-2025"},
+    {.what = "machine-bound allow still listed",
+     .set = S_MACHINE,
+     .want = 1,
+     .rule = "build-hosts"},
+    {.what = "network-bound allow still listed", .set = S_IP, .want = 1, .rule = "office"},
+    {.what = "application-bound allow still listed", .set = S_APP, .want = 1, .rule = "tools"},
+    {.what = "hash- and mechanism-bound allow still listed",
+     .set = S_HASH_MECH,
+     .want = 1,
+     .rule = "strong"},
+    {.what = "quota allow still listed", .set = S_QUOTA, .want = 1, .rule = "metered"},
+    {.what = "approval allow still listed", .set = S_APPROVAL, .want = 1, .rule = "two-man"},
+    {.what = "disabled rule lists nothing", .set = S_DISABLED, .want = 0},
+    {.what = "unconditional deny at higher priority hides",
+     .set = S_PRIORITY,
+     .want = 0,
+     .rule = "deny-high"},
+    {.what = "allow at higher priority than the deny",
+     .set = S_ALLOW_HIGHER,
+     .want = 1,
+     .rule = "allow-60"},
+    {.what = "equal priority: the deny wins the tie", .set = S_TIE, .want = 0, .rule = "z-deny"},
+    {.what = "conditional deny does not hide", .set = S_DENY_HASH, .want = 1, .rule = "basic"},
+    {.what = "conditional deny over a grant does not hide",
+     .set = S_DENY_HASH,
+     .subject = "bob",
+     .granted = 1,
+     .want = 1,
+     .rule = "grant"},
+    {.what = "unconditional deny at 0 hides a grant",
+     .set = S_GRANT_DENY0,
+     .granted = 1,
+     .want = 0,
+     .rule = "deny-0"},
+    {.what = "unconditional deny above 0 hides a grant",
+     .set = S_GRANT_DENY_POS,
+     .granted = 1,
+     .want = 0,
+     .rule = "deny-pos"},
+    {.what = "unconditional deny below 0 is outranked by the grant",
+     .set = S_GRANT_DENY_NEG,
+     .granted = 1,
+     .want = 1,
+     .rule = "grant"},
+    {.what = "layered: timed deny skipped, allow over the unconditional deny",
+     .set = S_LIST_LAYERED,
+     .want = 1,
+     .rule = "alice-build"},
+    {.what = "layered: the unconditional deny outranks the allow of everyone",
+     .set = S_LIST_LAYERED,
+     .subject = "bob",
+     .want = 0,
+     .rule = "deny-all"},
+    {.what = "layered: alice's other keys hidden too",
+     .set = S_LIST_LAYERED,
+     .key = "k2",
+     .granted = 1,
+     .want = 0,
+     .rule = "deny-all"},
+    {.what = "disabled key never listed (rule)", .set = S_BASIC, .key_disabled = 1, .want = 0},
+    {.what = "disabled key never listed (grant)",
+     .set = S_EMPTY,
+     .granted = 1,
+     .key_disabled = 1,
+     .want = 0},
+};
+
+static void test_may_ever_allow(void **state)
+{
+    size_t failures = 0;
+    (void)state;
+    for (size_t i = 0; i < sizeof(listing_cases) / sizeof(listing_cases[0]); i++) {
+        const listing_case *c = &listing_cases[i];
+        char gbuf[256], kbuf[256];
+        const char *groups[8], *kgroups[8], *rule = "unset";
+        policy_request q;
+        policy_set set;
+        int got;
+
+        load_set(sets[c->set], &set);
+        /* Only subject and key are set: the request-time dimensions must not matter. */
+        memset(&q, 0, sizeof(q));
+        q.subject = c->subject ? c->subject : "alice";
+        q.subject_is_service = c->service;
+        q.ngroups = split(c->groups, gbuf, groups);
+        q.groups = groups;
+        q.key = c->key ? c->key : "k1";
+        q.nkey_groups = split(c->key_groups, kbuf, kgroups);
+        q.key_groups = kgroups;
+        q.granted = c->granted;
+        q.key_disabled = c->key_disabled;
+        got = policy_may_ever_allow(&set, &q, &rule);
+        if (got != c->want || (c->rule == NULL) != (rule == NULL) ||
+            (rule && strcmp(rule, c->rule) != 0)) {
+            print_error("listing case %zu \"%s\": got %d by %s, want %d by %s\n", i, c->what, got,
+                        rule ? rule : "-", c->want, c->rule ? c->rule : "-");
+            failures++;
+        }
+        assert_int_equal(policy_may_ever_allow(&set, &q, NULL), got); /* rule is optional */
+        policy_set_clear(&set);
+    }
+    print_message("%zu listing cases\n", sizeof(listing_cases) / sizeof(listing_cases[0]));
+    assert_int_equal(failures, 0);
+}
+
 /* ---- validation --------------------------------------------------------------------------- */
 
 static const struct {
@@ -816,6 +1008,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_may_ever_allow),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_time_zones),
     };

@@ -121,6 +121,11 @@ srv_status api_policy_recheck_quota(api_policy_eval *ev, srv_db *db, srv_error *
 void api_policy_eval_clear(api_policy_eval *ev);
 /* The srv_status a denying decision is answered with. */
 srv_status api_policy_status(policy_outcome outcome);
+/* The key listing of GET /api/v1/keys: calls cb, in name order, for every enabled non-CA key
+ * that some grant or allow rule could let user sign with (policy_may_ever_allow()). Rules and
+ * groups are loaded once. */
+srv_status api_policy_listed_keys(srv_db *db, const srv_user *user, srv_key_cb cb, void *ctx,
+                                  srv_error *err);
 /* Whether user is in the user group named group (stored groups). */
 int api_user_in_group(srv_db *db, const char *group, const char *user);
 /* Signs a request that its approvers approved (sign.c); replies to c. */

@@ -146,6 +146,132 @@ srv_status api_policy_decide(srv_db *db, const srv_user *user, const srv_key *ke
     return SRV_OK;
 }
 
+/* ---- the key listing ----------------------------------------------------------------------- */
+
+typedef struct {
+    char *name;
+    cJSON *members; /* a JSON array of key names */
+} key_group;
+
+typedef struct {
+    policy_set set;
+    char **groups; /* the caller's user groups */
+    size_t ngroups;
+    key_group *kgroups; /* every key group */
+    size_t nkgroups;
+    const char **kg;  /* scratch: one key's groups (room for all of them) */
+    int64_t *granted; /* ids of the keys granted to the caller */
+    size_t ngranted;
+    int failed;
+    const srv_user *user;
+    srv_key_cb cb;
+    void *ctx;
+} key_listing;
+
+static void listing_add_group(const char *name, const char *members, int64_t updated_at, void *ctx)
+{
+    key_listing *l = ctx;
+    key_group *grown;
+    (void)updated_at;
+    if (l->failed)
+        return;
+    grown = realloc(l->kgroups, (l->nkgroups + 1) * sizeof(*grown));
+    if (!grown) {
+        l->failed = 1;
+        return;
+    }
+    l->kgroups = grown;
+    grown[l->nkgroups].name = strdup(name);
+    grown[l->nkgroups].members = cJSON_Parse(members);
+    if (!grown[l->nkgroups].name) {
+        cJSON_Delete(grown[l->nkgroups].members);
+        l->failed = 1;
+        return;
+    }
+    l->nkgroups++;
+}
+
+static void listing_add_grant(const srv_key *key, void *ctx)
+{
+    key_listing *l = ctx;
+    int64_t *grown;
+    if (l->failed)
+        return;
+    grown = realloc(l->granted, (l->ngranted + 1) * sizeof(*grown));
+    if (!grown) {
+        l->failed = 1;
+        return;
+    }
+    l->granted = grown;
+    grown[l->ngranted++] = key->id;
+}
+
+static void listing_visit(const srv_key *key, void *ctx)
+{
+    key_listing *l = ctx;
+    policy_request q;
+    size_t nkg = 0;
+    if (l->failed || key->is_ca || key->disabled)
+        return;
+    for (size_t i = 0; i < l->nkgroups; i++) {
+        const cJSON *m;
+        cJSON_ArrayForEach(m, l->kgroups[i].members)
+        {
+            if (cJSON_IsString(m) && strcmp(m->valuestring, key->name) == 0) {
+                l->kg[nkg++] = l->kgroups[i].name;
+                break;
+            }
+        }
+    }
+    memset(&q, 0, sizeof(q));
+    q.subject = l->user->name;
+    q.subject_is_service = l->user->kind == SRV_KIND_SERVICE;
+    q.groups = (const char *const *)l->groups;
+    q.ngroups = l->ngroups;
+    q.key = key->name;
+    q.key_groups = l->kg;
+    q.nkey_groups = nkg;
+    q.key_disabled = key->disabled;
+    for (size_t i = 0; i < l->ngranted && !q.granted; i++)
+        q.granted = l->granted[i] == key->id;
+    if (policy_may_ever_allow(&l->set, &q, NULL))
+        l->cb(key, l->ctx);
+}
+
+srv_status api_policy_listed_keys(srv_db *db, const srv_user *user, srv_key_cb cb, void *ctx,
+                                  srv_error *err)
+{
+    key_listing l;
+    srv_status st;
+    memset(&l, 0, sizeof(l));
+    l.user = user;
+    l.cb = cb;
+    l.ctx = ctx;
+    /* One load of rules and groups per listing; then a pure decision per key. */
+    if ((st = load_rules(db, &l.set, err)) != SRV_OK ||
+        (st = groups_of(db, "user", user->name, &l.groups, &l.ngroups, err)) != SRV_OK ||
+        (st = srv_db_groups_list(db, "key", listing_add_group, &l, err)) != SRV_OK ||
+        (st = srv_db_keys_list(db, user->id, listing_add_grant, &l, err)) != SRV_OK)
+        goto done;
+    if (l.failed || !(l.kg = malloc((l.nkgroups ? l.nkgroups : 1) * sizeof(*l.kg)))) {
+        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = srv_db_keys_list(db, -1, listing_visit, &l, err)) == SRV_OK && l.failed)
+        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+done:
+    policy_set_clear(&l.set);
+    free_names(l.groups, l.ngroups);
+    for (size_t i = 0; i < l.nkgroups; i++) {
+        free(l.kgroups[i].name);
+        cJSON_Delete(l.kgroups[i].members);
+    }
+    free(l.kgroups);
+    free(l.kg);
+    free(l.granted);
+    return st;
+}
+
 srv_status api_policy_recheck_quota(api_policy_eval *ev, srv_db *db, srv_error *err)
 {
     const policy_rule *r = ev->decision.rule;

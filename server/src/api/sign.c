@@ -22,7 +22,9 @@ void api_keys_list(api_call *c)
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "keys");
     void *args[2] = {c, arr};
     srv_error err;
-    if (srv_db_keys_list(c->w->db, c->user.id, add_key, args, &err) != SRV_OK) {
+    /* Every key a grant or policy rule could let the caller use; each signature is still
+     * decided by policy. */
+    if (api_policy_listed_keys(c->w->db, &c->user, add_key, args, &err) != SRV_OK) {
         cJSON_Delete(doc);
         api_reply_error(c, &err);
         return;

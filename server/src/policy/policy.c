@@ -741,3 +741,44 @@ void policy_evaluate(const policy_set *set, const policy_request *q, policy_deci
                  "%s:%s may not sign with key \"%s\": no grant or policy rule allows it",
                  q->subject_is_service ? "service" : "user", q->subject, q->key);
 }
+
+/* A rule whose only dimensions are subject and key: it matches every request of those. */
+static int rule_unconditional(const policy_rule *r)
+{
+    return !r->not_before && !r->not_after && !r->nwindows && !r->has_machines && !r->has_ips &&
+           !r->has_apps && !r->has_hashes && !r->has_mechanisms && !r->nquotas &&
+           !r->approvals_required;
+}
+
+int policy_may_ever_allow(const policy_set *set, const policy_request *q, const char **rule)
+{
+    if (rule)
+        *rule = NULL;
+    if (q->key_disabled)
+        return 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const policy_rule *r = &set->rules[i];
+        /* The grant: an allow rule at priority 0, after every explicit rule of priority 0. */
+        if (q->granted && r->priority < 0)
+            break;
+        if (!r->enabled || !subject_matches(r, q) || !key_matches(r, q))
+            continue;
+        if (r->effect == POLICY_ALLOW) {
+            if (rule)
+                *rule = r->name;
+            return 1;
+        }
+        if (rule_unconditional(r)) {
+            if (rule)
+                *rule = r->name;
+            return 0;
+        }
+        /* A conditional deny: some request falls outside it and reaches the rules below. */
+    }
+    if (q->granted) {
+        if (rule)
+            *rule = "grant";
+        return 1;
+    }
+    return 0;
+}

@@ -120,6 +120,8 @@ typedef struct {
     int granted;             /* the subject holds a grant on the key: an allow rule at priority 0 */
     policy_count_fn count;
     void *count_ctx;
+    int key_disabled; /* read by policy_may_ever_allow() only (the sign path refuses a disabled
+                         key before it asks policy_evaluate()) */
 } policy_request;
 
 typedef struct {
@@ -143,6 +145,18 @@ void policy_evaluate(const policy_set *set, const policy_request *req, policy_de
 
 /* The part of policy_evaluate() after allow rule r matched: its quotas, then its approval. */
 void policy_evaluate_allow(const policy_rule *r, const policy_request *q, policy_decision *d);
+
+/* Whether the subject could be allowed to sign with the key under some request: the key
+ * listing's rule. Reads only subject, subject_is_service, groups, key, key_groups, granted and
+ * key_disabled; every request-time dimension (time, machine, IP, application, hash,
+ * mechanism, quota, approval) is taken as satisfiable. Walks the rules in evaluation order
+ * (the grant in its place at priority 0): the first enabled rule matching subject and key
+ * decides. An allow rule (whatever its conditions) or the grant: 1. A deny rule with no
+ * request-time condition: 0, since it refuses every request before any allow rule is reached.
+ * A deny rule with conditions is passed over: some request falls outside it. Nothing: 0.
+ * *rule (if rule) is set to the deciding rule's name ("grant" for the grant), else NULL; it
+ * points into set. A disabled key: 0. */
+int policy_may_ever_allow(const policy_set *set, const policy_request *req, const char **rule);
 
 /* The deciding rule's name, "grant" for the implicit grant rule, or NULL. */
 const char *policy_decision_rule(const policy_decision *d);
