@@ -89,6 +89,67 @@ static void test_writer_caps(void **state)
     ipc_writer_free(&w);
 }
 
+/* An API call's body and answer: full-size ones fit one frame, one byte more is refused, and
+ * a text field may hold no NUL. */
+static void test_api_caps(void **state)
+{
+    char *text = malloc(IPC_API_ANSWER_MAX + 2);
+    ipc_writer w;
+    ipc_fields fs;
+    ipc_field f;
+    const char *why = "";
+    uint32_t status = 0;
+    (void)state;
+    assert_non_null(text);
+#define FILL(n) (memset(text, 'x', (n)), text[(n)] = '\0')
+    FILL(IPC_API_BODY_MAX);
+    ipc_writer_init(&w, IPC_MSG_API, 1);
+    ipc_put_text(&w, IPC_TAG_METHOD, "DELETE");
+    ipc_put_text(&w, IPC_TAG_PATH, "/api/v1/admin/policies/x");
+    ipc_put_text(&w, IPC_TAG_BODY, text);
+    assert_int_equal(ipc_writer_finish(&w), 0);
+    assert_int_equal(ipc_fields_validate(w.buf + IPC_HEADER_LEN, w.len - IPC_HEADER_LEN, &fs, &why),
+                     0);
+    assert_true(ipc_find(&fs, IPC_TAG_BODY, &f));
+    assert_int_equal(f.len, IPC_API_BODY_MAX);
+    ipc_writer_free(&w);
+    FILL(IPC_API_BODY_MAX + 1); /* one byte over */
+    ipc_writer_init(&w, IPC_MSG_API, 1);
+    ipc_put_text(&w, IPC_TAG_BODY, text);
+    assert_int_equal(ipc_writer_finish(&w), -1);
+    ipc_writer_free(&w);
+    ipc_writer_init(&w, IPC_MSG_API, 1);
+    ipc_put_text(&w, IPC_TAG_METHOD, "GETTTTTTT"); /* 9 > 8 */
+    assert_int_equal(ipc_writer_finish(&w), -1);
+    ipc_writer_free(&w);
+
+    FILL(IPC_API_ANSWER_MAX);
+    ipc_writer_init(&w, IPC_MSG_API | IPC_REPLY, 1);
+    ipc_put_u32(&w, IPC_TAG_HTTP_STATUS, 200);
+    ipc_put_text(&w, IPC_TAG_ANSWER, text);
+    assert_int_equal(ipc_writer_finish(&w), 0);
+    assert_int_equal(ipc_fields_validate(w.buf + IPC_HEADER_LEN, w.len - IPC_HEADER_LEN, &fs, &why),
+                     0);
+    assert_int_equal(ipc_get_u32(&fs, IPC_TAG_HTTP_STATUS, &status), 1);
+    assert_int_equal(status, 200);
+    ipc_writer_free(&w);
+    FILL(IPC_API_ANSWER_MAX + 1);
+    ipc_writer_init(&w, IPC_MSG_API | IPC_REPLY, 1);
+    ipc_put_text(&w, IPC_TAG_ANSWER, text);
+    assert_int_equal(ipc_writer_finish(&w), -1);
+    ipc_writer_free(&w);
+
+    /* A NUL inside the body is refused by the reader. */
+    ipc_writer_init(&w, IPC_MSG_API, 1);
+    ipc_put_bytes(&w, IPC_TAG_BODY, "{\"a\0\"}", 6);
+    assert_int_equal(ipc_writer_finish(&w), 0);
+    assert_int_equal(ipc_fields_validate(w.buf + IPC_HEADER_LEN, w.len - IPC_HEADER_LEN, &fs, &why),
+                     -1);
+    ipc_writer_free(&w);
+    free(text);
+#undef FILL
+}
+
 static void expect_invalid(const uint8_t *data, size_t len, const char *want)
 {
     ipc_fields fs;
@@ -209,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_writer_caps),
+        cmocka_unit_test(test_api_caps),
         cmocka_unit_test(test_rejects_malformed_fields),
         cmocka_unit_test(test_field_count_cap),
         cmocka_unit_test(test_headers),

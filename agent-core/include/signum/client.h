@@ -111,6 +111,20 @@ typedef struct {
 } sg_agent_status;
 
 sg_status sg_status_get(sg_client *c, sg_agent_status *out);
+
+/* One authenticated call to the server's API, made by the agent with the user's session (the
+ * CLI never holds credentials of its own). The agent makes only the calls on its allow-list
+ * (policies, policy set, user and key groups, approvals, polling one's own pending sign
+ * request; agent-core/README.md) and refuses anything else with SG_ERR_DENIED before it
+ * reaches the server. method: GET, POST, PUT or DELETE; path: from "/api/v1/", at most 512
+ * bytes; body: JSON text or NULL, at most SG_API_BODY_MAX bytes. On SG_OK *http_status is the
+ * server's status (an error answer is SG_OK too: the body says why) and *answer its body,
+ * NUL-terminated, at most SG_API_ANSWER_MAX bytes; free it with sg_api_answer_free. */
+#define SG_API_BODY_MAX   (256 * 1024)
+#define SG_API_ANSWER_MAX (480 * 1024)
+sg_status sg_api_call(sg_client *c, const char *method, const char *path, const char *body,
+                      long *http_status, char **answer);
+void sg_api_answer_free(char *answer);
 /* Asks the agent to exit. */
 sg_status sg_agent_shutdown(sg_client *c);
 

@@ -279,6 +279,138 @@ static void handle_sign(ag_server *srv, int fd, uint32_t id, const ipc_fields *r
     send_frame(fd, &w);
 }
 
+/* The API calls the agent makes on the user's behalf (IPC_MSG_API): policy, group and
+ * approval administration, and polling one's own pending sign request. The server decides
+ * who may do what; this list keeps a local process from using the session for anything else
+ * (signing goes through IPC_MSG_SIGN, with the caller's identity). "*" is one path segment. */
+static const struct {
+    const char *method, *pattern;
+} api_allowed[] = {
+    {"GET", "/api/v1/admin/policies"},
+    {"POST", "/api/v1/admin/policies"},
+    {"POST", "/api/v1/admin/policies/explain"},
+    {"GET", "/api/v1/admin/policies/*"},
+    {"PUT", "/api/v1/admin/policies/*"},
+    {"DELETE", "/api/v1/admin/policies/*"},
+    {"GET", "/api/v1/admin/policy-set"},
+    {"PUT", "/api/v1/admin/policy-set"},
+    {"GET", "/api/v1/admin/groups"},
+    {"PUT", "/api/v1/admin/groups/*"},
+    {"DELETE", "/api/v1/admin/groups/*"},
+    {"GET", "/api/v1/admin/key-groups"},
+    {"PUT", "/api/v1/admin/key-groups/*"},
+    {"DELETE", "/api/v1/admin/key-groups/*"},
+    {"GET", "/api/v1/approvals"},
+    {"POST", "/api/v1/approvals/*/approve"},
+    {"POST", "/api/v1/approvals/*/reject"},
+    {"GET", "/api/v1/sign/requests/*"},
+};
+
+/* A path segment: 1-128 of [A-Za-z0-9._@-], never "." or ".." (no query, no escapes). */
+static int segment_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 128 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-' || ch == '@'))
+            return 0;
+    }
+    return 1;
+}
+
+static int path_matches(const char *pattern, const char *path)
+{
+    while (*pattern == '/' && *path == '/') {
+        const char *pe, *se;
+        size_t pl, sl;
+        pattern++;
+        path++;
+        pe = pattern + strcspn(pattern, "/");
+        se = path + strcspn(path, "/");
+        pl = (size_t)(pe - pattern);
+        sl = (size_t)(se - path);
+        if (!segment_ok(path, sl))
+            return 0;
+        if (!(pl == 1 && *pattern == '*') && (pl != sl || memcmp(pattern, path, pl) != 0))
+            return 0;
+        pattern = pe;
+        path = se;
+    }
+    return !*pattern && !*path;
+}
+
+static int api_call_allowed(const char *method, const char *path)
+{
+    for (size_t i = 0; i < sizeof(api_allowed) / sizeof(api_allowed[0]); i++)
+        if (!strcmp(api_allowed[i].method, method) && path_matches(api_allowed[i].pattern, path))
+            return 1;
+    return 0;
+}
+
+static void handle_api(ag_server *srv, int fd, uint32_t id, const ipc_fields *req,
+                       const ag_caller *caller)
+{
+    char method[9], path[513], msg[700];
+    char *body = NULL;
+    ipc_field f;
+    ag_response resp;
+    ag_error err;
+    ipc_writer w;
+    sg_status st;
+
+    memset(&resp, 0, sizeof(resp));
+    if (ipc_get_text(req, IPC_TAG_METHOD, method, sizeof(method)) != 1 ||
+        ipc_get_text(req, IPC_TAG_PATH, path, sizeof(path)) != 1) {
+        send_error(fd, id, SG_ERR_BAD_INPUT, "an API call needs a method and a path");
+        goto out;
+    }
+    if (!api_call_allowed(method, path)) {
+        ag_log("ipc", "refused API call %s %s from pid %ld (%s): not on the allow-list", method,
+               path, (long)caller->pid, caller->exe);
+        snprintf(msg, sizeof(msg),
+                 "the agent does not make %s %s on your behalf (only policy, group and approval "
+                 "calls)",
+                 method, path);
+        send_error(fd, id, SG_ERR_DENIED, msg);
+        goto out;
+    }
+    if (ipc_find(req, IPC_TAG_BODY, &f)) {
+        body = malloc((size_t)f.len + 1);
+        if (!body) {
+            send_error(fd, id, SG_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(body, f.value, f.len);
+        body[f.len] = '\0';
+    }
+    ag_debug("ipc", "API call %s %s for pid %ld (%s)", method, path, (long)caller->pid,
+             caller->exe);
+    st = ag_session_call(srv->session, method, path, body, NULL, &resp, &err);
+    if (st != SG_OK) {
+        send_error(fd, id, st, err.message);
+        goto out;
+    }
+    if (resp.body_len > IPC_API_ANSWER_MAX ||
+        (resp.body && memchr(resp.body, '\0', resp.body_len))) {
+        send_error(fd, id, SG_ERR_PROTOCOL, "the server's answer exceeds the protocol's limits");
+        goto out;
+    }
+    ipc_writer_init(&w, IPC_MSG_API | IPC_REPLY, id);
+    ipc_put_u32(&w, IPC_TAG_HTTP_STATUS, (uint32_t)resp.status);
+    ipc_put_bytes(&w, IPC_TAG_ANSWER, resp.body ? resp.body : "", resp.body ? resp.body_len : 0);
+    if (w.failed) {
+        ipc_writer_free(&w);
+        send_error(fd, id, SG_ERR_PROTOCOL, "the server's answer exceeds the protocol's limits");
+        goto out;
+    }
+    send_frame(fd, &w);
+out:
+    free(body);
+    ag_response_free(&resp);
+}
+
 static void handle_status(ag_server *srv, int fd, uint32_t id)
 {
     ag_session_info info;
@@ -367,6 +499,7 @@ static void *serve_connection(void *arg)
         case IPC_MSG_LIST_KEYS: handle_list_keys(srv, fd, hdr.id); break;
         case IPC_MSG_SIGN: handle_sign(srv, fd, hdr.id, &fields, &caller); break;
         case IPC_MSG_LOGIN: handle_login(srv, fd, hdr.id, &fields); break;
+        case IPC_MSG_API: handle_api(srv, fd, hdr.id, &fields, &caller); break;
         case IPC_MSG_LOGOUT:
             ag_session_logout(srv->session);
             handle_simple(fd, hdr.type, hdr.id);

@@ -492,3 +492,56 @@ sg_status sg_status_get(sg_client *c, sg_agent_status *out)
     reply_free(&r);
     return SG_OK;
 }
+
+_Static_assert(SG_API_BODY_MAX == IPC_API_BODY_MAX && SG_API_ANSWER_MAX == IPC_API_ANSWER_MAX,
+               "client.h and ipc.h disagree on the API caps");
+
+sg_status sg_api_call(sg_client *c, const char *method, const char *path, const char *body,
+                      long *http_status, char **answer)
+{
+    ipc_writer w;
+    reply r;
+    ipc_field f;
+    uint32_t code = 0;
+    sg_status st;
+
+    if (answer)
+        *answer = NULL;
+    if (http_status)
+        *http_status = 0;
+    if (!c || !method || !path || !http_status || !answer || !*method || strlen(method) > 8 ||
+        strncmp(path, "/api/v1/", 8) != 0 || strlen(path) > 512)
+        return fail(SG_ERR_BAD_INPUT, "an API call needs a method and a path under /api/v1/");
+    if (body && strlen(body) > SG_API_BODY_MAX)
+        return fail(SG_ERR_BAD_INPUT, "the request body is over %d KiB", SG_API_BODY_MAX / 1024);
+    ipc_writer_init(&w, IPC_MSG_API, next_id(c));
+    ipc_put_text(&w, IPC_TAG_METHOD, method);
+    ipc_put_text(&w, IPC_TAG_PATH, path);
+    if (body)
+        ipc_put_text(&w, IPC_TAG_BODY, body);
+    st = roundtrip(c, &w, IPC_MSG_API, &r);
+    ipc_writer_free(&w);
+    if (st != SG_OK)
+        return st;
+    if (ipc_get_u32(&r.fields, IPC_TAG_HTTP_STATUS, &code) != 1 ||
+        !ipc_find(&r.fields, IPC_TAG_ANSWER, &f)) {
+        st = fail(SG_ERR_PROTOCOL, "the agent's API answer lacks a status or a body");
+        goto out;
+    }
+    *answer = malloc((size_t)f.len + 1);
+    if (!*answer) {
+        st = fail(SG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(*answer, f.value, f.len);
+    (*answer)[f.len] = '\0';
+    *http_status = (long)code;
+out:
+    reply_free(&r);
+    return st;
+}
+
+void sg_api_answer_free(char *answer)
+{
+    free(answer);
+}

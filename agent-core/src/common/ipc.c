@@ -37,7 +37,16 @@ static const struct {
     {IPC_TAG_APPLICATION, KIND_TEXT, 256},
     {IPC_TAG_AUDIT_ID, KIND_U64, 8},
     {IPC_TAG_COUNT, KIND_U32, 4},
+    {IPC_TAG_METHOD, KIND_TEXT, 8},
+    {IPC_TAG_PATH, KIND_TEXT, 512},
+    {IPC_TAG_BODY, KIND_TEXT, IPC_API_BODY_MAX},
+    {IPC_TAG_HTTP_STATUS, KIND_U32, 4},
+    {IPC_TAG_ANSWER, KIND_TEXT, IPC_API_ANSWER_MAX},
 };
+
+/* An API answer and its status always fit one frame. */
+_Static_assert(IPC_API_ANSWER_MAX + 64 <= IPC_MAX_PAYLOAD, "API answer cap exceeds a frame");
+_Static_assert(IPC_API_BODY_MAX + 1024 <= IPC_MAX_PAYLOAD, "API body cap exceeds a frame");
 
 static int lookup(uint16_t tag, field_kind *kind, uint32_t *cap)
 {

@@ -27,6 +27,7 @@ typedef enum {
     IPC_MSG_LOGIN = 5,
     IPC_MSG_LOGOUT = 6,
     IPC_MSG_SHUTDOWN = 7,
+    IPC_MSG_API = 8, /* one allow-listed, authenticated API call made by the agent for the user */
     IPC_MSG_ERROR = 0xffff
 } ipc_msg_type;
 
@@ -56,8 +57,17 @@ typedef enum {
     IPC_TAG_LOGGED_IN = 35,   /* u32: 1 if the agent holds a valid access token */
     IPC_TAG_APPLICATION = 40, /* text <= 256: what the client says it is (advisory) */
     IPC_TAG_AUDIT_ID = 41,    /* u64 */
-    IPC_TAG_COUNT = 42        /* u32 */
+    IPC_TAG_COUNT = 42,       /* u32 */
+    IPC_TAG_METHOD = 50,      /* text <= 8: HTTP method of an API call */
+    IPC_TAG_PATH = 51,        /* text <= 512: path of an API call, from /api/v1/ */
+    IPC_TAG_BODY = 52,        /* text <= IPC_API_BODY_MAX: JSON body of an API call */
+    IPC_TAG_HTTP_STATUS = 53, /* u32: the server's HTTP status */
+    IPC_TAG_ANSWER = 54       /* text <= IPC_API_ANSWER_MAX: the server's answer body */
 } ipc_tag;
+
+/* Caps of an API call's body and answer; both fit one frame with room for the other fields. */
+#define IPC_API_BODY_MAX   (256 * 1024)
+#define IPC_API_ANSWER_MAX (480 * 1024)
 
 /* A growing frame being built; cap enforced on every append. */
 typedef struct {

@@ -13,18 +13,9 @@
 #include "../agent/agent.h"
 #include "../common/b64.h"
 #include "enroll.h"
+#include "util.h"
 #include "signum/client.h"
 #include "signum/crypto.h"
-
-/* Exit codes (documented in agent-core/README.md). */
-enum {
-    EXIT_OK = 0,
-    EXIT_FAILED = 1,
-    EXIT_USAGE = 2,
-    EXIT_AGENT = 3,
-    EXIT_AUTH = 4,
-    EXIT_DENIED = 5,
-};
 
 static int exit_for(sg_status st)
 {
@@ -39,8 +30,7 @@ static int exit_for(sg_status st)
     }
 }
 
-/* Prints the error with a hint about what to do next; returns the exit code. */
-static int report(const char *what, sg_status st)
+int util_report(const char *what, sg_status st)
 {
     const char *hint = "";
     switch (st) {
@@ -61,7 +51,7 @@ static int report(const char *what, sg_status st)
     return exit_for(st);
 }
 
-static sg_client *client(int autostart)
+sg_client *util_client(int autostart)
 {
     sg_client_options o;
     sg_client *c = NULL;
@@ -103,12 +93,12 @@ static int cmd_agent(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (!strcmp(argv[1], "start")) {
-        c = client(1);
+        c = util_client(1);
         st = sg_status_get(c, &s);
         rc = st == SG_OK ? (printf("agent running (pid %u)\n", s.pid), EXIT_OK)
-                         : report("agent start", st);
+                         : util_report("agent start", st);
     } else if (!strcmp(argv[1], "stop")) {
-        c = client(0);
+        c = util_client(0);
         st = sg_agent_shutdown(c);
         if (st == SG_ERR_AGENT_UNAVAILABLE) {
             printf("agent not running\n");
@@ -124,14 +114,14 @@ static int cmd_agent(int argc, char **argv)
             printf("agent stopped\n");
             rc = EXIT_OK;
         } else {
-            rc = report("agent stop", st);
+            rc = util_report("agent stop", st);
         }
     } else if (!strcmp(argv[1], "status")) {
-        c = client(0);
+        c = util_client(0);
         st = sg_status_get(c, &s);
         if (st == SG_OK)
             print_status(&s);
-        rc = st == SG_OK ? EXIT_OK : report("agent status", st);
+        rc = st == SG_OK ? EXIT_OK : util_report("agent status", st);
     } else {
         fprintf(stderr, "signum-util agent: unknown action '%s'\n", argv[1]);
         return EXIT_USAGE;
@@ -150,12 +140,12 @@ static int cmd_status(int argc, char **argv)
         printf("Usage: signum-util status\nShows the agent, the server and the login.\n");
         return argc == 2 && !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
     }
-    c = client(1);
+    c = util_client(1);
     st = sg_status_get(c, &s);
     if (st == SG_OK)
         print_status(&s);
     sg_client_free(c);
-    return st == SG_OK ? EXIT_OK : report("status", st);
+    return st == SG_OK ? EXIT_OK : util_report("status", st);
 }
 
 /* ---- login, logout ------------------------------------------------------------------------ */
@@ -215,13 +205,13 @@ static int cmd_login(int argc, char **argv)
         fprintf(stderr, "signum-util login: no API key given\n");
         return EXIT_USAGE;
     }
-    c = client(1);
+    c = util_client(1);
     st = sg_login(c, secret);
     memset(secret, 0, sizeof(secret));
     if (st == SG_OK && sg_status_get(c, &s) == SG_OK)
         printf("logged in as %s at %s\n", s.identity, s.server);
     sg_client_free(c);
-    return st == SG_OK ? EXIT_OK : report("login", st);
+    return st == SG_OK ? EXIT_OK : util_report("login", st);
 }
 
 static int cmd_logout(int argc, char **argv)
@@ -233,14 +223,14 @@ static int cmd_logout(int argc, char **argv)
         printf("Usage: signum-util logout\nForgets the API key, the token and the cache.\n");
         return EXIT_USAGE;
     }
-    c = client(0);
+    c = util_client(0);
     st = sg_logout(c);
     sg_client_free(c);
     if (st == SG_ERR_AGENT_UNAVAILABLE) {
         printf("agent not running; nothing to forget\n");
         return EXIT_OK;
     }
-    return st == SG_OK ? (printf("logged out\n"), EXIT_OK) : report("logout", st);
+    return st == SG_OK ? (printf("logged out\n"), EXIT_OK) : util_report("logout", st);
 }
 
 /* ---- keys, cert --------------------------------------------------------------------------- */
@@ -269,11 +259,11 @@ static int cmd_keys(int argc, char **argv)
         printf("Usage: signum-util keys [--json]\nLists the keys you may sign with.\n");
         return !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
     }
-    c = client(1);
+    c = util_client(1);
     st = sg_list_keys(c, &list);
     sg_client_free(c);
     if (st != SG_OK)
-        return report("keys", st);
+        return util_report("keys", st);
     if (json) {
         printf("[");
         for (size_t i = 0; i < list->count; i++) {
@@ -348,11 +338,11 @@ static int cmd_cert(int argc, char **argv)
         fprintf(stderr, "signum-util cert: name one key\n");
         return EXIT_USAGE;
     }
-    c = client(1);
+    c = util_client(1);
     st = sg_list_keys(c, &list);
     sg_client_free(c);
     if (st != SG_OK)
-        return report("cert", st);
+        return util_report("cert", st);
     k = find_key(list, argv[optind]);
     if (!k || !k->cert) {
         fprintf(stderr, "signum-util cert: %s\n",
@@ -499,10 +489,10 @@ static int cmd_sign(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    c = client(1);
+    c = util_client(1);
     st = sg_list_keys(c, &list);
     if (st != SG_OK) {
-        rc = report("sign", st);
+        rc = util_report("sign", st);
         goto out;
     }
     k = find_key(list, key);
@@ -562,7 +552,7 @@ static int cmd_sign(int argc, char **argv)
         req.digests = dptr;
         st = sg_sign(c, &req, sptr, slen);
         if (st != SG_OK) {
-            rc = report("sign", st);
+            rc = util_report("sign", st);
             goto out;
         }
         for (size_t i = 0; i < n; i++) {
@@ -658,7 +648,7 @@ static int cmd_doctor(int argc, char **argv)
     failures += verdict("config", cfg.server_count > 0,
                         cfg.server_count ? detail : "no server: set SIGNUM_SERVER");
 
-    c = client(1);
+    c = util_client(1);
     st = sg_status_get(c, &s);
     snprintf(detail, sizeof(detail), "%s", st == SG_OK ? "running" : sg_last_error());
     if (st == SG_OK)
@@ -745,9 +735,12 @@ static void usage(FILE *out)
                  "  doctor                     check config, agent, DNS, TCP, TLS, clock, login\n"
                  "  enroll service-account|machine --token T   key pair for CI, or mTLS machine\n"
                  "  agent start|stop|status    control the per-user agent\n"
+                 "  admin policy|group|key-group ...   rules and groups (admins; 'admin --help')\n"
+                 "  approvals list|approve ID|reject ID   sign requests awaiting your approval\n"
                  "\n"
                  "Exit codes: 0 ok, 1 failed, 2 usage, 3 agent unavailable, 4 not logged in or\n"
-                 "credentials refused, 5 denied (no grant, no such key).\n");
+                 "credentials refused, 5 denied (no grant, no such key, not an admin or approver,\n"
+                 "a call the agent does not make).\n");
 }
 
 int main(int argc, char **argv)
@@ -782,6 +775,10 @@ int main(int argc, char **argv)
         return cmd_doctor(argc - 1, argv + 1);
     if (!strcmp(argv[1], "enroll"))
         return util_cmd_enroll(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "admin"))
+        return util_cmd_admin(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "approvals"))
+        return util_cmd_approvals(argc - 1, argv + 1);
     fprintf(stderr, "signum-util: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -1,0 +1,809 @@
+/* signum-util admin (policy rules, the policy set, user and key groups) and approvals. Each
+ * command is one API call that the agent makes with the user's own session (sg_api_call), so
+ * the CLI holds no credentials; the server decides what the caller may do, the agent only
+ * which calls it makes at all (its allow-list). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* timegm */
+#endif
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#define FILE_MAX    SG_API_BODY_MAX /* a rule or a policy set read from a file */
+#define NAME_CAP    128
+#define MEMBERS_CAP 1024
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A member as table text: a string, a number, a boolean, or "-". */
+static const char *jtext(const cJSON *o, const char *k, char *buf, size_t len)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsNumber(v))
+        snprintf(buf, len, "%.0f", v->valuedouble);
+    else if (cJSON_IsBool(v))
+        snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "yes" : "no");
+    else
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+/* A unix time member as UTC RFC 3339, or "-". */
+static const char *jtime(const cJSON *o, const char *k, char *buf, size_t len)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    struct tm tm;
+    time_t t;
+    if (!cJSON_IsNumber(v) || v->valuedouble <= 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    t = (time_t)v->valuedouble;
+    if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+/* Names go into a path: 1-128 of [A-Za-z0-9._@-], not "." or "..", as the agent demands. */
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_CAP || !strcmp(s, ".") || !strcmp(s, ".."))
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == n;
+}
+
+static int bad_name(const char *what, const char *name)
+{
+    fprintf(stderr, "signum-util %s: '%s' is not a valid name (1-%d of A-Z a-z 0-9 . _ @ -)\n",
+            what, name, NAME_CAP);
+    return EXIT_USAGE;
+}
+
+/* Reads a whole file ("-": standard input) of at most cap bytes; caller frees. */
+static int read_bounded(const char *what, const char *path, size_t cap, char **out)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = EXIT_FAILED;
+
+    *out = NULL;
+    if (!f) {
+        fprintf(stderr, "signum-util %s: cannot read %s: %s\n", what, path, strerror(errno));
+        return EXIT_FAILED;
+    }
+    buf = malloc(cap + 2);
+    if (!buf)
+        goto out;
+    n = fread(buf, 1, cap + 1, f);
+    if (ferror(f)) {
+        fprintf(stderr, "signum-util %s: cannot read %s: %s\n", what, path, strerror(errno));
+        goto out;
+    }
+    if (n > cap) {
+        fprintf(stderr, "signum-util %s: %s is over %zu KiB, the server's limit\n", what, path,
+                cap / 1024);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = EXIT_OK;
+out:
+    free(buf);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+/* Parses a JSON document from a file; EXIT_USAGE if it is not one JSON object. */
+static int read_json_file(const char *what, const char *path, cJSON **doc)
+{
+    char *text = NULL;
+    int rc = read_bounded(what, path, FILE_MAX, &text);
+    *doc = NULL;
+    if (rc != EXIT_OK)
+        return rc;
+    *doc = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(*doc)) {
+        fprintf(stderr, "signum-util %s: %s does not hold one JSON object\n", what, path);
+        cJSON_Delete(*doc);
+        *doc = NULL;
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* ---- one API call ------------------------------------------------------------------------- */
+
+static const char *hint_for(const char *code)
+{
+    static const struct {
+        const char *code, *hint;
+    } hints[] = {
+        {"forbidden", "this needs an admin account: log in with an admin's API key "
+                      "('signum-util login')"},
+        {"unauthenticated", "log in with 'signum-util login'"},
+        {"token_invalid", "log in again with 'signum-util login'"},
+        {"token_expired", "log in again with 'signum-util login'"},
+        {"bad_credentials", "check the API key; 'signum-util login' to replace it"},
+        {"not_found", "the matching 'list' command shows what exists"},
+        {"already_exists", "'put' replaces an existing one"},
+        {"malformed_json", "the file must hold one JSON object"},
+        {"unknown_field", "remove the member the message names (server/API.md, Policy)"},
+        {"invalid_field", "fix the member the message names (server/API.md, Policy)"},
+        {"body_too_large", "a rule may be 64 KiB, a policy set 256 KiB"},
+        {"not_an_approver", "only the rule's approvers decide; 'signum-util approvals list' "
+                            "shows what you may decide"},
+        {"self_approval_forbidden", "another approver must decide on your own request"},
+        {"already_decided", "nothing more to do; 'signum-util approvals list' shows what is open"},
+        {"approval_closed", "nothing more to do; 'signum-util approvals list' shows what is open"},
+        {"approval_expired", "the requester must sign again to open a new request"},
+    };
+    for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+        if (!strcmp(hints[i].code, code))
+            return hints[i].hint;
+    return NULL;
+}
+
+/* Prints the server's error code and message, and what to do next; returns the exit code. */
+static int server_error(const char *what, long status, const char *answer)
+{
+    cJSON *doc = cJSON_Parse(answer);
+    const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
+    const char *code = jstr(e, "code"), *msg = jstr(e, "message"), *hint;
+    fprintf(stderr, "signum-util %s: %s: %s (HTTP %ld)\n", what, code ? code : "http_error",
+            msg ? msg : "the server gave no reason", status);
+    hint = code ? hint_for(code) : NULL;
+    if (hint)
+        fprintf(stderr, "  next: %s\n", hint);
+    cJSON_Delete(doc);
+    return status == 401 ? EXIT_AUTH : status == 403 ? EXIT_DENIED : EXIT_FAILED;
+}
+
+/* One call through the agent: the agent's answer, the HTTP status and the raw body. */
+static sg_status call(const char *method, const char *path, const char *body, long *status,
+                      char **raw)
+{
+    sg_client *c = util_client(1);
+    sg_status st = sg_api_call(c, method, path, body, status, raw);
+    sg_client_free(c);
+    return st;
+}
+
+/* Judges a call's outcome. On a 2xx answer returns EXIT_OK, keeping the raw answer in *raw
+ * and, when doc is given, the parsed one in *doc (callers free both). Anything else is
+ * reported, *raw freed, and its exit code returned. */
+static int finish(const char *what, sg_status st, long status, char **raw, cJSON **doc)
+{
+    int rc = EXIT_OK;
+    if (doc)
+        *doc = NULL;
+    if (st == SG_ERR_DENIED) {
+        fprintf(stderr, "signum-util %s: the agent refused the call: %s\n", what, sg_last_error());
+        fprintf(stderr, "  next: the agent makes only the calls listed in agent-core/README.md\n");
+        return EXIT_DENIED;
+    }
+    if (st != SG_OK)
+        return util_report(what, st);
+    if (status < 200 || status > 299) {
+        rc = server_error(what, status, *raw);
+        goto fail;
+    }
+    if (doc) {
+        *doc = cJSON_Parse(*raw);
+        if (!*doc) {
+            fprintf(stderr, "signum-util %s: the server's answer is not JSON\n", what);
+            rc = EXIT_FAILED;
+            goto fail;
+        }
+    }
+    return EXIT_OK;
+fail:
+    sg_api_answer_free(*raw);
+    *raw = NULL;
+    return rc;
+}
+
+static int api(const char *what, const char *method, const char *path, const char *body,
+               long *status, char **raw, cJSON **doc)
+{
+    sg_status st = call(method, path, body, status, raw);
+    return finish(what, st, *status, raw, doc);
+}
+
+static void print_pretty(FILE *out, const cJSON *doc)
+{
+    char *text = cJSON_Print(doc);
+    if (text)
+        fprintf(out, "%s\n", text);
+    free(text);
+}
+
+/* ---- admin policy ------------------------------------------------------------------------- */
+
+static int policy_list(int json)
+{
+    char *raw = NULL, b0[32], b1[32], b2[32], b3[32], b4[32];
+    cJSON *doc = NULL;
+    const cJSON *list, *e;
+    long status;
+    int rc = api("admin policy list", "GET", "/api/v1/admin/policies", NULL, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        printf("%s\n", raw);
+        goto out;
+    }
+    list = cJSON_GetObjectItemCaseSensitive(doc, "policies");
+    printf("%-32s %-6s %9s %-7s %7s %s\n", "NAME", "EFFECT", "PRIORITY", "ENABLED", "VERSION",
+           "UPDATED");
+    cJSON_ArrayForEach(e, list)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "policy");
+        const cJSON *en = cJSON_GetObjectItemCaseSensitive(p, "enabled");
+        printf("%-32s %-6s %9s %-7s %7s %s\n", jtext(p, "name", b0, sizeof(b0)),
+               jtext(p, "effect", b1, sizeof(b1)), jtext(p, "priority", b2, sizeof(b2)),
+               cJSON_IsFalse(en) ? "no" : "yes", jtext(e, "version", b3, sizeof(b3)),
+               jtime(e, "updated_at", b4, sizeof(b4)));
+    }
+out:
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}
+
+static int policy_get(const char *name, int json)
+{
+    char path[300], *raw = NULL, b[32];
+    cJSON *doc = NULL;
+    long status;
+    int rc;
+    if (!name_ok(name))
+        return bad_name("admin policy get", name);
+    snprintf(path, sizeof(path), "/api/v1/admin/policies/%s", name);
+    rc = api("admin policy get", "GET", path, NULL, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        printf("%s\n", raw);
+    } else {
+        /* The rule itself, ready to edit and 'put' back; the version goes to stderr. */
+        print_pretty(stdout, cJSON_GetObjectItemCaseSensitive(doc, "policy"));
+        fprintf(stderr, "version %s\n", jtext(doc, "version", b, sizeof(b)));
+    }
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}
+
+/* Creates or replaces the rule NAME from FILE (the file's "name", if any, must be NAME). */
+static int policy_put(const char *name, const char *file, int json)
+{
+    char path[300], *raw = NULL, *body = NULL, b[32];
+    cJSON *rule = NULL, *doc = NULL;
+    const char *inner;
+    long status = 0;
+    sg_status st;
+    int rc, created = 0;
+    if (!name_ok(name))
+        return bad_name("admin policy put", name);
+    rc = read_json_file("admin policy put", file, &rule);
+    if (rc != EXIT_OK)
+        return rc;
+    inner = jstr(rule, "name");
+    if (cJSON_HasObjectItem(rule, "name") && (!inner || strcmp(inner, name) != 0)) {
+        fprintf(stderr, "signum-util admin policy put: %s names the rule \"%s\", not \"%s\"\n",
+                file, inner ? inner : "(not a string)", name);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (!inner)
+        cJSON_AddStringToObject(rule, "name", name);
+    body = cJSON_PrintUnformatted(rule);
+    if (!body) {
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    snprintf(path, sizeof(path), "/api/v1/admin/policies/%s", name);
+    /* Replace it; a rule that does not exist yet is created instead. */
+    st = call("PUT", path, body, &status, &raw);
+    if (st == SG_OK && status == 404) {
+        sg_api_answer_free(raw);
+        raw = NULL;
+        created = 1;
+        st = call("POST", "/api/v1/admin/policies", body, &status, &raw);
+    }
+    rc = finish("admin policy put", st, status, &raw, &doc);
+    if (rc != EXIT_OK)
+        goto out;
+    if (json)
+        printf("%s\n", raw);
+    else
+        printf("%s policy %s (version %s)\n", created ? "created" : "updated", name,
+               jtext(doc, "version", b, sizeof(b)));
+out:
+    free(body);
+    cJSON_Delete(rule);
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return rc;
+}
+
+static int delete_named(const char *what, const char *base, const char *kind, const char *name,
+                        int json)
+{
+    char path[300], *raw = NULL;
+    long status;
+    int rc;
+    if (!name_ok(name))
+        return bad_name(what, name);
+    snprintf(path, sizeof(path), "%s/%s", base, name);
+    rc = api(what, "DELETE", path, NULL, &status, &raw, NULL);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json)
+        printf("%s\n", raw);
+    else
+        printf("deleted %s %s\n", kind, name);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}
+
+static int policy_export(const char *out_path)
+{
+    char *raw = NULL;
+    cJSON *doc = NULL;
+    FILE *out = stdout;
+    long status;
+    int rc =
+        api("admin policy export", "GET", "/api/v1/admin/policy-set", NULL, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        return rc;
+    if (out_path && !(out = fopen(out_path, "we"))) {
+        fprintf(stderr, "signum-util admin policy export: cannot write %s: %s\n", out_path,
+                strerror(errno));
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    print_pretty(out, doc);
+    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "signum-util admin policy export: cannot write %s: %s\n", out_path,
+                strerror(errno));
+        rc = EXIT_FAILED;
+    }
+    if (rc == EXIT_OK && out != stdout) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(doc, "policies");
+        fprintf(stderr, "exported %d rule(s) to %s\n", cJSON_GetArraySize(p), out_path);
+    }
+out:
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return rc;
+}
+
+static int policy_import(const char *file, int json)
+{
+    char *raw = NULL, *body = NULL, b1[32], b2[32], b3[32];
+    cJSON *set = NULL, *doc = NULL;
+    long status;
+    int rc = read_json_file("admin policy import", file, &set);
+    if (rc != EXIT_OK)
+        return rc;
+    body = cJSON_PrintUnformatted(set);
+    if (!body) {
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    rc = api("admin policy import", "PUT", "/api/v1/admin/policy-set", body, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        goto out;
+    if (json)
+        printf("%s\n", raw);
+    else
+        printf("imported %s rule(s), %s user group(s), %s key group(s); every earlier rule and "
+               "group was replaced\n",
+               jtext(doc, "imported_policies", b1, sizeof(b1)),
+               jtext(doc, "imported_user_groups", b2, sizeof(b2)),
+               jtext(doc, "imported_key_groups", b3, sizeof(b3)));
+out:
+    free(body);
+    cJSON_Delete(set);
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return rc;
+}
+
+/* RFC 3339 ("2025-06-02T10:00:00Z", "...+02:00") or unix seconds; -1 if neither. */
+static long long parse_time(const char *s)
+{
+    int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+    struct tm tm;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    const char *rest;
+    if (*s && !*end && v >= 0)
+        return v;
+    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+        return -1;
+    rest = s + n;
+    if (*rest == '.') /* fractions of a second are dropped */
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+            ;
+    if ((*rest == 'Z' || *rest == 'z') && !rest[1]) {
+        /* UTC */
+    } else if ((*rest == '+' || *rest == '-') && strlen(rest) == 6 &&
+               sscanf(rest + 1, "%2d:%2d", &oh, &om) == 2) {
+        if (*rest == '-') {
+            oh = -oh;
+            om = -om;
+        }
+    } else {
+        return -1;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    return (long long)timegm(&tm) - (oh * 3600LL + om * 60LL);
+}
+
+static int policy_explain(int argc, char **argv, int json)
+{
+    static const struct option opts[] = {{"subject", required_argument, NULL, 's'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"machine", required_argument, NULL, 'm'},
+                                         {"ip", required_argument, NULL, 'i'},
+                                         {"application", required_argument, NULL, 'a'},
+                                         {"time", required_argument, NULL, 't'},
+                                         {"hash", required_argument, NULL, 'H'},
+                                         {"mechanism", required_argument, NULL, 'M'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "Usage: signum-util admin policy explain --subject USER --key KEY [--machine M]\n"
+        "         [--ip IP] [--application PATH] [--time RFC3339|UNIX] [--hash H]\n"
+        "         [--mechanism M] [--json]\n"
+        "What a sign request with these facts would get, and which rule decides; nothing is\n"
+        "signed. Quotas count with their current use.\n";
+    char *raw = NULL, *body = NULL;
+    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    const char *subject = NULL, *key = NULL;
+    long status;
+    int o, rc = EXIT_OK;
+
+    if (!req)
+        return EXIT_FAILED;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        long long t;
+        switch (o) {
+        case 's': subject = optarg; break;
+        case 'k': key = optarg; break;
+        case 'm': cJSON_AddStringToObject(req, "machine", optarg); break;
+        case 'i': cJSON_AddStringToObject(req, "ip", optarg); break;
+        case 'a': cJSON_AddStringToObject(req, "application", optarg); break;
+        case 'H': cJSON_AddStringToObject(req, "hash", optarg); break;
+        case 'M': cJSON_AddStringToObject(req, "mechanism", optarg); break;
+        case 't':
+            t = parse_time(optarg);
+            if (t < 0) {
+                fprintf(stderr, "signum-util admin policy explain: --time takes RFC 3339 "
+                                "(2025-06-02T10:00:00Z) or unix seconds\n");
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            cJSON_AddNumberToObject(req, "time", (double)t);
+            break;
+        default:
+            fputs(usage, o == 'h' ? stdout : stderr);
+            rc = o == 'h' ? EXIT_OK : EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (!subject || !key || optind != argc) {
+        fprintf(stderr, "signum-util admin policy explain: give --subject and --key\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    cJSON_AddStringToObject(req, "user", subject);
+    cJSON_AddStringToObject(req, "key", key);
+    body = cJSON_PrintUnformatted(req);
+    if (!body) {
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    rc = api("admin policy explain", "POST", "/api/v1/admin/policies/explain", body, &status, &raw,
+             &doc);
+    if (rc != EXIT_OK)
+        goto out;
+    if (json) {
+        printf("%s\n", raw);
+    } else {
+        static const char *const members[] = {"decision", "rule", "code", "message"};
+        for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+            if (jstr(doc, members[i]))
+                printf("%-9s %s\n", members[i], jstr(doc, members[i]));
+    }
+out:
+    free(body);
+    cJSON_Delete(req);
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return rc;
+}
+
+static int cmd_policy(int argc, char **argv, int json)
+{
+    static const char usage[] =
+        "Usage: signum-util admin policy ACTION [--json]\n"
+        "  list                     the rules, by name\n"
+        "  get NAME                 one rule as JSON (ready to edit and 'put')\n"
+        "  put NAME FILE            create or replace a rule from a JSON file ('-': stdin)\n"
+        "  delete NAME              delete a rule\n"
+        "  export [-o FILE]         every rule and group as one policy set (JSON)\n"
+        "  import FILE              replace every rule and group with a policy set\n"
+        "  explain --subject S --key K [...]   what a sign request would get (explain --help)\n";
+    const char *a = argc > 1 ? argv[1] : "";
+    if (!strcmp(a, "list") && argc == 2)
+        return policy_list(json);
+    if (!strcmp(a, "get") && argc == 3)
+        return policy_get(argv[2], json);
+    if (!strcmp(a, "put") && argc == 4)
+        return policy_put(argv[2], argv[3], json);
+    if (!strcmp(a, "delete") && argc == 3)
+        return delete_named("admin policy delete", "/api/v1/admin/policies", "policy", argv[2],
+                            json);
+    if (!strcmp(a, "export") && (argc == 2 || (argc == 4 && !strcmp(argv[2], "-o"))))
+        return policy_export(argc == 4 ? argv[3] : NULL);
+    if (!strcmp(a, "import") && argc == 3)
+        return policy_import(argv[2], json);
+    if (!strcmp(a, "explain"))
+        return policy_explain(argc - 1, argv + 1, json);
+    fputs(usage, !strcmp(a, "--help") ? stdout : stderr);
+    return !strcmp(a, "--help") ? EXIT_OK : EXIT_USAGE;
+}
+
+/* ---- admin group, admin key-group --------------------------------------------------------- */
+
+static int group_list(const char *what, const char *base, int json)
+{
+    char *raw = NULL, b1[32], b2[32];
+    cJSON *doc = NULL;
+    const cJSON *e;
+    long status;
+    int rc = api(what, "GET", base, NULL, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        printf("%s\n", raw);
+        goto out;
+    }
+    printf("%-32s %-20s %s\n", "NAME", "UPDATED", "MEMBERS");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "groups"))
+    {
+        const cJSON *m;
+        int first = 1;
+        printf("%-32s %-20s ", jtext(e, "name", b1, sizeof(b1)),
+               jtime(e, "updated_at", b2, sizeof(b2)));
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(e, "members"))
+        {
+            if (cJSON_IsString(m)) {
+                printf("%s%s", first ? "" : ",", m->valuestring);
+                first = 0;
+            }
+        }
+        printf("\n");
+    }
+out:
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}
+
+static int group_put(const char *what, const char *base, const char *name, const char *members,
+                     int json)
+{
+    char path[300], *raw = NULL, *body = NULL, *copy = NULL, *save = NULL, *m;
+    cJSON *req = cJSON_CreateObject(), *arr;
+    long status;
+    int rc = EXIT_OK, count = 0;
+    if (!req)
+        return EXIT_FAILED;
+    if (!name_ok(name)) {
+        rc = bad_name(what, name);
+        goto out;
+    }
+    arr = cJSON_AddArrayToObject(req, "members");
+    copy = strdup(members);
+    if (!arr || !copy) {
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    for (m = strtok_r(copy, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+        if (!*m)
+            continue;
+        if (++count > MEMBERS_CAP) {
+            fprintf(stderr, "signum-util %s: more than %d members\n", what, MEMBERS_CAP);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        cJSON_AddItemToArray(arr, cJSON_CreateString(m));
+    }
+    body = cJSON_PrintUnformatted(req);
+    if (!body) {
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%s", base, name);
+    rc = api(what, "PUT", path, body, &status, &raw, NULL);
+    if (rc != EXIT_OK)
+        goto out;
+    if (json)
+        printf("%s\n", raw);
+    else
+        printf("group %s now has %d member(s)\n", name, count);
+out:
+    free(copy);
+    free(body);
+    cJSON_Delete(req);
+    sg_api_answer_free(raw);
+    return rc;
+}
+
+static int cmd_group(int argc, char **argv, int json, int keys)
+{
+    const char *base = keys ? "/api/v1/admin/key-groups" : "/api/v1/admin/groups";
+    const char *a = argc > 1 ? argv[1] : "";
+    char what[64];
+    snprintf(what, sizeof(what), "admin %s %s", keys ? "key-group" : "group", a);
+    if (!strcmp(a, "list") && argc == 2)
+        return group_list(what, base, json);
+    if (!strcmp(a, "put") && argc == 5 && !strcmp(argv[3], "--members"))
+        return group_put(what, base, argv[2], argv[4], json);
+    if (!strcmp(a, "put") && argc == 4 && !strncmp(argv[3], "--members=", 10))
+        return group_put(what, base, argv[2], argv[3] + 10, json);
+    if (!strcmp(a, "delete") && argc == 3)
+        return delete_named(what, base, keys ? "key group" : "group", argv[2], json);
+    fprintf(!strcmp(a, "--help") ? stdout : stderr,
+            "Usage: signum-util admin %s list|put NAME --members A,B,...|delete NAME [--json]\n"
+            "%s\n",
+            keys ? "key-group" : "group",
+            keys ? "Key groups hold key names; rules name them in keys.groups."
+                 : "User groups hold users and service accounts; rules name them in "
+                   "subjects.groups\nand approval.groups.");
+    return !strcmp(a, "--help") ? EXIT_OK : EXIT_USAGE;
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+/* Takes every "--json" out of argv (in place); returns 1 if there was one. */
+static int take_json_flag(int *argc, char **argv)
+{
+    int found = 0, n = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            found = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    *argc = n;
+    return found;
+}
+
+int util_cmd_admin(int argc, char **argv)
+{
+    int json = take_json_flag(&argc, argv);
+    const char *what = argc > 1 ? argv[1] : "";
+    if (!strcmp(what, "policy"))
+        return cmd_policy(argc - 1, argv + 1, json);
+    if (!strcmp(what, "group"))
+        return cmd_group(argc - 1, argv + 1, json, 0);
+    if (!strcmp(what, "key-group"))
+        return cmd_group(argc - 1, argv + 1, json, 1);
+    fprintf(!strcmp(what, "--help") ? stdout : stderr,
+            "Usage: signum-util admin policy|group|key-group ACTION ... [--json]\n"
+            "Administers policy rules and groups through the agent, with your session (an admin\n"
+            "account). 'signum-util admin policy --help' lists the actions.\n");
+    return !strcmp(what, "--help") ? EXIT_OK : EXIT_USAGE;
+}
+
+static int approvals_list(int json)
+{
+    char *raw = NULL, b1[40], b2[40], b3[40], b4[40], b5[40], b6[40];
+    cJSON *doc = NULL;
+    const cJSON *e;
+    long status;
+    int rc = api("approvals list", "GET", "/api/v1/approvals", NULL, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        printf("%s\n", raw);
+        goto out;
+    }
+    printf("%-32s %-16s %-20s %-20s %-5s %-5s %s\n", "ID", "REQUESTER", "KEY", "RULE", "VOTES",
+           "MINE", "EXPIRES");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "approvals"))
+    {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "request");
+        char votes[48];
+        snprintf(votes, sizeof(votes), "%s/%s", jtext(e, "approvals", b1, sizeof(b1)),
+                 jtext(e, "required", b2, sizeof(b2)));
+        printf("%-32s %-16s %-20s %-20s %-5s %-5s %s\n", jtext(e, "approval_id", b5, sizeof(b5)),
+               jtext(e, "requester", b2, sizeof(b2)), jtext(r, "key", b3, sizeof(b3)),
+               jtext(e, "rule", b4, sizeof(b4)), votes,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "decided_by_me")) ? "voted" : "-",
+               jtime(e, "expires_at", b6, sizeof(b6)));
+    }
+out:
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}
+
+static int approvals_vote(const char *id, const char *decision, int json)
+{
+    char path[300], what[40], *raw = NULL, b1[32], b2[32], b3[32];
+    cJSON *doc = NULL;
+    long status;
+    int rc;
+    snprintf(what, sizeof(what), "approvals %s", decision);
+    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32) {
+        fprintf(stderr, "signum-util %s: '%s' is not an approval id (32 hex digits)\n", what, id);
+        fprintf(stderr, "  next: 'signum-util approvals list' shows the ids\n");
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof(path), "/api/v1/approvals/%s/%s", id, decision);
+    rc = api(what, "POST", path, NULL, &status, &raw, &doc);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json)
+        printf("%s\n", raw);
+    else
+        printf("%s %s: request now %s (%s of %s approvals)\n",
+               !strcmp(decision, "approve") ? "approved" : "rejected", id,
+               jtext(doc, "status", b1, sizeof(b1)), jtext(doc, "approvals", b2, sizeof(b2)),
+               jtext(doc, "required", b3, sizeof(b3)));
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}
+
+int util_cmd_approvals(int argc, char **argv)
+{
+    int json = take_json_flag(&argc, argv);
+    const char *a = argc > 1 ? argv[1] : "";
+    if (!strcmp(a, "list") && argc == 2)
+        return approvals_list(json);
+    if ((!strcmp(a, "approve") || !strcmp(a, "reject")) && argc == 3)
+        return approvals_vote(argv[2], a, json);
+    fprintf(!strcmp(a, "--help") ? stdout : stderr,
+            "Usage: signum-util approvals list|approve ID|reject ID [--json]\n"
+            "Sign requests waiting for your approval, and your decision on one. One rejection\n"
+            "closes a request; the requester gets the signature at their next poll once the\n"
+            "quorum is met.\n");
+    return !strcmp(a, "--help") ? EXIT_OK : EXIT_USAGE;
+}

@@ -1,0 +1,26 @@
+/* What signum-util's command files share: exit codes, the client, error reports. */
+#ifndef UTIL_UTIL_H
+#define UTIL_UTIL_H
+
+#include "signum/client.h"
+
+/* Exit codes (documented in agent-core/README.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,
+    EXIT_USAGE = 2,
+    EXIT_AGENT = 3,
+    EXIT_AUTH = 4,
+    EXIT_DENIED = 5,
+};
+
+/* A client for the per-user agent (exits with EXIT_USAGE if none can be made). */
+sg_client *util_client(int autostart);
+/* Prints a failed call's error with a hint about what to do next; returns the exit code. */
+int util_report(const char *what, sg_status st);
+
+/* signum-util admin policy|group|key-group ..., signum-util approvals ... (admin.c). */
+int util_cmd_admin(int argc, char **argv);
+int util_cmd_approvals(int argc, char **argv);
+
+#endif
