@@ -12,3 +12,7 @@ target_include_directories(signum-client PUBLIC include ${MINGW_DEPS_INC} PRIVAT
 target_link_libraries(signum-client PUBLIC ${MINGW_DEPS_LIB}/libmbedx509.a
                                            ${MINGW_DEPS_LIB}/libmbedcrypto.a
                                            Threads::Threads advapi32 bcrypt)
+
+# signum-agent.exe and signum-util.exe
+include(${CMAKE_CURRENT_LIST_DIR}/windows-agent.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/windows-util.cmake)
