@@ -5,12 +5,15 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/ipc.h"
 #include "signum/client.h"
 
 #define AG_MAX_SERVERS 8
+#define AG_PATH_MAX    4096 /* a UTF-8 path we report (caller image), whatever the OS */
 
 typedef struct {
     sg_status status;
@@ -34,28 +37,29 @@ void ag_log(const char *subsystem, const char *fmt, ...) __attribute__((format(g
 typedef struct {
     char servers[AG_MAX_SERVERS][512];
     unsigned server_count;
-    char ca_file[PATH_MAX];
+    char ca_file[AG_PATH_MAX];
     char api_key[257];
     char auth[16]; /* api_key | service_account | oidc; empty: inferred */
     char service_account[65];
-    char key_file[PATH_MAX]; /* the service account's private key (PEM, 0600) */
-    char key_id[65];         /* its kid, from enrollment */
-    char audience[129];      /* aud of our JWT assertions */
-    char oidc_token_file[PATH_MAX];
+    char key_file[AG_PATH_MAX]; /* the service account's private key (PEM, 0600) */
+    char key_id[65];            /* its kid, from enrollment */
+    char audience[129];         /* aud of our JWT assertions */
+    char oidc_token_file[AG_PATH_MAX];
     char oidc_token[8193]; /* SIGNUM_OIDC_TOKEN (CI jobs) */
-    char client_cert[PATH_MAX];
-    char client_key[PATH_MAX];
+    char client_cert[AG_PATH_MAX];
+    char client_key[AG_PATH_MAX];
     int idle_timeout; /* seconds; 0 = never exit when idle */
     int connect_timeout_ms;
     int request_timeout_ms;
     int retries;      /* extra attempts after the first, on retryable failures */
     int keys_refresh; /* seconds a key listing is served before revalidation */
-    char cache_dir[PATH_MAX];
+    char cache_dir[AG_PATH_MAX];
     char sources[1024]; /* which files were read, for `status` and doctor */
 } ag_config;
 
 /* Reads /etc/signum/agent.conf, then the user file ($SIGNUM_CONFIG or
- * $XDG_CONFIG_HOME/signum/agent.conf), then the environment, each overriding the last. */
+ * $XDG_CONFIG_HOME/signum/agent.conf), then the environment, each overriding the last.
+ * Windows: %PROGRAMDATA%\Signum\agent.conf, then $SIGNUM_CONFIG or %APPDATA%\Signum\agent.conf. */
 sg_status ag_config_load(ag_config *cfg, ag_error *err);
 
 /* The authentication method the configuration selects: explicit `auth`, else an API key,
@@ -97,7 +101,7 @@ sg_status ag_http(ag_transport *t, const char *method, const char *path, const c
 /* The server URL currently preferred (the last one that answered). */
 const char *ag_transport_server(ag_transport *t);
 
-/* ---- persisted cache (cache_posix.c) ------------------------------------------------------ */
+/* ---- persisted cache (cache_posix.c, cache_win.c) -------------------------------------- */
 
 /* A cache file's contents (malloc'd, NUL-terminated, *len bytes), or NULL if it is absent or
  * not a file we trust (wrong owner, permissions, type or size). */
@@ -139,27 +143,35 @@ sg_status ag_map_server_error(long http_status, const char *body, ag_error *err)
 /* ---- caller identity ---------------------------------------------------------------------- */
 
 typedef struct {
-    pid_t pid;
-    uid_t uid;
-    char exe[PATH_MAX];
-    char cmdline[4097];
+    long pid;
+    long uid;              /* POSIX uid; -1 on Windows, where the transport compares SIDs */
+    char exe[AG_PATH_MAX]; /* UTF-8 */
+    char cmdline[4097];    /* UTF-8; empty if the OS would not tell */
 } ag_caller;
 
-/* Reads the peer's credentials from the kernel (SO_PEERCRED, /proc). */
-int ag_caller_identify(int fd, ag_caller *out);
+/* Reads the peer's identity from the kernel: SO_PEERCRED and /proc (caller.c), or
+ * GetNamedPipeClientProcessId and the process's image and command line (caller_win.c). */
+int ag_caller_identify(ipc_fd fd, ag_caller *out);
+/* This machine's name for the audit context; 0 or -1. */
+int ag_hostname(char *out, size_t len);
 
 /* ---- the IPC server ----------------------------------------------------------------------- */
 
 typedef struct {
     ag_config *cfg;
     ag_session *session;
-    int listen_fd;
-    const char *socket_path;
-    int lock_fd;   /* held while we own the socket path */
-    int activated; /* the socket is systemd's: never unlink it */
+    ipc_fd listen_fd;        /* POSIX: the listening socket; Windows: the first pipe instance */
+    const char *socket_path; /* or the pipe name */
+    int lock_fd;             /* POSIX: held while we own the socket path */
+    int activated;           /* POSIX: the socket is systemd's: never unlink it */
 } ag_server;
 
-/* Serves until SHUTDOWN, SIGTERM/SIGINT, or idle_timeout without clients. */
+/* Serves until SHUTDOWN, SIGTERM/SIGINT (Ctrl-C on Windows), or idle_timeout without clients
+ * (ipcserver_posix.c, ipcserver_win.c). */
 int ag_serve(ag_server *srv);
+
+/* Logging set-up (log.c): the SIGNUM_DEBUG list, and where lines go (NULL: stderr). */
+void ag_log_init(const char *debug_spec);
+void ag_log_to(FILE *stream);
 
 #endif

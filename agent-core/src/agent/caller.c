@@ -1,4 +1,5 @@
-/* Who is calling: the kernel's answer (SO_PEERCRED, /proc), not what the client claims. */
+/* Who is calling on POSIX: the kernel's answer (SO_PEERCRED, /proc), not what the client
+ * claims; and the host name for the audit context. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +7,14 @@
 #include <unistd.h>
 
 #include "agent.h"
+
+int ag_hostname(char *out, size_t len)
+{
+    if (len == 0 || gethostname(out, len - 1) != 0)
+        return -1;
+    out[len - 1] = '\0';
+    return 0;
+}
 
 int ag_caller_identify(int fd, ag_caller *out)
 {

@@ -1,4 +1,5 @@
-/* Agent configuration: system file, user file, then environment, each overriding the last. */
+/* Agent configuration: system file, user file, then environment, each overriding the last.
+ * The OS decides only where the files are and what "private" means (the block below). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +10,80 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../client/client_os.h"
 #include "agent.h"
+#include "win_acl.h"
+
+#ifdef _WIN32
+#include <io.h>
+#define SYSTEM_CONFIG_DIR_VAR "PROGRAMDATA" /* %PROGRAMDATA%\Signum\agent.conf */
+
+/* A path from the environment as UTF-8 ("" if unset). */
+static void env_dir(const char *var, char *out, size_t len)
+{
+    wchar_t wvar[32], *v;
+    out[0] = '\0';
+    if (ag_win_widen(var, wvar, 32) != 0 || !(v = _wgetenv(wvar)) || !*v ||
+        ag_win_narrow(v, out, (int)len) != 0)
+        out[0] = '\0';
+}
+
+static void default_paths(char *sys, char *user, char *cache, size_t len)
+{
+    char dir[AG_PATH_MAX];
+    env_dir(SYSTEM_CONFIG_DIR_VAR, dir, sizeof(dir));
+    snprintf(sys, len, "%s\\Signum\\agent.conf", dir[0] ? dir : "C:\\ProgramData");
+    env_dir("APPDATA", dir, sizeof(dir));
+    if (dir[0])
+        snprintf(user, len, "%s\\Signum\\agent.conf", dir);
+    env_dir("LOCALAPPDATA", dir, sizeof(dir));
+    if (dir[0])
+        snprintf(cache, len, "%s\\Signum", dir);
+}
+
+static int open_config(const char *path)
+{
+    wchar_t w[AG_PATH_MAX];
+    if (ag_win_widen(path, w, AG_PATH_MAX) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return _wopen(w, _O_RDONLY);
+}
+
+/* Owned by us, and no one else (but SYSTEM and the Administrators) in its DACL. */
+static int config_private(int fd, const struct stat *sb)
+{
+    (void)sb;
+    return ag_win_object_private((HANDLE)_get_osfhandle(fd), SE_FILE_OBJECT);
+}
+#else
+static void default_paths(char *sys, char *user, char *cache, size_t len)
+{
+    const char *xdg = sg_os_getenv("XDG_CONFIG_HOME"), *home = sg_os_getenv("HOME");
+    const char *xdg_cache = sg_os_getenv("XDG_CACHE_HOME");
+    snprintf(sys, len, "/etc/signum/agent.conf");
+    if (xdg && *xdg)
+        snprintf(user, len, "%s/signum/agent.conf", xdg);
+    else if (home && *home)
+        snprintf(user, len, "%s/.config/signum/agent.conf", home);
+    if (xdg_cache && *xdg_cache)
+        snprintf(cache, len, "%s/signum", xdg_cache);
+    else if (home && *home)
+        snprintf(cache, len, "%s/.cache/signum", home);
+}
+
+static int open_config(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static int config_private(int fd, const struct stat *sb)
+{
+    (void)fd;
+    return (sb->st_mode & 077) == 0;
+}
+#endif
 
 sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
 {
@@ -66,7 +140,7 @@ static sg_status set_int(const char *name, const char *value, long lo, long hi, 
     return SG_OK;
 }
 
-#define TEXT(field, value)                                                                         \
+#define CFG_TEXT(field, value)                                                                     \
     do {                                                                                           \
         if (strlen(value) >= sizeof(cfg->field))                                                   \
             return ag_fail(err, SG_ERR_BAD_INPUT, "%s is too long", key);                          \
@@ -79,32 +153,32 @@ static sg_status apply(ag_config *cfg, const char *key, const char *value, ag_er
     if (strcmp(key, "server") == 0)
         return set_servers(cfg, value, err);
     if (strcmp(key, "ca_file") == 0)
-        TEXT(ca_file, value);
+        CFG_TEXT(ca_file, value);
     if (strcmp(key, "api_key") == 0)
-        TEXT(api_key, value);
+        CFG_TEXT(api_key, value);
     if (strcmp(key, "auth") == 0) {
         if (strcmp(value, "api_key") && strcmp(value, "service_account") && strcmp(value, "oidc"))
             return ag_fail(err, SG_ERR_BAD_INPUT, "auth must be api_key, service_account or oidc");
-        TEXT(auth, value);
+        CFG_TEXT(auth, value);
     }
     if (strcmp(key, "service_account") == 0)
-        TEXT(service_account, value);
+        CFG_TEXT(service_account, value);
     if (strcmp(key, "key_file") == 0)
-        TEXT(key_file, value);
+        CFG_TEXT(key_file, value);
     if (strcmp(key, "key_id") == 0)
-        TEXT(key_id, value);
+        CFG_TEXT(key_id, value);
     if (strcmp(key, "audience") == 0)
-        TEXT(audience, value);
+        CFG_TEXT(audience, value);
     if (strcmp(key, "oidc_token_file") == 0)
-        TEXT(oidc_token_file, value);
+        CFG_TEXT(oidc_token_file, value);
     if (strcmp(key, "oidc_token") == 0)
-        TEXT(oidc_token, value);
+        CFG_TEXT(oidc_token, value);
     if (strcmp(key, "client_cert") == 0)
-        TEXT(client_cert, value);
+        CFG_TEXT(client_cert, value);
     if (strcmp(key, "client_key") == 0)
-        TEXT(client_key, value);
+        CFG_TEXT(client_key, value);
     if (strcmp(key, "cache_dir") == 0)
-        TEXT(cache_dir, value);
+        CFG_TEXT(cache_dir, value);
     if (strcmp(key, "idle_timeout") == 0)
         return set_int(key, value, 0, 7 * 86400, &cfg->idle_timeout, err);
     if (strcmp(key, "connect_timeout_ms") == 0)
@@ -124,7 +198,7 @@ static sg_status load_file(ag_config *cfg, const char *path, ag_error *err)
     char line[2048];
     struct stat sb;
     unsigned lineno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_config(path);
     FILE *f;
     sg_status st = SG_OK;
 
@@ -149,10 +223,16 @@ static sg_status load_file(ag_config *cfg, const char *path, ag_error *err)
         *eq = '\0';
         key = trim(l);
         value = trim(eq + 1);
-        if (strcmp(key, "api_key") == 0 && (sb.st_mode & 077)) {
+        if (strcmp(key, "api_key") == 0 && !config_private(fd, &sb)) {
             st = ag_fail(err, SG_ERR_BAD_INPUT,
+#ifdef _WIN32
+                         "%s holds an api_key but is not private to you (owner or DACL); "
+                         "restrict it to your account",
+                         path);
+#else
                          "%s holds an api_key but others can read it (mode %o); chmod 600 it", path,
                          (unsigned)(sb.st_mode & 0777));
+#endif
             break;
         }
         if ((st = apply(cfg, key, value, err)) != SG_OK) {
@@ -172,7 +252,7 @@ static sg_status load_file(ag_config *cfg, const char *path, ag_error *err)
 
 static const char *env(const char *name)
 {
-    const char *v = secure_getenv(name);
+    const char *v = sg_os_getenv(name);
     return v && *v ? v : NULL;
 }
 
@@ -200,9 +280,8 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
         {"SIGNUM_KEYS_REFRESH", "keys_refresh"},
         {"SIGNUM_CACHE_DIR", "cache_dir"},
     };
-    char path[PATH_MAX];
-    const char *user = env("SIGNUM_CONFIG"), *xdg = env("XDG_CONFIG_HOME"), *home = env("HOME");
-    const char *cache = env("XDG_CACHE_HOME");
+    char sys_path[AG_PATH_MAX] = "", user_path[AG_PATH_MAX] = "", cache[AG_PATH_MAX] = "";
+    const char *user = env("SIGNUM_CONFIG");
     sg_status st;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -212,13 +291,11 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
     cfg->retries = 3;
     cfg->keys_refresh = 60;
     snprintf(cfg->audience, sizeof(cfg->audience), "signum");
-    if ((st = load_file(cfg, "/etc/signum/agent.conf", err)) != SG_OK)
+    default_paths(sys_path, user_path, cache, sizeof(sys_path));
+    if ((st = load_file(cfg, sys_path, err)) != SG_OK)
         return st;
-    if (!user && (xdg || home)) {
-        snprintf(path, sizeof(path), xdg ? "%s/signum/agent.conf" : "%s/.config/signum/agent.conf",
-                 xdg ? xdg : home);
-        user = path;
-    }
+    if (!user && user_path[0])
+        user = user_path;
     if (user && (st = load_file(cfg, user, err)) != SG_OK)
         return st;
     for (size_t i = 0; i < sizeof(envmap) / sizeof(envmap[0]); i++) {
@@ -229,12 +306,8 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
             return ag_fail(err, st, "%s: %s", envmap[i].var, msg);
         }
     }
-    if (!cfg->cache_dir[0]) {
-        if (cache)
-            snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "%s/signum", cache);
-        else if (home)
-            snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "%s/.cache/signum", home);
-    }
+    if (!cfg->cache_dir[0])
+        snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "%s", cache);
     return SG_OK;
 }
 

@@ -12,6 +12,11 @@
 
 #define ASSERTION_LIFETIME 120 /* seconds; the server accepts at most 300 */
 #define OIDC_TOKEN_MAX     8192
+#ifdef _WIN32
+#define READ_MODE "r" /* the Windows C runtime knows no "e" (close-on-exec) */
+#else
+#define READ_MODE "re"
+#endif
 
 static char *b64url_json(cJSON *doc)
 {
@@ -105,7 +110,7 @@ sg_status ag_oidc_token(const ag_config *cfg, char **out, ag_error *err)
         return ag_fail(err, SG_ERR_NOT_LOGGED_IN,
                        "OIDC login needs SIGNUM_OIDC_TOKEN or oidc_token_file");
     /* Read at every login: CI systems rotate the file as tokens expire. */
-    f = fopen(cfg->oidc_token_file, "re");
+    f = fopen(cfg->oidc_token_file, READ_MODE);
     if (!f)
         return ag_fail(err, SG_ERR_NOT_LOGGED_IN, "cannot read the OIDC token file %s",
                        cfg->oidc_token_file);

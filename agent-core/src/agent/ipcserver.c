@@ -1,79 +1,53 @@
-/* The agent's IPC server: a thread per connection (a stalled client holds only its own
- * thread), peers of another uid refused, every frame validated before use. */
+/* The agent's IPC request dispatch, whatever carries the frames: every frame validated
+ * before use, one handler per message type. The listeners (a Unix socket in
+ * ipcserver_posix.c, a named pipe in ipcserver_win.c) accept connections, establish who the
+ * peer is, and hand each connection to ag_conn_serve on its own thread. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "../client/client_os.h"
 #include "../common/b64.h"
 #include "../common/ipc.h"
 #include "agent.h"
+#include "ipcserver.h"
 
-#define MAX_CONNECTIONS    512
-#define IDLE_CONNECTION_MS (10 * 60 * 1000) /* a connection silent this long is closed */
-#define FRAME_REST_MS      5000             /* a begun frame must be complete this fast */
-
-static atomic_int active_connections;
 static atomic_long last_activity;
 static atomic_int stop_requested;
 
-/* Open connections, so shutdown can wake threads blocked reading from idle clients. */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static int registry[MAX_CONNECTIONS];
-
-static void registry_set(int fd, int add)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < MAX_CONNECTIONS; i++) {
-        if (add && registry[i] == 0) {
-            registry[i] = fd + 1;
-            break;
-        }
-        if (!add && registry[i] == fd + 1) {
-            registry[i] = 0;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-static void registry_shutdown_all(void)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < MAX_CONNECTIONS; i++)
-        if (registry[i])
-            shutdown(registry[i] - 1, SHUT_RDWR);
-    pthread_mutex_unlock(&registry_lock);
-}
-
-static void touch(void)
+void ag_activity_touch(void)
 {
     atomic_store(&last_activity, (long)time(NULL));
 }
 
-typedef struct {
-    ag_server *srv;
-    int fd;
-} conn;
+long ag_activity_last(void)
+{
+    return atomic_load(&last_activity);
+}
+
+int ag_stop_requested(void)
+{
+    return atomic_load(&stop_requested);
+}
+
+void ag_request_stop(void)
+{
+    atomic_store(&stop_requested, 1);
+}
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
-static void send_frame(int fd, ipc_writer *w)
+static void send_frame(ipc_fd fd, ipc_writer *w)
 {
     if (ipc_writer_finish(w) == 0)
         ipc_write_all(fd, w->buf, w->len, 10000);
     ipc_writer_free(w);
 }
 
-static void send_error(int fd, uint32_t id, sg_status st, const char *msg)
+static void send_error(ipc_fd fd, uint32_t id, sg_status st, const char *msg)
 {
     ipc_writer w;
     char trimmed[1025];
@@ -117,7 +91,7 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void handle_list_keys(ag_server *srv, int fd, uint32_t id)
+static void handle_list_keys(ag_server *srv, ipc_fd fd, uint32_t id)
 {
     ag_error err;
     char *json = NULL;
@@ -167,7 +141,7 @@ static void handle_list_keys(ag_server *srv, int fd, uint32_t id)
     send_frame(fd, &w);
 }
 
-static void handle_sign(ag_server *srv, int fd, uint32_t id, const ipc_fields *req,
+static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields *req,
                         const ag_caller *caller)
 {
     char key[65], mech[17], hash[17], rid[129], host[256] = "";
@@ -227,7 +201,7 @@ static void handle_sign(ag_server *srv, int fd, uint32_t id, const ipc_fields *r
     cJSON_AddStringToObject(ctx, "application", caller->exe[0] ? caller->exe : "unknown");
     cJSON_AddStringToObject(ctx, "command_line", caller->cmdline);
     cJSON_AddNumberToObject(ctx, "pid", caller->pid);
-    if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
+    if (ag_hostname(host, sizeof(host)) == 0 && host[0])
         cJSON_AddStringToObject(ctx, "host", host);
     text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
@@ -349,7 +323,7 @@ static int api_call_allowed(const char *method, const char *path)
     return 0;
 }
 
-static void handle_api(ag_server *srv, int fd, uint32_t id, const ipc_fields *req,
+static void handle_api(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields *req,
                        const ag_caller *caller)
 {
     char method[9], path[513], msg[700];
@@ -411,14 +385,14 @@ out:
     ag_response_free(&resp);
 }
 
-static void handle_status(ag_server *srv, int fd, uint32_t id)
+static void handle_status(ag_server *srv, ipc_fd fd, uint32_t id)
 {
     ag_session_info info;
     ipc_writer w;
     ag_session_info_get(srv->session, &info);
     ipc_writer_init(&w, IPC_MSG_STATUS | IPC_REPLY, id);
     ipc_put_text(&w, IPC_TAG_VERSION, SIGNUM_VERSION);
-    ipc_put_u32(&w, IPC_TAG_PID, (uint32_t)getpid());
+    ipc_put_u32(&w, IPC_TAG_PID, (uint32_t)sg_os_pid());
     ipc_put_u32(&w, IPC_TAG_LOGGED_IN, (uint32_t)info.logged_in);
     ipc_put_text(&w, IPC_TAG_IDENTITY, info.identity);
     ipc_put_text(&w, IPC_TAG_SERVER,
@@ -428,7 +402,7 @@ static void handle_status(ag_server *srv, int fd, uint32_t id)
     send_frame(fd, &w);
 }
 
-static void handle_login(ag_server *srv, int fd, uint32_t id, const ipc_fields *req)
+static void handle_login(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields *req)
 {
     char secret[257];
     ag_error err;
@@ -450,7 +424,7 @@ static void handle_login(ag_server *srv, int fd, uint32_t id, const ipc_fields *
     send_frame(fd, &w);
 }
 
-static void handle_simple(int fd, uint16_t type, uint32_t id)
+static void handle_simple(ipc_fd fd, uint16_t type, uint32_t id)
 {
     ipc_writer w;
     ipc_writer_init(&w, type | IPC_REPLY, id);
@@ -459,36 +433,38 @@ static void handle_simple(int fd, uint16_t type, uint32_t id)
     send_frame(fd, &w);
 }
 
-/* ---- connections -------------------------------------------------------------------------- */
-
-static void *serve_connection(void *arg)
+void ag_conn_refuse(ipc_fd fd, sg_status st, const char *msg)
 {
-    conn *c = arg;
-    ag_server *srv = c->srv;
-    ag_caller caller;
-    int fd = c->fd;
+    send_error(fd, 0, st, msg);
+}
 
-    free(c);
-    if (ag_caller_identify(fd, &caller) != 0 || caller.uid != getuid()) {
-        /* Only our own user may use our session. */
-        ag_log("ipc", "refused a connection from uid %ld (pid %ld)", (long)caller.uid,
-               (long)caller.pid);
-        send_error(fd, 0, SG_ERR_DENIED, "this agent serves only its own user");
-        goto out;
-    }
-    ag_debug("ipc", "connection from pid %ld (%s)", (long)caller.pid, caller.exe);
-    while (!atomic_load(&stop_requested)) {
+/* ---- one connection ----------------------------------------------------------------------- */
+
+void ag_conn_serve(ag_server *srv, ipc_fd fd, ag_caller *caller, ag_conn_check check, void *ctx)
+{
+    int first = 1;
+
+    while (!ag_stop_requested()) {
         ipc_header hdr;
         ipc_fields fields;
         uint8_t *payload = NULL;
         const char *why = "";
-        int rc = ipc_read_frame(fd, &hdr, &payload, IDLE_CONNECTION_MS, FRAME_REST_MS, &why);
+        int rc = ipc_read_frame(fd, &hdr, &payload, AG_IDLE_CONNECTION_MS, AG_FRAME_REST_MS, &why);
 
         if (rc == -1 || rc == -2)
             break; /* closed, or stalled: drop it */
-        touch();
+        ag_activity_touch();
+        if (first && check) {
+            if (check(fd, caller, ctx) != 0) {
+                send_error(fd, 0, SG_ERR_DENIED, "this agent serves only its own user");
+                free(payload);
+                break;
+            }
+            ag_debug("ipc", "connection from pid %ld (%s)", caller->pid, caller->exe);
+        }
+        first = 0;
         if (rc == -3 || ipc_fields_validate(payload, hdr.length, &fields, &why) != 0) {
-            ag_log("ipc", "malformed frame from pid %ld: %s", (long)caller.pid, why);
+            ag_log("ipc", "malformed frame from pid %ld: %s", caller->pid, why);
             send_error(fd, rc == -3 ? 0 : hdr.id, SG_ERR_PROTOCOL, why);
             free(payload);
             break; /* framing can no longer be trusted */
@@ -497,17 +473,17 @@ static void *serve_connection(void *arg)
         case IPC_MSG_HELLO: handle_simple(fd, hdr.type, hdr.id); break;
         case IPC_MSG_STATUS: handle_status(srv, fd, hdr.id); break;
         case IPC_MSG_LIST_KEYS: handle_list_keys(srv, fd, hdr.id); break;
-        case IPC_MSG_SIGN: handle_sign(srv, fd, hdr.id, &fields, &caller); break;
+        case IPC_MSG_SIGN: handle_sign(srv, fd, hdr.id, &fields, caller); break;
         case IPC_MSG_LOGIN: handle_login(srv, fd, hdr.id, &fields); break;
-        case IPC_MSG_API: handle_api(srv, fd, hdr.id, &fields, &caller); break;
+        case IPC_MSG_API: handle_api(srv, fd, hdr.id, &fields, caller); break;
         case IPC_MSG_LOGOUT:
             ag_session_logout(srv->session);
             handle_simple(fd, hdr.type, hdr.id);
             break;
         case IPC_MSG_SHUTDOWN:
-            ag_log("agent", "shutdown requested by pid %ld (%s)", (long)caller.pid, caller.exe);
+            ag_log("agent", "shutdown requested by pid %ld (%s)", caller->pid, caller->exe);
             handle_simple(fd, hdr.type, hdr.id);
-            atomic_store(&stop_requested, 1);
+            ag_request_stop();
             break;
         default: send_error(fd, hdr.id, SG_ERR_UNSUPPORTED, "unknown request type"); break;
         }
@@ -515,97 +491,6 @@ static void *serve_connection(void *arg)
             memset(payload, 0, hdr.length); /* may have held a secret */
             free(payload);
         }
-        touch();
+        ag_activity_touch();
     }
-out:
-    registry_set(fd, 0);
-    close(fd);
-    atomic_fetch_sub(&active_connections, 1);
-    touch();
-    return NULL;
-}
-
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig)
-{
-    got_signal = sig;
-}
-
-int ag_serve(ag_server *srv)
-{
-    struct sigaction sa;
-    pthread_attr_t attr;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    touch();
-
-    while (!got_signal && !atomic_load(&stop_requested)) {
-        struct pollfd p = {srv->listen_fd, POLLIN, 0};
-        int rc = poll(&p, 1, 500);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (rc > 0) {
-            int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-            conn *c;
-            pthread_t th;
-            if (fd < 0)
-                continue;
-            if (atomic_load(&active_connections) >= MAX_CONNECTIONS) {
-                send_error(fd, 0, SG_ERR_SERVER, "agent busy: too many connections");
-                close(fd);
-                continue;
-            }
-            c = malloc(sizeof(*c));
-            if (!c) {
-                close(fd);
-                continue;
-            }
-            c->srv = srv;
-            c->fd = fd;
-            atomic_fetch_add(&active_connections, 1);
-            registry_set(fd, 1);
-            touch();
-            if (pthread_create(&th, &attr, serve_connection, c) != 0) {
-                registry_set(fd, 0);
-                atomic_fetch_sub(&active_connections, 1);
-                close(fd);
-                free(c);
-            }
-            continue;
-        }
-        if (srv->cfg->idle_timeout > 0 && atomic_load(&active_connections) == 0 &&
-            time(NULL) - atomic_load(&last_activity) >= srv->cfg->idle_timeout) {
-            ag_log("agent", "idle for %d s with no clients; exiting", srv->cfg->idle_timeout);
-            break;
-        }
-    }
-    pthread_attr_destroy(&attr);
-    if (got_signal)
-        ag_log("agent", "signal %d; exiting", (int)got_signal);
-    /* Give up the socket path and the lock first, so a tool arriving now starts (or finds) a
-     * new agent instead of a dying one; connections already accepted still finish. */
-    if (!srv->activated)
-        unlink(srv->socket_path);
-    close(srv->listen_fd);
-    srv->listen_fd = -1;
-    if (srv->lock_fd >= 0) {
-        close(srv->lock_fd);
-        srv->lock_fd = -1;
-    }
-    /* Wake every connection thread and let it finish before the session goes away. */
-    atomic_store(&stop_requested, 1);
-    registry_shutdown_all();
-    for (int i = 0; i < 500 && atomic_load(&active_connections) > 0; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return atomic_load(&active_connections) > 0 ? 1 : 0;
 }

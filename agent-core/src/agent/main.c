@@ -1,8 +1,8 @@
-/* signum-agent: the per-user process that holds the Signum session for every signing tool. */
+/* signum-agent on POSIX: the per-user process that holds the Signum session for every signing
+ * tool (start-up, daemonising, the socket and its lock; main_win.c is the Windows one). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,34 +14,6 @@
 #include <unistd.h>
 
 #include "agent.h"
-
-static char debug_spec[256];
-
-int ag_debug_enabled(const char *subsystem)
-{
-    char needle[40];
-    if (!debug_spec[0])
-        return 0;
-    if (strstr(debug_spec, ",all,"))
-        return 1;
-    snprintf(needle, sizeof(needle), ",%s,", subsystem);
-    return strstr(debug_spec, needle) != NULL;
-}
-
-void ag_log(const char *subsystem, const char *fmt, ...)
-{
-    char msg[1024], ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s signum-agent[%ld] %s: %s\n", ts, (long)getpid(), subsystem, msg);
-    fflush(stderr);
-}
 
 static void usage(FILE *out)
 {
@@ -142,8 +114,7 @@ int main(int argc, char **argv)
     ag_server srv;
 
     umask(077);
-    if (dbg)
-        snprintf(debug_spec, sizeof(debug_spec), ",%s,", dbg);
+    ag_log_init(dbg);
     socket_path[0] = '\0';
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {

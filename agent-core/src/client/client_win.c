@@ -111,8 +111,25 @@ int sg_os_connect(const char *endpoint, ipc_fd *out, int *absent, char *why, siz
     return 0;
 }
 
-/* The agent binary: SIGNUM_AGENT, else signum-agent.exe beside the module (DLL or EXE)
- * this library is linked into. */
+/* Where the installer records the agent (a provider registered in System32, such as the KSP,
+ * does not sit beside it). */
+#define SG_INSTALL_KEY   L"SOFTWARE\\Signum"
+#define SG_INSTALL_VALUE L"AgentPath"
+
+/* The installed agent's path from HKLM\SOFTWARE\Signum\AgentPath; 0 or -1. */
+static int installed_agent(wchar_t *out, DWORD out_len)
+{
+    DWORD type = 0, size = (out_len - 1) * sizeof(wchar_t);
+    if (RegGetValueW(HKEY_LOCAL_MACHINE, SG_INSTALL_KEY, SG_INSTALL_VALUE, RRF_RT_REG_SZ, &type,
+                     out, &size) != ERROR_SUCCESS ||
+        size < 2 * sizeof(wchar_t))
+        return -1;
+    out[out_len - 1] = L'\0';
+    return GetFileAttributesW(out) == INVALID_FILE_ATTRIBUTES ? -1 : 0;
+}
+
+/* The agent binary: SIGNUM_AGENT, else the installed one (the registry), else
+ * signum-agent.exe beside the module (DLL or EXE) this library is linked into. */
 static int agent_path(wchar_t *out, DWORD out_len)
 {
     const char *bin = getenv("SIGNUM_AGENT");
@@ -122,6 +139,8 @@ static int agent_path(wchar_t *out, DWORD out_len)
 
     if (bin && *bin)
         return widen(bin, out, (int)out_len);
+    if (installed_agent(out, out_len) == 0)
+        return 0;
     if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
                                 GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
                             (LPCWSTR)(void *)agent_path, &self))
@@ -143,7 +162,8 @@ int sg_os_start_agent(const char *endpoint, char *why, size_t why_len)
     PROCESS_INFORMATION pi;
 
     if (agent_path(exe, MAX_PATH + 1) != 0 || widen(endpoint, pipe, SG_ENDPOINT_MAX) != 0) {
-        snprintf(why, why_len, "cannot locate signum-agent.exe (set SIGNUM_AGENT)");
+        snprintf(why, why_len,
+                 "cannot locate signum-agent.exe (reinstall Signum or set SIGNUM_AGENT)");
         return -1;
     }
     _snwprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" --daemon --socket \"%ls\"", exe, pipe);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "platform.h"
 #include "util.h"
 
 #define FILE_MAX    SG_API_BODY_MAX /* a rule or a policy set read from a file */

@@ -1,18 +1,17 @@
 /* signum-util: the command line of the Signum Agent (login, keys, certificates, signing,
  * diagnostics, agent control). It talks to the agent through the client library. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../agent/agent.h"
 #include "../common/b64.h"
 #include "enroll.h"
+#include "platform.h"
 #include "util.h"
 #include "signum/client.h"
 #include "signum/crypto.h"
@@ -104,13 +103,8 @@ static int cmd_agent(int argc, char **argv)
             printf("agent not running\n");
             rc = EXIT_OK;
         } else if (st == SG_OK) {
-            char path[108];
-            struct timespec pause = {0, 20 * 1000 * 1000};
             /* Return once the agent has given up its socket, so the next tool starts anew. */
-            for (int i = 0;
-                 i < 500 && sg_default_socket(path, sizeof(path)) == 0 && access(path, F_OK) == 0;
-                 i++)
-                nanosleep(&pause, NULL);
+            util_wait_agent_gone();
             printf("agent stopped\n");
             rc = EXIT_OK;
         } else {
@@ -152,28 +146,19 @@ static int cmd_status(int argc, char **argv)
 
 static int read_secret(const char *file, char *out, size_t len)
 {
-    FILE *f = file ? fopen(file, "re") : stdin;
-    struct termios old, quiet;
-    int tty = !file && isatty(0), ok;
+    FILE *f = file ? fopen(file, "r" UTIL_FOPEN_CLOEXEC) : NULL;
+    int ok;
     size_t n;
-    if (!f) {
+    if (file && !f) {
         fprintf(stderr, "signum-util: cannot read %s: %s\n", file, strerror(errno));
         return -1;
     }
-    if (tty) {
-        fprintf(stderr, "API key: ");
-        tcgetattr(0, &old);
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(0, TCSANOW, &quiet);
-    }
-    ok = fgets(out, (int)len, f) != NULL;
-    if (tty) {
-        tcsetattr(0, TCSANOW, &old);
-        fputc('\n', stderr);
-    }
-    if (file)
+    if (f) {
+        ok = fgets(out, (int)len, f) != NULL;
         fclose(f);
+    } else {
+        ok = util_read_secret_stdin(out, len);
+    }
     n = ok ? strcspn(out, "\r\n") : 0;
     out[n] = '\0';
     return n ? 0 : -1;
@@ -221,7 +206,7 @@ static int cmd_logout(int argc, char **argv)
     (void)argv;
     if (argc > 1) {
         printf("Usage: signum-util logout\nForgets the API key, the token and the cache.\n");
-        return EXIT_USAGE;
+        return !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
     }
     c = util_client(0);
     st = sg_logout(c);
@@ -350,12 +335,14 @@ static int cmd_cert(int argc, char **argv)
         sg_key_list_free(list);
         return EXIT_DENIED;
     }
-    if (out_path && !(out = fopen(out_path, "we"))) {
+    if (out_path && !(out = fopen(out_path, "wb" UTIL_FOPEN_CLOEXEC))) {
         fprintf(stderr, "signum-util cert: cannot write %s: %s\n", out_path, strerror(errno));
         sg_key_list_free(list);
         return EXIT_FAILED;
     }
     if (der) {
+        if (out == stdout)
+            util_binary_stdout();
         fwrite(k->cert, 1, k->cert_len, out);
     } else {
         write_pem(out, k->cert, k->cert_len);
@@ -403,7 +390,7 @@ static int hash_file(const char *path, sg_hash hash, uint8_t *out)
     uint8_t buf[65536];
     size_t n, len = SG_MAX_DIGEST;
     sg_digest_ctx ctx;
-    FILE *f = fopen(path, "rbe");
+    FILE *f = fopen(path, "rb" UTIL_FOPEN_CLOEXEC);
     if (!f)
         return -1;
     sg_digest_init(&ctx, hash);
@@ -420,7 +407,7 @@ static int hash_file(const char *path, sg_hash hash, uint8_t *out)
 
 static int write_file(const char *path, const uint8_t *data, size_t len)
 {
-    FILE *f = fopen(path, "wbe");
+    FILE *f = fopen(path, "wb" UTIL_FOPEN_CLOEXEC);
     if (!f || fwrite(data, 1, len, f) != len) {
         if (f)
             fclose(f);
@@ -598,29 +585,10 @@ out:
 
 /* ---- doctor ------------------------------------------------------------------------------- */
 
-static int verdict(const char *check, int ok, const char *detail)
+int util_verdict(const char *check, int ok, const char *detail)
 {
     printf("[%s] %-12s %s\n", ok ? " OK " : "FAIL", check, detail);
     return ok ? 0 : 1;
-}
-
-static size_t capture_date(char *data, size_t size, size_t n, void *arg)
-{
-    char *date = arg;
-    size_t len = size * n;
-    if (len > 6 && len < 100 && strncasecmp(data, "date:", 5) == 0) {
-        memcpy(date, data + 5, len - 5);
-        date[len - 5] = '\0';
-        date[strcspn(date, "\r\n")] = '\0';
-    }
-    return len;
-}
-
-static size_t discard(char *data, size_t size, size_t n, void *arg)
-{
-    (void)data;
-    (void)arg;
-    return size * n;
 }
 
 static int cmd_doctor(int argc, char **argv)
@@ -633,85 +601,40 @@ static int cmd_doctor(int argc, char **argv)
     int failures = 0;
     sg_client *c;
     sg_status st;
-    (void)argv;
     if (argc > 1) {
         printf("Usage: signum-util doctor\nChecks configuration, agent, DNS, TCP, TLS, clock and "
                "login, with a verdict for each.\n");
-        return EXIT_USAGE;
+        return !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
     }
     if (ag_config_load(&cfg, &err) != SG_OK) {
-        verdict("config", 0, err.message);
+        util_verdict("config", 0, err.message);
         return EXIT_FAILED;
     }
     snprintf(detail, sizeof(detail), "%u server(s); from %s", cfg.server_count,
              cfg.sources[0] ? cfg.sources : "the environment");
-    failures += verdict("config", cfg.server_count > 0,
-                        cfg.server_count ? detail : "no server: set SIGNUM_SERVER");
+    failures += util_verdict("config", cfg.server_count > 0,
+                             cfg.server_count ? detail : "no server: set SIGNUM_SERVER");
 
     c = util_client(1);
     st = sg_status_get(c, &s);
     snprintf(detail, sizeof(detail), "%s", st == SG_OK ? "running" : sg_last_error());
     if (st == SG_OK)
         snprintf(detail, sizeof(detail), "pid %u, version %s", s.pid, s.version);
-    failures += verdict("agent", st == SG_OK, detail);
+    failures += util_verdict("agent", st == SG_OK, detail);
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    util_doctor_begin();
     for (unsigned i = 0; i < cfg.server_count; i++) {
-        char url[600], date[100] = "";
-        CURL *h = curl_easy_init();
-        CURLcode rc;
-        long code = 0;
         printf("-- %s\n", cfg.servers[i]);
-        snprintf(url, sizeof(url), "%s/healthz", cfg.servers[i]);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg.connect_timeout_ms);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg.request_timeout_ms);
-        curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-        if (cfg.ca_file[0])
-            curl_easy_setopt(h, CURLOPT_CAINFO, cfg.ca_file);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, capture_date);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, date);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-        rc = curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        failures += verdict("dns", rc != CURLE_COULDNT_RESOLVE_HOST,
-                            rc == CURLE_COULDNT_RESOLVE_HOST ? curl_easy_strerror(rc) : "resolved");
-        if (rc != CURLE_COULDNT_RESOLVE_HOST)
-            failures +=
-                verdict("connect", rc != CURLE_COULDNT_CONNECT && rc != CURLE_OPERATION_TIMEDOUT,
-                        rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT
-                            ? curl_easy_strerror(rc)
-                            : "TCP connection made");
-        if (rc == CURLE_OK || rc == CURLE_PEER_FAILED_VERIFICATION ||
-            rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CACERT_BADFILE) {
-            snprintf(detail, sizeof(detail), "%s",
-                     rc == CURLE_OK ? "handshake and certificate verified"
-                                    : curl_easy_strerror(rc));
-            if (rc != CURLE_OK)
-                strncat(detail, " (is ca_file the server's CA?)",
-                        sizeof(detail) - strlen(detail) - 1);
-            failures += verdict("tls", rc == CURLE_OK, detail);
-        }
-        if (rc == CURLE_OK) {
-            time_t server_time = curl_getdate(date, NULL);
-            long skew = server_time > 0 ? (long)(time(NULL) - server_time) : 0;
-            snprintf(detail, sizeof(detail), "%s", "server sends no Date header");
-            if (server_time > 0)
-                snprintf(detail, sizeof(detail), "local clock %+ld s from the server's", skew);
-            failures += verdict("clock", server_time <= 0 || labs(skew) <= 60, detail);
-            snprintf(detail, sizeof(detail), "/healthz answered %ld", code);
-            failures += verdict("health", code == 200, detail);
-        }
-        curl_easy_cleanup(h);
+        failures += util_doctor_server(&cfg, i);
     }
-    curl_global_cleanup();
+    util_doctor_end();
 
     if (st == SG_OK) {
         sg_status ks = sg_list_keys(c, &list);
         snprintf(detail, sizeof(detail), "%s", sg_last_error());
         if (ks == SG_OK)
             snprintf(detail, sizeof(detail), "authenticated; %zu key(s) usable", list->count);
-        failures += verdict("auth", ks == SG_OK, detail);
+        failures += util_verdict("auth", ks == SG_OK, detail);
         sg_key_list_free(list);
     }
     sg_client_free(c);
@@ -735,6 +658,7 @@ static void usage(FILE *out)
                  "  doctor                     check config, agent, DNS, TCP, TLS, clock, login\n"
                  "  enroll service-account|machine --token T   key pair for CI, or mTLS machine\n"
                  "  agent start|stop|status    control the per-user agent\n"
+                 "  certstore --add|--remove|--list [KEY]   Windows certificate store entries\n"
                  "  admin policy|group|key-group ...   rules and groups (admins; 'admin --help')\n"
                  "  approvals list|approve ID|reject ID   sign requests awaiting your approval\n"
                  "\n"
@@ -779,6 +703,8 @@ int main(int argc, char **argv)
         return util_cmd_admin(argc - 1, argv + 1);
     if (!strcmp(argv[1], "approvals"))
         return util_cmd_approvals(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "certstore"))
+        return util_cmd_certstore(argc - 1, argv + 1);
     fprintf(stderr, "signum-util: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -1,0 +1,360 @@
+/* One HTTPS attempt with WinHTTP (the Windows agent). One session handle for the agent's life
+ * (WinHTTP keeps and reuses the connections), one connection handle per configured server.
+ * TLS 1.2 or newer. With ca_file, the server's certificate is verified against that CA only
+ * (our own chain engine whose exclusive root is the CA, then the SSL policy with the host
+ * name), and no request body leaves before it passes: the request is sent with no body, the
+ * certificate checked, then the body written. The headers (the access token) are guarded by
+ * the same check in the SENDING_REQUEST callback, which closes the request before they leave
+ * on Windows; Wine sends them anyway (TOOLS.md), so there the guarantee is the body's only.
+ * Without ca_file, Windows' own validation. */
+#include <windows.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wincrypt.h>
+#include <winhttp.h>
+
+#include "agent.h"
+#include "transport_backend.h"
+#include "common/win_trust.h"
+#include "win_acl.h"
+
+#ifndef WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3
+#define WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3 0x00002000
+#endif
+
+typedef struct {
+    wchar_t host[256];
+    INTERNET_PORT port;
+    char base[256]; /* path prefix of the URL, "" or "/prefix" */
+    HINTERNET connect;
+} ag_server_conn;
+
+struct ag_backend {
+    const ag_config *cfg;
+    HINTERNET session;
+    int own_trust;      /* ca_file is set: we verify the server against it */
+    sg_win_trust trust; /* win_trust.h */
+    ag_server_conn servers[AG_MAX_SERVERS];
+};
+
+/* https://host[:port][/base] into host, port and base. */
+static int parse_url(const char *url, ag_server_conn *out)
+{
+    const char *h = url + 8, *end = h + strcspn(h, ":/"), *slash;
+    char host[256];
+    long port = 443;
+
+    if (strncmp(url, "https://", 8) != 0 || end == h || (size_t)(end - h) >= sizeof(host))
+        return -1;
+    memcpy(host, h, (size_t)(end - h));
+    host[end - h] = '\0';
+    if (*end == ':') {
+        char *pe;
+        port = strtol(end + 1, &pe, 10);
+        if (pe == end + 1 || port < 1 || port > 65535 || (*pe && *pe != '/'))
+            return -1;
+        end = pe;
+    }
+    slash = end;
+    if (*slash && *slash != '/')
+        return -1;
+    if (strlen(slash) >= sizeof(out->base))
+        return -1;
+    snprintf(out->base, sizeof(out->base), "%s", slash);
+    out->port = (INTERNET_PORT)port;
+    return ag_win_widen(host, out->host, 256);
+}
+
+sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
+{
+    ag_backend *b;
+    DWORD protocols = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2 | WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3;
+    sg_status st;
+
+    *out = NULL;
+    if (cfg->client_cert[0])
+        return ag_fail(err, SG_ERR_UNSUPPORTED,
+                       "client_cert is set, but the Windows agent does not do client "
+                       "certificates (mTLS) yet; remove client_cert/SIGNUM_CLIENT_CERT");
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return ag_fail(err, SG_ERR_NOMEM, "out of memory");
+    b->cfg = cfg;
+    for (unsigned i = 0; i < cfg->server_count; i++)
+        if (parse_url(cfg->servers[i], &b->servers[i]) != 0) {
+            st = ag_fail(err, SG_ERR_BAD_INPUT, "cannot parse the server URL %s", cfg->servers[i]);
+            goto fail;
+        }
+    if (cfg->ca_file[0]) {
+        char why[300];
+        if (sg_win_trust_load(&b->trust, cfg->ca_file, why, sizeof(why)) != 0) {
+            st = ag_fail(err, SG_ERR_BAD_INPUT, "%s", why);
+            goto fail;
+        }
+        b->own_trust = 1;
+        ag_debug("http", "trusting only the %u certificate(s) of %s", b->trust.count, cfg->ca_file);
+    }
+    b->session = WinHttpOpen(L"signum-agent/" SIGNUM_VERSION, WINHTTP_ACCESS_TYPE_DEFAULT_PROXY,
+                             WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
+    if (!b->session) {
+        st = ag_fail(err, SG_ERR_INTERNAL, "WinHttpOpen failed (error %lu)", GetLastError());
+        goto fail;
+    }
+    /* TLS 1.3 where WinHTTP knows it (older systems refuse the flag), else 1.2 alone. */
+    if (!WinHttpSetOption(b->session, WINHTTP_OPTION_SECURE_PROTOCOLS, &protocols,
+                          sizeof(protocols))) {
+        protocols = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2;
+        if (!WinHttpSetOption(b->session, WINHTTP_OPTION_SECURE_PROTOCOLS, &protocols,
+                              sizeof(protocols))) {
+            st =
+                ag_fail(err, SG_ERR_INTERNAL, "cannot require TLS 1.2 (error %lu)", GetLastError());
+            goto fail;
+        }
+    }
+    WinHttpSetTimeouts(b->session, cfg->connect_timeout_ms, cfg->connect_timeout_ms,
+                       cfg->request_timeout_ms, cfg->request_timeout_ms);
+    for (unsigned i = 0; i < cfg->server_count; i++) {
+        b->servers[i].connect =
+            WinHttpConnect(b->session, b->servers[i].host, b->servers[i].port, 0);
+        if (!b->servers[i].connect) {
+            st = ag_fail(err, SG_ERR_INTERNAL, "WinHttpConnect to %s failed (error %lu)",
+                         cfg->servers[i], GetLastError());
+            goto fail;
+        }
+    }
+    *out = b;
+    return SG_OK;
+fail:
+    ag_backend_free(b);
+    return st;
+}
+
+void ag_backend_free(ag_backend *b)
+{
+    if (!b)
+        return;
+    for (unsigned i = 0; i < AG_MAX_SERVERS; i++)
+        if (b->servers[i].connect)
+            WinHttpCloseHandle(b->servers[i].connect);
+    if (b->session)
+        WinHttpCloseHandle(b->session);
+    sg_win_trust_free(&b->trust);
+    free(b);
+}
+
+/* The certificate check before the headers leave (WINHTTP_CALLBACK_STATUS_SENDING_REQUEST). */
+typedef struct {
+    ag_backend *b;
+    const wchar_t *host;
+    int checked, bad, closed;
+    char why[200];
+} send_guard;
+
+static void CALLBACK on_status(HINTERNET h, DWORD_PTR ctx, DWORD status, LPVOID info, DWORD len)
+{
+    send_guard *g = (send_guard *)ctx;
+    (void)info;
+    (void)len;
+    if (status != WINHTTP_CALLBACK_STATUS_SENDING_REQUEST || !g || g->checked)
+        return;
+    g->checked = 1;
+    ag_debug("http", "checking the server certificate before the request leaves");
+    if (sg_win_trust_verify(&g->b->trust, h, g->host, g->why, sizeof(g->why)) != 0) {
+        g->bad = 1;
+        g->closed = 1;
+        WinHttpCloseHandle(h); /* cancels the send (on Windows) */
+    }
+}
+
+/* One response header as "name: value" for ag_response_header. */
+static void take_header(HINTERNET req, DWORD which, const char *name, ag_response *resp)
+{
+    wchar_t w[200];
+    DWORD len = sizeof(w);
+    char v[200], line[256];
+    if (WinHttpQueryHeaders(req, which, WINHTTP_HEADER_NAME_BY_INDEX, w, &len,
+                            WINHTTP_NO_HEADER_INDEX) &&
+        ag_win_narrow(w, v, sizeof(v)) == 0) {
+        snprintf(line, sizeof(line), "%s: %s", name, v);
+        ag_response_header(resp, line);
+    }
+}
+
+static try_result connection_error(ag_backend *b, unsigned server, DWORD e, ag_error *err)
+{
+    const char *url = b->cfg->servers[server];
+    switch (e) {
+    case ERROR_WINHTTP_TIMEOUT:
+        ag_fail(err, SG_ERR_TIMEOUT, "%s did not answer in time", url);
+        return TRY_CONNECT_FAILED;
+    case ERROR_WINHTTP_CANNOT_CONNECT:
+    case ERROR_WINHTTP_NAME_NOT_RESOLVED:
+        ag_fail(err, SG_ERR_NETWORK, "cannot connect to %s (WinHTTP error %lu)", url, e);
+        return TRY_CONNECT_FAILED;
+    case ERROR_WINHTTP_CONNECTION_ERROR:
+    case ERROR_WINHTTP_INVALID_SERVER_RESPONSE:
+        ag_fail(err, SG_ERR_NETWORK, "connection to %s failed (WinHTTP error %lu)", url, e);
+        return TRY_CONNECT_FAILED;
+    case ERROR_WINHTTP_SECURE_FAILURE:
+    case ERROR_WINHTTP_SECURE_CHANNEL_ERROR:
+    case ERROR_WINHTTP_SECURE_INVALID_CA:
+    case ERROR_WINHTTP_SECURE_CERT_CN_INVALID:
+    case ERROR_WINHTTP_SECURE_CERT_DATE_INVALID:
+    case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED:
+        /* Never retried elsewhere silently: a server that fails verification is an alarm. */
+        ag_fail(err, SG_ERR_NETWORK,
+                "TLS with %s failed (WinHTTP error %lu: certificate not trusted, wrong host "
+                "name, or handshake refused; check ca_file)",
+                url, e);
+        return TRY_FATAL;
+    default:
+        ag_fail(err, SG_ERR_NETWORK, "request to %s failed (WinHTTP error %lu)", url, e);
+        return TRY_FATAL;
+    }
+}
+
+try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, const char *path,
+                          const char *bearer, const char *json_body, const char *if_none_match,
+                          ag_response *resp, ag_error *err)
+{
+    ag_server_conn *sc = &b->servers[server];
+    char full[1024], headers[900], why[200];
+    wchar_t wmethod[16], wpath[1024], wheaders[900];
+    size_t body_len = json_body ? strlen(json_body) : 0;
+    HINTERNET req = NULL;
+    DWORD status = 0, len = sizeof(status), avail;
+    try_result tr = TRY_FATAL;
+    send_guard guard;
+    int n;
+
+    ag_response_free(resp);
+    resp->retry_after = -1;
+    resp->server_index = (int)server;
+    n = snprintf(full, sizeof(full), "%s%s", sc->base, path);
+    if (n < 0 || (size_t)n >= sizeof(full) || ag_win_widen(full, wpath, 1024) != 0 ||
+        ag_win_widen(method, wmethod, 16) != 0) {
+        ag_fail(err, SG_ERR_BAD_INPUT, "request path too long");
+        return TRY_FATAL;
+    }
+    n = snprintf(headers, sizeof(headers), "%s%s%s%s%s%s",
+                 json_body ? "Content-Type: application/json\r\n" : "",
+                 bearer ? "Authorization: Bearer " : "", bearer ? bearer : "", bearer ? "\r\n" : "",
+                 if_none_match && *if_none_match ? "If-None-Match: " : "",
+                 if_none_match && *if_none_match ? if_none_match : "");
+    if (n < 0 || (size_t)n >= sizeof(headers) - 2 || ag_win_widen(headers, wheaders, 900) != 0) {
+        ag_wipe(headers, sizeof(headers));
+        ag_fail(err, SG_ERR_BAD_INPUT, "request headers too long");
+        return TRY_FATAL;
+    }
+    ag_wipe(headers, sizeof(headers));
+    req = WinHttpOpenRequest(sc->connect, wmethod, wpath, NULL, WINHTTP_NO_REFERER,
+                             WINHTTP_DEFAULT_ACCEPT_TYPES, WINHTTP_FLAG_SECURE);
+    if (!req) {
+        ag_wipe(wheaders, sizeof(wheaders));
+        ag_fail(err, SG_ERR_INTERNAL, "WinHttpOpenRequest failed (error %lu)", GetLastError());
+        return TRY_FATAL;
+    }
+    {
+        DWORD redirects = WINHTTP_DISABLE_REDIRECTS;
+        WinHttpSetOption(req, WINHTTP_OPTION_DISABLE_FEATURE, &redirects, sizeof(redirects));
+    }
+    memset(&guard, 0, sizeof(guard));
+    guard.b = b;
+    guard.host = sc->host;
+    if (b->own_trust) {
+        /* Our own validation against ca_file replaces the unknown-CA check only: dates and
+         * the host name are still WinHTTP's, and sg_win_trust_verify checks both again. */
+        DWORD flags = SECURITY_FLAG_IGNORE_UNKNOWN_CA;
+        DWORD_PTR ctx = (DWORD_PTR)&guard;
+        if (!WinHttpSetOption(req, WINHTTP_OPTION_SECURITY_FLAGS, &flags, sizeof(flags)) ||
+            !WinHttpSetOption(req, WINHTTP_OPTION_CONTEXT_VALUE, &ctx, sizeof(ctx)) ||
+            WinHttpSetStatusCallback(req, on_status, WINHTTP_CALLBACK_FLAG_SEND_REQUEST, 0) ==
+                WINHTTP_INVALID_STATUS_CALLBACK) {
+            ag_fail(err, SG_ERR_INTERNAL, "cannot set the TLS options (error %lu)", GetLastError());
+            goto out;
+        }
+    }
+    /* The headers, and no body yet: the body waits until the certificate is checked. */
+    if (!WinHttpSendRequest(req, wheaders[0] ? wheaders : WINHTTP_NO_ADDITIONAL_HEADERS,
+                            wheaders[0] ? (DWORD)-1L : 0, WINHTTP_NO_REQUEST_DATA, 0,
+                            (DWORD)body_len, 0) &&
+        !guard.bad) {
+        DWORD e = GetLastError();
+        ag_debug("http", "%s %s%s: send failed (error %lu)", method, b->cfg->servers[server], path,
+                 e);
+        tr = connection_error(b, server, e, err);
+        goto out;
+    }
+    if (guard.bad) {
+        snprintf(why, sizeof(why), "%s", guard.why);
+    } else if (b->own_trust && !guard.checked) {
+        if (sg_win_trust_verify(&b->trust, req, sc->host, why, sizeof(why)) != 0)
+            guard.bad = 1;
+    }
+    if (guard.bad) {
+        ag_fail(err, SG_ERR_NETWORK, "TLS verification of %s failed: %s (check ca_file)",
+                b->cfg->servers[server], why);
+        tr = TRY_FATAL;
+        goto out;
+    }
+    for (size_t off = 0; off < body_len;) {
+        DWORD chunk = body_len - off > 65536 ? 65536 : (DWORD)(body_len - off), wrote = 0;
+        if (!WinHttpWriteData(req, json_body + off, chunk, &wrote) || wrote == 0) {
+            tr = connection_error(b, server, GetLastError(), err);
+            goto out;
+        }
+        off += wrote;
+    }
+    if (!WinHttpReceiveResponse(req, NULL)) {
+        DWORD e = GetLastError();
+        ag_debug("http", "%s %s%s: no response (error %lu)", method, b->cfg->servers[server], path,
+                 e);
+        tr = connection_error(b, server, e, err);
+        goto out;
+    }
+    if (!WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER,
+                             WINHTTP_HEADER_NAME_BY_INDEX, &status, &len,
+                             WINHTTP_NO_HEADER_INDEX)) {
+        ag_fail(err, SG_ERR_PROTOCOL, "%s sent no HTTP status", b->cfg->servers[server]);
+        goto out;
+    }
+    resp->status = (long)status;
+    take_header(req, WINHTTP_QUERY_ETAG, "ETag", resp);
+    take_header(req, WINHTTP_QUERY_RETRY_AFTER, "Retry-After", resp);
+    for (;;) {
+        char *nb;
+        DWORD got = 0;
+        if (!WinHttpQueryDataAvailable(req, &avail)) {
+            tr = connection_error(b, server, GetLastError(), err);
+            goto out;
+        }
+        if (avail == 0)
+            break;
+        if (resp->body_len + avail > AG_MAX_RESPONSE) {
+            ag_fail(err, SG_ERR_PROTOCOL, "server answer larger than 4 MiB");
+            goto out;
+        }
+        nb = realloc(resp->body, resp->body_len + avail + 1);
+        if (!nb) {
+            ag_fail(err, SG_ERR_NOMEM, "server answer could not be stored");
+            goto out;
+        }
+        resp->body = nb;
+        if (!WinHttpReadData(req, resp->body + resp->body_len, avail, &got)) {
+            tr = connection_error(b, server, GetLastError(), err);
+            goto out;
+        }
+        resp->body_len += got;
+        resp->body[resp->body_len] = '\0';
+        if (got == 0)
+            break;
+    }
+    tr = resp->status >= 500 || resp->status == 429 ? TRY_RETRYABLE : TRY_DONE;
+out:
+    ag_wipe(wheaders, sizeof(wheaders));
+    if (!guard.closed)
+        WinHttpCloseHandle(req);
+    return tr;
+}

@@ -1,0 +1,45 @@
+/* What enroll.c needs of a platform: key pairs, CSRs, one HTTPS POST, private files and the
+ * per-user paths. enroll_openssl.c (Linux: OpenSSL, libcurl, mode 0600) and enroll_win.c
+ * (Windows: mbedTLS, WinHTTP, a DACL for the user only). */
+#ifndef UTIL_ENROLL_BACKEND_H
+#define UTIL_ENROLL_BACKEND_H
+
+#include <stddef.h>
+
+#include "../agent/agent.h"
+
+#define ENROLL_ANSWER_MAX (256 * 1024)
+
+typedef struct enroll_key enroll_key;
+
+/* A fresh P-256 key pair, or NULL. */
+enroll_key *enroll_key_new(void);
+void enroll_key_free(enroll_key *k);
+/* Base64 of the DER SubjectPublicKeyInfo (malloc'd). */
+char *enroll_key_spki_b64(enroll_key *k);
+/* The private key as PEM (malloc'd; the caller wipes it with enroll_wipe and frees it). */
+char *enroll_key_pem(enroll_key *k);
+/* A PEM certificate request signed by the key, subject CN=cn (malloc'd), or NULL. */
+char *enroll_key_csr(enroll_key *k, const char *cn);
+/* 1 if `enroll machine` works here (the agent can present the client certificate). */
+int enroll_machine_supported(void);
+
+/* POSTs JSON to the first configured server, TLS verified against the configured CA (the body
+ * is never sent to an unverified server). Returns the answer body (malloc'd, NUL-terminated)
+ * and *status, or NULL after printing why on stderr. */
+char *enroll_post(const ag_config *cfg, const char *path, const char *body, long *status);
+
+/* Writes text to path atomically, readable only by the user when private_, else by all. */
+int enroll_write_file(const char *path, const char *text, int private_);
+/* Creates a directory (and its parents) readable only by the user. */
+void enroll_make_private_dir(const char *path);
+/* The directory for enrollment files (the user's Signum config directory), created. */
+int enroll_default_dir(char *out, size_t len);
+/* The user's agent.conf ($SIGNUM_CONFIG or the platform's default), its directory created. */
+int enroll_config_path(char *out, size_t len);
+/* This machine's host name. */
+void enroll_hostname(char *out, size_t len);
+/* Wipes a secret in a way the compiler keeps. */
+void enroll_wipe(void *p, size_t len);
+
+#endif
