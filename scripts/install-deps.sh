@@ -21,6 +21,8 @@ packages=(
   gcc-mingw-w64-x86-64 p11-kit util-linux
   # Windows builds tested under Wine (mingw dependencies come from Debian source packages)
   wine64 dpkg-dev
+  # the Windows installer (installer/windows/signum.nsi)
+  nsis
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
 )

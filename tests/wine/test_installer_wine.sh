@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# wine.installer: the NSIS installer of the mingw build (signum-setup.exe) installs silently
+# into its own Wine prefix (not the shared one: it registers providers machine-wide, which the
+# KSP and CSP tests running beside it also do), puts the four binaries into
+# C:\Program Files\Signum (and the KSP into System32), records the agent's path, registers the CSP, adds the agent's logon start and the Add/Remove
+# Programs entry; its uninstaller removes all of it again.
+set -euo pipefail
+: "${WINE_DIR:?}" "${MINGW_BUILD_DIR:?}"
+setup=$MINGW_BUILD_DIR/installer/windows/signum-setup.exe
+[ -f "$setup" ] || { echo "FAIL: $setup was not built (is nsis installed?)"; exit 1; }
+export WINEPREFIX=$WINE_DIR/installer-prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+export PATH=$PATH:/usr/lib/wine
+cleanup() { wineserver -k 2>/dev/null || true; rm -rf "$WINEPREFIX"; }
+trap cleanup EXIT
+rm -rf "$WINEPREFIX"
+timeout 300 wine64 wineboot -i >/dev/null 2>&1 || { echo "FAIL: wineboot"; exit 1; }
+
+dir="$WINEPREFIX/drive_c/Program Files/Signum"
+run_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
+arp_key='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Signum'
+csp_key='HKLM\SOFTWARE\Microsoft\Cryptography\Defaults\Provider\'
+csp_key+='Signum Cryptographic Service Provider'
+fail() { echo "FAIL: $*"; exit 1; }
+query() { timeout 60 wine64 reg query "$@" 2>/dev/null | tr -d '\r'; }
+
+timeout 100 wine64 "$setup" /S || fail "the installer exited $? (2: a provider did not register)"
+for f in signum-agent.exe signum-util.exe signumksp.dll signumcsp.dll uninstall.exe; do
+  [ -f "$dir/$f" ] || fail "$f is not in $dir"
+done
+[ -f "$WINEPREFIX/drive_c/windows/system32/signumksp.dll" ] || fail "signumksp.dll is not in System32"
+query 'HKLM\Software\Signum' /v AgentPath |
+  grep -qF 'C:\Program Files\Signum\signum-agent.exe' || fail "no AgentPath in HKLM\Software\Signum"
+cmp -s "$dir/signum-util.exe" "$MINGW_BUILD_DIR/agent-core/signum-util.exe" ||
+  fail "the installed signum-util.exe is not the one built"
+query "$run_key" /v SignumAgent |
+  grep -qF '"C:\Program Files\Signum\signum-agent.exe" --daemon' ||
+  fail "no logon start of the agent"
+query "$arp_key" | grep -q 'UninstallString.*uninstall.exe' || fail "no Add/Remove Programs entry"
+query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
+  fail "the CSP is not registered"
+timeout 100 wine64 "C:\\Program Files\\Signum\\signum-util.exe" --version |
+  grep -q '^signum-util ' || fail "the installed signum-util.exe does not run"
+echo "installed: $(ls "$dir" | tr '\n' ' ')"
+
+# NSIS's uninstaller copies itself away and returns at once: wait (bounded) for it.
+timeout 100 wine64 "C:\\Program Files\\Signum\\uninstall.exe" /S || fail "the uninstaller exited $?"
+for _ in $(seq 1 100); do
+  [ -e "$dir" ] || break
+  sleep 0.2
+done
+[ ! -e "$dir" ] || fail "$dir is still there after uninstalling: $(ls "$dir")"
+query "$run_key" /v SignumAgent | grep -q SignumAgent && fail "the logon start is still there"
+query "$arp_key" | grep -q DisplayName && fail "the Add/Remove Programs entry is still there"
+query "$csp_key" | grep -q 'Image Path' && fail "the CSP is still registered"
+[ -e "$WINEPREFIX/drive_c/windows/system32/signumksp.dll" ] && fail "signumksp.dll is still in System32"
+query 'HKLM\Software\Signum' | grep -q AgentPath && fail "HKLM\Software\Signum is still there"
+echo "uninstalled: files, logon start, Add/Remove Programs entry and CSP registration gone"
