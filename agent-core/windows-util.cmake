@@ -1,10 +1,11 @@
 # signum-util.exe: the shared command code (main.c, admin.c, enroll.c) with the Windows parts:
 # the console and doctor's checks (os_win.c), WinHTTP with our own CA check (https_win.c),
-# enrollment with mbedTLS and a private DACL (enroll_win.c), and `certstore` (CryptoAPI).
+# enrollment with mbedTLS and a private DACL (enroll_win.c), `certstore` (CryptoAPI) and
+# `providers` (the KSP's and CSP's own registration code).
 add_executable(signum-util
   src/util/main.c src/util/admin.c src/util/enroll.c src/util/os_win.c src/util/https_win.c
-  src/util/enroll_win.c src/util/certstore_win.c src/agent/config.c src/common/b64.c
-  src/common/win_trust.c)
+  src/util/enroll_win.c src/util/certstore_win.c src/util/providers_win.c src/agent/config.c
+  src/common/b64.c src/common/win_trust.c)
 target_include_directories(signum-util PRIVATE src ${MINGW_DEPS_INC})
 target_compile_definitions(signum-util PRIVATE SIGNUM_VERSION="${PROJECT_VERSION}")
 target_link_libraries(signum-util PRIVATE signum-client ${MINGW_DEPS_LIB}/libcjson.a

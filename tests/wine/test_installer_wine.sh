@@ -41,6 +41,25 @@ query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
 timeout 100 wine64 "C:\\Program Files\\Signum\\signum-util.exe" --version |
   grep -q '^signum-util ' || fail "the installed signum-util.exe does not run"
 echo "installed: $(ls "$dir" | tr '\n' ' ')"
+# signum-util providers: the same registration code from the command line. Wine 8's bcrypt
+# registration functions are stubs (BCryptRegisterProvider succeeds and writes nothing,
+# BCryptUnregisterProvider fails), so only the CSP's registry entry can be checked here.
+util='C:\\Program Files\\Signum\\signum-util.exe'
+out=$WINE_DIR/providers.out
+providers() { timeout 100 wine64 "$util" providers "$@" >"$out" 2>&1; }
+providers status || true
+grep -qF 'CSP  registered: Signum Cryptographic Service Provider' "$out" ||
+  fail "providers status does not see the CSP: $(cat "$out")"
+grep -qF 'KSP  not registered' "$out" || fail "providers status claims a KSP registration Wine cannot make"
+providers unregister || true
+grep -qF 'OK DllUnregisterServer' "$out" || fail "providers unregister: $(cat "$out")"
+query "$csp_key" | grep -q 'Image Path' && fail "the CSP is still registered after providers unregister"
+providers register || fail "providers register exited $?: $(cat "$out")"
+grep -qF 'OK BCryptRegisterProvider' "$out" && grep -qF 'OK DllRegisterServer' "$out" ||
+  fail "providers register: $(cat "$out")"
+query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
+  fail "providers register did not register the CSP again"
+echo "providers: status, unregister and register through signum-util.exe"
 
 # NSIS's uninstaller copies itself away and returns at once: wait (bounded) for it.
 timeout 100 wine64 "C:\\Program Files\\Signum\\uninstall.exe" /S || fail "the uninstaller exited $?"

@@ -659,6 +659,7 @@ static void usage(FILE *out)
                  "  enroll service-account|machine --token T   key pair for CI, or mTLS machine\n"
                  "  agent start|stop|status    control the per-user agent\n"
                  "  certstore --add|--remove|--list [KEY]   Windows certificate store entries\n"
+                 "  providers register|unregister|status   the Windows KSP and CSP\n"
                  "  admin policy|group|key-group ...   rules and groups (admins; 'admin --help')\n"
                  "  approvals list|approve ID|reject ID   sign requests awaiting your approval\n"
                  "\n"
@@ -705,6 +706,8 @@ int main(int argc, char **argv)
         return util_cmd_approvals(argc - 1, argv + 1);
     if (!strcmp(argv[1], "certstore"))
         return util_cmd_certstore(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "providers"))
+        return util_cmd_providers(argc - 1, argv + 1);
     fprintf(stderr, "signum-util: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

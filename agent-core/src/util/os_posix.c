@@ -49,3 +49,12 @@ int util_cmd_certstore(int argc, char **argv)
                     "shows the certificates to every tool\n");
     return EXIT_USAGE;
 }
+
+int util_cmd_providers(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "signum-util providers: Windows only (it registers the CNG KSP and the\n"
+                    "CryptoAPI CSP); on Linux p11-kit registers the PKCS#11 module\n");
+    return EXIT_USAGE;
+}

@@ -48,5 +48,7 @@ int util_verdict(const char *check, int ok, const char *detail);
 
 /* signum-util certstore (Windows only; elsewhere it says so). */
 int util_cmd_certstore(int argc, char **argv);
+/* signum-util providers: (un)registers the Windows KSP and CSP (Windows only). */
+int util_cmd_providers(int argc, char **argv);
 
 #endif

@@ -1,0 +1,174 @@
+/* signum-util providers: registers or unregisters the Signum providers with Windows by calling
+ * the DLLs' own registration code (what regsvr32 and the installer do): signumksp.dll
+ * (BCryptRegisterProvider + BCryptAddContextFunctionProvider, via its SignumKspRegister export
+ * so both statuses can be shown) and signumcsp.dll (the CryptoAPI Defaults\Provider entry). */
+#include <windows.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../agent/win_acl.h"
+#include "platform.h"
+#include "util.h"
+
+#define KSP_DLL  L"signumksp.dll"
+#define CSP_DLL  L"signumcsp.dll"
+#define CSP_NAME "Signum Cryptographic Service Provider"
+#define KSP_KEY                                                                                    \
+    "SYSTEM\\CurrentControlSet\\Control\\Cryptography\\Providers\\Signum Key Storage Provider"
+#define CSP_KEY "SOFTWARE\\Microsoft\\Cryptography\\Defaults\\Provider\\" CSP_NAME
+
+typedef HRESULT(WINAPI *register_fn)(void);
+typedef HRESULT(WINAPI *ksp_register_fn)(BOOL install, LONG *nt_provider, LONG *nt_context);
+
+/* Where a provider DLL is: an explicit path, else (the KSP) System32, where CNG loads it from,
+ * else beside signum-util.exe (the installation directory). 0 or -1. */
+static int locate(const char *given, const wchar_t *file, int system_dir, wchar_t *out,
+                  DWORD out_len)
+{
+    wchar_t *slash;
+    DWORD n;
+
+    if (given)
+        return ag_win_widen(given, out, (int)out_len);
+    if (system_dir) {
+        n = GetSystemDirectoryW(out, out_len);
+        if (n > 0 && n + wcslen(file) + 2 < out_len) {
+            wcscat(out, L"\\");
+            wcscat(out, file);
+            if (GetFileAttributesW(out) != INVALID_FILE_ATTRIBUTES)
+                return 0;
+        }
+    }
+    n = GetModuleFileNameW(NULL, out, out_len);
+    if (n == 0 || n >= out_len || !(slash = wcsrchr(out, L'\\')) ||
+        (size_t)(slash + 1 - out) + wcslen(file) + 1 > out_len)
+        return -1;
+    wcscpy(slash + 1, file);
+    return 0;
+}
+
+static void print_path(const char *label, const wchar_t *path)
+{
+    char text[MAX_PATH * 3];
+    if (ag_win_narrow(path, text, (int)sizeof(text)) != 0)
+        snprintf(text, sizeof(text), "(a path that is not valid UTF-16)");
+    printf("%s: %s\n", label, text);
+}
+
+/* Loads one DLL and runs its registration; prints the outcome; 0 or -1. */
+static int run_one(const char *label, const wchar_t *path, int install, int ksp)
+{
+    HMODULE dll;
+    HRESULT hr;
+    int rc = -1;
+
+    print_path(label, path);
+    dll = LoadLibraryExW(path, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+    if (!dll) {
+        printf("  FAIL cannot load it (error %lu)\n", GetLastError());
+        return -1;
+    }
+    if (ksp) {
+        ksp_register_fn fn =
+            (ksp_register_fn)(void (*)(void))GetProcAddress(dll, "SignumKspRegister");
+        LONG nt_provider = 0, nt_context = 0;
+        if (!fn) {
+            printf("  FAIL it is not the Signum KSP (no SignumKspRegister export)\n");
+            goto out;
+        }
+        hr = fn(install ? TRUE : FALSE, &nt_provider, &nt_context);
+        printf("  %s %s: provider 0x%08lx, key storage context 0x%08lx\n",
+               SUCCEEDED(hr) ? "OK" : "FAIL", install ? "BCryptRegisterProvider" : "unregister",
+               (unsigned long)nt_provider, (unsigned long)nt_context);
+    } else {
+        register_fn fn = (register_fn)(void (*)(void))GetProcAddress(
+            dll, install ? "DllRegisterServer" : "DllUnregisterServer");
+        if (!fn) {
+            printf("  FAIL it exports no %s\n",
+                   install ? "DllRegisterServer" : "DllUnregisterServer");
+            goto out;
+        }
+        hr = fn();
+        printf("  %s %s: 0x%08lx\n", SUCCEEDED(hr) ? "OK" : "FAIL",
+               install ? "DllRegisterServer" : "DllUnregisterServer", (unsigned long)hr);
+    }
+    if (SUCCEEDED(hr))
+        rc = 0;
+    else if ((unsigned long)hr == 0x80070005UL)
+        printf("  (access denied: run it from an elevated prompt)\n");
+out:
+    FreeLibrary(dll);
+    return rc;
+}
+
+/* What Windows knows of our providers, read back. */
+static int show_status(void)
+{
+    char image[MAX_PATH * 3];
+    DWORD size = sizeof(image), type = 0;
+    HKEY key;
+    int failures = 0;
+
+    if (RegGetValueA(HKEY_LOCAL_MACHINE, CSP_KEY, "Image Path", RRF_RT_REG_SZ, &type, image,
+                     &size) == ERROR_SUCCESS) {
+        printf("CSP  registered: %s (Image Path %s)\n", CSP_NAME, image);
+    } else {
+        printf("CSP  not registered (no HKLM\\%s)\n", CSP_KEY);
+        failures++;
+    }
+    /* Where CNG keeps provider registrations (BCryptQueryProviderRegistration would say the
+     * same, but Wine 8 aborts the process on it). */
+    if (RegOpenKeyExA(HKEY_LOCAL_MACHINE, KSP_KEY, 0, KEY_READ, &key) == ERROR_SUCCESS) {
+        printf("KSP  registered: Signum Key Storage Provider (HKLM\\%s)\n", KSP_KEY);
+        RegCloseKey(key);
+    } else {
+        printf("KSP  not registered (no HKLM\\%s)\n", KSP_KEY);
+        failures++;
+    }
+    return failures ? EXIT_FAILED : EXIT_OK;
+}
+
+int util_cmd_providers(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: signum-util providers register|unregister|status [--ksp DLL] [--csp DLL]\n"
+        "  register    register the Signum KSP (CNG) and CSP (CryptoAPI) with Windows, as the\n"
+        "              installer does (needs an elevated prompt on Windows)\n"
+        "  unregister  undo it\n"
+        "  status      what Windows reports of both registrations (exit 1 if one is missing)\n"
+        "  --ksp DLL   signumksp.dll to use (default: System32, else beside signum-util.exe)\n"
+        "  --csp DLL   signumcsp.dll to use (default: beside signum-util.exe)\n";
+    const char *ksp = NULL, *csp = NULL, *verb = NULL;
+    wchar_t path[MAX_PATH + 1];
+    int install, failures = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--ksp") && i + 1 < argc) {
+            ksp = argv[++i];
+        } else if (!strcmp(argv[i], "--csp") && i + 1 < argc) {
+            csp = argv[++i];
+        } else if (!verb && argv[i][0] != '-') {
+            verb = argv[i];
+        } else {
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!verb ||
+        (strcmp(verb, "register") && strcmp(verb, "unregister") && strcmp(verb, "status"))) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(verb, "status"))
+        return show_status();
+    install = !strcmp(verb, "register");
+    if (locate(ksp, KSP_DLL, 1, path, MAX_PATH + 1) != 0 || run_one("KSP", path, install, 1) != 0)
+        failures++;
+    if (locate(csp, CSP_DLL, 0, path, MAX_PATH + 1) != 0 || run_one("CSP", path, install, 0) != 0)
+        failures++;
+    return failures ? EXIT_FAILED : EXIT_OK;
+}
