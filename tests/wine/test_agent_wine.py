@@ -321,13 +321,24 @@ class WineAgentTest(unittest.TestCase):
                          timeout=30).returncode != 0
         self.assertTrue(gone, "the agent did not exit after its idle timeout")
 
-    def test_client_certificate_is_refused_clearly(self):
+    def test_bad_client_certificate_settings_are_refused_clearly(self):
+        # mTLS itself (enroll machine, then signing with the machine's certificate) is
+        # wine.util's test_enroll_machine_then_sign_over_mtls; here the refusals at start.
         w = self.env("mtls")
-        w.env["SIGNUM_CLIENT_CERT"] = "Z:\\nonexistent\\client.pfx"
-        r = w.run(AGENT, "--foreground", "--socket", w.pipe + "-mtls", timeout=30)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("client certificates (mTLS)", r.stderr)
-
+        cases = (
+            ({"SIGNUM_CLIENT_CERT": "Z:\\nonexistent\\client.crt"},
+             "client_cert is set but client_key is not"),
+            ({"SIGNUM_CLIENT_CERT": "Z:\\nonexistent\\client.crt",
+              "SIGNUM_CLIENT_KEY": "Z:\\nonexistent\\client.key"},
+             "must name a key in your Windows key store"),
+            ({"SIGNUM_CLIENT_CERT": "Z:\\nonexistent\\client.crt",
+              "SIGNUM_CLIENT_KEY": "capi:Signum machine nope"},
+             "cannot read client_cert Z:\\nonexistent\\client.crt"),
+        )
+        for env, message in cases:
+            r = w.run(AGENT, "--foreground", "--socket", w.pipe + "-mtls", env=env, timeout=30)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(message, r.stderr)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

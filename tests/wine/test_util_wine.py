@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import unittest
 import uuid
@@ -190,9 +191,12 @@ class UtilOnWine(ServerTestCase):
         self.assertEqual(self.util().returncode, 2)
         self.assertEqual(self.util("frobnicate").returncode, 2)
         self.assertEqual(self.util("certstore").returncode, 2)
-        p = self.util("enroll", "machine", "--token", "sge_x")
+        conf = os.path.join(self.home, "agent.conf")
+        p = self.util("enroll", "machine", "--token", "sge_x",
+                      env={"SIGNUM_CONFIG": z_path(conf)})
         self.assertEqual(p.returncode, 1)
-        self.assertIn("not supported on Windows yet", p.stderr)
+        self.assertIn("bad_credentials", p.stderr)
+        self.assertFalse(os.path.exists(conf))
 
     def test_doctor(self):
         out = self.util_ok("doctor")
@@ -260,6 +264,82 @@ class UtilOnWine(ServerTestCase):
         p = self.util("enroll", "service-account", "--token", token, env=env)
         self.assertEqual(p.returncode, 1)
         self.assertIn("bad_credentials", p.stderr)
+
+    def test_enroll_machine_then_sign_over_mtls(self):
+        s, o = self.server, self.server.openssl
+        adm = s.admin_token()
+        token = s.call("POST", "/api/v1/admin/machines", {"name": "win-build-01"}, token=adm,
+                       expect=201)["enrollment_token"]
+        conf = os.path.join(self.home, "agent.conf")
+        mdir = os.path.join(self.home, "machine")
+        env = self.env(SIGNUM_CONFIG=z_path(conf))
+        out = self.util_ok("enroll", "machine", "--token", token, "--dir", z_path(mdir), env=env)
+        self.assertIn("enrolled machine win-build-01", out)
+        with open(conf) as f:
+            settings = dict(l.split(" = ", 1) for l in f.read().splitlines() if " = " in l)
+        self.assertEqual(settings["client_cert"], z_path(mdir) + "\\machine.crt")
+        ref = settings["client_key"]
+        self.assertRegex(ref, r"^capi:Signum machine win-build-01 [0-9a-f]{16}$")
+        container = ref[len("capi:"):]
+        self.addCleanup(self.forget_container, container)
+        # The key is in the user's key store, not in a file: only the certificate was written.
+        self.assertEqual(os.listdir(mdir), ["machine.crt"])
+        crt = os.path.join(mdir, "machine.crt")
+        with open(crt) as f:
+            chain = f.read()
+        self.assertEqual(chain.count("BEGIN CERTIFICATE"), 2)  # the leaf, then the CA
+        self.assertNotIn("PRIVATE KEY", chain)
+        text = o("x509", "-in", crt, "-noout", "-text").stdout.decode()
+        self.assertIn("CN = win-build-01", text)
+        self.assertIn("TLS Web Client Authentication", text)
+        self.assertIn("Public-Key: (2048 bit)", text)
+        v = o("verify", "-CAfile", s.ca_cert_path, "-purpose", "sslclient", crt, check=False)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        # Wine keeps CryptoAPI keys in the registry (encrypted with CryptProtectData).
+        self.assertEqual(self.reg("query", container), 0)
+
+        # Signing through the agent over mTLS: the audit records carry the verified machine.
+        before = s.audit_last_seq()
+        msg = uuid.uuid4().bytes
+        der = base64.b64decode(self.util_ok("sign", "--key", "w-ec", "--format", "der",
+                                            "--digest", hashlib.sha256(msg).hexdigest(),
+                                            env=env))
+        self.verify("w-ec", msg, der)
+        recs = s.audit_show(after=before)
+        signs = [r for r in recs if r["action"] == "sign"]
+        self.assertEqual(len(signs), 1, recs)
+        self.assertEqual(signs[0]["outcome"], "allowed")
+        self.assertEqual(signs[0]["detail"]["machine"], "win-build-01")
+        self.assertTrue([r for r in recs if r["action"] == "auth.token" and
+                         r["detail"].get("machine") == "win-build-01"], recs)
+
+        # A revoked machine is refused, its running agent included.
+        s.call("POST", "/api/v1/admin/machines/win-build-01/revoke", token=adm)
+        before = s.audit_last_seq()
+        p = self.util("sign", "--key", "w-ec", "--digest", hashlib.sha256(msg).hexdigest(),
+                      env=env)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("revoked", p.stderr + self.w.agent_log())
+        self.assertFalse([r for r in self.w.audit_signs(before) if r["outcome"] == "allowed"])
+
+        # A configured key that is not in the key store: a clear refusal at the agent's start.
+        pipe = self.w.pipe + "-nokey"
+        self.addCleanup(self.stop, pipe)
+        p = self.util("keys", env=self.env(SIGNUM_AGENT_SOCKET=pipe,
+                                           SIGNUM_CLIENT_CERT=z_path(crt),
+                                           SIGNUM_CLIENT_KEY="capi:Signum machine nope"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("is not in your key store", p.stderr + self.w.agent_log())
+
+    def reg(self, verb, container):
+        """wine64 reg VERB on the user's CryptoAPI key container (Wine's own place for it)."""
+        key = "HKCU\\Software\\Wine\\Crypto\\RSA\\" + container
+        return subprocess.run(["wine64", "reg", verb, key] + (["/f"] if verb == "delete" else []),
+                              env=self.w.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=60).returncode
+
+    def forget_container(self, container):
+        self.reg("delete", container)
 
     def test_certstore_add_list_remove(self):
         for key in ("w-ec", "w-rsa"):  # what an earlier, failed run may have left

@@ -6,7 +6,10 @@
  * certificate checked, then the body written. The headers (the access token) are guarded by
  * the same check in the SENDING_REQUEST callback, which closes the request before they leave
  * on Windows; Wine sends them anyway (TOOLS.md), so there the guarantee is the body's only.
- * Without ca_file, Windows' own validation. */
+ * Without ca_file, Windows' own validation. With client_cert (an enrolled machine, mTLS), the
+ * certificate bound to its CryptoAPI key container (win_clientcert.h) is loaded once and given
+ * to every request; without it, every request says it has none, so that a server that asks
+ * for an optional client certificate is answered rather than failed (Windows' 12044). */
 #include <windows.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 
 #include "agent.h"
 #include "transport_backend.h"
+#include "common/win_clientcert.h"
 #include "common/win_trust.h"
 #include "win_acl.h"
 
@@ -36,6 +40,8 @@ struct ag_backend {
     HINTERNET session;
     int own_trust;      /* ca_file is set: we verify the server against it */
     sg_win_trust trust; /* win_trust.h */
+    int has_client_cert;
+    sg_win_client_cert client; /* win_clientcert.h */
     ag_server_conn servers[AG_MAX_SERVERS];
 };
 
@@ -74,10 +80,6 @@ sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
     sg_status st;
 
     *out = NULL;
-    if (cfg->client_cert[0])
-        return ag_fail(err, SG_ERR_UNSUPPORTED,
-                       "client_cert is set, but the Windows agent does not do client "
-                       "certificates (mTLS) yet; remove client_cert/SIGNUM_CLIENT_CERT");
     b = calloc(1, sizeof(*b));
     if (!b)
         return ag_fail(err, SG_ERR_NOMEM, "out of memory");
@@ -95,6 +97,16 @@ sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
         }
         b->own_trust = 1;
         ag_debug("http", "trusting only the %u certificate(s) of %s", b->trust.count, cfg->ca_file);
+    }
+    if (cfg->client_cert[0]) {
+        char why[400];
+        if (sg_win_client_cert_load(&b->client, cfg->client_cert, cfg->client_key, why,
+                                    sizeof(why)) != 0) {
+            st = ag_fail(err, SG_ERR_BAD_INPUT, "%s", why);
+            goto fail;
+        }
+        b->has_client_cert = 1;
+        ag_debug("http", "client certificate %s with key %s", cfg->client_cert, cfg->client_key);
     }
     b->session = WinHttpOpen(L"signum-agent/" SIGNUM_VERSION, WINHTTP_ACCESS_TYPE_DEFAULT_PROXY,
                              WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
@@ -141,6 +153,7 @@ void ag_backend_free(ag_backend *b)
     if (b->session)
         WinHttpCloseHandle(b->session);
     sg_win_trust_free(&b->trust);
+    sg_win_client_cert_free(&b->client);
     free(b);
 }
 
@@ -202,12 +215,24 @@ static try_result connection_error(ag_backend *b, unsigned server, DWORD e, ag_e
     case ERROR_WINHTTP_SECURE_INVALID_CA:
     case ERROR_WINHTTP_SECURE_CERT_CN_INVALID:
     case ERROR_WINHTTP_SECURE_CERT_DATE_INVALID:
-    case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED:
         /* Never retried elsewhere silently: a server that fails verification is an alarm. */
+        /* Wine reports a refused or missing client certificate as 12157 too. */
         ag_fail(err, SG_ERR_NETWORK,
                 "TLS with %s failed (WinHTTP error %lu: certificate not trusted, wrong host "
-                "name, or handshake refused; check ca_file)",
-                url, e);
+                "name, or handshake refused; check ca_file%s)",
+                url, e, b->has_client_cert ? " and client_cert" : "");
+        return TRY_FATAL;
+    case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED:
+        if (b->has_client_cert)
+            ag_fail(err, SG_ERR_NETWORK,
+                    "%s did not accept the client certificate %s (WinHTTP error %lu; is this "
+                    "machine's enrollment revoked, or its key unusable?)",
+                    url, b->cfg->client_cert, e);
+        else
+            ag_fail(err, SG_ERR_NETWORK,
+                    "%s requires a client certificate (mTLS) and none is configured (WinHTTP "
+                    "error %lu); enroll this machine with `signum-util enroll machine`",
+                    url, e);
         return TRY_FATAL;
     default:
         ag_fail(err, SG_ERR_NETWORK, "request to %s failed (WinHTTP error %lu)", url, e);
@@ -259,6 +284,21 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
     {
         DWORD redirects = WINHTTP_DISABLE_REDIRECTS;
         WinHttpSetOption(req, WINHTTP_OPTION_DISABLE_FEATURE, &redirects, sizeof(redirects));
+    }
+    /* The client certificate (or explicitly none) before the handshake. Setting "none" is
+     * best effort: Wine never asks for it, and a failure there changes nothing. */
+    if (b->has_client_cert) {
+        if (!WinHttpSetOption(req, WINHTTP_OPTION_CLIENT_CERT_CONTEXT, (void *)b->client.cert,
+                              sizeof(CERT_CONTEXT))) {
+            ag_wipe(wheaders, sizeof(wheaders));
+            ag_fail(err, SG_ERR_INTERNAL, "cannot set the client certificate (error %lu)",
+                    GetLastError());
+            WinHttpCloseHandle(req);
+            return TRY_FATAL;
+        }
+    } else {
+        WinHttpSetOption(req, WINHTTP_OPTION_CLIENT_CERT_CONTEXT, WINHTTP_NO_CLIENT_CERT_CONTEXT,
+                         0);
     }
     memset(&guard, 0, sizeof(guard));
     guard.b = b;

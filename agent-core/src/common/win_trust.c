@@ -1,5 +1,6 @@
 /* Our own check of the server's certificate against the configured CA (win_trust.h). */
 #include "win_trust.h"
+#include "win_clientcert.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,37 +9,6 @@
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_END   "-----END CERTIFICATE-----"
 
-/* The file's text (NUL-terminated, malloc'd), or NULL with why. */
-static char *read_text(const char *path, char *why, size_t why_len)
-{
-    wchar_t wpath[1024];
-    HANDLE h;
-    LARGE_INTEGER size;
-    DWORD got = 0;
-    char *text = NULL;
-
-    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wpath, 1024) <= 0) {
-        snprintf(why, why_len, "ca_file %s is not a valid path", path);
-        return NULL;
-    }
-    h = CreateFileW(wpath, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
-    if (h == INVALID_HANDLE_VALUE) {
-        snprintf(why, why_len, "cannot read ca_file %s (error %lu)", path, GetLastError());
-        return NULL;
-    }
-    if (!GetFileSizeEx(h, &size) || size.QuadPart <= 0 || size.QuadPart > SG_WIN_CA_FILE_MAX ||
-        !(text = malloc((size_t)size.QuadPart + 1)) ||
-        !ReadFile(h, text, (DWORD)size.QuadPart, &got, NULL) || got != size.QuadPart) {
-        snprintf(why, why_len, "ca_file %s is unreadable, empty or over 1 MiB", path);
-        free(text);
-        text = NULL;
-    } else {
-        text[got] = '\0';
-    }
-    CloseHandle(h);
-    return text;
-}
-
 int sg_win_trust_load(sg_win_trust *t, const char *ca_file, char *why, size_t why_len)
 {
     CERT_CHAIN_ENGINE_CONFIG ec;
@@ -46,7 +16,7 @@ int sg_win_trust_load(sg_win_trust *t, const char *ca_file, char *why, size_t wh
     int rc = -1;
 
     memset(t, 0, sizeof(*t));
-    if (!(text = read_text(ca_file, why, why_len)))
+    if (!(text = sg_win_read_text(ca_file, "ca_file", SG_WIN_CA_FILE_MAX, why, why_len)))
         return -1;
     t->roots = CertOpenStore(CERT_STORE_PROV_MEMORY, 0, 0, 0, NULL);
     if (!t->roots) {

@@ -172,25 +172,17 @@ out:
 static int enroll_machine(const ag_config *cfg, const char *token, const char *dir)
 {
     enroll_key *key = NULL;
-    char host[256] = "machine", *pem = NULL, *csr = NULL, *body = NULL, *chain = NULL;
-    char key_path[AG_PATH_MAX + 16], cert_path[AG_PATH_MAX + 16];
+    char host[256] = "machine", *csr = NULL, *body = NULL, *chain = NULL, label[128];
+    char key_ref[AG_PATH_MAX + 16], cert_path[AG_PATH_MAX + 16];
+    const char *fp;
     cJSON *r = cJSON_CreateObject(), *doc = NULL;
     size_t chain_len;
     long status = 0;
     int rc = 1;
 
-    if (!enroll_machine_supported()) {
-        fprintf(stderr, "signum-util enroll machine: not supported on Windows yet (the Windows "
-                        "agent cannot present a client certificate)\n"
-                        "  next: enroll on Linux, or use a service account ('enroll "
-                        "service-account')\n");
-        goto out;
-    }
     enroll_hostname(host, sizeof(host));
-    snprintf(key_path, sizeof(key_path), "%s" UTIL_PATH_SEP "machine.key", dir);
     snprintf(cert_path, sizeof(cert_path), "%s" UTIL_PATH_SEP "machine.crt", dir);
-    if (!r || !(key = enroll_key_new()) || !(csr = enroll_key_csr(key, host)) ||
-        !(pem = enroll_key_pem(key))) {
+    if (!r || !(key = enroll_machine_key_new()) || !(csr = enroll_key_csr(key, host))) {
         fprintf(stderr, "signum-util enroll: cannot make a key pair and CSR\n");
         goto out;
     }
@@ -212,25 +204,27 @@ static int enroll_machine(const ag_config *cfg, const char *token, const char *d
         goto out;
     snprintf(chain, chain_len, "%s%s", str(doc, "certificate_pem"),
              str(doc, "chain_pem") ? str(doc, "chain_pem") : "");
+    /* The key's name where it is not a file: the machine and the certificate it belongs to. */
+    fp = str(doc, "certificate_sha256");
+    snprintf(label, sizeof(label), "%.64s %.16s", str(doc, "machine"), fp ? fp : "");
     enroll_make_private_dir(dir);
-    if (enroll_write_file(key_path, pem, 1) != 0 || enroll_write_file(cert_path, chain, 0) != 0)
+    if (enroll_machine_key_store(key, dir, label, key_ref, sizeof(key_ref)) != 0 ||
+        enroll_write_file(cert_path, chain, 0) != 0)
         goto out;
     {
         const char *keys[] = {"client_cert", "client_key"};
-        const char *values[] = {cert_path, key_path};
+        const char *values[] = {cert_path, key_ref};
         if (update_config(keys, values, 2) != 0)
             goto out;
     }
-    printf("enrolled machine %s; client certificate %s, key %s (readable only by you, never "
+    if (cfg->client_key[0] && strcmp(cfg->client_key, key_ref) != 0)
+        enroll_machine_key_forget(cfg->client_key);
+    printf("enrolled machine %s; client certificate %s, key %s (usable only by you, never "
            "sent)\n",
-           str(doc, "machine"), cert_path, key_path);
+           str(doc, "machine"), cert_path, key_ref);
     restart_hint();
     rc = 0;
 out:
-    if (pem) {
-        enroll_wipe(pem, strlen(pem));
-        free(pem);
-    }
     if (body) {
         enroll_wipe(body, strlen(body));
         free(body);
@@ -264,7 +258,9 @@ int util_cmd_enroll(int argc, char **argv)
             "  server (the enrollment token comes from an administrator) and configures the\n"
             "  agent to log in with signed assertions (RFC 7523).\n"
             "machine: makes a key pair and CSR; the server's CA issues a TLS client\n"
-            "  certificate, used for mTLS so the server knows this machine for certain.\n");
+            "  certificate, used for mTLS so the server knows this machine for certain.\n"
+            "  The key stays in DIR/machine.key (Linux) or, not exportable, in your Windows\n"
+            "  key store (CryptoAPI); the certificate goes to DIR/machine.crt.\n");
         return !strcmp(kind, "--help") ? 0 : 2;
     }
     optind = 2;

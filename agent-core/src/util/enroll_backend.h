@@ -21,8 +21,17 @@ char *enroll_key_spki_b64(enroll_key *k);
 char *enroll_key_pem(enroll_key *k);
 /* A PEM certificate request signed by the key, subject CN=cn (malloc'd), or NULL. */
 char *enroll_key_csr(enroll_key *k, const char *cn);
-/* 1 if `enroll machine` works here (the agent can present the client certificate). */
-int enroll_machine_supported(void);
+/* A fresh key pair for a machine's TLS client certificate (the agent's TLS stack must take
+ * it: P-256 on Linux, RSA 2048 on Windows), or NULL. */
+enroll_key *enroll_machine_key_new(void);
+/* Keeps the machine's private key where the agent finds it and only this user can use it, and
+ * puts into ref what client_key must say: Linux writes DIR/machine.key (mode 0600); Windows
+ * imports it, not exportable, into a CryptoAPI key container of the user named after
+ * label, and ref is "capi:<container>". 0, or -1 after printing why. */
+int enroll_machine_key_store(enroll_key *k, const char *dir, const char *label, char *ref,
+                             size_t ref_len);
+/* Removes a machine key that a re-enrollment replaced (old_ref as client_key said). */
+void enroll_machine_key_forget(const char *old_ref);
 
 /* POSTs JSON to the first configured server, TLS verified against the configured CA (the body
  * is never sent to an unverified server). Returns the answer body (malloc'd, NUL-terminated)

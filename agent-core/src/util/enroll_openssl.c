@@ -81,9 +81,29 @@ char *enroll_key_csr(enroll_key *k, const char *cn)
     return out;
 }
 
-int enroll_machine_supported(void)
+enroll_key *enroll_machine_key_new(void)
 {
-    return 1;
+    return enroll_key_new();
+}
+
+int enroll_machine_key_store(enroll_key *k, const char *dir, const char *label, char *ref,
+                             size_t ref_len)
+{
+    char *pem = enroll_key_pem(k);
+    int rc;
+    (void)label;
+    if (!pem)
+        return -1;
+    snprintf(ref, ref_len, "%s/machine.key", dir);
+    rc = enroll_write_file(ref, pem, 1);
+    OPENSSL_cleanse(pem, strlen(pem));
+    free(pem);
+    return rc;
+}
+
+void enroll_machine_key_forget(const char *old_ref)
+{
+    (void)old_ref; /* the new key replaced the file of the same name */
 }
 
 typedef struct {
