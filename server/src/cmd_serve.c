@@ -259,7 +259,8 @@ int srv_cmd_serve(int argc, char **argv)
     hc.pin = pin;
     hc.pool_size = app->cfg.hsm_sessions;
     if (srv_hsm_open(&hc, &app->hsm, &err) != SRV_OK ||
-        srv_writer_start(app->cfg.database, &app->writer, &err) != SRV_OK ||
+        srv_writer_start_sync(app->cfg.database, app->cfg.audit_sync_full, &app->writer, &err) !=
+            SRV_OK ||
         load_ca(app, &err) != SRV_OK || load_audit_key(app, &audit_signer, &err) != SRV_OK ||
         srv_writer_checkpoints(app->writer, &audit_signer, app->cfg.audit_checkpoint_records,
                                app->cfg.audit_checkpoint_seconds, &err) != SRV_OK ||
@@ -270,6 +271,10 @@ int srv_cmd_serve(int argc, char **argv)
         fprintf(stderr, "signum-server serve: %s\n", err.message);
         goto out;
     }
+    if (!app->cfg.audit_sync_full)
+        srv_log(SRV_LOG_WARN, "audit",
+                "audit_sync = normal: audit commits are not synced to disk; a power loss or "
+                "OS crash may lose the last records of signatures already handed out");
     if (app->oidc)
         srv_log(SRV_LOG_INFO, "auth", "CI OIDC token exchange: %u issuer(s) from %s",
                 srv_oidc_issuer_count(app->oidc), app->cfg.oidc_config);

@@ -16,6 +16,7 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->port = 8443;
     cfg->workers = 8;
     cfg->hsm_sessions = 8;
+    cfg->audit_sync_full = 1;
     cfg->token_ttl = 900;
     cfg->http_timeout = 30;
     cfg->max_body = 1024 * 1024;
@@ -128,6 +129,12 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     OPTIONAL_PATH("export_syslog_tls_ca", export_syslog_tls_ca)
     OPTIONAL_PATH("export_hec_token_file", export_hec_token_file)
     OPTIONAL_PATH("export_hec_ca", export_hec_ca)
+    if (strcmp(key, "audit_sync") == 0) {
+        if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0)
+            return srv_fail(err, SRV_E_CONFIG, "audit_sync must be full or normal");
+        cfg->audit_sync_full = strcmp(value, "full") == 0;
+        return SRV_OK;
+    }
 #undef TEXT
 #undef INT
 #undef PATH
@@ -206,6 +213,10 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# Audit checkpoints: the chain head is signed by the HSM audit key after this\n"
             "# many records, or this many seconds after the last checkpoint, and at stop.\n"
             "audit_checkpoint_records = %u\naudit_checkpoint_seconds = %u\n"
+            "# full: each audit commit is on disk (fsync) before its signature leaves.\n"
+            "# normal trades that away for speed: a power loss or OS crash may lose the\n"
+            "# last records, of signatures already handed out.\n"
+            "audit_sync = %s\n"
             "# Audit exporters (each optional; see server/API.md):\n"
             "# export_syslog_tcp = 127.0.0.1:514\n"
             "# export_syslog_tls = logs.example:6514\n# export_syslog_tls_ca = logs-ca.pem\n"
@@ -216,7 +227,8 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             cfg->http_timeout, cfg->max_body, cfg->database, cfg->hsm_module, cfg->hsm_token,
             cfg->hsm_pin_file, cfg->softhsm_conf, cfg->tls_cert, cfg->tls_key, cfg->ca_cert,
             cfg->ca_key_name, cfg->auth_audience, cfg->enrollment_token_ttl,
-            cfg->audit_checkpoint_records, cfg->audit_checkpoint_seconds);
+            cfg->audit_checkpoint_records, cfg->audit_checkpoint_seconds,
+            cfg->audit_sync_full ? "full" : "normal");
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return srv_fail(err, SRV_E_NOMEM, "out of memory");

@@ -43,6 +43,9 @@ typedef struct {
     char export_hec_ca[PATH_MAX];
     unsigned export_batch;       /* records per delivery */
     unsigned export_backoff_max; /* seconds: cap of the retry back-off */
+    /* 1 (audit_sync = full, the default): every audit commit is fsynced before the signature
+     * it records leaves. 0 (normal, opt-in): not synced; a crash may lose the last records. */
+    int audit_sync_full;
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

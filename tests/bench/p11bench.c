@@ -110,7 +110,7 @@ int main(int argc, char **argv)
     CK_SESSION_HANDLE login_session;
     pthread_t *tids;
     worker *ws;
-    double *all, elapsed, t0;
+    double *all, elapsed, t0, sum = 0;
     long total = 0, errors = 0;
     CK_RV last = CKR_OK;
     int ec;
@@ -179,10 +179,14 @@ int main(int argc, char **argv)
         for (long j = 0; j < ws[i].done; j++)
             all[k++] = ws[i].lat[j];
     qsort(all, (size_t)total, sizeof(double), cmp);
+    for (long i = 0; i < total; i++)
+        sum += all[i];
     printf("{\"threads\":%ld,\"signatures\":%ld,\"errors\":%ld,\"last_error\":\"0x%lx\","
-           "\"seconds\":%.3f,\"per_second\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+           "\"seconds\":%.3f,\"per_second\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+           "\"mean_us\":%.1f}\n",
            threads, total, errors, (unsigned long)last, elapsed, total / elapsed,
-           total ? all[total / 2] : 0.0, total ? all[(long)(total * 0.99)] : 0.0);
+           total ? all[total / 2] : 0.0, total ? all[(long)(total * 0.99)] : 0.0,
+           total ? sum / (double)total : 0.0);
     fn->C_CloseSession(login_session);
     fn->C_Finalize(NULL);
     for (long i = 0; i < threads; i++)

@@ -4,7 +4,8 @@
 One command (see README: `bash scripts/bench.sh`) measures, in one run, the same PKCS#11 signing
 loop against SoftHSMv2 directly (the baseline) and through libsignumpkcs11.so -> signum-agent ->
 signum-server -> SoftHSMv2 on 127.0.0.1, plus `openssl speed`, the batch API, cold process cost,
-server footprint and a latency breakdown, and writes report.md with PNG plots (gnuplot).
+server footprint and a per-phase latency breakdown from the server's own timers (/metrics),
+and writes report.md with PNG plots (gnuplot).
 Every figure is the median of --reps repetitions; every loop is bounded in count and time.
 Benchmarks report; they never fail on a slow figure (only on a broken setup).
 """
@@ -33,6 +34,7 @@ ALGS = [("rsa2048", "rsa", "rsa:2048"), ("rsa3072", "rsa", "rsa:3072"),
 OPENSSL_ALG = {"rsa2048": "rsa2048", "rsa3072": "rsa3072", "ec-p256": "ecdsap256",
                "ec-p384": "ecdsap384"}
 THREADS = [1, 2, 8, 32]
+SECTIONS = ["throughput", "openssl_speed", "batch", "cold_process", "footprint", "phases", "ab"]
 
 
 def sh(args, env=None, timeout=600, check=True):
@@ -43,6 +45,19 @@ def sh(args, env=None, timeout=600, check=True):
                                                       p.stdout.decode()[-2000:],
                                                       p.stderr.decode()[-2000:]))
     return p
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def median(xs):
@@ -90,23 +105,47 @@ class Bench:
                 "1234", "--keypairgen", "--key-type", spec, "--id", "%02x" % (i + 1), "--label",
                 name], env=self.hsm_env)
 
-    def setup_signum(self):
-        self.server = Server(ca_key_type="ec-p256", name="bench",
-                             conf={"workers": "16", "hsm_sessions": "16"})
-        s = self.server
+    def start_signum(self, name, server_bin=None, extra_conf=None):
+        """A server with the bench keys and an agent for it; server_bin: another binary;
+        extra_conf: settings on top of --conf."""
+        import signum_harness
+        conf = {"workers": "16", "hsm_sessions": "16"}
+        conf.update(self.a.conf)
+        if extra_conf is None:
+            self.results["server_conf"] = dict(conf)
+        conf.update(extra_conf or {})
+        saved = signum_harness.SERVER_BIN
+        if server_bin:
+            signum_harness.SERVER_BIN = os.path.abspath(server_bin)
+        try:
+            s = Server(ca_key_type="ec-p256", name=name, conf=conf)
+        finally:
+            signum_harness.SERVER_BIN = saved
+        self.started.append(s)
         key = s.create_user("bench")
-        for name, _, _ in ALGS:
-            s.create_key(name, name)
-            s.issue_cert(name, "Bench " + name)
-            s.grant(name, "bench")
-        self.agent = Agent(["https://localhost:%d" % s.port], s.ca_cert_path, api_key=key,
-                           extra_env={"SIGNUM_IDLE_TIMEOUT": "3600"}, name="bench")
-        self.agent.util_ok("keys")
+        for alg, _, _ in ALGS:
+            s.create_key(alg, alg)
+            s.issue_cert(alg, "Bench " + alg)
+            s.grant(alg, "bench")
+        agent = Agent(["https://localhost:%d" % s.port], s.ca_cert_path, api_key=key,
+                      extra_env={"SIGNUM_IDLE_TIMEOUT": "3600"}, name=name)
+        self.agents.append(agent)
+        agent.util_ok("keys")
+        return s, agent
+
+    def setup_signum(self):
+        self.started, self.agents = [], []
+        self.server, self.agent = self.start_signum("bench")
         self.signum_env = dict(self.agent.env)
+        if self.a.ab_server or self.a.ab_conf:
+            self.server_b, self.agent_b = self.start_signum("bench-b", self.a.ab_server,
+                                                            self.a.ab_conf)
 
     def teardown(self):
-        for fn in (lambda: self.agent.cleanup(), lambda: self.server.stop(),
-                   lambda: self.server.cleanup()):
+        steps = [a.cleanup for a in getattr(self, "agents", [])]
+        for s in getattr(self, "started", []):
+            steps += [s.stop, s.cleanup]
+        for fn in steps:
             try:
                 fn()
             except Exception as e:  # report, but keep tearing down
@@ -129,8 +168,11 @@ class Bench:
     def throughput(self):
         rows = []
         for name, kind, _ in ALGS:
+            if self.a.algs and name not in self.a.algs:
+                continue
             for t in THREADS:
-                if self.a.quick and t not in (1, 8):
+                if (self.a.quick and t not in (1, 8)) or (self.a.threads and t not in
+                                                          self.a.threads):
                     continue
                 direct, signum = [], []
                 for _ in range(self.a.reps):
@@ -150,6 +192,62 @@ class Bench:
                       "p50 +%.0f us" % (name, t, row["direct_per_s"], row["signum_per_s"],
                                         row["ratio"], row["added_p50_us"]), flush=True)
         self.results["throughput"] = rows
+
+    def ab(self):
+        """Before/after in one run: the same loop through the module against two servers
+        (--server or this build's: A; --ab-server: B), each with its own agent, interleaved
+        run by run with the SoftHSMv2 baseline, so the machine's noise hits all three alike."""
+        if not (self.a.ab_server or self.a.ab_conf):
+            raise SystemExit("bench: the ab section needs --ab-server PATH or --ab-conf K=V")
+        rows = []
+        for name, kind, _ in ALGS:
+            if self.a.algs and name not in self.a.algs:
+                continue
+            for t in self.a.threads or (1, 2, 8):
+                d, a, b, paired = [], [], [], []
+                acc = {"a": ({}, {}), "b": ({}, {})}
+
+                def timed(which, server, env):
+                    m0 = self.phase_values(server.metrics())
+                    r = self.p11(self.module, env, name, kind, t)
+                    m1 = self.phase_values(server.metrics())
+                    sums, counts = acc[which]
+                    for ph in m1:
+                        sums[ph] = sums.get(ph, 0.0) + m1[ph]["sum"] - m0[ph]["sum"]
+                        counts[ph] = counts.get(ph, 0.0) + m1[ph]["count"] - m0[ph]["count"]
+                    return r
+                for _ in range(self.a.reps):
+                    d.append(self.p11(SOFTHSM, self.hsm_env, name, kind, t, "1234"))
+                    a.append(timed("a", self.server, self.signum_env))
+                    b.append(timed("b", self.server_b, dict(self.agent_b.env)))
+                    paired.append(a[-1]["per_second"] / b[-1]["per_second"])
+                row = {"alg": name, "threads": t,
+                       "direct_per_s": median([x["per_second"] for x in d]),
+                       "a_per_s": median([x["per_second"] for x in a]),
+                       "b_per_s": median([x["per_second"] for x in b]),
+                       "a_p50_us": median([x["p50_us"] for x in a]),
+                       "b_p50_us": median([x["p50_us"] for x in b]),
+                       "a_over_b_paired": median(paired),
+                       "a_paired_all": paired}
+                for which in ("a", "b"):
+                    sums, counts = acc[which]
+                    n = counts.get("total", 0)
+                    row[which + "_phases_us"] = ({ph: sums[ph] / n * 1e6 for ph in sums
+                                                 if ph not in ("tls_handshake", "fsync")}
+                                                if n else None)
+                row["a_ratio"] = row["a_per_s"] / row["direct_per_s"]
+                row["b_ratio"] = row["b_per_s"] / row["direct_per_s"]
+                rows.append(row)
+                print("ab %-8s %2d threads: direct %7.0f/s  A %6.0f/s (%.2f, p50 %.0f us)  "
+                      "B %6.0f/s (%.2f, p50 %.0f us)  A/B paired %.2f" % (
+                          name, t, row["direct_per_s"], row["a_per_s"], row["a_ratio"],
+                          row["a_p50_us"], row["b_per_s"], row["b_ratio"], row["b_p50_us"],
+                          row["a_over_b_paired"]), flush=True)
+        self.results["ab"] = {
+            "a": os.environ["SIGNUM_SERVER"],
+            "b": "%s%s" % (os.path.abspath(self.a.ab_server or os.environ["SIGNUM_SERVER"]),
+                           "".join(" with %s = %s" % kv for kv in sorted(self.a.ab_conf.items()))),
+            "rows": rows}
 
     def openssl_speed(self):
         out = {}
@@ -182,8 +280,12 @@ class Bench:
                             raise RuntimeError("batchbench errors: %s" % r)
                         runs.append(r["per_second"])
                     per[b] = median(runs)
-                direct = next(r["direct_per_s"] for r in self.results["throughput"]
-                              if r["alg"] == name and r["threads"] == t)
+                direct = next((r["direct_per_s"] for r in self.results.get("throughput", [])
+                               if r["alg"] == name and r["threads"] == t), None)
+                if direct is None:  # throughput not run: measure the baseline here
+                    direct = median([self.p11(SOFTHSM, self.hsm_env, name, kind, t,
+                                              "1234")["per_second"]
+                                     for _ in range(self.a.reps)])
                 rows.append({"alg": name, "threads": t, "single_per_s": per[1],
                              "batch64_per_s": per[64], "direct_per_s": direct,
                              "batch_ratio": per[64] / direct})
@@ -260,45 +362,93 @@ class Bench:
         proc.communicate()
         self.results["footprint_mib"]["under_32_thread_load_max"] = max(samples) if samples else 0
 
-    def breakdown(self):
-        """Where the time goes, by subtraction between layers measured in this run (1 thread,
-        P-256, p50): HSM alone; the HTTPS API (TLS, JSON, auth, audit commit, HSM) with a
-        keep-alive client; the whole path through the module (PKCS#11 + IPC + agent)."""
-        s = self.server
-        token = s.token_for(self.agent.env["SIGNUM_API_KEY"])
-        conn = s.connection()
-        body = json.dumps({"key": "ec-p256", "mechanism": "ecdsa", "hash": "sha256",
-                           "digest": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="})
-        lat = []
-        deadline = time.monotonic() + self.a.seconds
-        while time.monotonic() < deadline and len(lat) < 20000:
-            t0 = time.perf_counter()
-            conn.request("POST", "/api/v1/sign", body=body, headers={
-                "Authorization": "Bearer " + token, "Content-Type": "application/json"})
-            r = conn.getresponse()
-            r.read()
-            if r.status != 200:
-                raise RuntimeError("sign over HTTPS: %d" % r.status)
-            lat.append((time.perf_counter() - t0) * 1e6)
-        lat.sort()
-        api_p50 = lat[len(lat) // 2]
-        row = next(r for r in self.results["throughput"] if r["alg"] == "ec-p256"
-                   and r["threads"] == 1)
-        hsm = row["direct_p50_us"]
-        full = row["signum_p50_us"]
-        m = s.metrics()
-        self.results["breakdown_us"] = {
-            "hsm_sign": hsm,
-            "server_https_api": api_p50,
-            "server_overhead_tls_json_auth_audit": api_p50 - hsm,
-            "full_path_through_module": full,
-            # Only meaningful when the probe client is faster than the agent; Python's
-            # http.client often is not, and then the layers cannot be separated this way.
-            "provider_ipc_agent": full - api_p50 if full > api_p50 else None,
-            "db_commits": m.get("signum_db_commits_total"),
-            "db_jobs": m.get("signum_db_jobs_total"),
-        }
-        print("breakdown (p50, us): %s" % self.results["breakdown_us"], flush=True)
+    PHASES = [("http_read", "loop thread: request copied out of evhttp"),
+              ("queue_wait", "dispatch queue: waiting for a worker"),
+              ("auth", "bearer token check"),
+              ("parse", "JSON parse, field checks, base64"),
+              ("policy", "key lookup, policy decision"),
+              ("audit_build", "audit detail and response objects"),
+              ("hsm_sign", "HSM sign (SoftHSMv2 C_SignInit + C_Sign)"),
+              ("writer_wait", "audit writer queue"),
+              ("audit_write", "audit record: hash chain, INSERTs"),
+              ("db_commit", "SQLite COMMIT without the sync"),
+              ("db_sync", "fsync/fdatasync of the WAL (durable audit record)"),
+              ("writer_wake", "commit done -> worker runs again"),
+              ("response_build", "response JSON"),
+              ("reply_wait", "worker -> loop thread (event_base_once)"),
+              ("reply_send", "evhttp_send_reply into TLS")]
+
+    @staticmethod
+    def phase_values(m):
+        out = {}
+        for k, v in m.items():
+            mm = re.match(r'signum_phase_seconds_(sum|count)\{phase="([a-z_]+)"\}$', k)
+            if mm:
+                out.setdefault(mm.group(2), {})[mm.group(1)] = v
+        return out
+
+    def phases(self):
+        """Where the time goes, from the server's own phase timers (/metrics deltas around a
+        p11bench run through the module), beside the client-side latency of the same run."""
+        out = {}
+        for name, kind, _ in ALGS:
+            if name not in ("ec-p256", "rsa2048"):
+                continue
+            for t in (1, 8):
+                sums, counts, client, per_s = {}, {}, [], []
+                extra = {"commits": 0.0, "jobs": 0.0, "handshakes": 0.0, "server_cpu": 0.0,
+                         "agent_cpu": 0.0, "client_cpu": 0.0}
+                agent_pid = self.agent.pid()
+                for _ in range(self.a.reps):
+                    m0 = self.server.metrics()
+                    cpu0 = (cpu_seconds(self.server.proc.pid), cpu_seconds(agent_pid),
+                            children_cpu_seconds())
+                    r = self.p11(self.module, self.signum_env, name, kind, t)
+                    cpu1 = (cpu_seconds(self.server.proc.pid), cpu_seconds(agent_pid),
+                            children_cpu_seconds())
+                    m1 = self.server.metrics()
+                    extra["server_cpu"] += cpu1[0] - cpu0[0]
+                    extra["agent_cpu"] += cpu1[1] - cpu0[1]
+                    extra["client_cpu"] += cpu1[2] - cpu0[2]
+                    p0, p1 = self.phase_values(m0), self.phase_values(m1)
+                    for ph in p1:
+                        sums[ph] = sums.get(ph, 0.0) + p1[ph]["sum"] - p0.get(ph, {}).get("sum", 0)
+                        counts[ph] = (counts.get(ph, 0.0) + p1[ph]["count"] -
+                                      p0.get(ph, {}).get("count", 0))
+                    extra["commits"] += (m1["signum_db_commits_total"] -
+                                         m0["signum_db_commits_total"])
+                    extra["jobs"] += m1["signum_db_jobs_total"] - m0["signum_db_jobs_total"]
+                    extra["handshakes"] += (m1["signum_tls_handshakes_total"] -
+                                            m0["signum_tls_handshakes_total"])
+                    client.append(r["mean_us"] * r["signatures"])
+                    per_s.append(r["per_second"])
+                n = counts.get("total", 0)
+                if not n:
+                    raise RuntimeError("no timed sign requests: is the server built with phase "
+                                       "timers?")
+                row = {"requests": n, "per_second": median(per_s),
+                       "client_mean_us": sum(client) / n,
+                       "phases_mean_us": {ph: sums[ph] / n * 1e6 for ph, _ in self.PHASES},
+                       "server_total_mean_us": sums["total"] / n * 1e6,
+                       "fsync_calls_per_request": counts.get("fsync", 0) / n,
+                       "fsync_mean_us": (sums.get("fsync", 0) / counts["fsync"] * 1e6
+                                         if counts.get("fsync") else None),
+                       "commits_per_request": extra["commits"] / n,
+                       "cpu_us_per_request": {k: extra[k + "_cpu"] / n * 1e6
+                                              for k in ("server", "agent", "client")},
+                       "new_tls_connections": extra["handshakes"]}
+                row["unaccounted_in_server_us"] = row["server_total_mean_us"] - sum(
+                    row["phases_mean_us"].values())
+                row["outside_server_us"] = row["client_mean_us"] - row["server_total_mean_us"]
+                out["%s/%d" % (name, t)] = row
+                print("phases %s %d thread(s): client mean %.0f us, server %.0f us (sync %.0f, "
+                      "hsm %.0f), outside the server %.0f us; %.2f commits and %.2f fsyncs per "
+                      "request" % (name, t, row["client_mean_us"], row["server_total_mean_us"],
+                                   row["phases_mean_us"]["db_sync"],
+                                   row["phases_mean_us"]["hsm_sign"], row["outside_server_us"],
+                                   row["commits_per_request"], row["fsync_calls_per_request"]),
+                      flush=True)
+        self.results["phases"] = out
 
     # -- report -----------------------------------------------------------------------------
     def plots(self):
@@ -307,7 +457,9 @@ class Bench:
             return []
         pngs = []
         for name, _, _ in ALGS:
-            rows = [r for r in self.results["throughput"] if r["alg"] == name]
+            rows = [r for r in self.results.get("throughput", []) if r["alg"] == name]
+            if not rows:
+                continue
             dat = os.path.join(self.out, "%s.dat" % name)
             with open(dat, "w") as f:
                 for r in rows:
@@ -324,54 +476,186 @@ class Bench:
             pngs.append(os.path.basename(png))
         return pngs
 
+    def report_phases(self, ph):
+        if not ph:
+            return []
+        keys = list(ph)
+        L = ["## Where the time goes: the server's phase timers", "",
+             "Mean µs per signing request from `signum_phase_seconds` at /metrics (deltas "
+             "around the same p11bench loop through the module, %d runs); share of the "
+             "client's mean latency. \"Outside the server\" is the client's mean latency minus "
+             "the server's total: the PKCS#11 module, the IPC to the agent, the agent, curl, "
+             "TLS records and the loopback kernel path." % self.a.reps, "",
+             "| phase | " + " | ".join(keys) + " |",
+             "|---|" + "---|" * len(keys)]
+
+        def cell(row, us):
+            return "%.0f (%.0f%%)" % (us, 100.0 * us / row["client_mean_us"])
+        for name, what in self.PHASES:
+            L.append("| %s: %s | " % (name, what) + " | ".join(
+                cell(ph[k], ph[k]["phases_mean_us"][name]) for k in keys) + " |")
+        L.append("| untimed gaps inside the server | " + " | ".join(
+            cell(ph[k], ph[k]["unaccounted_in_server_us"]) for k in keys) + " |")
+        L.append("| **server total** (request read -> reply into TLS) | " + " | ".join(
+            "**%s**" % cell(ph[k], ph[k]["server_total_mean_us"]) for k in keys) + " |")
+        L.append("| **outside the server** (module, IPC, agent, curl, TLS, loopback) | " +
+                 " | ".join("**%s**" % cell(ph[k], ph[k]["outside_server_us"]) for k in keys) +
+                 " |")
+        L.append("| client mean latency (p11bench) | " + " | ".join(
+            "%.0f" % ph[k]["client_mean_us"] for k in keys) + " |")
+        L.append("| signatures/s in these runs | " + " | ".join(
+            "%.0f" % ph[k]["per_second"] for k in keys) + " |")
+        L.append("| commits per request (group commit) | " + " | ".join(
+            "%.2f" % ph[k]["commits_per_request"] for k in keys) + " |")
+        L.append("| fsync calls per request; mean µs per fsync | " + " | ".join(
+            "%.2f; %s" % (ph[k]["fsync_calls_per_request"],
+                          "%.0f" % ph[k]["fsync_mean_us"] if ph[k]["fsync_mean_us"] else "-")
+            for k in keys) + " |")
+        for who, what in (("server", "signum-server (HSM included: SoftHSMv2 runs in it)"),
+                          ("agent", "signum-agent"), ("client", "p11bench + the PKCS#11 module")):
+            L.append("| CPU µs per request: %s | " % what + " | ".join(
+                "%.0f" % ph[k]["cpu_us_per_request"][who] for k in keys) + " |")
+        L.append("| new TLS connections during the runs | " + " | ".join(
+            "%.0f" % ph[k]["new_tls_connections"] for k in keys) + " |")
+        L.append("")
+        one = ph.get("ec-p256/1")
+        if one:
+            p = one["phases_mean_us"]
+            rest = one["server_total_mean_us"] - p["db_sync"] - p["hsm_sign"]
+            L += ["At 1 thread with P-256, a signature takes %.0f µs at the client: %.0f µs in the "
+                  "server, of which %.0f µs waiting for the disk (%.2f fsync per request, %.0f µs "
+                  "each on this disk: the audit record is durable before the signature leaves), "
+                  "%.0f µs in the HSM and %.0f µs of server work and thread hand-offs (auth %.0f, "
+                  "policy %.0f, audit record and commit %.0f, queue and reply hand-offs %.0f); "
+                  "%.0f µs outside the server (module, IPC, agent, curl, TLS, loopback)." % (
+                      one["client_mean_us"], one["server_total_mean_us"], p["db_sync"],
+                      one["fsync_calls_per_request"], one["fsync_mean_us"] or 0, p["hsm_sign"],
+                      rest, p["auth"], p["policy"],
+                      p["writer_wait"] + p["audit_write"] + p["db_commit"] + p["writer_wake"],
+                      p["queue_wait"] + p["reply_wait"], one["outside_server_us"]), ""]
+        # On a machine where SoftHSMv2 computes on the same cores as everything else, the
+        # ratio to direct is capped by CPU: direct spends cores/rate per signature; Signum
+        # spends that plus the CPU of every other layer.
+        cores = self.results["machine"]["cores"]
+        for key in ("rsa2048/8", "ec-p256/8"):
+            row, alg = ph.get(key), key.split("/")[0]
+            direct = next((x["direct_per_s"] for x in self.results.get("throughput", [])
+                           if x["alg"] == alg and x["threads"] == 8), None)
+            if not row or not direct:
+                continue
+            cpu = row["cpu_us_per_request"]
+            hsm_cpu = cores / direct * 1e6
+            other = cpu["server"] - hsm_cpu + cpu["agent"] + cpu["client"]
+            L += ["CPU ceiling, %s at 8 threads: the direct loop spends %.0f µs of CPU per "
+                  "signature (%d cores / %.0f per s); through Signum the server spends %.0f µs "
+                  "per request (its HSM included), the agent %.0f, the client and module %.0f: "
+                  "%.0f µs besides the signature itself, so with every layer on the same %d "
+                  "cores the ratio cannot exceed about %.2f here." % (
+                      alg, hsm_cpu, cores, direct, cpu["server"], cpu["agent"], cpu["client"],
+                      other, cores, hsm_cpu / (hsm_cpu + other)), ""]
+        return L
+
+    def report_goals(self, r):
+        """The issue's numeric goals beside this run's figures (they guide work; not asserts)."""
+        L = ["## Goals (issue #6)", "", "| goal | this run | met |", "|---|---|---|"]
+
+        def row(goal, value, ok):
+            L.append("| %s | %s | %s |" % (goal, value, "yes" if ok else "**no**"))
+        tp = r.get("throughput", [])
+        p256_1 = [x for x in tp if x["alg"] == "ec-p256" and x["threads"] == 1]
+        if p256_1:
+            x = p256_1[0]
+            row("P-256 single requests, ratio to SoftHSMv2 direct >= 0.40 (1 thread)",
+                "%.2f" % x["ratio"], x["ratio"] >= 0.40)
+            row("added p50 latency per signature <= 150 µs (P-256, 1 thread)",
+                "%.0f µs" % x["added_p50_us"], x["added_p50_us"] <= 150)
+        for b in r.get("batch", []):
+            if b["alg"] == "ec-p256":
+                row("P-256 batched, ratio >= 0.80 (%d thread(s))" % b["threads"],
+                    "%.2f" % b["batch_ratio"], b["batch_ratio"] >= 0.80)
+        for x in tp:
+            if x["alg"].startswith("rsa") and x["threads"] >= 2:
+                row("%s ratio >= 0.90 at %d threads" % (x["alg"], x["threads"]),
+                    "%.2f" % x["ratio"], x["ratio"] >= 0.90)
+        c = r.get("cold_process_ms")
+        if c:
+            L.append("| cold `pkcs11-tool --sign`, Signum / direct (threshold: issue #6) | %.2f× | "
+                     "see issue |" % c["ratio"])
+        f = r.get("footprint_mib")
+        if f:
+            L.append("| server RSS with %d idle TLS connections (threshold: issue #6) | %.0f MiB | "
+                     "see issue |" % (f["idle_connections"], f["with_idle_connections"]))
+        L.append("")
+        return L
+
     def report(self, pngs):
         r = self.results
         m = r["machine"]
+        r.setdefault("throughput", [])
+        r.setdefault("batch", [])
         L = ["# Signum benchmark report", "",
              "Machine: %d cores, %s, Linux %s. Each figure is the median of %d runs of %.0f s; "
              "baselines were measured in the same run." % (m["cores"], m["cpu"], m["kernel"],
                                                           r["reps"], r["seconds"]), "",
-             "## Throughput and latency through libsignumpkcs11.so (ratio to SoftHSMv2 direct)", "",
-             "| key | threads | direct/s | Signum/s | ratio | direct p50 µs | Signum p50 µs | added p50 µs | Signum p99 µs |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Server settings: %s." % ", ".join(
+                 "%s = %s" % kv for kv in sorted(r.get("server_conf", {}).items())), ""]
+        if r["throughput"]:
+            L += ["## Throughput and latency through libsignumpkcs11.so (ratio to SoftHSMv2 "
+                  "direct)", "",
+                  "| key | threads | direct/s | Signum/s | ratio | direct p50 µs | Signum p50 µs "
+                  "| added p50 µs | Signum p99 µs |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for x in r["throughput"]:
             L.append("| %s | %d | %.0f | %.0f | **%.2f** | %.0f | %.0f | %.0f | %.0f |" % (
                 x["alg"], x["threads"], x["direct_per_s"], x["signum_per_s"], x["ratio"],
                 x["direct_p50_us"], x["signum_p50_us"], x["added_p50_us"], x["signum_p99_us"]))
-        L += ["", "`openssl speed` (one core, signatures/s): " + ", ".join(
-            "%s %.0f" % kv for kv in r["openssl_speed_sign_per_s"].items()), ""]
-        L += ["## Batch API (64 digests per request)", "",
+        if "openssl_speed_sign_per_s" in r:
+            L += ["", "`openssl speed` (one core, signatures/s): " + ", ".join(
+                "%s %.0f" % kv for kv in r["openssl_speed_sign_per_s"].items()), ""]
+        L += [] if not r["batch"] else ["## Batch API (64 digests per request)", "",
               "| key | threads | 1 per request/s | 64 per request/s | ratio to direct |",
               "|---|---|---|---|---|"]
         for x in r["batch"]:
             L.append("| %s | %d | %.0f | %.0f | **%.2f** |" % (
                 x["alg"], x["threads"], x["single_per_s"], x["batch64_per_s"], x["batch_ratio"]))
-        c = r["cold_process_ms"]
-        L += ["", "## Cold process", "",
-              "One `pkcs11-tool --sign` (P-256) process, median of %d: SoftHSMv2 direct %.1f ms, "
-              "through Signum with a warm agent %.1f ms: **%.2f×**." % (
-                  c["runs"], c["direct"], c["signum"], c["ratio"]), ""]
-        f = r["footprint_mib"]
-        L += ["## Server footprint", "",
-              "RSS %.1f MiB at rest; %.1f MiB with %d idle keep-alive TLS connections; at most "
-              "%.1f MiB under the 32-thread load." % (f["baseline"], f["with_idle_connections"],
-                                                     f["idle_connections"],
-                                                     f["under_32_thread_load_max"]), ""]
-        b = r["breakdown_us"]
-        L += ["## Where the time goes (1 thread, P-256, p50, µs)", "",
-              "| layer | µs |", "|---|---|",
-              "| HSM sign (SoftHSMv2 via PKCS#11) | %.0f |" % b["hsm_sign"],
-              "| server: TLS, HTTP, JSON, auth, audit commit (HTTPS API minus HSM) | %.0f |"
-              % b["server_overhead_tls_json_auth_audit"],
-              "| provider + IPC + agent (module path minus HTTPS API) | %s |"
-              % ("%.0f" % b["provider_ipc_agent"] if b["provider_ipc_agent"] is not None else
-                 "not separable: the Python probe client is slower than the agent; server-side "
-                 "phase timers are the next step"),
-              "| total through the module | %.0f |" % b["full_path_through_module"], "",
-              "Database commits %s for %s jobs in the server's lifetime (group commit)." % (
-                  b["db_commits"], b["db_jobs"]), ""]
-        L += ["## Goals", "",
-              "Reported against the issue's goals (they guide work; they are not asserts)."]
+        if "ab" in r:
+            L += ["## Before/after: two servers in one run", "",
+                  "A: `%s`; B: `%s`; same agent and module, runs interleaved with the SoftHSMv2 "
+                  "baseline." % (r["ab"]["a"], r["ab"]["b"]), "",
+                  "| key | threads | direct/s | A/s | A ratio | A p50 µs | B/s | B ratio | "
+                  "B p50 µs | A/B (paired median) |", "|---|---|---|---|---|---|---|---|---|---|"]
+            for x in r["ab"]["rows"]:
+                L.append("| %s | %d | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.0f | **%.2f** |"
+                         % (x["alg"], x["threads"], x["direct_per_s"], x["a_per_s"], x["a_ratio"],
+                            x["a_p50_us"], x["b_per_s"], x["b_ratio"], x["b_p50_us"],
+                            x["a_over_b_paired"]))
+            L.append("")
+            rows = [x for x in r["ab"]["rows"] if x.get("a_phases_us") and x.get("b_phases_us")]
+            if rows:
+                L += ["Server phase timers, mean µs per request, A / B:", "",
+                      "| phase | " + " | ".join("%s/%d" % (x["alg"], x["threads"])
+                                                for x in rows) + " |",
+                      "|---|" + "---|" * len(rows)]
+                for ph, _ in self.PHASES + [("total", "")]:
+                    L.append("| %s | " % ph + " | ".join(
+                        "%.0f / %.0f" % (x["a_phases_us"].get(ph, 0), x["b_phases_us"].get(ph, 0))
+                        for x in rows) + " |")
+                L.append("")
+        if "cold_process_ms" in r:
+            c = r["cold_process_ms"]
+            L += ["", "## Cold process", "",
+                  "One `pkcs11-tool --sign` (P-256) process, median of %d: SoftHSMv2 direct "
+                  "%.1f ms, through Signum with a warm agent %.1f ms: **%.2f×**." % (
+                      c["runs"], c["direct"], c["signum"], c["ratio"]), ""]
+        if "footprint_mib" in r:
+            f = r["footprint_mib"]
+            L += ["## Server footprint", "",
+                  "RSS %.1f MiB at rest; %.1f MiB with %d idle keep-alive TLS connections; at "
+                  "most %.1f MiB under the 32-thread load." % (
+                      f["baseline"], f["with_idle_connections"], f["idle_connections"],
+                      f["under_32_thread_load_max"]), ""]
+        L += self.report_phases(r.get("phases"))
+        L += self.report_goals(r)
         L += ["", "## Plots", ""] + ["![%s](%s)" % (p, p) for p in pngs]
         with open(os.path.join(self.out, "report.md"), "w") as fh:
             fh.write("\n".join(L) + "\n")
@@ -387,25 +671,52 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true", help="fewer thread counts and runs")
+    ap.add_argument("--only", default=",".join(x for x in SECTIONS if x != "ab"),
+                    help="comma-separated sections to run, of: %s (default: all but ab, which "
+                    "compares two servers: --ab-server and/or --ab-conf)" % ",".join(SECTIONS))
+    ap.add_argument("--algs", default="", help="throughput: only these keys, e.g. ec-p256,rsa2048")
+    ap.add_argument("--threads", default="", help="throughput: only these thread counts, e.g. 1,8")
+    ap.add_argument("--server", help="another signum-server binary (e.g. a baseline build), "
+                    "with the agent and module of --build")
+    ap.add_argument("--from-json", metavar="RESULTS",
+                    help="only rewrite report.md (and plots) from a results.json of a run")
+    ap.add_argument("--ab-server", help="for the ab section: the other signum-server binary")
+    ap.add_argument("--ab-conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="for the ab section: settings of server B only, e.g. audit_sync=normal")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a signum-server.conf setting, e.g. audit_sync=normal (repeatable)")
     args = ap.parse_args()
+    args.conf = dict(kv.split("=", 1) for kv in args.conf)
+    args.ab_conf = dict(kv.split("=", 1) for kv in args.ab_conf)
+    if "ab" in args.only and not (args.ab_server or args.ab_conf):
+        raise SystemExit("bench: the ab section needs --ab-server PATH and/or --ab-conf K=V")
+    args.only = [x for x in args.only.split(",") if x]
+    for x in args.only:
+        if x not in SECTIONS:
+            raise SystemExit("bench: unknown section %r (sections: %s)" % (x, ",".join(SECTIONS)))
+    args.algs = [x for x in args.algs.split(",") if x]
+    args.threads = [int(x) for x in args.threads.split(",") if x]
     build = os.path.abspath(args.build)
     # The harnesses take their binaries from the environment: this build's, not another's.
-    os.environ["SIGNUM_SERVER"] = os.path.join(build, "server", "signum-server")
+    os.environ["SIGNUM_SERVER"] = (os.path.abspath(args.server) if args.server else
+                                   os.path.join(build, "server", "signum-server"))
     os.environ["SIGNUM_AGENT"] = os.path.join(build, "agent-core", "signum-agent")
     os.environ["SIGNUM_UTIL"] = os.path.join(build, "agent-core", "signum-util")
     global Server, Agent
     from signum_harness import Server  # noqa: E402
     from agent_harness import Agent  # noqa: E402
     b = Bench(args)
+    if args.from_json:
+        with open(args.from_json) as f:
+            b.results = json.load(f)
+        b.report(b.plots())
+        return
     try:
         b.setup_softhsm()
         b.setup_signum()
-        b.throughput()
-        b.openssl_speed()
-        b.batch()
-        b.cold_process()
-        b.footprint()
-        b.breakdown()
+        for section in SECTIONS:  # in this order, whatever the order given
+            if section in args.only:
+                getattr(b, section)()
         b.report(b.plots())
     finally:
         b.teardown()

@@ -32,7 +32,7 @@ void api_metrics(api_call *c)
 {
     srv_app *app = c->w->app;
     unsigned long commits = 0, jobs = 0;
-    char *text = NULL;
+    char *text = NULL, *phases = srv_phase_metrics();
     int n;
 
     srv_writer_stats(app->writer, &commits, &jobs);
@@ -44,10 +44,11 @@ void api_metrics(api_call *c)
                  "# TYPE signum_db_commits_total counter\nsignum_db_commits_total %lu\n"
                  "# TYPE signum_db_jobs_total counter\nsignum_db_jobs_total %lu\n"
                  "# TYPE signum_hsm_session_reopens_total counter\n"
-                 "signum_hsm_session_reopens_total %lu\n",
+                 "signum_hsm_session_reopens_total %lu\n%s",
                  atomic_load(&app->requests), atomic_load(&app->signatures),
                  atomic_load(&app->denials), srv_http_tls_handshakes(app->tls), commits, jobs,
-                 srv_hsm_reopen_count(app->hsm));
+                 srv_hsm_reopen_count(app->hsm), phases ? phases : "");
+    free(phases);
     if (n < 0) {
         srv_error err;
         srv_fail(&err, SRV_E_NOMEM, "out of memory");

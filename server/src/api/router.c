@@ -235,6 +235,7 @@ void api_deny(api_call *c, const srv_error *err, cJSON *detail)
     srv_audit_event ev;
     srv_error aerr;
 
+    srv_db_read_end(c->w->db); /* no snapshot held while the writer commits */
     if (!detail)
         detail = cJSON_CreateObject();
     if (detail) {
@@ -391,6 +392,7 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
     int path_known = 0;
     api_call c;
     srv_error err;
+    srv_status st;
     size_t i;
 
     memset(&c, 0, sizeof(c));
@@ -407,6 +409,9 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         api_deny(&c, &err, NULL);
         return;
     }
+    /* The request's lookups (machine, token, route, and for signing the key and policy) read
+     * one snapshot; it ends before the handler runs, or for signing before the HSM. */
+    srv_db_read_begin(c.w->db);
     if (identify_machine(&c, &err) != SRV_OK) {
         cJSON *detail = cJSON_CreateObject();
         char hex[2 * SRV_SHA256_LEN + 1];
@@ -447,7 +452,10 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
     }
 
     if (r->auth != AUTH_NONE) {
-        if (api_authenticate(&c, &err) != SRV_OK) {
+        uint64_t t0 = srv_phase_now();
+        st = api_authenticate(&c, &err);
+        ex->phase_ns[SRV_PHASE_AUTH] += srv_phase_now() - t0;
+        if (st != SRV_OK) {
             api_deny(&c, &err, NULL);
             return;
         }
@@ -464,7 +472,10 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
             api_deny(&c, &err, NULL);
             return;
         }
-        if (srv_json_parse_object(ex->body, ex->body_len, r->body_cap, &c.body, &err) != SRV_OK) {
+        uint64_t t0 = srv_phase_now();
+        st = srv_json_parse_object(ex->body, ex->body_len, r->body_cap, &c.body, &err);
+        ex->phase_ns[SRV_PHASE_PARSE] += srv_phase_now() - t0;
+        if (st != SRV_OK) {
             api_deny(&c, &err, NULL);
             return;
         }
@@ -477,6 +488,9 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         }
     }
 
+    if (r->fn != api_sign)
+        srv_db_read_end(c.w->db);
     r->fn(&c);
+    srv_db_read_end(c.w->db);
     cJSON_Delete(c.body);
 }

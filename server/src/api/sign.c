@@ -344,6 +344,9 @@ static void sign_execute(api_call *c, sign_input *in, const srv_key *key, unsign
     srv_app *app = c->w->app;
     uint8_t sig[SRV_MAX_SIG_LEN], der_buf[SRV_MAX_SIG_LEN + 16];
     cJSON *sigs = NULL;
+    srv_writer_timing wt;
+    uint64_t t0 = srv_phase_now(), t1;
+    uint64_t *ph = c->ex->phase_ns;
     srv_error err;
 
     job->c = c;
@@ -370,6 +373,8 @@ static void sign_execute(api_call *c, sign_input *in, const srv_key *key, unsign
         cJSON_AddStringToObject(job->response, "approval_id", job->approval->id);
     if (in->batch)
         sigs = cJSON_AddArrayToObject(job->response, "signatures");
+    t1 = srv_phase_now();
+    ph[SRV_PHASE_AUDIT_BUILD] += t1 - t0;
 
     for (size_t i = 0; i < in->ndigests; i++) {
         uint8_t di[128];
@@ -408,10 +413,12 @@ static void sign_execute(api_call *c, sign_input *in, const srv_key *key, unsign
         free(b64);
     }
     OPENSSL_cleanse(sig, sizeof(sig));
+    t0 = srv_phase_now();
+    ph[SRV_PHASE_HSM_SIGN] += t0 - t1;
 
     job->outcome = "allowed";
     cJSON_AddNumberToObject(job->detail, "signatures", (double)in->ndigests);
-    if (srv_writer_run(app->writer, run_sign_record, job, &err) != SRV_OK) {
+    if (srv_writer_run_timed(app->writer, run_sign_record, job, &wt, &err) != SRV_OK) {
         /* No durable record: the signatures we made are dropped here and never leave. */
         cJSON_Delete(job->response);
         job->response = NULL;
@@ -424,7 +431,16 @@ static void sign_execute(api_call *c, sign_input *in, const srv_key *key, unsign
         cJSON_Delete(job->response);
     } else {
         atomic_fetch_add(&app->signatures, in->ndigests);
+        t1 = srv_phase_now();
+        ph[SRV_PHASE_WRITER_WAIT] += wt.started - wt.queued;
+        ph[SRV_PHASE_AUDIT_WRITE] += wt.ran - wt.started;
+        ph[SRV_PHASE_DB_COMMIT] += wt.committed - wt.ran - wt.sync_ns;
+        ph[SRV_PHASE_DB_SYNC] += wt.sync_ns;
+        ph[SRV_PHASE_WRITER_WAKE] += t1 - wt.committed;
         api_reply(c, 200, job->response);
+        ph[SRV_PHASE_RESPONSE_BUILD] += srv_phase_now() - t1;
+        /* A signature left: this request is one the phase totals describe. */
+        c->ex->timed = 1;
     }
     job->response = NULL;
     return;
@@ -593,12 +609,17 @@ void api_sign(api_call *c)
     srv_error err;
     int have_key = 0;
     const char *rule = NULL;
+    uint64_t t0, t1;
     srv_status st;
 
     memset(&job, 0, sizeof(job));
     memset(&key, 0, sizeof(key));
     memset(&ev, 0, sizeof(ev));
-    if (parse_input(c->body, &in, &err) != SRV_OK)
+    t0 = srv_phase_now();
+    st = parse_input(c->body, &in, &err);
+    t1 = srv_phase_now();
+    c->ex->phase_ns[SRV_PHASE_PARSE] += t1 - t0;
+    if (st != SRV_OK)
         goto deny;
     if (srv_db_key_get(c->w->db, in.key_name, &key, &err) != SRV_OK)
         goto deny;
@@ -653,11 +674,14 @@ void api_sign(api_call *c)
         if (st != SRV_E_NOT_FOUND)
             goto deny;
     }
+    /* The lookups are done: no snapshot held through the HSM and the commit. */
+    srv_db_read_end(c->w->db);
     if (ev.decision.outcome == POLICY_APPROVAL_REQUIRED) {
         sign_pending(c, &in, &key, ev.decision.rule, job.fp);
         goto out;
     }
     job.policy = &ev;
+    c->ex->phase_ns[SRV_PHASE_POLICY] += srv_phase_now() - t1;
     sign_execute(c, &in, &key, salt, &job);
     goto out;
 

@@ -83,9 +83,11 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
     server *srv = w->srv;
     struct evkeyvalq *out = evhttp_request_get_output_headers(w->req);
     struct evbuffer *body = evbuffer_new();
+    uint64_t t0 = srv_phase_now(), t1;
 
     (void)fd;
     (void)what;
+    w->ex.phase_ns[SRV_PHASE_REPLY_WAIT] = t0 - w->ex.t_mark;
     /* 304 Not Modified has no body (RFC 9110 section 15.4.5), so no Content-Type either. */
     if (w->ex.status != 304)
         evhttp_add_header(out, "Content-Type",
@@ -99,6 +101,12 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
     evhttp_send_reply(w->req, w->ex.status ? w->ex.status : 500, NULL, body);
     if (body)
         evbuffer_free(body);
+    if (w->ex.timed) {
+        t1 = srv_phase_now();
+        w->ex.phase_ns[SRV_PHASE_REPLY_SEND] = t1 - t0;
+        w->ex.phase_ns[SRV_PHASE_TOTAL] = t1 - w->ex.t_start;
+        srv_phase_add_request(w->ex.phase_ns);
+    }
     exchange_free(&w->ex);
     free(w);
     srv->in_flight--;
@@ -138,6 +146,7 @@ static void *worker_main(void *arg)
             srv->tail = NULL;
         srv->queued--;
         pthread_mutex_unlock(&srv->lock);
+        w->ex.phase_ns[SRV_PHASE_QUEUE_WAIT] = srv_phase_now() - w->ex.t_mark;
 
         if (ctx)
             srv->cfg->handler(ctx, &w->ex);
@@ -148,6 +157,7 @@ static void *worker_main(void *arg)
             w->ex.response = strdup(msg);
             w->ex.response_len = w->ex.response ? strlen(msg) : 0;
         }
+        w->ex.t_mark = srv_phase_now();
         reply_now(srv, w);
     }
     if (ctx && srv->cfg->worker_fini)
@@ -215,6 +225,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t body_len = evbuffer_get_length(body);
     char *peer_addr = NULL;
     ev_uint16_t peer_port = 0;
+    uint64_t t0 = srv_phase_now();
     work *w;
 
     if (srv->draining) {
@@ -259,6 +270,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         snprintf(w->ex.peer, sizeof(w->ex.peer), "%s", peer_addr ? peer_addr : "");
     }
     peer_certificate(conn, &w->ex);
+    w->ex.t_start = t0;
+    w->ex.t_mark = srv_phase_now();
+    w->ex.phase_ns[SRV_PHASE_HTTP_READ] = w->ex.t_mark - t0;
 
     pthread_mutex_lock(&srv->lock);
     if (srv->queued >= srv->cfg->queue_limit) {
@@ -280,6 +294,23 @@ static void on_request(struct evhttp_request *req, void *arg)
     pthread_mutex_unlock(&srv->lock);
 }
 
+/* TLS handshake timer: the accept time rides in the SSL's ex_data until the handshake is done
+ * (a 64-bit nanosecond value stored in the pointer; 0 once counted). */
+static int handshake_idx = -1;
+
+static void tls_info(const SSL *ssl, int where, int ret)
+{
+    uintptr_t t0;
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || handshake_idx < 0)
+        return;
+    t0 = (uintptr_t)SSL_get_ex_data(ssl, handshake_idx);
+    if (!t0)
+        return;
+    srv_phase_add(SRV_PHASE_TLS_HANDSHAKE, srv_phase_now() - (uint64_t)t0);
+    SSL_set_ex_data((SSL *)ssl, handshake_idx, NULL);
+}
+
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
     SSL_CTX *ctx = arg;
@@ -287,6 +318,9 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
     struct bufferevent *bev;
     if (!ssl)
         return NULL;
+    if (handshake_idx >= 0 &&
+        SSL_set_ex_data(ssl, handshake_idx, (void *)(uintptr_t)srv_phase_now()) == 1)
+        SSL_set_info_callback(ssl, tls_info);
     bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev)
@@ -341,6 +375,9 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
         st = srv_fail(err, SRV_E_INTERNAL, "libevent threading unavailable");
         goto out;
     }
+    _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "the handshake timer needs 64 bits");
+    if (handshake_idx < 0)
+        handshake_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     srv.base = event_base_new();
     srv.http = srv.base ? evhttp_new(srv.base) : NULL;
     if (!srv.http) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/phase.h"
 #include "../common/status.h"
 
 #define SRV_HTTP_MAX_HEADERS 4
@@ -49,6 +50,12 @@ typedef struct {
     const char *header_names[SRV_HTTP_MAX_HEADERS];
     char *header_values[SRV_HTTP_MAX_HEADERS]; /* malloc'd */
     unsigned header_count;
+
+    /* Phase timers (common/phase.h): handlers add to phase_ns and set timed when the request
+     * is one the phase totals describe (a signing request that handed out a signature). */
+    int timed;
+    uint64_t phase_ns[SRV_PHASE_REQUEST_COUNT];
+    uint64_t t_start, t_mark; /* front end: request received, last hand-off */
 } srv_http_exchange;
 
 /* Called on a worker thread with that worker's context. */

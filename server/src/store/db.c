@@ -9,6 +9,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "db_internal.h"
+#include "syncvfs.h"
 
 /* Each entry brings the schema from version i to i+1, in one transaction. */
 static const char *const migrations[] = {
@@ -310,6 +311,22 @@ srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err)
     return SRV_OK;
 }
 
+void srv_db_read_begin(srv_db *db)
+{
+    srv_db_read_end(db);
+    srv_db_exec(db, "BEGIN", NULL); /* on failure the lookups run in autocommit, as before */
+}
+
+void srv_db_read_end(srv_db *db)
+{
+    if (sqlite3_get_autocommit(db->conn))
+        return;
+    if (srv_db_exec(db, "COMMIT", NULL) != SRV_OK)
+        srv_db_exec(db, "ROLLBACK", NULL);
+    if (!sqlite3_get_autocommit(db->conn))
+        srv_log(SRV_LOG_ERROR, "db", "a read transaction could not be ended");
+}
+
 static int user_version(srv_db *db)
 {
     sqlite3_stmt *s = NULL;
@@ -362,7 +379,8 @@ srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *er
     if (!db)
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
     db->writer = writer;
-    if (sqlite3_open_v2(path, &db->conn, flags, NULL) != SQLITE_OK) {
+    /* The writer's commits go through the timed-sync VFS (fsync time for /metrics). */
+    if (sqlite3_open_v2(path, &db->conn, flags, writer ? srv_syncvfs_name() : NULL) != SQLITE_OK) {
         st = srv_fail(err, SRV_E_DATABASE, "cannot open database %s: %s", path,
                       db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
         goto fail;

@@ -85,6 +85,11 @@ void srv_db_close(srv_db *db);
 int srv_db_schema_version(srv_db *db);
 
 srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err);
+/* One read transaction around a request's lookups on a read connection: one snapshot, one
+ * round of locks and one page-cache check instead of one per statement. Begin ends any
+ * transaction still open first; end is idempotent and never leaves one open. */
+void srv_db_read_begin(srv_db *db);
+void srv_db_read_end(srv_db *db);
 srv_status srv_db_ping(srv_db *db, srv_error *err);
 
 void srv_key_clear(srv_key *key);

@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/phase.h"
 #include "../common/util.h"
+#include "syncvfs.h"
 
 #define MAX_BATCH 512
 
@@ -18,6 +20,7 @@ typedef struct job {
     void *ctx;
     srv_error *err;
     srv_status status;
+    srv_writer_timing *timing; /* optional */
     int done;
 } job;
 
@@ -28,9 +31,13 @@ struct srv_writer {
     pthread_cond_t wake, finished;
     job *head, *tail;
     int stopping;
-    srv_audit_head audit;
+    /* One thread at a time is the committer (busy): it alone uses db and the fields below
+     * the lock's; taking and giving up the role goes through the lock. */
+    int busy;
+    uint64_t timer_due; /* next timed checkpoint (monotonic us), 0 if none; under the lock */
     unsigned long commits, jobs;
-    /* Checkpoints; touched only by the writer thread (set up by a job). */
+    srv_audit_head audit;
+    /* Checkpoints; touched only by the committer (set up by a job). */
     const srv_audit_signer *signer;
     unsigned cp_records, cp_seconds;
     srv_checkpoint_state cp_last;
@@ -101,35 +108,14 @@ static void checkpoint_alone(srv_writer *w, const char *reason)
     checkpoint_adopt(w, &next);
 }
 
-/* Waits for jobs; returns 0 with the lock held when jobs or a stop are pending, 1 (lock
- * released) when a timed checkpoint is due with nothing else to do. */
-static int wait_for_work(srv_writer *w)
+/* When the next timed checkpoint is due (monotonic us), 0 if none; by the committer only. */
+static uint64_t next_timer(const srv_writer *w)
 {
-    while (!w->head && !w->stopping) {
-        uint64_t now = srv_monotonic_us(), due;
-        struct timespec ts;
-        if (!w->signer || w->audit.seq <= w->cp_last.seq) {
-            pthread_cond_wait(&w->wake, &w->lock);
-            continue;
-        }
-        due = w->cp_last_us + (uint64_t)w->cp_seconds * 1000000u;
-        if (due < w->cp_retry_us)
-            due = w->cp_retry_us;
-        if (now >= due) {
-            pthread_mutex_unlock(&w->lock);
-            return 1;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        due -= now;
-        ts.tv_sec += (time_t)(due / 1000000u);
-        ts.tv_nsec += (long)(due % 1000000u) * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&w->wake, &w->lock, &ts);
-    }
-    return 0;
+    uint64_t due;
+    if (!w->signer || w->audit.seq <= w->cp_last.seq)
+        return 0;
+    due = w->cp_last_us + (uint64_t)w->cp_seconds * 1000000u;
+    return due < w->cp_retry_us ? w->cp_retry_us : due;
 }
 
 /* Runs one job in its own savepoint so a failure rolls back only that job. */
@@ -137,10 +123,14 @@ static void run_job(srv_writer *w, job *j)
 {
     srv_audit_head before = w->audit;
 
+    if (j->timing)
+        j->timing->started = srv_phase_now();
     j->status = srv_db_exec(w->db, "SAVEPOINT job", j->err);
     if (j->status != SRV_OK)
         return;
     j->status = j->fn(w->db, &w->audit, j->ctx, j->err);
+    if (j->timing)
+        j->timing->ran = srv_phase_now();
     if (j->status != SRV_OK) {
         srv_db_exec(w->db, "ROLLBACK TO job", NULL);
         w->audit = before;
@@ -148,89 +138,122 @@ static void run_job(srv_writer *w, job *j)
     srv_db_exec(w->db, "RELEASE job", NULL);
 }
 
-static void finish(srv_writer *w, job *batch)
+/* One group transaction for a batch of jobs (a due checkpoint rides along); by the committer,
+ * without the lock. Returns how many jobs committed, -1 if the commit failed. */
+static int commit_batch(srv_writer *w, job *batch)
 {
-    pthread_mutex_lock(&w->lock);
-    for (job *j = batch; j; j = j->next)
-        j->done = 1;
-    pthread_cond_broadcast(&w->finished);
-    pthread_mutex_unlock(&w->lock);
+    srv_audit_head before = w->audit;
+    srv_checkpoint_state next;
+    srv_error err;
+    uint64_t sync_before, now;
+    unsigned ok = 0;
+    int checkpointed = 0, commit_ok;
+    job *j;
+
+    commit_ok = srv_db_exec(w->db, "BEGIN IMMEDIATE", &err) == SRV_OK;
+    if (commit_ok) {
+        for (j = batch; j; j = j->next) {
+            run_job(w, j);
+            ok += j->status == SRV_OK;
+        }
+        if (checkpoint_due(w, srv_monotonic_us()))
+            checkpointed = checkpoint_in_tx(
+                w, w->audit.seq - w->cp_last.seq >= (int64_t)w->cp_records ? "records" : "interval",
+                &next);
+        sync_before = srv_syncvfs_thread_ns();
+        commit_ok = srv_db_exec(w->db, "COMMIT", &err) == SRV_OK;
+        if (!commit_ok)
+            srv_db_exec(w->db, "ROLLBACK", NULL);
+        now = srv_phase_now();
+        for (j = batch; j; j = j->next)
+            if (j->timing) {
+                j->timing->committed = now;
+                j->timing->sync_ns = srv_syncvfs_thread_ns() - sync_before;
+            }
+    }
+    if (!commit_ok) {
+        /* Nothing of this batch is durable: every job fails, the chain head rolls back. */
+        srv_log(SRV_LOG_ERROR, "db", "group commit failed: %s", err.message);
+        w->audit = before;
+        for (j = batch; j; j = j->next)
+            if (j->status == SRV_OK || j->status == SRV_E_DATABASE)
+                j->status = srv_fail(j->err, SRV_E_AUDIT,
+                                     "the audit log could not be written; nothing was done");
+        return -1;
+    }
+    if (checkpointed)
+        checkpoint_adopt(w, &next);
+    return (int)ok;
 }
 
+/* Gives up the committer role (lock held): wakes the waiting callers and the timer. */
+static void release_committer(srv_writer *w, uint64_t timer)
+{
+    w->busy = 0;
+    pthread_cond_broadcast(&w->finished);
+    /* The timer thread sleeps until the due time it knows: wake it only for a new one. */
+    if (timer != w->timer_due) {
+        w->timer_due = timer;
+        pthread_cond_signal(&w->wake);
+    }
+}
+
+/* The writer thread only keeps time: it signs a checkpoint when one falls due with nothing
+ * else committing, and the last one at stop. Jobs are committed by the callers themselves
+ * (srv_writer_run), so a lone request costs no thread hand-off. */
 static void *writer_main(void *arg)
 {
     srv_writer *w = arg;
-    for (;;) {
-        job *batch, *j, *last = NULL;
-        srv_audit_head before;
-        srv_error err;
-        unsigned n = 0, ok = 0;
-        int commit_ok;
 
-        srv_checkpoint_state next;
-        int checkpointed = 0;
-
-        pthread_mutex_lock(&w->lock);
-        if (wait_for_work(w)) {
-            checkpoint_alone(w, "interval");
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        uint64_t now = srv_monotonic_us(), timer;
+        if (!w->timer_due) {
+            pthread_cond_wait(&w->wake, &w->lock);
             continue;
         }
-        if (!w->head && w->stopping) {
-            pthread_mutex_unlock(&w->lock);
-            if (w->signer && w->audit.seq > w->cp_last.seq) {
-                w->cp_retry_us = 0;
-                checkpoint_alone(w, "shutdown");
+        if (now < w->timer_due) {
+            struct timespec ts;
+            uint64_t wait = w->timer_due - now;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += (time_t)(wait / 1000000u);
+            ts.tv_nsec += (long)(wait % 1000000u) * 1000;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
             }
-            break;
+            pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+            continue;
         }
-        batch = w->head;
-        for (j = batch; j && n < MAX_BATCH; j = j->next, n++)
-            last = j;
-        w->head = last->next;
-        if (!w->head)
-            w->tail = NULL;
-        last->next = NULL;
+        while (w->busy)
+            pthread_cond_wait(&w->finished, &w->lock);
+        w->busy = 1;
         pthread_mutex_unlock(&w->lock);
-
-        before = w->audit;
-        commit_ok = srv_db_exec(w->db, "BEGIN IMMEDIATE", &err) == SRV_OK;
-        if (commit_ok) {
-            for (j = batch; j; j = j->next) {
-                run_job(w, j);
-                ok += j->status == SRV_OK;
-            }
-            if (checkpoint_due(w, srv_monotonic_us()))
-                checkpointed = checkpoint_in_tx(
-                    w,
-                    w->audit.seq - w->cp_last.seq >= (int64_t)w->cp_records ? "records"
-                                                                            : "interval",
-                    &next);
-            commit_ok = srv_db_exec(w->db, "COMMIT", &err) == SRV_OK;
-            if (!commit_ok)
-                srv_db_exec(w->db, "ROLLBACK", NULL);
-        }
-        if (!commit_ok) {
-            /* Nothing of this batch is durable: every job fails, the chain head rolls back. */
-            srv_log(SRV_LOG_ERROR, "db", "group commit failed: %s", err.message);
-            w->audit = before;
-            for (j = batch; j; j = j->next)
-                if (j->status == SRV_OK || j->status == SRV_E_DATABASE)
-                    j->status = srv_fail(j->err, SRV_E_AUDIT,
-                                         "the audit log could not be written; nothing was done");
-        } else {
-            if (checkpointed)
-                checkpoint_adopt(w, &next);
-            pthread_mutex_lock(&w->lock);
-            w->commits++;
-            w->jobs += ok;
-            pthread_mutex_unlock(&w->lock);
-        }
-        finish(w, batch);
+        if (checkpoint_due(w, srv_monotonic_us()))
+            checkpoint_alone(w, "interval");
+        timer = next_timer(w);
+        pthread_mutex_lock(&w->lock);
+        release_committer(w, timer);
+    }
+    /* Stopping: no new jobs are taken; let the queued ones and the committer finish. */
+    while (w->busy || w->head)
+        pthread_cond_wait(&w->finished, &w->lock);
+    w->busy = 1;
+    pthread_mutex_unlock(&w->lock);
+    if (w->signer && w->audit.seq > w->cp_last.seq) {
+        w->cp_retry_us = 0;
+        checkpoint_alone(w, "shutdown");
     }
     return NULL;
 }
 
 srv_status srv_writer_start(const char *db_path, srv_writer **out, srv_error *err)
+{
+    return srv_writer_start_sync(db_path, 1, out, err);
+}
+
+srv_status srv_writer_start_sync(const char *db_path, int full_sync, srv_writer **out,
+                                 srv_error *err)
 {
     srv_writer *w = calloc(1, sizeof(*w));
     pthread_condattr_t attr;
@@ -247,6 +270,9 @@ srv_status srv_writer_start(const char *db_path, srv_writer **out, srv_error *er
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&w->finished, NULL);
     st = srv_db_open(db_path, 1, &w->db, err);
+    /* Outside any transaction: SQLite refuses to change it inside one. */
+    if (st == SRV_OK && !full_sync)
+        st = srv_db_exec(w->db, "PRAGMA synchronous = NORMAL", err);
     if (st == SRV_OK)
         st = srv_db_audit_head(w->db, &w->audit.seq, w->audit.hash, err);
     if (st == SRV_OK && pthread_create(&w->thread, NULL, writer_main, w) != 0)
@@ -281,6 +307,12 @@ void srv_writer_stop(srv_writer *w)
 
 srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *err)
 {
+    return srv_writer_run_timed(w, fn, ctx, NULL, err);
+}
+
+srv_status srv_writer_run_timed(srv_writer *w, srv_write_fn fn, void *ctx,
+                                srv_writer_timing *timing, srv_error *err)
+{
     srv_error local;
     job j;
 
@@ -288,6 +320,11 @@ srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *
     j.fn = fn;
     j.ctx = ctx;
     j.err = err ? err : &local;
+    j.timing = timing;
+    if (timing) {
+        memset(timing, 0, sizeof(*timing));
+        timing->queued = srv_phase_now();
+    }
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
@@ -298,9 +335,38 @@ srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *
     else
         w->head = &j;
     w->tail = &j;
-    pthread_cond_signal(&w->wake);
-    while (!j.done)
-        pthread_cond_wait(&w->finished, &w->lock);
+    /* Leader/follower group commit: with nobody committing, this caller commits everything
+     * queued (up to MAX_BATCH, its own job among them); else it waits, and jobs queued meanwhile
+     * share the next commit, led by the first of their callers to wake. */
+    while (!j.done) {
+        job *batch, *last = NULL, *k;
+        unsigned n = 0;
+        uint64_t timer;
+        int ok;
+        if (w->busy || !w->head) {
+            pthread_cond_wait(&w->finished, &w->lock);
+            continue;
+        }
+        w->busy = 1;
+        batch = w->head;
+        for (k = batch; k && n < MAX_BATCH; k = k->next, n++)
+            last = k;
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&w->lock);
+        ok = commit_batch(w, batch);
+        timer = next_timer(w);
+        pthread_mutex_lock(&w->lock);
+        if (ok >= 0) {
+            w->commits++;
+            w->jobs += (unsigned)ok;
+        }
+        for (k = batch; k; k = k->next)
+            k->done = 1;
+        release_committer(w, timer);
+    }
     pthread_mutex_unlock(&w->lock);
     return j.status;
 }

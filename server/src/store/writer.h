@@ -17,10 +17,27 @@ typedef struct srv_writer srv_writer;
 typedef srv_status (*srv_write_fn)(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err);
 
 srv_status srv_writer_start(const char *db_path, srv_writer **out, srv_error *err);
+/* Same; full_sync 0 is the opt-in audit_sync = normal: commits are not synced (SQLite WAL with
+ * synchronous=NORMAL), so a power loss or OS crash may lose the last committed records,
+ * signatures already handed out included. Default and srv_writer_start: 1, every commit is
+ * on disk before any signature it records leaves. */
+srv_status srv_writer_start_sync(const char *db_path, int full_sync, srv_writer **out,
+                                 srv_error *err);
 void srv_writer_stop(srv_writer *w);
 
 /* Runs fn durably; returns after the commit. SRV_E_AUDIT means nothing was committed. */
 srv_status srv_writer_run(srv_writer *w, srv_write_fn fn, void *ctx, srv_error *err);
+
+/* Where a job's time went (monotonic ns, common/phase.h): queued by the caller, started and
+ * ran (its fn, inside the group transaction), committed (COMMIT returned), and sync_ns, the
+ * fsync/fdatasync time within that commit. */
+typedef struct {
+    uint64_t queued, started, ran, committed, sync_ns;
+} srv_writer_timing;
+
+/* srv_writer_run that also fills *timing (on success and failure alike). */
+srv_status srv_writer_run_timed(srv_writer *w, srv_write_fn fn, void *ctx,
+                                srv_writer_timing *timing, srv_error *err);
 
 /* Appends one audit record durably; *seq (optional) receives its sequence number. */
 srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *seq, srv_error *err);
