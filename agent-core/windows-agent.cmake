@@ -2,7 +2,7 @@
 # configuration are the shared sources; the OS parts are the *_win.c files (named-pipe
 # listener, caller identity, WinHTTP, DACL-protected cache) and es256_mbedtls.c.
 add_executable(signum-agent
-  src/agent/main_win.c src/agent/log.c src/agent/config.c src/agent/transport.c
+  src/agent/main_win.c src/agent/cli.c src/agent/log.c src/agent/config.c src/agent/transport.c
   src/agent/transport_winhttp.c src/agent/session.c src/agent/cache_win.c
   src/agent/caller_win.c src/agent/ipcserver.c src/agent/ipcserver_win.c
   src/agent/credentials.c src/agent/es256_mbedtls.c src/common/b64.c src/common/win_trust.c

@@ -174,4 +174,10 @@ int ag_serve(ag_server *srv);
 void ag_log_init(const char *debug_spec);
 void ag_log_to(FILE *stream);
 
+/* Parses --foreground/--daemon/--socket/--help/--version into *daemon_mode and endpoint
+ * (empty: the default). Returns -1 to go on, or the exit code (0 after --help/--version, 2 on
+ * a usage error, with usage printed). */
+int ag_cli_parse(int argc, char **argv, void (*usage)(FILE *), int *daemon_mode, char *endpoint,
+                 size_t endpoint_len);
+
 #endif

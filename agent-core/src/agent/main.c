@@ -2,7 +2,6 @@
  * tool (start-up, daemonising, the socket and its lock; main_win.c is the Windows one). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +98,6 @@ static int systemd_socket(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"foreground", no_argument, NULL, 'f'},   {"daemon", no_argument, NULL, 'd'},
-        {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)], dir[PATH_MAX];
     char lock_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
     const char *dbg = secure_getenv("SIGNUM_DEBUG");
@@ -115,27 +110,8 @@ int main(int argc, char **argv)
 
     umask(077);
     ag_log_init(dbg);
-    socket_path[0] = '\0';
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': daemon_mode = 0; break;
-        case 'd': daemon_mode = 1; break;
-        case 's':
-            if (strlen(optarg) >= sizeof(socket_path)) {
-                fprintf(stderr, "signum-agent: socket path too long\n");
-                return 2;
-            }
-            snprintf(socket_path, sizeof(socket_path), "%s", optarg);
-            break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("signum-agent " SIGNUM_VERSION "\n"); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if ((c = ag_cli_parse(argc, argv, usage, &daemon_mode, socket_path, sizeof(socket_path))) >= 0)
+        return c;
     if (!socket_path[0] && sg_default_socket(socket_path, sizeof(socket_path)) != 0) {
         fprintf(stderr, "signum-agent: default socket path too long\n");
         return 2;

@@ -3,7 +3,6 @@
  * --daemon --socket <pipe>; it then logs to %LOCALAPPDATA%\Signum\agent.log. One agent per
  * pipe: the first pipe instance is ours alone (FILE_FLAG_FIRST_PIPE_INSTANCE). */
 #include <windows.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,10 +84,6 @@ static int pipe_is_free(const char *name)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"foreground", no_argument, NULL, 'f'},   {"daemon", no_argument, NULL, 'd'},
-        {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     char pipe_name[SG_ENDPOINT_MAX];
     int daemon_mode = 0, c, rc = 1;
     ag_config cfg;
@@ -99,27 +94,8 @@ int main(int argc, char **argv)
     ipc_fd first;
 
     ag_log_init(getenv("SIGNUM_DEBUG"));
-    pipe_name[0] = '\0';
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': daemon_mode = 0; break;
-        case 'd': daemon_mode = 1; break;
-        case 's':
-            if (strlen(optarg) >= sizeof(pipe_name)) {
-                fprintf(stderr, "signum-agent: pipe name too long\n");
-                return 2;
-            }
-            snprintf(pipe_name, sizeof(pipe_name), "%s", optarg);
-            break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("signum-agent " SIGNUM_VERSION "\n"); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if ((c = ag_cli_parse(argc, argv, usage, &daemon_mode, pipe_name, sizeof(pipe_name))) >= 0)
+        return c;
     if (daemon_mode)
         log_to_file();
     if (!pipe_name[0] && sg_default_socket(pipe_name, sizeof(pipe_name)) != 0) {
