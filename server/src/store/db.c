@@ -233,6 +233,7 @@ struct srv_db {
     sqlite3 *conn;
     sqlite3_stmt *stmts[Q_COUNT];
     sqlite3_stmt *ext_stmts[SRV_DB_EXT_SLOTS]; /* db_internal.h */
+    sqlite3_stmt *tx_stmts[SRV_TX_COUNT];
     int writer;
 };
 
@@ -311,18 +312,51 @@ srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err)
     return SRV_OK;
 }
 
+srv_status srv_db_tx(srv_db *db, srv_tx_op op, srv_error *err)
+{
+    static const char *const sql[SRV_TX_COUNT] = {
+        [SRV_TX_BEGIN] = "BEGIN",
+        [SRV_TX_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+        [SRV_TX_COMMIT] = "COMMIT",
+        [SRV_TX_ROLLBACK] = "ROLLBACK",
+        [SRV_TX_SAVEPOINT_JOB] = "SAVEPOINT job",
+        [SRV_TX_RELEASE_JOB] = "RELEASE job",
+        [SRV_TX_ROLLBACK_TO_JOB] = "ROLLBACK TO job",
+        [SRV_TX_SAVEPOINT_CHECKPOINT] = "SAVEPOINT checkpoint",
+        [SRV_TX_RELEASE_CHECKPOINT] = "RELEASE checkpoint",
+        [SRV_TX_ROLLBACK_TO_CHECKPOINT] = "ROLLBACK TO checkpoint",
+    };
+    sqlite3_stmt *s;
+    int rc;
+
+    if ((unsigned)op >= SRV_TX_COUNT)
+        return srv_fail(err, SRV_E_INTERNAL, "unknown transaction statement %d", (int)op);
+    if (!db->tx_stmts[op] && sqlite3_prepare_v3(db->conn, sql[op], -1, SQLITE_PREPARE_PERSISTENT,
+                                                &db->tx_stmts[op], NULL) != SQLITE_OK)
+        return db_fail(db, err, sql[op]);
+    s = db->tx_stmts[op];
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+        srv_status st = db_fail(db, err, sql[op]);
+        sqlite3_reset(s);
+        return st;
+    }
+    sqlite3_reset(s);
+    return SRV_OK;
+}
+
 void srv_db_read_begin(srv_db *db)
 {
     srv_db_read_end(db);
-    srv_db_exec(db, "BEGIN", NULL); /* on failure the lookups run in autocommit, as before */
+    srv_db_tx(db, SRV_TX_BEGIN, NULL); /* on failure the lookups run in autocommit, as before */
 }
 
 void srv_db_read_end(srv_db *db)
 {
     if (sqlite3_get_autocommit(db->conn))
         return;
-    if (srv_db_exec(db, "COMMIT", NULL) != SRV_OK)
-        srv_db_exec(db, "ROLLBACK", NULL);
+    if (srv_db_tx(db, SRV_TX_COMMIT, NULL) != SRV_OK)
+        srv_db_tx(db, SRV_TX_ROLLBACK, NULL);
     if (!sqlite3_get_autocommit(db->conn))
         srv_log(SRV_LOG_ERROR, "db", "a read transaction could not be ended");
 }
@@ -416,6 +450,8 @@ void srv_db_close(srv_db *db)
         sqlite3_finalize(db->stmts[i]);
     for (int i = 0; i < SRV_DB_EXT_SLOTS; i++)
         sqlite3_finalize(db->ext_stmts[i]);
+    for (int i = 0; i < SRV_TX_COUNT; i++)
+        sqlite3_finalize(db->tx_stmts[i]);
     sqlite3_close(db->conn);
     free(db);
 }

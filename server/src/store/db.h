@@ -85,6 +85,24 @@ void srv_db_close(srv_db *db);
 int srv_db_schema_version(srv_db *db);
 
 srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err);
+
+/* Transaction control on the hot paths, from statements prepared once per connection (no SQL
+ * parse per request, unlike srv_db_exec). */
+typedef enum {
+    SRV_TX_BEGIN,
+    SRV_TX_BEGIN_IMMEDIATE,
+    SRV_TX_COMMIT,
+    SRV_TX_ROLLBACK,
+    SRV_TX_SAVEPOINT_JOB,
+    SRV_TX_RELEASE_JOB,
+    SRV_TX_ROLLBACK_TO_JOB,
+    SRV_TX_SAVEPOINT_CHECKPOINT,
+    SRV_TX_RELEASE_CHECKPOINT,
+    SRV_TX_ROLLBACK_TO_CHECKPOINT,
+    SRV_TX_COUNT
+} srv_tx_op;
+srv_status srv_db_tx(srv_db *db, srv_tx_op op, srv_error *err);
+
 /* One read transaction around a request's lookups on a read connection: one snapshot, one
  * round of locks and one page-cache check instead of one per statement. Begin ends any
  * transaction still open first; end is idempotent and never leaves one open. */

@@ -58,12 +58,12 @@ static int checkpoint_due(const srv_writer *w, uint64_t now_us)
 static int checkpoint_in_tx(srv_writer *w, const char *reason, srv_checkpoint_state *next)
 {
     srv_error err;
-    srv_status st = srv_db_exec(w->db, "SAVEPOINT checkpoint", &err);
+    srv_status st = srv_db_tx(w->db, SRV_TX_SAVEPOINT_CHECKPOINT, &err);
     if (st == SRV_OK) {
         st = srv_checkpoint_write(w->db, w->signer, &w->audit, reason, &w->cp_last, next, &err);
         if (st != SRV_OK)
-            srv_db_exec(w->db, "ROLLBACK TO checkpoint", NULL);
-        srv_db_exec(w->db, "RELEASE checkpoint", NULL);
+            srv_db_tx(w->db, SRV_TX_ROLLBACK_TO_CHECKPOINT, NULL);
+        srv_db_tx(w->db, SRV_TX_RELEASE_CHECKPOINT, NULL);
     }
     if (st != SRV_OK) {
         srv_log(SRV_LOG_ERROR, "audit", "checkpoint at record %lld failed: %s",
@@ -90,17 +90,17 @@ static void checkpoint_alone(srv_writer *w, const char *reason)
 {
     srv_checkpoint_state next;
     srv_error err;
-    if (srv_db_exec(w->db, "BEGIN IMMEDIATE", &err) != SRV_OK) {
+    if (srv_db_tx(w->db, SRV_TX_BEGIN_IMMEDIATE, &err) != SRV_OK) {
         srv_log(SRV_LOG_ERROR, "audit", "checkpoint: %s", err.message);
         w->cp_retry_us = srv_monotonic_us() + 5000000u;
         return;
     }
     if (!checkpoint_in_tx(w, reason, &next)) {
-        srv_db_exec(w->db, "ROLLBACK", NULL);
+        srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
         return;
     }
-    if (srv_db_exec(w->db, "COMMIT", &err) != SRV_OK) {
-        srv_db_exec(w->db, "ROLLBACK", NULL);
+    if (srv_db_tx(w->db, SRV_TX_COMMIT, &err) != SRV_OK) {
+        srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
         srv_log(SRV_LOG_ERROR, "audit", "checkpoint commit failed: %s", err.message);
         w->cp_retry_us = srv_monotonic_us() + 5000000u;
         return;
@@ -125,17 +125,17 @@ static void run_job(srv_writer *w, job *j)
 
     if (j->timing)
         j->timing->started = srv_phase_now();
-    j->status = srv_db_exec(w->db, "SAVEPOINT job", j->err);
+    j->status = srv_db_tx(w->db, SRV_TX_SAVEPOINT_JOB, j->err);
     if (j->status != SRV_OK)
         return;
     j->status = j->fn(w->db, &w->audit, j->ctx, j->err);
     if (j->timing)
         j->timing->ran = srv_phase_now();
     if (j->status != SRV_OK) {
-        srv_db_exec(w->db, "ROLLBACK TO job", NULL);
+        srv_db_tx(w->db, SRV_TX_ROLLBACK_TO_JOB, NULL);
         w->audit = before;
     }
-    srv_db_exec(w->db, "RELEASE job", NULL);
+    srv_db_tx(w->db, SRV_TX_RELEASE_JOB, NULL);
 }
 
 /* One group transaction for a batch of jobs (a due checkpoint rides along); by the committer,
@@ -150,7 +150,7 @@ static int commit_batch(srv_writer *w, job *batch)
     int checkpointed = 0, commit_ok;
     job *j;
 
-    commit_ok = srv_db_exec(w->db, "BEGIN IMMEDIATE", &err) == SRV_OK;
+    commit_ok = srv_db_tx(w->db, SRV_TX_BEGIN_IMMEDIATE, &err) == SRV_OK;
     if (commit_ok) {
         for (j = batch; j; j = j->next) {
             run_job(w, j);
@@ -161,9 +161,9 @@ static int commit_batch(srv_writer *w, job *batch)
                 w, w->audit.seq - w->cp_last.seq >= (int64_t)w->cp_records ? "records" : "interval",
                 &next);
         sync_before = srv_syncvfs_thread_ns();
-        commit_ok = srv_db_exec(w->db, "COMMIT", &err) == SRV_OK;
+        commit_ok = srv_db_tx(w->db, SRV_TX_COMMIT, &err) == SRV_OK;
         if (!commit_ok)
-            srv_db_exec(w->db, "ROLLBACK", NULL);
+            srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
         now = srv_phase_now();
         for (j = batch; j; j = j->next)
             if (j->timing) {
