@@ -369,15 +369,15 @@ class Bench:
             for label, module, env, uri, pin in sides:
                 t0 = time.monotonic()
                 for i in range(files):
-                    out = os.path.join(d, "signed-%s-%d.exe" % (label, i))
+                    signed = os.path.join(d, "signed-%s-%d.exe" % (label, i))
                     sh(["osslsigncode", "sign", "-pkcs11module", module, "-pkcs11cert",
                         uri + ";type=cert", "-key", uri + ";type=private", "-pass", pin, "-h",
-                        "sha256", "-n", "bench", "-in", exe, "-out", out], env=env, timeout=60)
+                        "sha256", "-n", "bench", "-in", exe, "-out", signed], env=env, timeout=60)
                 runs[label].append(time.monotonic() - t0)
                 # The last file must verify against its CA: the loop really signed.
                 ca = (os.path.join(self.tmp, "direct-cert", "ca.pem") if label == "direct"
                       else self.server.ca_cert_path)
-                sh(["osslsigncode", "verify", "-CAfile", ca, "-in", out], timeout=60)
+                sh(["osslsigncode", "verify", "-CAfile", ca, "-in", signed], timeout=60)
                 for i in range(files):
                     os.unlink(os.path.join(d, "signed-%s-%d.exe" % (label, i)))
         out = {k: median(v) for k, v in runs.items()}
