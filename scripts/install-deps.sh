@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config git ca-certificates
+  # style check (scripts/check-format.sh, ctest style.clang_format)
+  clang-format
   # server
   libssl-dev libevent-dev libsqlite3-dev libcjson-dev
   # agent and client library

@@ -392,6 +392,7 @@ class Server:
                     del hdrs[existing]
             if v is not None:
                 hdrs[k] = v
+        self.last_request = "%s %s" % (method, path.split("?")[0])
         own = conn is None
         c = conn or self.connection(timeout, cert)
         try:
@@ -406,6 +407,7 @@ class Server:
     def raw_exchange(self, data, timeout=10.0):
         """Sends raw bytes over a fresh TLS connection and returns every byte received until
         the server closes the connection (or timeout seconds pass)."""
+        self.last_request = " ".join(data.split(b"\r\n", 1)[0].decode("latin-1").split()[:2])
         sock = socket.create_connection(("127.0.0.1", self.port), timeout)
         tls = self.ssl_context().wrap_socket(sock, server_hostname="localhost")
         got = b""

@@ -16,6 +16,26 @@ from signum_harness import HASHES, ServerTestCase, b64  # noqa: E402
 
 D256 = HASHES["sha256"](b"bad input").digest()
 
+# Every refusal asserted below is recorded here; with $SIGNUM_BADINPUT_TABLE set, the rows
+# are written there at exit, and scripts/security-table.py turns them into the bad-input
+# table of docs/security.md (ctest docs.security_table checks that the two agree).
+TABLE_ROWS = []
+
+
+def record_refusal(test, request, status, code):
+    """Notes one asserted refusal: the test, its sub-case, the request line, status and code."""
+    sub = getattr(test, "_subtest", None)
+    case = sub.params.get("case") if sub is not None else None
+    TABLE_ROWS.append({"test": test._testMethodName, "case": case, "request": request,
+                       "status": status, "code": code})
+
+
+def write_table():
+    path = os.environ.get("SIGNUM_BADINPUT_TABLE")
+    if path:
+        with open(path, "w") as f:
+            json.dump(TABLE_ROWS, f, indent=1)
+
 
 def sign_body(**over):
     body = {"key": "bi-ec", "mechanism": "ecdsa", "hash": "sha256", "digest": b64(D256)}
@@ -48,6 +68,7 @@ class BadInputTest(ServerTestCase):
         snap = s.db_snapshot()
         last = s.audit_last_seq()
         r = fn()
+        request = s.last_request
         if bare:
             self.assertEqual(r.status, status, r)
             self.assertIsNone(r.error_code, "expected a bare %d, got %r" % (status, r))
@@ -67,6 +88,7 @@ class BadInputTest(ServerTestCase):
             self.assertEqual(rec["detail"]["message"], r.json["error"]["message"])
             self.assertEqual(rec["detail"]["peer"], "127.0.0.1")
         self.assertEqual(s.db_snapshot(), snap, "state changed on a refused request")
+        record_refusal(self, request, status, code)
         return r
 
     def sign_raw(self, raw, token=True, headers=None):
@@ -431,12 +453,14 @@ class BadEncodingTest(ServerTestCase):
         snap = s.db_snapshot()
         last = s.audit_last_seq()
         r = s.request("POST", path, raw=raw, token=s.admin_token())
+        request = s.last_request
         self.assertEqual(r.status, 400, "expected a 400 refusal, got %r" % r)
         self.assertIn(r.error_code, codes, r)
         self.assertEqual(s.db_snapshot(), snap, "state changed on a refused request")
         with s.db() as db:
             n = db.execute("SELECT count(*) FROM audit WHERE seq > ?", (last,)).fetchone()[0]
         self.assertEqual(n, 1, "expected exactly one denial record")
+        record_refusal(self, request, 400, r.error_code)
         return r
 
     def test_escaped_nul_in_user_name(self):
@@ -488,4 +512,7 @@ class BadEncodingTest(ServerTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    try:
+        unittest.main(verbosity=2)
+    finally:
+        write_table()
