@@ -16,6 +16,9 @@ CK_RV p11_map_status(sg_status st, p11_context ctx)
         return ctx == P11_CTX_LOGIN ? CKR_PIN_INCORRECT : CKR_USER_NOT_LOGGED_IN;
     /* Policy, a missing grant or a disabled key: the server said no to this signature. */
     case SG_ERR_DENIED: return CKR_FUNCTION_REJECTED;
+    /* A spent policy quota is a refusal too (not a data or device problem): the server said
+     * no to this signature, for now. */
+    case SG_ERR_QUOTA_EXCEEDED: return CKR_FUNCTION_REJECTED;
     /* The key left the listing after we fetched it. */
     case SG_ERR_KEY_NOT_FOUND: return CKR_KEY_HANDLE_INVALID;
     case SG_ERR_TIMEOUT:

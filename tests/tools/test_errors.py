@@ -1,6 +1,6 @@
 """The module's error map seen through a real tool (pkcs11-tool): a denied signature (the key's
 grant withdrawn) fails in the tool as CKR_FUNCTION_REJECTED, with the server's reason in the
-module's debug log and a denial in the audit log; no agent, an agent without credentials (and
+module's debug log and a denial in the audit log; so does a spent policy quota (429); no agent, an agent without credentials (and
 the PIN as an API key), a wrong PIN and an unreachable server each give their own CKR_*."""
 
 import os
@@ -109,6 +109,40 @@ class Errors(ToolTestCase):
         self.openssl_verify("rel-ec", msg, self.path("pin.sig"))
         # The agent now holds the session: the next tool needs no PIN.
         self.assertNotIn("login required", self.p11(["-L"], agent=a).out)
+
+    def test_quota_exceeded_is_rejected(self):
+        """A policy quota of one signature: the second C_Sign gets CKR_FUNCTION_REJECTED (not
+        CKR_DATA_LEN_RANGE), and the agent does not retry a spent quota (one refusal a call)."""
+        self.server.create_key("quota-ec", "ec-p256")
+        self.server.call("POST", "/api/v1/admin/policies", {
+            "name": "one-signature", "effect": "allow", "subjects": {"users": [self.USER]},
+            "keys": {"names": ["quota-ec"]},
+            "conditions": {"quotas": [{"limit": 1, "window_seconds": 3600, "per": "key"}]}},
+            token=self.server.admin_token(), expect=201)
+        a = self.other_agent(api_key=self.api_key)  # a fresh key listing, with quota-ec
+        kid = self.key_id("quota-ec")
+        msg = self.write("quota-msg", b"one signature per hour")
+        sign = ["--sign", "-m", "ECDSA-SHA256", "--id", kid, "-i", msg]
+        proc = self.p11(sign + ["-o", self.path("quota-1.sig")], agent=a)
+        self.assertEqual(proc.returncode, 0, proc.out)
+        log = self.path("quota-debug.log")
+        before = self.server.audit_last_seq()
+        proc = self.p11(sign + ["-o", self.path("quota-2.sig")], agent=a,
+                        env={"SIGNUM_DEBUG": "p11", "SIGNUM_P11_LOG": log})
+        self.assertNotEqual(proc.returncode, 0, proc.out)
+        # CKR_FUNCTION_REJECTED, which pkcs11-tool 0.23 has no name for.
+        self.assertIn("rv = unknown PKCS11 error (0x200)", proc.out)
+        with open(log) as f:
+            debug = f.read()
+        self.assertIn("quota_exceeded", debug)
+        self.assertIn("-> CKR_FUNCTION_REJECTED", debug)
+        refusals = [r for r in self.server.audit_show(after=before)
+                    if r["outcome"] == "denied" and r["detail"].get("code") == "quota_exceeded"]
+        # pkcs11-tool tries C_Sign, then C_SignUpdate/C_SignFinal: each module call is one
+        # request to the server, not retried.
+        calls = debug.count("sign with quota-ec (")
+        self.assertGreaterEqual(calls, 1, debug)
+        self.assertEqual(len(refusals), calls, "a spent quota must not be retried:\n" + debug)
 
     def test_server_unreachable(self):
         a = Agent(["https://localhost:%d" % dead_port()], self.server.ca_cert_path,

@@ -68,6 +68,8 @@ DWORD csp_map_status(sg_status st, csp_ctx ctx)
                                     : (DWORD)SCARD_W_CARD_NOT_AUTHENTICATED;
     /* Policy, a missing grant or a disabled key: the server refused this signature. */
     case SG_ERR_DENIED: return (DWORD)NTE_PERM;
+    /* A spent policy quota: refused, like a denial. */
+    case SG_ERR_QUOTA_EXCEEDED: return (DWORD)NTE_PERM;
     /* No such container, or the key left the listing after we fetched it. */
     case SG_ERR_KEY_NOT_FOUND:
         return ctx == CSP_CTX_ACQUIRE ? (DWORD)NTE_BAD_KEYSET : (DWORD)NTE_NO_KEY;

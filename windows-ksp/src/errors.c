@@ -23,6 +23,8 @@ SECURITY_STATUS ksp_map_status(sg_status st, ksp_context ctx)
         return ctx == KSP_CTX_LOGIN ? NTE_INCORRECT_PASSWORD : SCARD_W_CARD_NOT_AUTHENTICATED;
     /* Policy, a missing grant or a disabled key: the server said no to this signature. */
     case SG_ERR_DENIED: return NTE_PERM;
+    /* A spent policy quota: refused, like a denial. */
+    case SG_ERR_QUOTA_EXCEEDED: return NTE_PERM;
     /* The key left the listing after the handle was opened. */
     case SG_ERR_KEY_NOT_FOUND: return NTE_BAD_KEYSET;
     case SG_ERR_SERVER:

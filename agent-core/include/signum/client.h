@@ -30,6 +30,9 @@ typedef enum {
     SG_ERR_BUFFER_TOO_SMALL,
     SG_ERR_UNSUPPORTED,
     SG_ERR_INTERNAL,
+    /* A policy quota on the key or the caller is used up (HTTP 429 quota_exceeded): refused
+     * for now, not retried. Last, so the values before it keep their IPC codes. */
+    SG_ERR_QUOTA_EXCEEDED,
     SG_STATUS_COUNT
 } sg_status;
 

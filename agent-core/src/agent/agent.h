@@ -137,16 +137,34 @@ typedef struct {
 } ag_session_info;
 void ag_session_info_get(ag_session *s, ag_session_info *out);
 
-/* Maps a server error answer (status and JSON error code) to one sg_status. */
+/* The one map of a server answer that is not a success (HTTP status and JSON error code) to
+ * an sg_status with a message, and the one retry rule (errmap.c): 1 if the answer may be
+ * retried (5xx, and 429 but a spent quota), else 0. */
 sg_status ag_map_server_error(long http_status, const char *body, ag_error *err);
+int ag_http_retryable(long http_status, const char *body);
 
 /* ---- caller identity ---------------------------------------------------------------------- */
+
+/* Caps of the sign request's context fields, in bytes. They must stay within the server's
+ * (SIGN_CTX_*_MAX in server/src/api/sign.c), which refuses a longer field with 400. */
+#define AG_CTX_APPLICATION_MAX  1024
+#define AG_CTX_COMMAND_LINE_MAX 4096
+#define AG_CTX_HOST_MAX         255
+
+/* Bytes from the OS as UTF-8 text for the context (ctxtext.c): each byte that is not part of a
+ * well-formed UTF-8 character becomes the text \xNN, a backslash becomes \\; at most cap bytes
+ * are written (plus a NUL, so out holds cap + 1), never cutting a character or an escape.
+ * Returns the length written. */
+size_t ag_ctx_escape(const void *bytes, size_t len, char *out, size_t cap);
+/* The length of the longest prefix of the UTF-8 string s that fits in cap bytes and ends on a
+ * character boundary. */
+size_t ag_ctx_fit(const char *s, size_t cap);
 
 typedef struct {
     long pid;
     long uid;              /* POSIX uid; -1 on Windows, where the transport compares SIDs */
-    char exe[AG_PATH_MAX]; /* UTF-8 */
-    char cmdline[4097];    /* UTF-8; empty if the OS would not tell */
+    char exe[AG_PATH_MAX]; /* UTF-8 (POSIX: escaped, see ag_ctx_escape) */
+    char cmdline[AG_CTX_COMMAND_LINE_MAX + 1]; /* the same; empty if the OS would not tell */
 } ag_caller;
 
 /* Reads the peer's identity from the kernel: SO_PEERCRED and /proc (caller.c), or

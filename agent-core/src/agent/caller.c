@@ -1,6 +1,7 @@
 /* Who is calling on POSIX: the kernel's answer (SO_PEERCRED, /proc), not what the client
  * claims; and the host name for the audit context. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,8 @@ int ag_caller_identify(int fd, ag_caller *out)
     struct ucred cred;
     socklen_t len = sizeof(cred);
     char path[64];
+    /* Raw bytes from /proc. Escaping never shortens, so more than the cap is never needed. */
+    char raw[PATH_MAX > AG_CTX_COMMAND_LINE_MAX ? PATH_MAX : AG_CTX_COMMAND_LINE_MAX];
     ssize_t n;
     int cfd;
 
@@ -29,22 +32,25 @@ int ag_caller_identify(int fd, ag_caller *out)
         return -1;
     out->pid = cred.pid;
     out->uid = cred.uid;
+    /* A path or an argument is bytes, not necessarily UTF-8 (a Latin-1 file name): escaped
+     * losslessly into text the server's JSON parser takes, within the server's caps. */
     snprintf(path, sizeof(path), "/proc/%ld/exe", (long)cred.pid);
-    n = readlink(path, out->exe, sizeof(out->exe) - 1);
-    out->exe[n > 0 ? n : 0] = '\0';
+    n = readlink(path, raw, sizeof(raw));
+    if (n > 0)
+        ag_ctx_escape(raw, (size_t)n, out->exe, AG_CTX_APPLICATION_MAX);
     snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)cred.pid);
     cfd = open(path, O_RDONLY | O_CLOEXEC);
     if (cfd >= 0) {
-        n = read(cfd, out->cmdline, sizeof(out->cmdline) - 1);
+        n = read(cfd, raw, AG_CTX_COMMAND_LINE_MAX);
         close(cfd);
         if (n > 0) {
             /* Arguments are NUL-separated; show them space-separated, without a trailer. */
             for (ssize_t i = 0; i < n; i++)
-                if (out->cmdline[i] == '\0')
-                    out->cmdline[i] = ' ';
-            while (n > 0 && out->cmdline[n - 1] == ' ')
+                if (raw[i] == '\0')
+                    raw[i] = ' ';
+            while (n > 0 && raw[n - 1] == ' ')
                 n--;
-            out->cmdline[n] = '\0';
+            ag_ctx_escape(raw, (size_t)n, out->cmdline, AG_CTX_COMMAND_LINE_MAX);
         }
     }
     return 0;

@@ -141,6 +141,16 @@ static void handle_list_keys(ag_server *srv, ipc_fd fd, uint32_t id)
     send_frame(fd, &w);
 }
 
+/* name: the longest prefix of the UTF-8 text s within cap bytes, cut on a character boundary. */
+static void add_text(cJSON *obj, const char *name, const char *s, size_t cap)
+{
+    char buf[AG_PATH_MAX > AG_CTX_COMMAND_LINE_MAX ? AG_PATH_MAX : AG_CTX_COMMAND_LINE_MAX];
+    size_t n = ag_ctx_fit(s, cap < sizeof(buf) - 1 ? cap : sizeof(buf) - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    cJSON_AddStringToObject(obj, name, buf);
+}
+
 static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields *req,
                         const ag_caller *caller)
 {
@@ -198,11 +208,16 @@ static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields
     cJSON_AddStringToObject(body, "request_id", rid);
     /* What the kernel says about the caller goes to the server's audit log. */
     ctx = cJSON_AddObjectToObject(body, "context");
-    cJSON_AddStringToObject(ctx, "application", caller->exe[0] ? caller->exe : "unknown");
-    cJSON_AddStringToObject(ctx, "command_line", caller->cmdline);
+    /* Within the server's caps (AG_CTX_*_MAX), cut on a character boundary: caller.c escaped
+     * and capped the POSIX fields already; a Windows image path is UTF-8 of any length. */
+    add_text(ctx, "application", caller->exe[0] ? caller->exe : "unknown", AG_CTX_APPLICATION_MAX);
+    add_text(ctx, "command_line", caller->cmdline, AG_CTX_COMMAND_LINE_MAX);
     cJSON_AddNumberToObject(ctx, "pid", caller->pid);
-    if (ag_hostname(host, sizeof(host)) == 0 && host[0])
-        cJSON_AddStringToObject(ctx, "host", host);
+    if (ag_hostname(host, sizeof(host)) == 0 && host[0]) {
+        char host_text[AG_CTX_HOST_MAX + 1];
+        ag_ctx_escape(host, strlen(host), host_text, AG_CTX_HOST_MAX);
+        cJSON_AddStringToObject(ctx, "host", host_text);
+    }
     text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     if (!text) {

@@ -60,7 +60,7 @@ static void *serve_connection(void *arg)
     int fd = c->fd;
 
     free(c);
-    if (ag_caller_identify(fd, &caller) != 0 || caller.uid != (long)getuid()) {
+    if (ag_caller_identify(fd, &caller) != 0 || caller.uid != (long)geteuid()) {
         /* Only our own user may use our session. */
         ag_log("ipc", "refused a connection from uid %ld (pid %ld)", caller.uid, caller.pid);
         ag_conn_refuse(fd, SG_ERR_DENIED, "this agent serves only its own user");

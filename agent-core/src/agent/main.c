@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/client_os.h"
 #include "agent.h"
 
 static void usage(FILE *out)
@@ -33,10 +34,12 @@ static void usage(FILE *out)
             "SIGNUM_DEBUG=agent,http,ipc,auth,cache (or all) adds debug logs.\n");
 }
 
-/* Creates the socket's directory 0700 and checks it is ours and private. */
+/* Creates the socket's directory 0700 and checks it is ours and private (the same check as
+ * the client library's, client_posix.c): a directory another user made, a link, or one others
+ * may write would let them take the socket over. */
 static int prepare_dir(const char *socket_path, char *dir, size_t dir_len)
 {
-    struct stat sb;
+    char why[512];
     char *slash;
     snprintf(dir, dir_len, "%s", socket_path);
     slash = strrchr(dir, '/');
@@ -49,12 +52,8 @@ static int prepare_dir(const char *socket_path, char *dir, size_t dir_len)
         fprintf(stderr, "signum-agent: cannot create %s: %s\n", dir, strerror(errno));
         return -1;
     }
-    if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != getuid() ||
-        (sb.st_mode & 077)) {
-        fprintf(stderr,
-                "signum-agent: %s must be a directory owned by uid %ld with mode 0700; refusing "
-                "to listen there\n",
-                dir, (long)getuid());
+    if (sg_os_check_socket_dir(socket_path, why, sizeof(why)) != 0) {
+        fprintf(stderr, "signum-agent: %s; refusing to listen there\n", why);
         return -1;
     }
     return 0;

@@ -204,43 +204,6 @@ void ag_session_free(ag_session *s)
     free(s);
 }
 
-sg_status ag_map_server_error(long http_status, const char *body, ag_error *err)
-{
-    static const struct {
-        const char *code;
-        sg_status st;
-    } map[] = {
-        {"key_not_granted", SG_ERR_DENIED},
-        {"key_disabled", SG_ERR_DENIED},
-        {"forbidden", SG_ERR_DENIED},
-        {"policy_denied", SG_ERR_DENIED},
-        {"key_not_found", SG_ERR_KEY_NOT_FOUND},
-        {"bad_credentials", SG_ERR_AUTH_FAILED},
-        {"unauthenticated", SG_ERR_NOT_LOGGED_IN},
-        {"token_invalid", SG_ERR_AUTH_FAILED},
-        {"token_expired", SG_ERR_AUTH_FAILED},
-        {"hsm_error", SG_ERR_HSM},
-        {"audit_unavailable", SG_ERR_SERVER},
-        {"overloaded", SG_ERR_SERVER},
-        {"unavailable", SG_ERR_SERVER},
-    };
-    cJSON *doc = body ? cJSON_Parse(body) : NULL;
-    const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
-    const char *code = e ? json_str(e, "code") : NULL, *msg = e ? json_str(e, "message") : NULL;
-    sg_status st = http_status >= 500   ? SG_ERR_SERVER
-                   : http_status == 401 ? SG_ERR_AUTH_FAILED
-                   : http_status == 403 ? SG_ERR_DENIED
-                   : http_status == 404 ? SG_ERR_KEY_NOT_FOUND
-                                        : SG_ERR_BAD_INPUT;
-    for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(code, map[i].code) == 0)
-            st = map[i].st;
-    ag_fail(err, st, "server: %s (%s, HTTP %ld)", msg ? msg : "no message", code ? code : "no code",
-            http_status);
-    cJSON_Delete(doc);
-    return st;
-}
-
 /* The token request for a method. A LOGIN's API key (api_key != NULL) wins. */
 static sg_status token_request(ag_session *s, const char *api_key, char **body, char *method,
                                ag_error *err)

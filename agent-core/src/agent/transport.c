@@ -137,7 +137,7 @@ sg_status ag_http(ag_transport *t, const char *method, const char *path, const c
         ag_debug("http", "attempt %d of %s %s failed; backing off", attempt + 1, method, path);
         backoff(attempt, tr == TRY_RETRYABLE ? resp->retry_after : -1);
     }
-    if (resp->status >= 500 || resp->status == 429)
+    if (ag_http_retryable(resp->status, resp->body))
         return ag_map_server_error(resp->status, resp->body, err);
     if (cfg->server_count > 1) {
         char msg[sizeof(err->message)];

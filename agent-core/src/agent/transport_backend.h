@@ -14,7 +14,8 @@ typedef enum { TRY_DONE, TRY_CONNECT_FAILED, TRY_RETRYABLE, TRY_FATAL } try_resu
 
 sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err);
 void ag_backend_free(ag_backend *b);
-/* TRY_DONE: resp holds an answer (any status but 5xx/429, which are TRY_RETRYABLE);
+/* TRY_DONE: resp holds an answer (any status but those ag_http_retryable() takes, which are
+ * TRY_RETRYABLE);
  * TRY_CONNECT_FAILED: try the next server; TRY_FATAL: err says why, never retried. */
 try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, const char *path,
                           const char *bearer, const char *json_body, const char *if_none_match,

@@ -211,7 +211,7 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
 
     if (rc == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-        if (resp->status >= 500 || resp->status == 429)
+        if (ag_http_retryable(resp->status, resp->body))
             return TRY_RETRYABLE;
         return TRY_DONE;
     }

@@ -391,7 +391,7 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
         if (got == 0)
             break;
     }
-    tr = resp->status >= 500 || resp->status == 429 ? TRY_RETRYABLE : TRY_DONE;
+    tr = ag_http_retryable(resp->status, resp->body) ? TRY_RETRYABLE : TRY_DONE;
 out:
     ag_wipe(wheaders, sizeof(wheaders));
     if (!guard.closed)

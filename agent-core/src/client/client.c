@@ -65,6 +65,7 @@ const char *sg_status_name(sg_status st)
         [SG_ERR_BUFFER_TOO_SMALL] = "buffer_too_small",
         [SG_ERR_UNSUPPORTED] = "unsupported",
         [SG_ERR_INTERNAL] = "internal_error",
+        [SG_ERR_QUOTA_EXCEEDED] = "quota_exceeded",
     };
     return (unsigned)st < SG_STATUS_COUNT && names[st] ? names[st] : "unknown";
 }

@@ -17,6 +17,12 @@
 /* 0 and *fd on success; -1 with a reason, and *absent = 1 when no agent listens there
  * (so one may be started). */
 int sg_os_connect(const char *endpoint, ipc_fd *fd, int *absent, char *why, size_t why_len);
+#ifndef _WIN32
+/* The directory of a socket path must be a real directory (not a link), owned by our euid,
+ * with permissions exactly 0700. 0, or -1 with errno (ENOENT: it does not exist) and a reason
+ * naming the path and the problem. Both the client and the agent check it. */
+int sg_os_check_socket_dir(const char *socket_path, char *why, size_t why_len);
+#endif
 /* Starts the agent for this endpoint; returns once it has been launched (the caller then
  * waits for the endpoint to appear). 0, or -1 with a reason. */
 int sg_os_start_agent(const char *endpoint, char *why, size_t why_len);

@@ -24,6 +24,7 @@ static int exit_for(sg_status st)
     case SG_ERR_NOT_LOGGED_IN:
     case SG_ERR_AUTH_FAILED: return EXIT_AUTH;
     case SG_ERR_DENIED:
+    case SG_ERR_QUOTA_EXCEEDED:
     case SG_ERR_KEY_NOT_FOUND: return EXIT_DENIED;
     default: return EXIT_FAILED;
     }
@@ -40,6 +41,10 @@ int util_report(const char *what, sg_status st)
     case SG_ERR_AUTH_FAILED: hint = "check the API key; 'signum-util login' to replace it"; break;
     case SG_ERR_DENIED: hint = "ask an administrator for a grant on this key"; break;
     case SG_ERR_KEY_NOT_FOUND: hint = "'signum-util keys' lists the keys you may use"; break;
+    case SG_ERR_QUOTA_EXCEEDED:
+        hint = "the policy's signing quota is used up: wait for its window, or ask an "
+               "administrator";
+        break;
     case SG_ERR_NETWORK:
     case SG_ERR_TIMEOUT: hint = "'signum-util doctor' checks the way to the server"; break;
     default: break;

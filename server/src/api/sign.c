@@ -74,6 +74,12 @@ static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *fi
     return SRV_OK;
 }
 
+/* Caps of the advisory context's text fields, in bytes. The agent keeps within them
+ * (AG_CTX_*_MAX in agent-core/src/agent/agent.h); change both together. */
+#define SIGN_CTX_APPLICATION_MAX  1024
+#define SIGN_CTX_COMMAND_LINE_MAX 4096
+#define SIGN_CTX_HOST_MAX         255
+
 static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
 {
     static const char *const fields[] = {"key",     "mechanism",  "hash",        "digest",
@@ -127,9 +133,11 @@ static srv_status parse_input(const cJSON *body, sign_input *in, srv_error *err)
         /* uid is what the agent read from the kernel for the calling process; agent is the
          * agent's version. Both are advisory, like the rest of the context. */
         if ((st = srv_json_check_fields(ctx, ctx_fields, err)) != SRV_OK ||
-            (st = srv_json_get_string(ctx, "application", 0, 1024, &s, err)) != SRV_OK ||
-            (st = srv_json_get_string(ctx, "command_line", 0, 4096, &s, err)) != SRV_OK ||
-            (st = srv_json_get_string(ctx, "host", 0, 255, &s, err)) != SRV_OK ||
+            (st = srv_json_get_string(ctx, "application", 0, SIGN_CTX_APPLICATION_MAX, &s, err)) !=
+                SRV_OK ||
+            (st = srv_json_get_string(ctx, "command_line", 0, SIGN_CTX_COMMAND_LINE_MAX, &s,
+                                      err)) != SRV_OK ||
+            (st = srv_json_get_string(ctx, "host", 0, SIGN_CTX_HOST_MAX, &s, err)) != SRV_OK ||
             (st = srv_json_get_int(ctx, "pid", 0, 0, 4194304, &pid, err)) != SRV_OK ||
             (st = srv_json_get_int(ctx, "uid", 0, 0, 4294967295LL, &uid, err)) != SRV_OK ||
             (st = srv_json_get_string(ctx, "agent", 0, 64, &s, err)) != SRV_OK)
