@@ -12,6 +12,9 @@
  *   pin <container> <wrong key> <api key> <out dir>
  *                   with an agent that has no credentials: PP_SIGNATURE_PIN (PIN = API key)
  *   threads <container>  4 threads signing through one context at once
+ *   handles <dll> <container>
+ *                   the CSP's key-handle checks (calling the exports directly): double destroy,
+ *                   a hash where a key is expected and back, stale, forged and released handles
  * Every check prints "ok: ..." or "FAIL: ..."; the exit status is the number of failures. */
 #include <windows.h>
 #include <wincrypt.h>
@@ -236,64 +239,309 @@ static void offline_registry(const char *dll)
     RegCloseKey(key);
 }
 
-typedef BOOL(WINAPI *acquire_fn)(HCRYPTPROV *, LPCSTR, DWORD, void *);
-typedef BOOL(WINAPI *release_fn)(HCRYPTPROV, DWORD);
-typedef BOOL(WINAPI *create_hash_fn)(HCRYPTPROV, ALG_ID, HCRYPTKEY, DWORD, HCRYPTHASH *);
-typedef BOOL(WINAPI *hash_data_fn)(HCRYPTPROV, HCRYPTHASH, const BYTE *, DWORD, DWORD);
-typedef BOOL(WINAPI *destroy_fn)(HCRYPTPROV, ULONG_PTR);
-typedef BOOL(WINAPI *sign_fn)(HCRYPTPROV, HCRYPTHASH, DWORD, LPCWSTR, DWORD, BYTE *, DWORD *);
+/* The DLL's CP* exports, called directly: advapi32 wraps every handle in its own, so a foreign,
+ * stale or wrong-type handle never reaches the CSP through it. */
+typedef struct {
+    HMODULE m;
+    BOOL(WINAPI *acquire)(HCRYPTPROV *, LPCSTR, DWORD, void *);
+    BOOL(WINAPI *release)(HCRYPTPROV, DWORD);
+    BOOL(WINAPI *gen_random)(HCRYPTPROV, DWORD, BYTE *);
+    BOOL(WINAPI *create_hash)(HCRYPTPROV, ALG_ID, HCRYPTKEY, DWORD, HCRYPTHASH *);
+    BOOL(WINAPI *hash_data)(HCRYPTPROV, HCRYPTHASH, const BYTE *, DWORD, DWORD);
+    BOOL(WINAPI *get_hash_param)(HCRYPTPROV, HCRYPTHASH, DWORD, BYTE *, DWORD *, DWORD);
+    BOOL(WINAPI *duplicate_hash)(HCRYPTPROV, HCRYPTHASH, DWORD *, DWORD, HCRYPTHASH *);
+    BOOL(WINAPI *destroy_hash)(HCRYPTPROV, HCRYPTHASH);
+    BOOL(WINAPI *get_user_key)(HCRYPTPROV, DWORD, HCRYPTKEY *);
+    BOOL(WINAPI *get_key_param)(HCRYPTPROV, HCRYPTKEY, DWORD, BYTE *, DWORD *, DWORD);
+    BOOL(WINAPI *duplicate_key)(HCRYPTPROV, HCRYPTKEY, DWORD *, DWORD, HCRYPTKEY *);
+    BOOL(WINAPI *destroy_key)(HCRYPTPROV, HCRYPTKEY);
+    BOOL(WINAPI *sign)(HCRYPTPROV, HCRYPTHASH, DWORD, LPCWSTR, DWORD, BYTE *, DWORD *);
+    BOOL(WINAPI *verify)(HCRYPTPROV, HCRYPTHASH, const BYTE *, DWORD, HCRYPTKEY, LPCWSTR, DWORD);
+} cp_api;
 
-/* advapi32 wraps every handle in its own, so a foreign handle never reaches the CSP through it;
- * call the exports directly to see the CSP's own checks (NTE_BAD_UID/HASH/KEY). */
+#define CP_LOAD(api, field, name)                                                                  \
+    ((api)->field = (void *)GetProcAddress((api)->m, name), (api)->field != NULL)
+
+static int cp_load(cp_api *api, const char *dll)
+{
+    int ok;
+    memset(api, 0, sizeof(*api));
+    api->m = LoadLibraryA(dll);
+    check(api->m != NULL, "LoadLibrary(signumcsp.dll)", GetLastError());
+    if (!api->m)
+        return -1;
+    ok = CP_LOAD(api, acquire, "CPAcquireContext") & CP_LOAD(api, release, "CPReleaseContext") &
+         CP_LOAD(api, gen_random, "CPGenRandom") & CP_LOAD(api, create_hash, "CPCreateHash") &
+         CP_LOAD(api, hash_data, "CPHashData") & CP_LOAD(api, get_hash_param, "CPGetHashParam") &
+         CP_LOAD(api, duplicate_hash, "CPDuplicateHash") &
+         CP_LOAD(api, destroy_hash, "CPDestroyHash") & CP_LOAD(api, get_user_key, "CPGetUserKey") &
+         CP_LOAD(api, get_key_param, "CPGetKeyParam") &
+         CP_LOAD(api, duplicate_key, "CPDuplicateKey") & CP_LOAD(api, destroy_key, "CPDestroyKey") &
+         CP_LOAD(api, sign, "CPSignHash") & CP_LOAD(api, verify, "CPVerifySignature");
+    check(ok, "the CP* exports", GetLastError());
+    if (!ok) {
+        FreeLibrary(api->m);
+        api->m = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* A handle value no CSP call ever returned (deterministic, not a pointer to anything mapped). */
+#define FORGED ((ULONG_PTR)0x12345678)
+/* How many hashes the cap test may try before it calls the cap missing (the CSP's cap is 4096
+ * live handles per process; bounded so a CSP without a cap cannot run the test away). */
+#define CAP_PROBE 10000
+
+/* A freed hash's handle value stays dead, even once a new hash took its memory or slot. */
+static void stale_hash(const cp_api *api, HCRYPTPROV p)
+{
+    HCRYPTHASH h = 0, h2 = 0;
+    check(api->create_hash(p, CALG_SHA_256, 0, 0, &h), "CPCreateHash", GetLastError());
+    check(api->destroy_hash(p, h), "CPDestroyHash", GetLastError());
+    check_err(api->destroy_hash(p, h), (DWORD)NTE_BAD_HASH, "CPDestroyHash twice");
+    check(api->create_hash(p, CALG_SHA_256, 0, 0, &h2), "CPCreateHash after a destroy",
+          GetLastError());
+    check(h2 != h, "a new hash does not get a freed hash's handle value", 0);
+    check_err(api->hash_data(p, h, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+              "CPHashData with a freed hash (a new hash is live)");
+    check_err(api->destroy_hash(p, h), (DWORD)NTE_BAD_HASH,
+              "CPDestroyHash of a freed hash (a new hash is live)");
+    check(api->hash_data(p, h2, (const BYTE *)"x", 1, 0) && api->destroy_hash(p, h2),
+          "the new hash is untouched by the stale calls", GetLastError());
+}
+
+/* CPReleaseContext twice, and a released context's value once a new context exists. */
+static void stale_context(const cp_api *api)
+{
+    HCRYPTPROV p = 0, p2 = 0;
+    HCRYPTHASH h = 0;
+    check(api->acquire(&p, NULL, CRYPT_VERIFYCONTEXT, NULL) && api->release(p, 0),
+          "CPAcquireContext + CPReleaseContext", GetLastError());
+    check_err(api->release(p, 0), (DWORD)NTE_BAD_UID, "CPReleaseContext twice");
+    check(api->acquire(&p2, NULL, CRYPT_VERIFYCONTEXT, NULL), "CPAcquireContext after a release",
+          GetLastError());
+    check(p2 != p, "a new context does not get a released context's handle value", 0);
+    check_err(api->release(p, 0), (DWORD)NTE_BAD_UID,
+              "CPReleaseContext of a released context (a new context is live)");
+    check_err(api->create_hash(p, CALG_SHA_256, 0, 0, &h), (DWORD)NTE_BAD_UID,
+              "CPCreateHash in a released context");
+    check(api->create_hash(p2, CALG_SHA_256, 0, 0, &h) && api->destroy_hash(p2, h),
+          "the new context is untouched by the stale calls", GetLastError());
+    check(api->release(p2, 0), "CPReleaseContext", GetLastError());
+}
+
+/* Releasing a context ends its hashes: their values are dead for any other context. */
+static void children_die_with_context(const cp_api *api)
+{
+    HCRYPTPROV p = 0, p2 = 0;
+    HCRYPTHASH h = 0;
+    check(api->acquire(&p, NULL, CRYPT_VERIFYCONTEXT, NULL) &&
+              api->create_hash(p, CALG_SHA_256, 0, 0, &h) && api->release(p, 0),
+          "CPReleaseContext with a live hash", GetLastError());
+    check(api->acquire(&p2, NULL, CRYPT_VERIFYCONTEXT, NULL), "CPAcquireContext", GetLastError());
+    check_err(api->hash_data(p2, h, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+              "CPHashData with a hash of a released context");
+    check_err(api->destroy_hash(p2, h), (DWORD)NTE_BAD_HASH,
+              "CPDestroyHash of a hash of a released context");
+    api->release(p2, 0);
+}
+
+/* Live handles are capped (NTE_NO_MEMORY past the cap), and a context's release frees its
+ * hashes: a full table has room again. */
+static void handle_cap(const cp_api *api)
+{
+    HCRYPTPROV p = 0, p2 = 0;
+    HCRYPTHASH h = 0;
+    DWORD err = 0;
+    int n = 0;
+    char what[128];
+    if (!api->acquire(&p, NULL, CRYPT_VERIFYCONTEXT, NULL)) {
+        check(0, "CPAcquireContext", GetLastError());
+        return;
+    }
+    for (; n < CAP_PROBE; n++) {
+        if (!api->create_hash(p, CALG_SHA_256, 0, 0, &h)) {
+            err = GetLastError();
+            break;
+        }
+    }
+    snprintf(what, sizeof(what), "live handles are capped (%d hashes, then NTE_NO_MEMORY)", n);
+    check(n >= 1000 && n < CAP_PROBE && err == (DWORD)NTE_NO_MEMORY, what, err);
+    check(api->release(p, 0), "CPReleaseContext of a context holding every hash", GetLastError());
+    check(api->acquire(&p2, NULL, CRYPT_VERIFYCONTEXT, NULL) &&
+              api->create_hash(p2, CALG_SHA_256, 0, 0, &h) && api->destroy_hash(p2, h),
+          "after the release the released hashes' room is free again", GetLastError());
+    if (p2)
+        api->release(p2, 0);
+}
+
+/* Handle values no call returned, one kind used as another; last: on a CSP that reads a magic
+ * through the value as a pointer these crash the process. */
+static void forged_handles(const cp_api *api, HCRYPTPROV p, HCRYPTHASH h)
+{
+    HCRYPTHASH h2 = 0;
+    BYTE buf[64];
+    DWORD len = sizeof(buf);
+    check_err(api->get_key_param(p, h, KP_ALGID, buf, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with a hash handle");
+    check_err(api->destroy_key(p, h), (DWORD)NTE_BAD_KEY, "CPDestroyKey with a hash handle");
+    check(api->hash_data(p, h, (const BYTE *)"x", 1, 0),
+          "the hash survives CPDestroyKey of its handle", GetLastError());
+    check_err(api->hash_data(p, (HCRYPTHASH)p, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+              "CPHashData with a provider handle");
+    check_err(api->create_hash((HCRYPTPROV)h, CALG_SHA_256, 0, 0, &h2), (DWORD)NTE_BAD_UID,
+              "CPCreateHash with a hash handle as the provider");
+    check_err(api->create_hash(FORGED, CALG_SHA_256, 0, 0, &h2), (DWORD)NTE_BAD_UID,
+              "CPCreateHash with provider handle 0x12345678");
+    check_err(api->gen_random(FORGED, sizeof(buf), buf), (DWORD)NTE_BAD_UID,
+              "CPGenRandom with provider handle 0x12345678");
+    check_err(api->release(FORGED, 0), (DWORD)NTE_BAD_UID,
+              "CPReleaseContext with provider handle 0x12345678");
+    check_err(api->hash_data(p, FORGED, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+              "CPHashData with hash handle 0x12345678");
+    check_err(api->destroy_hash(p, FORGED), (DWORD)NTE_BAD_HASH,
+              "CPDestroyHash with hash handle 0x12345678");
+    len = sizeof(buf);
+    check_err(api->get_key_param(p, FORGED, KP_ALGID, buf, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with key handle 0x12345678");
+    check_err(api->destroy_key(p, FORGED), (DWORD)NTE_BAD_KEY,
+              "CPDestroyKey with key handle 0x12345678");
+}
+
+/* The CSP's own handle checks (NTE_BAD_UID/HASH/KEY) in CRYPT_VERIFYCONTEXT contexts. */
 static void offline_handles(const char *dll)
 {
-    HMODULE m = LoadLibraryA(dll);
-    acquire_fn acquire;
-    release_fn release;
-    create_hash_fn create_hash;
-    hash_data_fn hash_data;
-    destroy_fn destroy_hash, destroy_key;
-    sign_fn sign;
+    cp_api api;
     HCRYPTPROV p1 = 0, p2 = 0;
     HCRYPTHASH h = 0;
     DWORD fake[64] = {0}, len = 0;
 
-    check(m != NULL, "LoadLibrary(signumcsp.dll)", GetLastError());
-    if (!m)
+    if (cp_load(&api, dll) != 0)
         return;
-    acquire = (acquire_fn)(void *)GetProcAddress(m, "CPAcquireContext");
-    release = (release_fn)(void *)GetProcAddress(m, "CPReleaseContext");
-    create_hash = (create_hash_fn)(void *)GetProcAddress(m, "CPCreateHash");
-    hash_data = (hash_data_fn)(void *)GetProcAddress(m, "CPHashData");
-    destroy_hash = (destroy_fn)(void *)GetProcAddress(m, "CPDestroyHash");
-    destroy_key = (destroy_fn)(void *)GetProcAddress(m, "CPDestroyKey");
-    sign = (sign_fn)(void *)GetProcAddress(m, "CPSignHash");
-    check(acquire && release && create_hash && hash_data && destroy_hash && destroy_key && sign,
-          "the CP* exports", GetLastError());
-    if (!(acquire && release && create_hash && hash_data && destroy_hash && destroy_key && sign))
-        goto out;
-    check(acquire(&p1, NULL, CRYPT_VERIFYCONTEXT, NULL) &&
-              acquire(&p2, NULL, CRYPT_VERIFYCONTEXT, NULL),
+    check(api.acquire(&p1, NULL, CRYPT_VERIFYCONTEXT, NULL) &&
+              api.acquire(&p2, NULL, CRYPT_VERIFYCONTEXT, NULL),
           "CPAcquireContext(CRYPT_VERIFYCONTEXT) twice", GetLastError());
-    check_err(create_hash((HCRYPTPROV)fake, CALG_SHA_256, 0, 0, &h), (DWORD)NTE_BAD_UID,
+    check_err(api.create_hash((HCRYPTPROV)fake, CALG_SHA_256, 0, 0, &h), (DWORD)NTE_BAD_UID,
               "CPCreateHash with a foreign provider handle");
-    check_err(create_hash(0, CALG_SHA_256, 0, 0, &h), (DWORD)NTE_BAD_UID,
+    check_err(api.create_hash(0, CALG_SHA_256, 0, 0, &h), (DWORD)NTE_BAD_UID,
               "CPCreateHash with a NULL provider handle");
-    check_err(hash_data(p1, (HCRYPTHASH)fake, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+    check_err(api.hash_data(p1, (HCRYPTHASH)fake, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
               "CPHashData with a foreign hash handle");
-    check_err(destroy_key(p1, (ULONG_PTR)fake), (DWORD)NTE_BAD_KEY,
+    check_err(api.destroy_key(p1, (ULONG_PTR)fake), (DWORD)NTE_BAD_KEY,
               "CPDestroyKey with a foreign key handle");
-    check(create_hash(p1, CALG_SHA_256, 0, 0, &h), "CPCreateHash", GetLastError());
-    check_err(hash_data(p2, h, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+    check(api.create_hash(p1, CALG_SHA_256, 0, 0, &h), "CPCreateHash", GetLastError());
+    check_err(api.hash_data(p2, h, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
               "CPHashData with another context's hash");
     len = 0;
-    check_err(sign(p1, h, AT_SIGNATURE, NULL, 0, NULL, &len), (DWORD)NTE_NO_KEY,
+    check_err(api.sign(p1, h, AT_SIGNATURE, NULL, 0, NULL, &len), (DWORD)NTE_NO_KEY,
               "CPSignHash in a CRYPT_VERIFYCONTEXT context");
-    check(destroy_hash(p1, h), "CPDestroyHash", GetLastError());
-    check_err(destroy_hash(p1, h), (DWORD)NTE_BAD_HASH, "CPDestroyHash twice");
-    check(release(p1, 0) && release(p2, 0), "CPReleaseContext", GetLastError());
+    check(api.destroy_hash(p1, h), "CPDestroyHash", GetLastError());
+    check_err(api.destroy_hash(p1, h), (DWORD)NTE_BAD_HASH, "CPDestroyHash twice");
+    stale_hash(&api, p1);
+    stale_context(&api);
+    children_die_with_context(&api);
+    handle_cap(&api);
+    check(api.create_hash(p1, CALG_SHA_256, 0, 0, &h), "CPCreateHash", GetLastError());
+    forged_handles(&api, p1, h);
+    check(api.destroy_hash(p1, h), "CPDestroyHash", GetLastError());
+    check(api.release(p1, 0) && api.release(p2, 0), "CPReleaseContext", GetLastError());
+    FreeLibrary(api.m);
+}
+
+/* The same checks for key handles, which need a container (an agent with credentials). */
+static int cmd_handles(const char *dll, const char *container)
+{
+    cp_api api;
+    HCRYPTPROV p = 0, q = 0, p2 = 0;
+    HCRYPTHASH h = 0;
+    HCRYPTKEY k = 0, k2 = 0, k3 = 0;
+    BYTE buf[512];
+    DWORD len, v;
+
+    memset(buf, 0, sizeof(buf));
+    if (cp_load(&api, dll) != 0)
+        return failures;
+    if (!api.acquire(&p, container, 0, NULL) || !api.acquire(&q, NULL, CRYPT_VERIFYCONTEXT, NULL)) {
+        check(0, "CPAcquireContext(container) + CPAcquireContext(CRYPT_VERIFYCONTEXT)",
+              GetLastError());
+        goto out;
+    }
+    len = sizeof(v);
+    check(api.get_user_key(p, AT_SIGNATURE, &k) &&
+              api.get_key_param(p, k, KP_ALGID, (BYTE *)&v, &len, 0) && v == CALG_RSA_SIGN,
+          "CPGetUserKey + CPGetKeyParam(KP_ALGID)", GetLastError());
+    check(api.create_hash(p, CALG_SHA_256, 0, 0, &h), "CPCreateHash", GetLastError());
+
+    /* One kind where another is expected. */
+    len = sizeof(buf);
+    check_err(api.get_key_param(p, h, KP_ALGID, buf, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with a hash handle");
+    check_err(api.verify(p, h, buf, 256, h, NULL, 0), (DWORD)NTE_BAD_KEY,
+              "CPVerifySignature with a hash handle as the key");
+    check_err(api.hash_data(p, k, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+              "CPHashData with a key handle");
+    len = sizeof(buf);
+    check_err(api.sign(p, k, AT_SIGNATURE, NULL, 0, buf, &len), (DWORD)NTE_BAD_HASH,
+              "CPSignHash with a key handle");
+    check_err(api.destroy_hash(p, k), (DWORD)NTE_BAD_HASH, "CPDestroyHash with a key handle");
+    len = sizeof(v);
+    check(api.get_key_param(p, k, KP_ALGID, (BYTE *)&v, &len, 0),
+          "the key survives CPDestroyHash of its handle", GetLastError());
+    len = sizeof(v);
+    check_err(api.get_key_param(q, k, KP_ALGID, (BYTE *)&v, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with another context's key");
+
+    /* Destroyed keys stay dead. */
+    check(api.duplicate_key(p, k, NULL, 0, &k2), "CPDuplicateKey", GetLastError());
+    check(api.destroy_key(p, k), "CPDestroyKey", GetLastError());
+    check_err(api.destroy_key(p, k), (DWORD)NTE_BAD_KEY, "CPDestroyKey twice");
+    check(api.get_user_key(p, AT_SIGNATURE, &k3), "CPGetUserKey after a destroy", GetLastError());
+    check(k3 != k, "a new key does not get a destroyed key's handle value", 0);
+    len = sizeof(v);
+    check_err(api.get_key_param(p, k, KP_ALGID, (BYTE *)&v, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with a destroyed key (a new key is live)");
+    check_err(api.destroy_key(p, k), (DWORD)NTE_BAD_KEY,
+              "CPDestroyKey of a destroyed key (a new key is live)");
+    len = sizeof(v);
+    check(api.get_key_param(p, k2, KP_ALGID, (BYTE *)&v, &len, 0) && api.destroy_key(p, k2),
+          "the duplicate outlives the original", GetLastError());
+
+    /* Releasing the context ends its keys and hashes. */
+    check(api.release(p, 0), "CPReleaseContext with a live key and hash", GetLastError());
+    check_err(api.release(p, 0), (DWORD)NTE_BAD_UID, "CPReleaseContext twice");
+    p = 0;
+    if (!api.acquire(&p2, container, 0, NULL)) {
+        check(0, "CPAcquireContext(container) again", GetLastError());
+        goto out;
+    }
+    len = sizeof(v);
+    check_err(api.get_key_param(p2, k3, KP_ALGID, (BYTE *)&v, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with a key of a released context");
+    check_err(api.destroy_key(p2, k3), (DWORD)NTE_BAD_KEY,
+              "CPDestroyKey of a key of a released context");
+    check_err(api.hash_data(p2, h, (const BYTE *)"x", 1, 0), (DWORD)NTE_BAD_HASH,
+              "CPHashData with a hash of a released context");
+
+    /* Forged values, last: a CSP that dereferences them crashes here. */
+    len = sizeof(v);
+    check_err(api.get_key_param(p2, FORGED, KP_ALGID, (BYTE *)&v, &len, 0), (DWORD)NTE_BAD_KEY,
+              "CPGetKeyParam with key handle 0x12345678");
+    check_err(api.destroy_key(p2, FORGED), (DWORD)NTE_BAD_KEY,
+              "CPDestroyKey with key handle 0x12345678");
+    check_err(api.verify(p2, FORGED, buf, 256, FORGED, NULL, 0), (DWORD)NTE_BAD_HASH,
+              "CPVerifySignature with hash and key handle 0x12345678");
+    check_err(api.get_user_key(FORGED, AT_SIGNATURE, &k), (DWORD)NTE_BAD_UID,
+              "CPGetUserKey with provider handle 0x12345678");
 out:
-    FreeLibrary(m);
+    if (p2)
+        api.release(p2, 0);
+    if (q)
+        api.release(q, 0);
+    if (p)
+        api.release(p, 0);
+    FreeLibrary(api.m);
+    return failures;
 }
 
 /* With SIGNUM_NO_AUTOSTART=1 and a pipe no agent serves. */
@@ -589,12 +837,15 @@ int main(int argc, char **argv)
         rc = cmd_pin(argv[2], argv[3], argv[4], argv[5]);
     else if (argc == 3 && strcmp(argv[1], "threads") == 0)
         rc = cmd_threads(argv[2]);
+    else if (argc == 4 && strcmp(argv[1], "handles") == 0)
+        rc = cmd_handles(argv[2], argv[3]);
     else if (argc == 7 && strcmp(argv[1], "sign") == 0)
         rc = cmd_sign(argv[2], argv[3], argv[4], argv[5], argv[6]);
     else
         fprintf(stderr, "usage: test_csp offline <dll> | enum | acquire <name> | "
                         "sign <container|-> <sha256|sha384|sha512> <data> <digest hex> <dir> | "
-                        "pin <container> <wrong key> <api key> <dir> | threads <container>\n");
+                        "pin <container> <wrong key> <api key> <dir> | threads <container> | "
+                        "handles <dll> <container>\n");
     printf("%d failure(s)\n", failures);
     return rc;
 }

@@ -3,14 +3,16 @@ to the CSP that regsvr32 registered), against a real signum-server on 127.0.0.1 
 signum-agent.exe.
 
 - Offline (no agent): registration by `wine64 regsvr32`, the registry entry, provider parameters,
-  local hashing, refusals, typed-handle checks, errors with the agent unreachable, and
-  unregistration.
+  local hashing, refusals, typed-handle checks (stale, double-freed, wrong-type and forged
+  values, a context's hashes ended with it, the cap on live handles), errors with the agent
+  unreachable, and unregistration.
 - End to end: containers = the user's RSA keys; signatures made by test_csp.exe (CryptHashData
   and CryptSetHashParam(HP_HASHVAL)) for RSA-2048 and RSA-3072 with SHA-256/384/512, turned to
   big-endian here and verified with openssl against the server's certificate; the exported
   PUBLICKEYBLOB and KP_CERTIFICATE match the certificate; unknown, ungranted and EC containers
   are refused; the PIN (PP_SIGNATURE_PIN) is the API key; four threads sign through one
-  context; the audit log records the digests and names test_csp.exe's Windows image path as the
+  context; key handles (double destroy, wrong type, stale, forged, ended with their context);
+  the audit log records the digests and names test_csp.exe's Windows image path as the
   caller.
 
 Environment (tests/wine/CMakeLists.txt): WINE_DIR (the run's prefix is $WINE_DIR/prefix),
@@ -244,6 +246,14 @@ class CspEndToEnd(unittest.TestCase):
         rc, out, err = self.run_exe("threads", "csp-rsa3072")
         self.assertEqual(rc, 0, out + err)
         self.assertIn("0 failure(s)", out)
+
+    def test_typed_key_handles(self):
+        """Key handles through the exports: double destroy, a hash where a key is expected,
+        destroyed, released and forged (0x12345678) values, all refused, no crash."""
+        rc, out, err = self.run_exe("handles", winpath(DLL), "csp-rsa2048")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("0 failure(s)", out)
+        self.assertNotIn("FAIL", out)
 
     def test_pin_is_the_api_key(self):
         """An agent without credentials: the PIN (PP_SIGNATURE_PIN) logs it in."""

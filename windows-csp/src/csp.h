@@ -1,6 +1,15 @@
-/* signumcsp.dll internals: the CSP entry points' prototypes and VTableProvStruc (declared here
- * from Microsoft's public CSP reference: mingw ships no CSP headers), the typed handles behind
- * HCRYPTPROV/HCRYPTHASH/HCRYPTKEY, and the one error map. */
+/* signumcsp.dll's private header, shared by its function families (one file each):
+ *   csp_prov.c         contexts, provider parameters, random
+ *   csp_hash.c         hash objects
+ *   csp_key.c          the container's key handle, its parameters and PUBLICKEYBLOB
+ *   csp_sign.c         CPSignHash, CPVerifySignature (a hash and a key together)
+ *   csp_unsupported.c  the refusals (key generation, import, derivation, encryption)
+ *   csp_handles.c      the typed handle table behind HCRYPTPROV/HCRYPTHASH/HCRYPTKEY
+ *   csp_errors.c       the one error map, the debug log, the output helper
+ *   csp_register.c     DllRegisterServer/DllUnregisterServer
+ * The entry points' prototypes and VTableProvStruc are declared here from Microsoft's public
+ * CSP reference (mingw ships no CSP headers). No .c file includes another's internals: what
+ * two families share is declared here. */
 #ifndef SIGNUM_CSP_H
 #define SIGNUM_CSP_H
 
@@ -29,16 +38,28 @@ typedef struct {
     LPSTR pszProvName;
 } csp_vtable;
 
-/* Handle magics: every entry point checks the one its handle must carry. */
-#define CSP_MAGIC_PROV 0x53475043u /* "CPGS" */
-#define CSP_MAGIC_HASH 0x53474843u
-#define CSP_MAGIC_KEY  0x53474B43u
+/* Every object behind a handle starts with this header; the handle itself is a value of the
+ * table in csp_handles.c (never a pointer), looked up with its type and its context. */
+typedef enum { CSP_OBJ_PROV = 1, CSP_OBJ_HASH, CSP_OBJ_KEY } csp_obj_type;
+
+typedef struct csp_obj {
+    csp_obj_type type;
+    struct csp_obj *parent; /* a hash's or key's provider context; NULL for a context */
+    void (*destroy)(struct csp_obj *o);
+    /* Guarded by the table's lock: */
+    unsigned refs;             /* the table's (while the handle is live) + one per call using it */
+    int closed;                /* the handle was destroyed or released */
+    struct csp_obj *next_dead; /* while being destroyed */
+} csp_obj;
+
+/* Live handles (contexts, hashes and keys together) per process; past it, NTE_NO_MEMORY. */
+#define CSP_MAX_HANDLES 4096u
 
 /* A provider context (HCRYPTPROV): one client of the agent, its key listing, and the chosen
  * container. The listing is fetched once; if the agent has no credentials yet the container is
  * resolved after PP_SIGNATURE_PIN. `lock` guards the listing and the enumeration cursors. */
 typedef struct {
-    uint32_t magic;
+    csp_obj obj;
     CRITICAL_SECTION lock;
     sg_client *client;
     int verify_only;    /* CRYPT_VERIFYCONTEXT: no container */
@@ -51,9 +72,8 @@ typedef struct {
 
 /* A hash object (HCRYPTHASH): local SHA-2, finished by HP_HASHVAL, a sign or a read. */
 typedef struct {
-    uint32_t magic;
+    csp_obj obj;
     CRITICAL_SECTION lock;
-    csp_prov *prov;
     ALG_ID alg;
     sg_hash hash;
     sg_digest_ctx ctx;
@@ -64,10 +84,29 @@ typedef struct {
 
 /* A key handle (HCRYPTKEY): the container's signature key pair (never its private part). */
 typedef struct {
-    uint32_t magic;
-    csp_prov *prov;
+    csp_obj obj;
     DWORD spec;
 } csp_key;
+
+/* The handle table (csp_handles.c). csp_handle_open registers `o` (the table takes the first
+ * reference) and answers its new handle, or NTE_NO_MEMORY (table full) / NTE_BAD_UID (the
+ * parent context was released meanwhile); on failure `o` is the caller's to free.
+ * csp_handle_get answers the live object of that handle, type and parent with a reference the
+ * caller drops with csp_handle_put, else NULL. csp_handle_close ends the handle (and, for a
+ * context, its hashes and keys): 0, or -1 if it was not live; the objects are destroyed once
+ * the calls still using them are done. */
+DWORD csp_handle_open(csp_obj *o, csp_obj_type type, csp_obj *parent, void (*destroy)(csp_obj *o),
+                      ULONG_PTR *out);
+csp_obj *csp_handle_get(ULONG_PTR h, csp_obj_type type, const csp_obj *parent);
+void csp_handle_put(csp_obj *o);
+int csp_handle_close(ULONG_PTR h, csp_obj_type type, const csp_obj *parent);
+
+/* Typed lookups (NULL when the handle is not a live one of that kind, or of another context
+ * or of none, p NULL); every non-NULL answer is dropped with csp_put. */
+csp_prov *csp_prov_get(HCRYPTPROV h);
+csp_hash *csp_hash_get(const csp_prov *p, HCRYPTHASH h);
+csp_key *csp_key_get(const csp_prov *p, HCRYPTKEY h);
+#define csp_put(x) csp_handle_put((x) ? &(x)->obj : NULL)
 
 /* Where a status arises, for the few statuses whose NTE_* code depends on it. */
 typedef enum { CSP_CTX_ACQUIRE, CSP_CTX_LOGIN, CSP_CTX_SIGN, CSP_CTX_OTHER } csp_ctx;
@@ -80,11 +119,6 @@ BOOL csp_fail_at(const char *func, DWORD err);
 /* The debug log: SIGNUM_DEBUG=csp (or all); lines go to the file named by SIGNUM_CSP_LOG
  * (appended) or to OutputDebugString. Never a secret (no PIN, no API key). */
 void csp_debug(const char *fmt, ...) __attribute__((format(gnu_printf, 1, 2)));
-
-/* Handle checks (NULL when the handle is not one of ours of that kind). */
-csp_prov *csp_prov_of(HCRYPTPROV h);
-csp_hash *csp_hash_of(csp_prov *p, HCRYPTHASH h);
-csp_key *csp_key_of(csp_prov *p, HCRYPTKEY h);
 
 /* The container's key, fetching the listing if needed; SG_ERR_KEY_NOT_FOUND if there is none. */
 sg_status csp_resolve(csp_prov *p, const sg_key **key, sg_pubkey_info *pub);

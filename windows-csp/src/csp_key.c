@@ -1,73 +1,103 @@
-/* Key handles: the container's signature key (parameters, its certificate, PUBLICKEYBLOB
- * export), and the refusals for everything a signing-only CSP does not do (key generation,
- * import, derivation, symmetric encryption). */
+/* Key handles: the container's signature key (CPGetUserKey, its parameters, its certificate,
+ * PUBLICKEYBLOB export, duplicate and destroy). The refusals of what a signing-only CSP does
+ * not do with keys are csp_unsupported.c's. */
 #include <stdlib.h>
 
 #include "csp.h"
 
-csp_key *csp_key_of(csp_prov *p, HCRYPTKEY h)
+/* The handle table's destructor (the key holds nothing but its spec). */
+static void key_destroy(csp_obj *o)
 {
-    csp_key *k = (csp_key *)h;
-    return k && k->magic == CSP_MAGIC_KEY && k->prov == p ? k : NULL;
+    free(o);
 }
 
-BOOL WINAPI CPDestroyKey(HCRYPTPROV hProv, HCRYPTKEY hKey)
+/* A new key handle of `p` for `spec`. */
+static DWORD key_new(csp_prov *p, DWORD spec, HCRYPTKEY *out)
 {
-    csp_prov *p = csp_prov_of(hProv);
-    csp_key *k;
+    csp_key *k = calloc(1, sizeof(*k));
+    ULONG_PTR handle;
+    DWORD err;
+    if (!k)
+        return (DWORD)NTE_NO_MEMORY;
+    k->spec = spec;
+    err = csp_handle_open(&k->obj, CSP_OBJ_KEY, &p->obj, key_destroy, &handle);
+    if (err != ERROR_SUCCESS)
+        free(k);
+    else
+        *out = handle;
+    return err;
+}
+
+BOOL WINAPI CPGetUserKey(HCRYPTPROV hProv, DWORD dwKeySpec, HCRYPTKEY *phUserKey)
+{
+    csp_prov *p = csp_prov_get(hProv);
+    const sg_key *key;
+    sg_status st;
+    DWORD err = ERROR_SUCCESS;
+
     if (!p)
         return csp_fail((DWORD)NTE_BAD_UID);
-    k = csp_key_of(p, hKey);
-    if (!k)
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    k->magic = 0;
-    free(k);
-    return TRUE;
+    if (!phUserKey)
+        err = ERROR_INVALID_PARAMETER;
+    /* Every container holds one signature key; there is no key-exchange pair. */
+    else if (dwKeySpec != AT_SIGNATURE || p->verify_only)
+        err = (DWORD)NTE_NO_KEY;
+    else if ((st = csp_resolve(p, &key, NULL)) != SG_OK)
+        err = csp_map_status(st, CSP_CTX_OTHER);
+    else
+        err = key_new(p, AT_SIGNATURE, phUserKey);
+    csp_put(p);
+    return err == ERROR_SUCCESS ? TRUE : csp_fail(err);
+}
+
+/* Ends the handle: a second destroy of the same value, or any later use, is NTE_BAD_KEY. */
+BOOL WINAPI CPDestroyKey(HCRYPTPROV hProv, HCRYPTKEY hKey)
+{
+    csp_prov *p = csp_prov_get(hProv);
+    DWORD err = ERROR_SUCCESS;
+
+    if (!p)
+        return csp_fail((DWORD)NTE_BAD_UID);
+    if (csp_handle_close(hKey, CSP_OBJ_KEY, &p->obj) != 0)
+        err = (DWORD)NTE_BAD_KEY;
+    csp_put(p);
+    return err == ERROR_SUCCESS ? TRUE : csp_fail(err);
 }
 
 BOOL WINAPI CPDuplicateKey(HCRYPTPROV hUID, HCRYPTKEY hKey, DWORD *pdwReserved, DWORD dwFlags,
                            HCRYPTKEY *phKey)
 {
-    csp_prov *p = csp_prov_of(hUID);
-    csp_key *k, *copy;
+    csp_prov *p = csp_prov_get(hUID);
+    csp_key *k = csp_key_get(p, hKey);
+    DWORD err;
+
     if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    k = csp_key_of(p, hKey);
-    if (!k)
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    if (pdwReserved || !phKey)
-        return csp_fail(ERROR_INVALID_PARAMETER);
-    if (dwFlags)
-        return csp_fail((DWORD)NTE_BAD_FLAGS);
-    copy = malloc(sizeof(*copy));
-    if (!copy)
-        return csp_fail((DWORD)NTE_NO_MEMORY);
-    *copy = *k;
-    *phKey = (HCRYPTKEY)copy;
-    return TRUE;
+        err = (DWORD)NTE_BAD_UID;
+    else if (!k)
+        err = (DWORD)NTE_BAD_KEY;
+    else if (pdwReserved || !phKey)
+        err = ERROR_INVALID_PARAMETER;
+    else if (dwFlags)
+        err = (DWORD)NTE_BAD_FLAGS;
+    else
+        err = key_new(p, k->spec, phKey);
+    csp_put(k);
+    csp_put(p);
+    return err == ERROR_SUCCESS ? TRUE : csp_fail(err);
 }
 
-BOOL WINAPI CPGetKeyParam(HCRYPTPROV hProv, HCRYPTKEY hKey, DWORD dwParam, BYTE *pbData,
-                          DWORD *pcbDataLen, DWORD dwFlags)
+/* A key parameter of the container's key. */
+static BOOL key_param(csp_prov *p, DWORD param, BYTE *out, DWORD *out_len)
 {
-    csp_prov *p = csp_prov_of(hProv);
     const sg_key *key;
     sg_pubkey_info pub;
     sg_status st;
     DWORD v;
 
-    if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!csp_key_of(p, hKey))
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    if (dwFlags)
-        return csp_fail((DWORD)NTE_BAD_FLAGS);
-    if (!pcbDataLen)
-        return csp_fail(ERROR_INVALID_PARAMETER);
     st = csp_resolve(p, &key, &pub);
     if (st != SG_OK)
         return csp_fail(csp_map_status(st, CSP_CTX_OTHER));
-    switch (dwParam) {
+    switch (param) {
     case KP_ALGID: v = CALG_RSA_SIGN; break;
     case KP_KEYLEN:
     case KP_BLOCKLEN: v = pub.bits; break;
@@ -75,24 +105,53 @@ BOOL WINAPI CPGetKeyParam(HCRYPTPROV hProv, HCRYPTKEY hKey, DWORD dwParam, BYTE 
     case KP_CERTIFICATE:
         if (!key->cert)
             return csp_fail((DWORD)SCARD_E_NO_SUCH_CERTIFICATE);
-        return csp_output(key->cert, (DWORD)key->cert_len, pbData, pcbDataLen);
+        return csp_output(key->cert, (DWORD)key->cert_len, out, out_len);
     default: return csp_fail((DWORD)NTE_BAD_TYPE);
     }
-    return csp_output(&v, sizeof(v), pbData, pcbDataLen);
+    return csp_output(&v, sizeof(v), out, out_len);
+}
+
+BOOL WINAPI CPGetKeyParam(HCRYPTPROV hProv, HCRYPTKEY hKey, DWORD dwParam, BYTE *pbData,
+                          DWORD *pcbDataLen, DWORD dwFlags)
+{
+    csp_prov *p = csp_prov_get(hProv);
+    csp_key *k = csp_key_get(p, hKey);
+    BOOL ok;
+
+    if (!p)
+        ok = csp_fail((DWORD)NTE_BAD_UID);
+    else if (!k)
+        ok = csp_fail((DWORD)NTE_BAD_KEY);
+    else if (dwFlags)
+        ok = csp_fail((DWORD)NTE_BAD_FLAGS);
+    else if (!pcbDataLen)
+        ok = csp_fail(ERROR_INVALID_PARAMETER);
+    else
+        ok = key_param(p, dwParam, pbData, pcbDataLen);
+    csp_put(k);
+    csp_put(p);
+    return ok;
 }
 
 BOOL WINAPI CPSetKeyParam(HCRYPTPROV hProv, HCRYPTKEY hKey, DWORD dwParam, const BYTE *pbData,
                           DWORD dwFlags)
 {
-    csp_prov *p = csp_prov_of(hProv);
+    csp_prov *p = csp_prov_get(hProv);
+    csp_key *k = csp_key_get(p, hKey);
+    DWORD err;
+
     (void)pbData;
     (void)dwFlags;
     if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!csp_key_of(p, hKey))
-        return csp_fail((DWORD)NTE_BAD_KEY);
+        err = (DWORD)NTE_BAD_UID;
+    else if (!k)
+        err = (DWORD)NTE_BAD_KEY;
     /* The certificate is the server's (its CA issues it); nothing about the key is settable. */
-    return csp_fail(dwParam == KP_CERTIFICATE ? (DWORD)NTE_PERM : (DWORD)NTE_BAD_TYPE);
+    else
+        err = dwParam == KP_CERTIFICATE ? (DWORD)NTE_PERM : (DWORD)NTE_BAD_TYPE;
+    csp_put(k);
+    csp_put(p);
+    return csp_fail(err);
 }
 
 /* PUBLICKEYBLOB: BLOBHEADER, RSAPUBKEY ("RSA1", bits, exponent), modulus little-endian. */
@@ -139,114 +198,34 @@ static BOOL export_public(const sg_pubkey_info *pub, BYTE *out, DWORD *out_len)
 BOOL WINAPI CPExportKey(HCRYPTPROV hProv, HCRYPTKEY hKey, HCRYPTKEY hPubKey, DWORD dwBlobType,
                         DWORD dwFlags, BYTE *pbData, DWORD *pcbDataLen)
 {
-    csp_prov *p = csp_prov_of(hProv);
+    csp_prov *p = csp_prov_get(hProv);
+    csp_key *k = csp_key_get(p, hKey);
     const sg_key *key;
     sg_pubkey_info pub;
     sg_status st;
+    BOOL ok;
 
     if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!csp_key_of(p, hKey))
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    if (!pcbDataLen)
-        return csp_fail(ERROR_INVALID_PARAMETER);
-    switch (dwBlobType) {
-    case PUBLICKEYBLOB: break;
+        ok = csp_fail((DWORD)NTE_BAD_UID);
+    else if (!k)
+        ok = csp_fail((DWORD)NTE_BAD_KEY);
+    else if (!pcbDataLen)
+        ok = csp_fail(ERROR_INVALID_PARAMETER);
     /* The private key stays in the server's HSM: not exportable, wrapped or not. */
-    case PRIVATEKEYBLOB:
-    case PLAINTEXTKEYBLOB:
-    case OPAQUEKEYBLOB: return csp_fail((DWORD)NTE_BAD_KEY_STATE);
-    default: return csp_fail((DWORD)NTE_BAD_TYPE);
-    }
-    if (hPubKey)
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    if (dwFlags)
-        return csp_fail((DWORD)NTE_BAD_FLAGS);
-    st = csp_resolve(p, &key, &pub);
-    if (st != SG_OK)
-        return csp_fail(csp_map_status(st, CSP_CTX_OTHER));
-    return export_public(&pub, pbData, pcbDataLen);
-}
-
-BOOL WINAPI CPGenKey(HCRYPTPROV hProv, ALG_ID Algid, DWORD dwFlags, HCRYPTKEY *phKey)
-{
-    (void)dwFlags;
-    (void)phKey;
-    if (!csp_prov_of(hProv))
-        return csp_fail((DWORD)NTE_BAD_UID);
-    /* Key pairs are made on the server by its administrators; no session keys here. */
-    if (Algid == AT_SIGNATURE || Algid == AT_KEYEXCHANGE || Algid == CALG_RSA_SIGN ||
-        Algid == CALG_RSA_KEYX)
-        return csp_fail((DWORD)NTE_PERM);
-    return csp_fail((DWORD)NTE_BAD_ALGID);
-}
-
-BOOL WINAPI CPDeriveKey(HCRYPTPROV hProv, ALG_ID Algid, HCRYPTHASH hBaseData, DWORD dwFlags,
-                        HCRYPTKEY *phKey)
-{
-    (void)Algid;
-    (void)hBaseData;
-    (void)dwFlags;
-    (void)phKey;
-    if (!csp_prov_of(hProv))
-        return csp_fail((DWORD)NTE_BAD_UID);
-    return csp_fail((DWORD)NTE_BAD_ALGID); /* no symmetric algorithm at all */
-}
-
-BOOL WINAPI CPImportKey(HCRYPTPROV hProv, const BYTE *pbData, DWORD cbDataLen, HCRYPTKEY hPubKey,
-                        DWORD dwFlags, HCRYPTKEY *phKey)
-{
-    (void)pbData;
-    (void)cbDataLen;
-    (void)hPubKey;
-    (void)dwFlags;
-    (void)phKey;
-    if (!csp_prov_of(hProv))
-        return csp_fail((DWORD)NTE_BAD_UID);
-    return csp_fail((DWORD)NTE_NOT_SUPPORTED);
-}
-
-BOOL WINAPI CPEncrypt(HCRYPTPROV hProv, HCRYPTKEY hKey, HCRYPTHASH hHash, BOOL fFinal,
-                      DWORD dwFlags, BYTE *pbData, DWORD *pcbDataLen, DWORD cbBufLen)
-{
-    csp_prov *p = csp_prov_of(hProv);
-    (void)hHash;
-    (void)fFinal;
-    (void)dwFlags;
-    (void)pbData;
-    (void)pcbDataLen;
-    (void)cbBufLen;
-    if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!csp_key_of(p, hKey))
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    return csp_fail((DWORD)NTE_NOT_SUPPORTED); /* a signature key does not encrypt */
-}
-
-BOOL WINAPI CPDecrypt(HCRYPTPROV hProv, HCRYPTKEY hKey, HCRYPTHASH hHash, BOOL fFinal,
-                      DWORD dwFlags, BYTE *pbData, DWORD *pcbDataLen)
-{
-    csp_prov *p = csp_prov_of(hProv);
-    (void)hHash;
-    (void)fFinal;
-    (void)dwFlags;
-    (void)pbData;
-    (void)pcbDataLen;
-    if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!csp_key_of(p, hKey))
-        return csp_fail((DWORD)NTE_BAD_KEY);
-    return csp_fail((DWORD)NTE_NOT_SUPPORTED);
-}
-
-BOOL WINAPI CPHashSessionKey(HCRYPTPROV hProv, HCRYPTHASH hHash, HCRYPTKEY hKey, DWORD dwFlags)
-{
-    csp_prov *p = csp_prov_of(hProv);
-    (void)hKey;
-    (void)dwFlags;
-    if (!p)
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!csp_hash_of(p, hHash))
-        return csp_fail((DWORD)NTE_BAD_HASH);
-    return csp_fail((DWORD)NTE_BAD_KEY); /* there are no session keys to hash */
+    else if (dwBlobType == PRIVATEKEYBLOB || dwBlobType == PLAINTEXTKEYBLOB ||
+             dwBlobType == OPAQUEKEYBLOB)
+        ok = csp_fail((DWORD)NTE_BAD_KEY_STATE);
+    else if (dwBlobType != PUBLICKEYBLOB)
+        ok = csp_fail((DWORD)NTE_BAD_TYPE);
+    else if (hPubKey)
+        ok = csp_fail((DWORD)NTE_BAD_KEY);
+    else if (dwFlags)
+        ok = csp_fail((DWORD)NTE_BAD_FLAGS);
+    else if ((st = csp_resolve(p, &key, &pub)) != SG_OK)
+        ok = csp_fail(csp_map_status(st, CSP_CTX_OTHER));
+    else
+        ok = export_public(&pub, pbData, pcbDataLen);
+    csp_put(k);
+    csp_put(p);
+    return ok;
 }

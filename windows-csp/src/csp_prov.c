@@ -1,18 +1,11 @@
 /* Provider contexts: CPAcquireContext/CPReleaseContext (containers are the agent's RSA keys),
- * provider parameters (name, containers, algorithms, PIN = API key), random numbers and the
- * container's key handle. */
+ * provider parameters (name, containers, algorithms, PIN = API key) and random numbers. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "csp.h"
 
 #include <bcrypt.h>
-
-csp_prov *csp_prov_of(HCRYPTPROV h)
-{
-    csp_prov *p = (csp_prov *)h;
-    return p && p->magic == CSP_MAGIC_PROV ? p : NULL;
-}
 
 /* The first RSA key named `name` ("" = the first RSA key) in the listing, with its public key. */
 static const sg_key *find_key(const sg_key_list *list, const char *name, sg_pubkey_info *pub)
@@ -63,11 +56,11 @@ out:
     return st;
 }
 
+/* Also the destructor the handle table calls once the context's last user is done. */
 static void prov_free(csp_prov *p)
 {
     if (!p)
         return;
-    p->magic = 0;
     sg_key_list_free(p->list);
     sg_client_free(p->client);
     DeleteCriticalSection(&p->lock);
@@ -75,6 +68,11 @@ static void prov_free(csp_prov *p)
 }
 
 /* "\\.\reader\name" (the smart-card form) names the container "name". */
+static void prov_destroy(csp_obj *o)
+{
+    prov_free((csp_prov *)o);
+}
+
 static const char *container_part(const char *s)
 {
     if (strncmp(s, "\\\\.\\", 4) == 0) {
@@ -95,6 +93,7 @@ BOOL WINAPI CPAcquireContext(HCRYPTPROV *phProv, LPCSTR szContainer, DWORD dwFla
     const sg_key *key;
     DWORD err = ERROR_SUCCESS;
     sg_status st;
+    ULONG_PTR handle;
 
     (void)pVTable;
     if (!phProv)
@@ -123,7 +122,6 @@ BOOL WINAPI CPAcquireContext(HCRYPTPROV *phProv, LPCSTR szContainer, DWORD dwFla
         err = csp_map_status(st, CSP_CTX_ACQUIRE);
         goto out;
     }
-    p->magic = CSP_MAGIC_PROV;
     if (!p->verify_only) {
         /* The container must exist now; without credentials it is resolved after the PIN. */
         st = csp_resolve(p, &key, NULL);
@@ -137,21 +135,28 @@ BOOL WINAPI CPAcquireContext(HCRYPTPROV *phProv, LPCSTR szContainer, DWORD dwFla
               p->verify_only ? "" : (p->key ? p->key->name : p->container),
               p->verify_only ? "" : (p->key ? "\"" : "\" (resolved after the PIN)"),
               (unsigned long)dwFlags);
-    *phProv = (HCRYPTPROV)p;
-    p = NULL;
+    err = csp_handle_open(&p->obj, CSP_OBJ_PROV, NULL, prov_destroy, &handle);
+    if (err != ERROR_SUCCESS)
+        goto out;
+    *phProv = handle;
+    p = NULL; /* the table's now */
 out:
     prov_free(p);
     return err == ERROR_SUCCESS ? TRUE : csp_fail(err);
 }
 
+/* Ends the handle and, with it, the context's hashes and keys; a second release of the same
+ * value (or one racing it on another thread) finds nothing: NTE_BAD_UID. */
 BOOL WINAPI CPReleaseContext(HCRYPTPROV hProv, DWORD dwFlags)
 {
-    csp_prov *p = csp_prov_of(hProv);
+    csp_prov *p = csp_prov_get(hProv);
     if (!p)
         return csp_fail((DWORD)NTE_BAD_UID);
+    csp_put(p);
     if (dwFlags)
         return csp_fail((DWORD)NTE_BAD_FLAGS);
-    prov_free(p);
+    if (csp_handle_close(hProv, CSP_OBJ_PROV, NULL) != 0)
+        return csp_fail((DWORD)NTE_BAD_UID);
     return TRUE;
 }
 
@@ -250,103 +255,99 @@ out:
 BOOL WINAPI CPGetProvParam(HCRYPTPROV hProv, DWORD dwParam, BYTE *pbData, DWORD *pcbDataLen,
                            DWORD dwFlags)
 {
-    csp_prov *p = csp_prov_of(hProv);
+    csp_prov *p = csp_prov_get(hProv);
     DWORD v;
     const sg_key *key;
     sg_status st;
+    BOOL ok;
 
     if (!p)
         return csp_fail((DWORD)NTE_BAD_UID);
-    if (!pcbDataLen)
-        return csp_fail(ERROR_INVALID_PARAMETER);
+    if (!pcbDataLen) {
+        ok = csp_fail(ERROR_INVALID_PARAMETER);
+        goto out;
+    }
     switch (dwParam) {
     case PP_NAME:
-        return csp_output(CSP_PROVIDER_NAME, sizeof(CSP_PROVIDER_NAME), pbData, pcbDataLen);
+        ok = csp_output(CSP_PROVIDER_NAME, sizeof(CSP_PROVIDER_NAME), pbData, pcbDataLen);
+        goto out;
     case PP_CONTAINER:
     case PP_UNIQUE_CONTAINER:
         st = csp_resolve(p, &key, NULL);
         if (st != SG_OK)
-            return csp_fail(p->verify_only ? (DWORD)NTE_BAD_KEYSET
-                                           : csp_map_status(st, CSP_CTX_ACQUIRE));
-        return csp_output(key->name, (DWORD)strlen(key->name) + 1, pbData, pcbDataLen);
-    case PP_ENUMCONTAINERS: return enum_containers(p, pbData, pcbDataLen, dwFlags);
-    case PP_ENUMALGS: return enum_alg(p, 0, pbData, pcbDataLen, dwFlags);
-    case PP_ENUMALGS_EX: return enum_alg(p, 1, pbData, pcbDataLen, dwFlags);
+            ok = csp_fail(p->verify_only ? (DWORD)NTE_BAD_KEYSET
+                                         : csp_map_status(st, CSP_CTX_ACQUIRE));
+        else
+            ok = csp_output(key->name, (DWORD)strlen(key->name) + 1, pbData, pcbDataLen);
+        goto out;
+    case PP_ENUMCONTAINERS: ok = enum_containers(p, pbData, pcbDataLen, dwFlags); goto out;
+    case PP_ENUMALGS: ok = enum_alg(p, 0, pbData, pcbDataLen, dwFlags); goto out;
+    case PP_ENUMALGS_EX: ok = enum_alg(p, 1, pbData, pcbDataLen, dwFlags); goto out;
     case PP_IMPTYPE: v = CRYPT_IMPL_HARDWARE; break; /* the key lives in the server's HSM */
     case PP_VERSION: v = CSP_VERSION; break;
     case PP_PROVTYPE: v = CSP_PROVIDER_TYPE; break;
     case PP_KEYSPEC: v = AT_SIGNATURE; break;
     case PP_SIG_KEYSIZE_INC: v = 1024; break;
-    default: return csp_fail((DWORD)NTE_BAD_TYPE);
+    default: ok = csp_fail((DWORD)NTE_BAD_TYPE); goto out;
     }
-    return csp_output(&v, sizeof(v), pbData, pcbDataLen);
+    ok = csp_output(&v, sizeof(v), pbData, pcbDataLen);
+out:
+    csp_put(p);
+    return ok;
 }
 
 BOOL WINAPI CPSetProvParam(HCRYPTPROV hProv, DWORD dwParam, const BYTE *pbData, DWORD dwFlags)
 {
-    csp_prov *p = csp_prov_of(hProv);
+    csp_prov *p = csp_prov_get(hProv);
     const sg_key *key;
     sg_status st;
+    DWORD err = ERROR_SUCCESS;
 
     if (!p)
         return csp_fail((DWORD)NTE_BAD_UID);
-    if (dwFlags)
-        return csp_fail((DWORD)NTE_BAD_FLAGS);
+    if (dwFlags) {
+        err = (DWORD)NTE_BAD_FLAGS;
+        goto out;
+    }
     switch (dwParam) {
-    case PP_CLIENT_HWND: return TRUE; /* we never show a window */
+    case PP_CLIENT_HWND: break; /* we never show a window */
     case PP_KEYEXCHANGE_PIN:
     case PP_SIGNATURE_PIN:
         /* The PIN is an API key, as for the PKCS#11 module: the agent logs in with it. */
-        if (!pbData)
-            return csp_fail(ERROR_INVALID_PARAMETER);
+        if (!pbData) {
+            err = ERROR_INVALID_PARAMETER;
+            break;
+        }
         st = sg_login(p->client, (const char *)pbData);
-        if (st != SG_OK)
-            return csp_fail(csp_map_status(st, CSP_CTX_LOGIN));
+        if (st != SG_OK) {
+            err = csp_map_status(st, CSP_CTX_LOGIN);
+            break;
+        }
         if (!p->verify_only) {
             st = csp_resolve(p, &key, NULL);
             if (st != SG_OK)
-                return csp_fail(csp_map_status(st, CSP_CTX_ACQUIRE));
+                err = csp_map_status(st, CSP_CTX_ACQUIRE);
         }
-        return TRUE;
-    default: return csp_fail((DWORD)NTE_BAD_TYPE);
+        break;
+    default: err = (DWORD)NTE_BAD_TYPE; break;
     }
+out:
+    csp_put(p);
+    return err == ERROR_SUCCESS ? TRUE : csp_fail(err);
 }
 
 BOOL WINAPI CPGenRandom(HCRYPTPROV hProv, DWORD cbLen, BYTE *pbBuffer)
 {
-    if (!csp_prov_of(hProv))
-        return csp_fail((DWORD)NTE_BAD_UID);
-    if (!pbBuffer && cbLen)
-        return csp_fail(ERROR_INVALID_PARAMETER);
-    if (cbLen &&
-        !BCRYPT_SUCCESS(BCryptGenRandom(NULL, pbBuffer, cbLen, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
-        return csp_fail((DWORD)NTE_FAIL);
-    return TRUE;
-}
-
-BOOL WINAPI CPGetUserKey(HCRYPTPROV hProv, DWORD dwKeySpec, HCRYPTKEY *phUserKey)
-{
-    csp_prov *p = csp_prov_of(hProv);
-    const sg_key *key;
-    csp_key *k;
-    sg_status st;
+    csp_prov *p = csp_prov_get(hProv);
+    DWORD err = ERROR_SUCCESS;
 
     if (!p)
         return csp_fail((DWORD)NTE_BAD_UID);
-    if (!phUserKey)
-        return csp_fail(ERROR_INVALID_PARAMETER);
-    /* Every container holds one signature key; there is no key-exchange pair. */
-    if (dwKeySpec != AT_SIGNATURE || p->verify_only)
-        return csp_fail((DWORD)NTE_NO_KEY);
-    st = csp_resolve(p, &key, NULL);
-    if (st != SG_OK)
-        return csp_fail(csp_map_status(st, CSP_CTX_OTHER));
-    k = calloc(1, sizeof(*k));
-    if (!k)
-        return csp_fail((DWORD)NTE_NO_MEMORY);
-    k->magic = CSP_MAGIC_KEY;
-    k->prov = p;
-    k->spec = AT_SIGNATURE;
-    *phUserKey = (HCRYPTKEY)k;
-    return TRUE;
+    if (!pbBuffer && cbLen)
+        err = ERROR_INVALID_PARAMETER;
+    else if (cbLen && !BCRYPT_SUCCESS(
+                          BCryptGenRandom(NULL, pbBuffer, cbLen, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
+        err = (DWORD)NTE_FAIL;
+    csp_put(p);
+    return err == ERROR_SUCCESS ? TRUE : csp_fail(err);
 }
