@@ -268,13 +268,32 @@ static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields
     send_frame(fd, &w);
 }
 
-/* The API calls the agent makes on the user's behalf (IPC_MSG_API): policy, group and
- * approval administration, and polling one's own pending sign request. The server decides
+/* The API calls the agent makes on the user's behalf (IPC_MSG_API): identity, policy, group
+ * and approval administration, and polling one's own pending sign request. The server decides
  * who may do what; this list keeps a local process from using the session for anything else
  * (signing goes through IPC_MSG_SIGN, with the caller's identity). "*" is one path segment. */
 static const struct {
     const char *method, *pattern;
 } api_allowed[] = {
+    {"GET", "/api/v1/admin/users"},
+    {"POST", "/api/v1/admin/users"},
+    {"GET", "/api/v1/admin/users/*"},
+    {"DELETE", "/api/v1/admin/users/*"},
+    {"POST", "/api/v1/admin/users/*/disable"},
+    {"POST", "/api/v1/admin/users/*/enable"},
+    {"GET", "/api/v1/admin/users/*/api-keys"},
+    {"POST", "/api/v1/admin/users/*/api-keys"},
+    {"POST", "/api/v1/admin/users/*/api-keys/revoke-all"},
+    {"POST", "/api/v1/admin/users/*/api-keys/*/revoke"},
+    {"GET", "/api/v1/admin/service-accounts"},
+    {"POST", "/api/v1/admin/service-accounts"},
+    {"GET", "/api/v1/admin/service-accounts/*"},
+    {"DELETE", "/api/v1/admin/service-accounts/*"},
+    {"POST", "/api/v1/admin/service-accounts/*/disable"},
+    {"POST", "/api/v1/admin/service-accounts/*/enable"},
+    {"POST", "/api/v1/admin/service-accounts/*/enrollment-tokens"},
+    {"GET", "/api/v1/admin/service-accounts/*/keys"},
+    {"POST", "/api/v1/admin/service-accounts/*/keys/*/revoke"},
     {"GET", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies/explain"},

@@ -13,230 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin_api.h"
 #include "platform.h"
 #include "util.h"
 
-#define FILE_MAX    SG_API_BODY_MAX /* a rule or a policy set read from a file */
-#define NAME_CAP    128
 #define MEMBERS_CAP 1024
-
-/* ---- helpers ------------------------------------------------------------------------------ */
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* A member as table text: a string, a number, a boolean, or "-". */
-static const char *jtext(const cJSON *o, const char *k, char *buf, size_t len)
-{
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-    if (cJSON_IsString(v))
-        return v->valuestring;
-    if (cJSON_IsNumber(v))
-        snprintf(buf, len, "%.0f", v->valuedouble);
-    else if (cJSON_IsBool(v))
-        snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "yes" : "no");
-    else
-        snprintf(buf, len, "-");
-    return buf;
-}
-
-/* A unix time member as UTC RFC 3339, or "-". */
-static const char *jtime(const cJSON *o, const char *k, char *buf, size_t len)
-{
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-    struct tm tm;
-    time_t t;
-    if (!cJSON_IsNumber(v) || v->valuedouble <= 0) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    t = (time_t)v->valuedouble;
-    if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "-");
-    return buf;
-}
-
-/* Names go into a path: 1-128 of [A-Za-z0-9._@-], not "." or "..", as the agent demands. */
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > NAME_CAP || !strcmp(s, ".") || !strcmp(s, ".."))
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == n;
-}
-
-static int bad_name(const char *what, const char *name)
-{
-    fprintf(stderr, "signum-util %s: '%s' is not a valid name (1-%d of A-Z a-z 0-9 . _ @ -)\n",
-            what, name, NAME_CAP);
-    return EXIT_USAGE;
-}
-
-/* Reads a whole file ("-": standard input) of at most cap bytes; caller frees. */
-static int read_bounded(const char *what, const char *path, size_t cap, char **out)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-    char *buf = NULL;
-    size_t n = 0;
-    int rc = EXIT_FAILED;
-
-    *out = NULL;
-    if (!f) {
-        fprintf(stderr, "signum-util %s: cannot read %s: %s\n", what, path, strerror(errno));
-        return EXIT_FAILED;
-    }
-    buf = malloc(cap + 2);
-    if (!buf)
-        goto out;
-    n = fread(buf, 1, cap + 1, f);
-    if (ferror(f)) {
-        fprintf(stderr, "signum-util %s: cannot read %s: %s\n", what, path, strerror(errno));
-        goto out;
-    }
-    if (n > cap) {
-        fprintf(stderr, "signum-util %s: %s is over %zu KiB, the server's limit\n", what, path,
-                cap / 1024);
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    buf = NULL;
-    rc = EXIT_OK;
-out:
-    free(buf);
-    if (f != stdin)
-        fclose(f);
-    return rc;
-}
-
-/* Parses a JSON document from a file; EXIT_USAGE if it is not one JSON object. */
-static int read_json_file(const char *what, const char *path, cJSON **doc)
-{
-    char *text = NULL;
-    int rc = read_bounded(what, path, FILE_MAX, &text);
-    *doc = NULL;
-    if (rc != EXIT_OK)
-        return rc;
-    *doc = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(*doc)) {
-        fprintf(stderr, "signum-util %s: %s does not hold one JSON object\n", what, path);
-        cJSON_Delete(*doc);
-        *doc = NULL;
-        return EXIT_USAGE;
-    }
-    return EXIT_OK;
-}
-
-/* ---- one API call ------------------------------------------------------------------------- */
-
-static const char *hint_for(const char *code)
-{
-    static const struct {
-        const char *code, *hint;
-    } hints[] = {
-        {"forbidden", "this needs an admin account: log in with an admin's API key "
-                      "('signum-util login')"},
-        {"unauthenticated", "log in with 'signum-util login'"},
-        {"token_invalid", "log in again with 'signum-util login'"},
-        {"token_expired", "log in again with 'signum-util login'"},
-        {"bad_credentials", "check the API key; 'signum-util login' to replace it"},
-        {"not_found", "the matching 'list' command shows what exists"},
-        {"already_exists", "'put' replaces an existing one"},
-        {"malformed_json", "the file must hold one JSON object"},
-        {"unknown_field", "remove the member the message names (server/API.md, Policy)"},
-        {"invalid_field", "fix the member the message names (server/API.md, Policy)"},
-        {"body_too_large", "a rule may be 64 KiB, a policy set 256 KiB"},
-        {"not_an_approver", "only the rule's approvers decide; 'signum-util approvals list' "
-                            "shows what you may decide"},
-        {"self_approval_forbidden", "another approver must decide on your own request"},
-        {"already_decided", "nothing more to do; 'signum-util approvals list' shows what is open"},
-        {"approval_closed", "nothing more to do; 'signum-util approvals list' shows what is open"},
-        {"approval_expired", "the requester must sign again to open a new request"},
-    };
-    for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
-        if (!strcmp(hints[i].code, code))
-            return hints[i].hint;
-    return NULL;
-}
-
-/* Prints the server's error code and message, and what to do next; returns the exit code. */
-static int server_error(const char *what, long status, const char *answer)
-{
-    cJSON *doc = cJSON_Parse(answer);
-    const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
-    const char *code = jstr(e, "code"), *msg = jstr(e, "message"), *hint;
-    fprintf(stderr, "signum-util %s: %s: %s (HTTP %ld)\n", what, code ? code : "http_error",
-            msg ? msg : "the server gave no reason", status);
-    hint = code ? hint_for(code) : NULL;
-    if (hint)
-        fprintf(stderr, "  next: %s\n", hint);
-    cJSON_Delete(doc);
-    return status == 401 ? EXIT_AUTH : status == 403 ? EXIT_DENIED : EXIT_FAILED;
-}
-
-/* One call through the agent: the agent's answer, the HTTP status and the raw body. */
-static sg_status call(const char *method, const char *path, const char *body, long *status,
-                      char **raw)
-{
-    sg_client *c = util_client(1);
-    sg_status st = sg_api_call(c, method, path, body, status, raw);
-    sg_client_free(c);
-    return st;
-}
-
-/* Judges a call's outcome. On a 2xx answer returns EXIT_OK, keeping the raw answer in *raw
- * and, when doc is given, the parsed one in *doc (callers free both). Anything else is
- * reported, *raw freed, and its exit code returned. */
-static int finish(const char *what, sg_status st, long status, char **raw, cJSON **doc)
-{
-    int rc = EXIT_OK;
-    if (doc)
-        *doc = NULL;
-    if (st == SG_ERR_DENIED) {
-        fprintf(stderr, "signum-util %s: the agent refused the call: %s\n", what, sg_last_error());
-        fprintf(stderr, "  next: the agent makes only the calls listed in agent-core/README.md\n");
-        return EXIT_DENIED;
-    }
-    if (st != SG_OK)
-        return util_report(what, st);
-    if (status < 200 || status > 299) {
-        rc = server_error(what, status, *raw);
-        goto fail;
-    }
-    if (doc) {
-        *doc = cJSON_Parse(*raw);
-        if (!*doc) {
-            fprintf(stderr, "signum-util %s: the server's answer is not JSON\n", what);
-            rc = EXIT_FAILED;
-            goto fail;
-        }
-    }
-    return EXIT_OK;
-fail:
-    sg_api_answer_free(*raw);
-    *raw = NULL;
-    return rc;
-}
-
-static int api(const char *what, const char *method, const char *path, const char *body,
-               long *status, char **raw, cJSON **doc)
-{
-    sg_status st = call(method, path, body, status, raw);
-    return finish(what, st, *status, raw, doc);
-}
-
-static void print_pretty(FILE *out, const cJSON *doc)
-{
-    char *text = cJSON_Print(doc);
-    if (text)
-        fprintf(out, "%s\n", text);
-    free(text);
-}
 
 /* ---- admin policy ------------------------------------------------------------------------- */
 
@@ -246,7 +27,8 @@ static int policy_list(int json)
     cJSON *doc = NULL;
     const cJSON *list, *e;
     long status;
-    int rc = api("admin policy list", "GET", "/api/v1/admin/policies", NULL, &status, &raw, &doc);
+    int rc =
+        adm_api("admin policy list", "GET", "/api/v1/admin/policies", NULL, &status, &raw, &doc);
     if (rc != EXIT_OK)
         return rc;
     if (json) {
@@ -260,10 +42,10 @@ static int policy_list(int json)
     {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "policy");
         const cJSON *en = cJSON_GetObjectItemCaseSensitive(p, "enabled");
-        printf("%-32s %-6s %9s %-7s %7s %s\n", jtext(p, "name", b0, sizeof(b0)),
-               jtext(p, "effect", b1, sizeof(b1)), jtext(p, "priority", b2, sizeof(b2)),
-               cJSON_IsFalse(en) ? "no" : "yes", jtext(e, "version", b3, sizeof(b3)),
-               jtime(e, "updated_at", b4, sizeof(b4)));
+        printf("%-32s %-6s %9s %-7s %7s %s\n", adm_text(p, "name", b0, sizeof(b0)),
+               adm_text(p, "effect", b1, sizeof(b1)), adm_text(p, "priority", b2, sizeof(b2)),
+               cJSON_IsFalse(en) ? "no" : "yes", adm_text(e, "version", b3, sizeof(b3)),
+               adm_time(e, "updated_at", b4, sizeof(b4)));
     }
 out:
     cJSON_Delete(doc);
@@ -277,18 +59,18 @@ static int policy_get(const char *name, int json)
     cJSON *doc = NULL;
     long status;
     int rc;
-    if (!name_ok(name))
-        return bad_name("admin policy get", name);
+    if (!adm_name_ok(name))
+        return adm_bad_name("admin policy get", name);
     snprintf(path, sizeof(path), "/api/v1/admin/policies/%s", name);
-    rc = api("admin policy get", "GET", path, NULL, &status, &raw, &doc);
+    rc = adm_api("admin policy get", "GET", path, NULL, &status, &raw, &doc);
     if (rc != EXIT_OK)
         return rc;
     if (json) {
         printf("%s\n", raw);
     } else {
         /* The rule itself, ready to edit and 'put' back; the version goes to stderr. */
-        print_pretty(stdout, cJSON_GetObjectItemCaseSensitive(doc, "policy"));
-        fprintf(stderr, "version %s\n", jtext(doc, "version", b, sizeof(b)));
+        adm_print_pretty(stdout, cJSON_GetObjectItemCaseSensitive(doc, "policy"));
+        fprintf(stderr, "version %s\n", adm_text(doc, "version", b, sizeof(b)));
     }
     cJSON_Delete(doc);
     sg_api_answer_free(raw);
@@ -304,12 +86,12 @@ static int policy_put(const char *name, const char *file, int json)
     long status = 0;
     sg_status st;
     int rc, created = 0;
-    if (!name_ok(name))
-        return bad_name("admin policy put", name);
-    rc = read_json_file("admin policy put", file, &rule);
+    if (!adm_name_ok(name))
+        return adm_bad_name("admin policy put", name);
+    rc = adm_read_json_file("admin policy put", file, &rule);
     if (rc != EXIT_OK)
         return rc;
-    inner = jstr(rule, "name");
+    inner = adm_str(rule, "name");
     if (cJSON_HasObjectItem(rule, "name") && (!inner || strcmp(inner, name) != 0)) {
         fprintf(stderr, "signum-util admin policy put: %s names the rule \"%s\", not \"%s\"\n",
                 file, inner ? inner : "(not a string)", name);
@@ -325,21 +107,21 @@ static int policy_put(const char *name, const char *file, int json)
     }
     snprintf(path, sizeof(path), "/api/v1/admin/policies/%s", name);
     /* Replace it; a rule that does not exist yet is created instead. */
-    st = call("PUT", path, body, &status, &raw);
+    st = adm_call("PUT", path, body, &status, &raw);
     if (st == SG_OK && status == 404) {
         sg_api_answer_free(raw);
         raw = NULL;
         created = 1;
-        st = call("POST", "/api/v1/admin/policies", body, &status, &raw);
+        st = adm_call("POST", "/api/v1/admin/policies", body, &status, &raw);
     }
-    rc = finish("admin policy put", st, status, &raw, &doc);
+    rc = adm_finish("admin policy put", st, status, &raw, &doc);
     if (rc != EXIT_OK)
         goto out;
     if (json)
         printf("%s\n", raw);
     else
         printf("%s policy %s (version %s)\n", created ? "created" : "updated", name,
-               jtext(doc, "version", b, sizeof(b)));
+               adm_text(doc, "version", b, sizeof(b)));
 out:
     free(body);
     cJSON_Delete(rule);
@@ -354,10 +136,10 @@ static int delete_named(const char *what, const char *base, const char *kind, co
     char path[300], *raw = NULL;
     long status;
     int rc;
-    if (!name_ok(name))
-        return bad_name(what, name);
+    if (!adm_name_ok(name))
+        return adm_bad_name(what, name);
     snprintf(path, sizeof(path), "%s/%s", base, name);
-    rc = api(what, "DELETE", path, NULL, &status, &raw, NULL);
+    rc = adm_api(what, "DELETE", path, NULL, &status, &raw, NULL);
     if (rc != EXIT_OK)
         return rc;
     if (json)
@@ -374,8 +156,8 @@ static int policy_export(const char *out_path)
     cJSON *doc = NULL;
     FILE *out = stdout;
     long status;
-    int rc =
-        api("admin policy export", "GET", "/api/v1/admin/policy-set", NULL, &status, &raw, &doc);
+    int rc = adm_api("admin policy export", "GET", "/api/v1/admin/policy-set", NULL, &status, &raw,
+                     &doc);
     if (rc != EXIT_OK)
         return rc;
     if (out_path && !(out = fopen(out_path, "we"))) {
@@ -384,7 +166,7 @@ static int policy_export(const char *out_path)
         rc = EXIT_FAILED;
         goto out;
     }
-    print_pretty(out, doc);
+    adm_print_pretty(out, doc);
     if (out != stdout && fclose(out) != 0) {
         fprintf(stderr, "signum-util admin policy export: cannot write %s: %s\n", out_path,
                 strerror(errno));
@@ -405,7 +187,7 @@ static int policy_import(const char *file, int json)
     char *raw = NULL, *body = NULL, b1[32], b2[32], b3[32];
     cJSON *set = NULL, *doc = NULL;
     long status;
-    int rc = read_json_file("admin policy import", file, &set);
+    int rc = adm_read_json_file("admin policy import", file, &set);
     if (rc != EXIT_OK)
         return rc;
     body = cJSON_PrintUnformatted(set);
@@ -413,7 +195,8 @@ static int policy_import(const char *file, int json)
         rc = EXIT_FAILED;
         goto out;
     }
-    rc = api("admin policy import", "PUT", "/api/v1/admin/policy-set", body, &status, &raw, &doc);
+    rc = adm_api("admin policy import", "PUT", "/api/v1/admin/policy-set", body, &status, &raw,
+                 &doc);
     if (rc != EXIT_OK)
         goto out;
     if (json)
@@ -421,9 +204,9 @@ static int policy_import(const char *file, int json)
     else
         printf("imported %s rule(s), %s user group(s), %s key group(s); every earlier rule and "
                "group was replaced\n",
-               jtext(doc, "imported_policies", b1, sizeof(b1)),
-               jtext(doc, "imported_user_groups", b2, sizeof(b2)),
-               jtext(doc, "imported_key_groups", b3, sizeof(b3)));
+               adm_text(doc, "imported_policies", b1, sizeof(b1)),
+               adm_text(doc, "imported_user_groups", b2, sizeof(b2)),
+               adm_text(doc, "imported_key_groups", b3, sizeof(b3)));
 out:
     free(body);
     cJSON_Delete(set);
@@ -536,8 +319,8 @@ static int policy_explain(int argc, char **argv, int json)
         rc = EXIT_FAILED;
         goto out;
     }
-    rc = api("admin policy explain", "POST", "/api/v1/admin/policies/explain", body, &status, &raw,
-             &doc);
+    rc = adm_api("admin policy explain", "POST", "/api/v1/admin/policies/explain", body, &status,
+                 &raw, &doc);
     if (rc != EXIT_OK)
         goto out;
     if (json) {
@@ -545,8 +328,8 @@ static int policy_explain(int argc, char **argv, int json)
     } else {
         static const char *const members[] = {"decision", "rule", "code", "message"};
         for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-            if (jstr(doc, members[i]))
-                printf("%-9s %s\n", members[i], jstr(doc, members[i]));
+            if (adm_str(doc, members[i]))
+                printf("%-9s %s\n", members[i], adm_str(doc, members[i]));
     }
 out:
     free(body);
@@ -595,7 +378,7 @@ static int group_list(const char *what, const char *base, int json)
     cJSON *doc = NULL;
     const cJSON *e;
     long status;
-    int rc = api(what, "GET", base, NULL, &status, &raw, &doc);
+    int rc = adm_api(what, "GET", base, NULL, &status, &raw, &doc);
     if (rc != EXIT_OK)
         return rc;
     if (json) {
@@ -607,8 +390,8 @@ static int group_list(const char *what, const char *base, int json)
     {
         const cJSON *m;
         int first = 1;
-        printf("%-32s %-20s ", jtext(e, "name", b1, sizeof(b1)),
-               jtime(e, "updated_at", b2, sizeof(b2)));
+        printf("%-32s %-20s ", adm_text(e, "name", b1, sizeof(b1)),
+               adm_time(e, "updated_at", b2, sizeof(b2)));
         cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(e, "members"))
         {
             if (cJSON_IsString(m)) {
@@ -633,8 +416,8 @@ static int group_put(const char *what, const char *base, const char *name, const
     int rc = EXIT_OK, count = 0;
     if (!req)
         return EXIT_FAILED;
-    if (!name_ok(name)) {
-        rc = bad_name(what, name);
+    if (!adm_name_ok(name)) {
+        rc = adm_bad_name(what, name);
         goto out;
     }
     arr = cJSON_AddArrayToObject(req, "members");
@@ -659,7 +442,7 @@ static int group_put(const char *what, const char *base, const char *name, const
         goto out;
     }
     snprintf(path, sizeof(path), "%s/%s", base, name);
-    rc = api(what, "PUT", path, body, &status, &raw, NULL);
+    rc = adm_api(what, "PUT", path, body, &status, &raw, NULL);
     if (rc != EXIT_OK)
         goto out;
     if (json)
@@ -700,24 +483,9 @@ static int cmd_group(int argc, char **argv, int json, int keys)
 
 /* ---- entry points ------------------------------------------------------------------------- */
 
-/* Takes every "--json" out of argv (in place); returns 1 if there was one. */
-static int take_json_flag(int *argc, char **argv)
-{
-    int found = 0, n = 0;
-    for (int i = 0; i < *argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            found = 1;
-        else
-            argv[n++] = argv[i];
-    }
-    argv[n] = NULL;
-    *argc = n;
-    return found;
-}
-
 int util_cmd_admin(int argc, char **argv)
 {
-    int json = take_json_flag(&argc, argv);
+    int json = adm_take_json_flag(&argc, argv);
     const char *what = argc > 1 ? argv[1] : "";
     if (!strcmp(what, "policy"))
         return cmd_policy(argc - 1, argv + 1, json);
@@ -725,10 +493,15 @@ int util_cmd_admin(int argc, char **argv)
         return cmd_group(argc - 1, argv + 1, json, 0);
     if (!strcmp(what, "key-group"))
         return cmd_group(argc - 1, argv + 1, json, 1);
+    if (!strcmp(what, "users"))
+        return util_cmd_admin_users(argc - 1, argv + 1, json);
+    if (!strcmp(what, "service-accounts"))
+        return util_cmd_admin_service_accounts(argc - 1, argv + 1, json);
     fprintf(!strcmp(what, "--help") ? stdout : stderr,
-            "Usage: signum-util admin policy|group|key-group ACTION ... [--json]\n"
-            "Administers policy rules and groups through the agent, with your session (an admin\n"
-            "account). 'signum-util admin policy --help' lists the actions.\n");
+            "Usage: signum-util admin users|service-accounts|policy|group|key-group ACTION ... "
+            "[--json]\n"
+            "Administers identities, policy rules and groups through the agent, with your\n"
+            "session (an admin account). 'signum-util admin users --help' lists the actions.\n");
     return !strcmp(what, "--help") ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -738,7 +511,7 @@ static int approvals_list(int json)
     cJSON *doc = NULL;
     const cJSON *e;
     long status;
-    int rc = api("approvals list", "GET", "/api/v1/approvals", NULL, &status, &raw, &doc);
+    int rc = adm_api("approvals list", "GET", "/api/v1/approvals", NULL, &status, &raw, &doc);
     if (rc != EXIT_OK)
         return rc;
     if (json) {
@@ -751,13 +524,13 @@ static int approvals_list(int json)
     {
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "request");
         char votes[48];
-        snprintf(votes, sizeof(votes), "%s/%s", jtext(e, "approvals", b1, sizeof(b1)),
-                 jtext(e, "required", b2, sizeof(b2)));
-        printf("%-32s %-16s %-20s %-20s %-5s %-5s %s\n", jtext(e, "approval_id", b5, sizeof(b5)),
-               jtext(e, "requester", b2, sizeof(b2)), jtext(r, "key", b3, sizeof(b3)),
-               jtext(e, "rule", b4, sizeof(b4)), votes,
+        snprintf(votes, sizeof(votes), "%s/%s", adm_text(e, "approvals", b1, sizeof(b1)),
+                 adm_text(e, "required", b2, sizeof(b2)));
+        printf("%-32s %-16s %-20s %-20s %-5s %-5s %s\n", adm_text(e, "approval_id", b5, sizeof(b5)),
+               adm_text(e, "requester", b2, sizeof(b2)), adm_text(r, "key", b3, sizeof(b3)),
+               adm_text(e, "rule", b4, sizeof(b4)), votes,
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "decided_by_me")) ? "voted" : "-",
-               jtime(e, "expires_at", b6, sizeof(b6)));
+               adm_time(e, "expires_at", b6, sizeof(b6)));
     }
 out:
     cJSON_Delete(doc);
@@ -778,7 +551,7 @@ static int approvals_vote(const char *id, const char *decision, int json)
         return EXIT_USAGE;
     }
     snprintf(path, sizeof(path), "/api/v1/approvals/%s/%s", id, decision);
-    rc = api(what, "POST", path, NULL, &status, &raw, &doc);
+    rc = adm_api(what, "POST", path, NULL, &status, &raw, &doc);
     if (rc != EXIT_OK)
         return rc;
     if (json)
@@ -786,8 +559,8 @@ static int approvals_vote(const char *id, const char *decision, int json)
     else
         printf("%s %s: request now %s (%s of %s approvals)\n",
                !strcmp(decision, "approve") ? "approved" : "rejected", id,
-               jtext(doc, "status", b1, sizeof(b1)), jtext(doc, "approvals", b2, sizeof(b2)),
-               jtext(doc, "required", b3, sizeof(b3)));
+               adm_text(doc, "status", b1, sizeof(b1)), adm_text(doc, "approvals", b2, sizeof(b2)),
+               adm_text(doc, "required", b3, sizeof(b3)));
     cJSON_Delete(doc);
     sg_api_answer_free(raw);
     return EXIT_OK;
@@ -795,7 +568,7 @@ static int approvals_vote(const char *id, const char *decision, int json)
 
 int util_cmd_approvals(int argc, char **argv)
 {
-    int json = take_json_flag(&argc, argv);
+    int json = adm_take_json_flag(&argc, argv);
     const char *a = argc > 1 ? argv[1] : "";
     if (!strcmp(a, "list") && argc == 2)
         return approvals_list(json);

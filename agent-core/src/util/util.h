@@ -22,5 +22,8 @@ int util_report(const char *what, sg_status st);
 /* signum-util admin policy|group|key-group ..., signum-util approvals ... (admin.c). */
 int util_cmd_admin(int argc, char **argv);
 int util_cmd_approvals(int argc, char **argv);
+/* signum-util admin users|service-accounts ... (admin_identities.c); json: --json was given. */
+int util_cmd_admin_users(int argc, char **argv, int json);
+int util_cmd_admin_service_accounts(int argc, char **argv, int json);
 
 #endif

@@ -11,6 +11,7 @@
 #include "../auth/jwt.h"
 #include "../auth/oidc.h"
 #include "../common/util.h"
+#include "../store/identity_db.h"
 #include "internal.h"
 
 #define GRANT_API_KEY        "api_key"
@@ -30,7 +31,36 @@ typedef struct {
     int64_t jti_expires;
     uint8_t token_hash[32];
     int64_t expires_at;
+    /* The credential the token is minted from, checked again inside the transaction so that
+     * a revocation committed after the read snapshot still wins. */
+    char api_key_prefix[SRV_APIKEY_PREFIX_LEN + 1];
+    const char *kid; /* jwt-bearer: the enrolled key */
 } token_job;
+
+/* The credential and its owner are still good at commit time; the token remembers the
+ * credential, so revoking it revokes the token. */
+static srv_status check_source(srv_db *db, token_job *j, srv_error *err)
+{
+    int64_t now = srv_now(), api_key_id = 0;
+    srv_user u;
+    srv_status st = srv_db_user_get_by_id(db, j->c->user.id, &u, err);
+    if (st != SRV_OK)
+        return st;
+    if (u.disabled)
+        return srv_fail(err, SRV_E_BAD_CREDENTIALS, "\"%s\" is disabled", u.name);
+    if (j->api_key_prefix[0]) {
+        st = srv_db_apikey_active_id(db, u.id, j->api_key_prefix, &api_key_id, err);
+        if (st == SRV_E_NOT_FOUND)
+            return srv_fail(err, SRV_E_BAD_CREDENTIALS, "unknown or revoked API key");
+        if (st == SRV_OK)
+            st = srv_db_apikey_touch(db, api_key_id, now, err);
+    } else if (j->kid) {
+        st = srv_db_sakey_use(db, u.id, j->kid, now, err);
+    }
+    if (st == SRV_OK)
+        st = srv_db_token_set_source(db, j->token_hash, api_key_id, j->kid, err);
+    return st;
+}
 
 static srv_status store_token(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
@@ -46,6 +76,8 @@ static srv_status store_token(srv_db *db, srv_audit_head *audit, void *ctx, srv_
     }
     if (st == SRV_OK)
         st = srv_db_token_insert(db, j->token_hash, j->c->user.id, j->expires_at, err);
+    if (st == SRV_OK)
+        st = check_source(db, j, err);
     if (st == SRV_OK && j->c->machine_id)
         st = srv_db_token_bind(db, j->token_hash, j->c->machine_id, err);
     if (st == SRV_OK)
@@ -102,6 +134,7 @@ static srv_status grant_api_key(api_call *c, token_job *job, cJSON *deny, srv_er
         return srv_fail(err, SRV_E_BAD_CREDENTIALS, "user is disabled");
     cJSON_AddStringToObject(job->detail, "method", "api_key");
     cJSON_AddStringToObject(job->detail, "api_key_prefix", prefix);
+    snprintf(job->api_key_prefix, sizeof(job->api_key_prefix), "%s", prefix);
     return SRV_OK;
 }
 
@@ -164,6 +197,7 @@ static srv_status grant_jwt_bearer(api_call *c, token_job *job, srv_jwt *jwt, cJ
         return st;
     add_presented(presented, "jti", jti);
     job->jti = jti;
+    job->kid = jwt->kid;
     cJSON_AddStringToObject(job->detail, "method", "jwt_bearer");
     cJSON_AddStringToObject(job->detail, "kid", jwt->kid);
     cJSON_AddStringToObject(job->detail, "jti", jti);

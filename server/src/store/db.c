@@ -89,7 +89,20 @@ static const char *const migrations[] = {
     "CREATE TABLE approval_votes(request_id TEXT NOT NULL REFERENCES approval_requests(id),"
     " approver TEXT NOT NULL, decision TEXT NOT NULL CHECK(decision IN ('approve','reject')),"
     " time INTEGER NOT NULL, PRIMARY KEY(request_id, approver)) WITHOUT ROWID;",
+    /* 4 -> 5: the identity lifecycle: deleted identities, API keys' use and revocation time,
+     * revocable enrolled keys, and what each access token was minted from. */
+    "ALTER TABLE users ADD COLUMN deleted_at INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;"
+    "CREATE INDEX api_keys_user ON api_keys(user_id);"
+    "ALTER TABLE service_account_keys ADD COLUMN revoked_at INTEGER;"
+    "ALTER TABLE service_account_keys ADD COLUMN last_used_at INTEGER;"
+    "ALTER TABLE access_tokens ADD COLUMN api_key_id INTEGER REFERENCES api_keys(id);"
+    "ALTER TABLE access_tokens ADD COLUMN sa_kid TEXT;"
+    "CREATE INDEX access_tokens_api_key ON access_tokens(api_key_id);",
 };
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
+               "one migration per schema version");
 
 typedef enum {
     Q_USER_INSERT,
@@ -150,7 +163,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_USER_INSERT] = "INSERT INTO users(name, role, created_at) VALUES(?1, ?2, ?3)",
     [Q_USER_GET] = "SELECT id, name, role, disabled, kind FROM users WHERE name = ?1",
     [Q_USER_GET_ID] = "SELECT id, name, role, disabled, kind FROM users WHERE id = ?1",
-    [Q_USERS_LIST] = "SELECT id, name, role, disabled, kind, created_at FROM users ORDER BY name",
+    [Q_USERS_LIST] = "SELECT id, name, role, disabled, kind, created_at FROM users"
+                     " WHERE deleted_at IS NULL ORDER BY name",
     [Q_SA_INSERT] = "INSERT INTO users(name, role, kind, created_at) VALUES(?1, 'signer',"
                     " 'service', ?2)",
     [Q_APIKEY_INSERT] =
@@ -173,7 +187,8 @@ static const char *const queries[Q_COUNT] = {
                      " WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
     [Q_SAKEY_INSERT] = "INSERT INTO service_account_keys(kid, user_id, spki, created_at)"
                        " VALUES(?1, ?2, ?3, ?4)",
-    [Q_SAKEY_GET] = "SELECT spki FROM service_account_keys WHERE user_id = ?1 AND kid = ?2",
+    [Q_SAKEY_GET] = "SELECT spki FROM service_account_keys WHERE user_id = ?1 AND kid = ?2"
+                    " AND revoked_at IS NULL",
     [Q_JTI_PURGE] = "DELETE FROM used_jtis WHERE expires_at <= ?1",
     [Q_JTI_INSERT] = "INSERT INTO used_jtis(user_id, jti, expires_at) VALUES(?1, ?2, ?3)",
     [Q_MACHINE_INSERT] = "INSERT INTO machines(name, created_at) VALUES(?1, ?2)",

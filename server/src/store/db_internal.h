@@ -7,7 +7,10 @@
 
 #include "db.h"
 
-#define SRV_DB_EXT_SLOTS 48
+/* Each family of queries owns a range of slots: policy_db.c from 0, identity_db.c from
+ * SRV_DB_SLOT_IDENTITY. */
+#define SRV_DB_SLOT_IDENTITY 40
+#define SRV_DB_EXT_SLOTS     64
 
 /* The statement for slot (prepared from sql on first use), reset and with bindings cleared. */
 sqlite3_stmt *srv_db_stmt_ext(srv_db *db, int slot, const char *sql, srv_error *err);

@@ -34,6 +34,7 @@ enum {
     S_VOTES_LIST,
     S_COUNT
 };
+_Static_assert(S_COUNT <= SRV_DB_SLOT_IDENTITY, "policy queries overlap identity_db.c's slots");
 
 static const char *const sql[S_COUNT] = {
     [S_POLICY_GET] = "SELECT document, version FROM policies WHERE name = ?1",

@@ -1,0 +1,112 @@
+"""signum-util admin users|service-accounts end to end: signum-util -> client library ->
+signum-agent (IPC_MSG_API, the agent's allow-list) -> HTTPS -> a real signum-server. An admin
+creates a signer, lists and revokes API keys, disables and deletes identities with a reason;
+the signer's own warm agent session fails its very next signature after each change."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_harness import Agent  # noqa: E402
+from signum_harness import HASHES, ServerTestCase, b64  # noqa: E402
+
+DIGEST = HASHES["sha256"](b"offboarding").digest()
+
+
+class CliIdentities(ServerTestCase):
+    @classmethod
+    def prepare(cls):
+        s = cls.server
+        cls.boss_key = s.create_user("boss", "admin")
+        s.create_key("cli-id", "ec-p256")
+
+    def agent(self, name, api_key):
+        a = Agent(["https://localhost:%d" % self.server.port], self.server.ca_cert_path,
+                  api_key=api_key, name="cli-" + name)
+        self.addCleanup(a.cleanup)
+        return a
+
+    def boss(self):
+        return self.agent("boss", self.boss_key)
+
+    def sign_ok(self, agent):
+        agent.util_ok("sign", "--key", "cli-id", "--hash", "sha256", "--mechanism", "ecdsa",
+                      "--digest", b64(DIGEST))
+
+    def test_users_round_trip(self):
+        boss = self.boss()
+        out = boss.util_ok("admin", "users", "create", "ivy", "--role", "signer").stdout.decode()
+        self.assertIn("API key (shown once", out)
+        ivy_key = out.strip().split()[-1]
+        self.server.grant("cli-id", "ivy")
+        ivy = self.agent("ivy", ivy_key)
+        self.sign_ok(ivy)
+
+        listed = json.loads(boss.util_ok("admin", "users", "list", "--json").stdout)
+        self.assertIn("ivy", [u["name"] for u in listed["users"]])
+        table = boss.util_ok("admin", "users", "list").stdout.decode()
+        self.assertRegex(table, r"ivy\s+user\s+signer\s+active")
+        keys = json.loads(boss.util_ok("admin", "users", "api-keys", "ivy", "--json").stdout)
+        self.assertEqual(len(keys["api_keys"]), 1)
+        prefix = keys["api_keys"][0]["prefix"]
+        self.assertIn(prefix, ivy_key)
+
+        # Without a reason nothing is sent: a usage error (2) before any call.
+        r = boss.util("admin", "users", "disable", "ivy")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b"--reason", r.stderr)
+
+        out = boss.util_ok("admin", "users", "revoke-api-key", "ivy", prefix, "--reason",
+                           "laptop stolen").stdout.decode()
+        self.assertIn("revoked 1 API keys", out)
+        # The warm agent's next signature fails: its token died with the key, and the
+        # re-login with the revoked key is refused (exit 4: credentials refused).
+        r = ivy.util("sign", "--key", "cli-id", "--hash", "sha256", "--mechanism", "ecdsa",
+                    "--digest", b64(DIGEST))
+        self.assertEqual(r.returncode, 4, r)
+        rec = [x for x in self.server.audit_show() if x["action"] == "apikey.revoke"][-1]
+        self.assertEqual((rec["actor"], rec["detail"]["reason"]), ("user:boss", "laptop stolen"))
+
+        out = boss.util_ok("admin", "users", "create-api-key", "ivy").stdout.decode()
+        ivy2 = self.agent("ivy2", out.strip().split()[-1])
+        self.sign_ok(ivy2)
+        boss.util_ok("admin", "users", "disable", "ivy", "--reason", "left")
+        r = ivy2.util("sign", "--key", "cli-id", "--hash", "sha256", "--mechanism", "ecdsa",
+                    "--digest", b64(DIGEST))
+        self.assertEqual(r.returncode, 4, r)
+        shown = boss.util_ok("admin", "users", "show", "ivy").stdout.decode()
+        self.assertIn("ivy (user, signer): disabled", shown)
+        boss.util_ok("admin", "users", "delete", "ivy", "--reason", "gone")
+        shown = json.loads(boss.util_ok("admin", "users", "show", "ivy", "--json").stdout)
+        self.assertTrue(shown["user"]["deleted"])
+
+    def test_service_accounts(self):
+        boss = self.boss()
+        out = boss.util_ok("admin", "service-accounts", "create", "ci-x").stdout.decode()
+        self.assertIn("enrollment token", out)
+        listed = json.loads(boss.util_ok("admin", "service-accounts", "list", "--json").stdout)
+        self.assertIn("ci-x", [a["name"] for a in listed["service_accounts"]])
+        keys = json.loads(boss.util_ok("admin", "service-accounts", "keys", "ci-x",
+                                       "--json").stdout)
+        self.assertEqual(keys["keys"], [])
+        r = boss.util("admin", "service-accounts", "revoke-key", "ci-x", "0" * 32, "--reason",
+                      "none")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"not_found", r.stderr)
+        boss.util_ok("admin", "service-accounts", "disable", "ci-x", "--reason", "paused")
+        shown = json.loads(boss.util_ok("admin", "service-accounts", "show", "ci-x",
+                                        "--json").stdout)
+        self.assertTrue(shown["service_account"]["disabled"])
+
+    def test_signer_is_refused(self):
+        k = self.server.create_user("jim", "signer")
+        jim = self.agent("jim", k)
+        r = jim.util("admin", "users", "list")
+        self.assertEqual(r.returncode, 5, r)
+        self.assertIn(b"forbidden", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
