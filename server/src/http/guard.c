@@ -307,12 +307,22 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- framing errors ------------------------------------------------------------------------ */
 
+/* The error is out: send FIN, then read (and drop) until the peer closes or the timeout. A
+ * close with unread bytes pending would send a reset, which can destroy the answer before the
+ * client reads it. */
 static void framing_write_done(struct bufferevent *bev, void *arg)
 {
     gconn *c = arg;
-    (void)bev;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    int fd;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    fd = (int)bufferevent_getfd(bev);
+    if (fd < 0 || shutdown(fd, SHUT_WR) != 0) {
         conn_close(c);
+        return;
+    }
+    bufferevent_disable(bev, EV_WRITE);
+    bufferevent_enable(bev, EV_READ);
 }
 
 static void framing_event(struct bufferevent *bev, short what, void *arg)
@@ -349,7 +359,7 @@ static void framing_reply(gconn *c)
     evbuffer_drain(in, evbuffer_get_length(in));
     c->in_cb = 0;
     bufferevent_setcb(c->bev, NULL, framing_write_done, framing_event, c);
-    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_disable(c->bev, EV_READ); /* until the answer is out; then until EOF */
     {
         char body[256];
         int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
@@ -360,10 +370,10 @@ static void framing_reply(gconn *c)
                             "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
                             c->status, reason, n, body);
     }
-    /* A write timeout: a peer that does not read its error does not keep the socket. */
+    /* A peer that does not read its error, or does not close, does not keep the socket. */
     {
         struct timeval tv = {c->g->cfg.header_timeout, 0};
-        bufferevent_set_timeouts(c->bev, NULL, &tv);
+        bufferevent_set_timeouts(c->bev, &tv, &tv);
     }
     bufferevent_enable(c->bev, EV_WRITE);
 }
