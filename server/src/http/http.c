@@ -127,6 +127,13 @@ char *srv_http_metrics(void)
 
 /* ---- loop thread: replies ------------------------------------------------------------------ */
 
+static void wipe_sent(const void *data, size_t len, void *extra)
+{
+    (void)extra;
+    OPENSSL_cleanse((void *)data, len);
+    free((void *)data);
+}
+
 static void send_reply(evutil_socket_t fd, short what, void *arg)
 {
     work *w = arg;
@@ -151,8 +158,11 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
     }
     for (unsigned i = 0; i < w->ex.header_count; i++)
         evhttp_add_header(out, w->ex.header_names[i], w->ex.header_values[i]);
-    if (body && w->ex.response && w->ex.status != 304)
-        evbuffer_add(body, w->ex.response, w->ex.response_len);
+    /* The reply goes out by reference and is wiped once sent: it may hold a new access
+     * token or API key, which a copy in libevent's buffers would leave behind in freed memory. */
+    if (body && w->ex.response && w->ex.status != 304 &&
+        evbuffer_add_reference(body, w->ex.response, w->ex.response_len, wipe_sent, NULL) == 0)
+        w->ex.response = NULL;
     evhttp_send_reply(w->req, w->ex.status ? w->ex.status : 500, NULL, body);
     if (body)
         evbuffer_free(body);
