@@ -75,6 +75,11 @@ static int keep_verify_result(int preverify_ok, X509_STORE_CTX *store)
     return 1;
 }
 
+#define SRV_TLS12_CIPHERS                                                                          \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 static SSL_CTX *tls_context(const srv_config *cfg, srv_error *err)
 {
     static const unsigned char session_context[] = "signum-server";
@@ -87,6 +92,13 @@ static SSL_CTX *tls_context(const srv_config *cfg, srv_error *err)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_RENEGOTIATION);
+    /* TLS 1.2 (kept for Wine's schannel): forward-secret AEAD suites only; no static RSA key
+     * exchange, no CBC. TLS 1.3 keeps OpenSSL's default suites, which are all AEAD. */
+    if (SSL_CTX_set_cipher_list(ctx, SRV_TLS12_CIPHERS) != 1) {
+        srv_fail(err, SRV_E_INTERNAL, "cannot set the TLS 1.2 cipher list");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     /* Resumed sessions keep their client certificate; the context id makes that safe. */
     SSL_CTX_set_session_id_context(ctx, session_context, sizeof(session_context) - 1);
@@ -288,6 +300,10 @@ int srv_cmd_serve(int argc, char **argv)
     hcfg.workers = app->cfg.workers;
     hcfg.queue_limit = 4096;
     hcfg.timeout_secs = app->cfg.http_timeout;
+    hcfg.header_timeout_secs = app->cfg.header_timeout;
+    hcfg.body_timeout_secs = app->cfg.body_timeout;
+    hcfg.max_conns = app->cfg.max_connections;
+    hcfg.max_conns_per_addr = app->cfg.max_connections_per_address;
     hcfg.max_body = app->cfg.max_body;
     hcfg.handler = srv_api_handle;
     hcfg.worker_init = srv_api_worker_init;

@@ -19,6 +19,10 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->audit_sync_full = 1;
     cfg->token_ttl = 900;
     cfg->http_timeout = 30;
+    cfg->header_timeout = 10;
+    cfg->body_timeout = 60;
+    cfg->max_connections = 1024;
+    cfg->max_connections_per_address = 64;
     cfg->max_body = 1024 * 1024;
     snprintf(cfg->database, sizeof(cfg->database), "signum.db");
     snprintf(cfg->hsm_module, sizeof(cfg->hsm_module), "/usr/lib/softhsm/libsofthsm2.so");
@@ -96,6 +100,10 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     INT("hsm_sessions", hsm_sessions, 1, 256)
     INT("token_ttl", token_ttl, 5, 86400)
     INT("http_timeout", http_timeout, 1, 3600)
+    INT("header_timeout", header_timeout, 1, 3600)
+    INT("body_timeout", body_timeout, 1, 3600)
+    INT("max_connections", max_connections, 1, 1000000)
+    INT("max_connections_per_address", max_connections_per_address, 1, 1000000)
     INT("max_body", max_body, 4096, 64 * 1024 * 1024)
     PATH("database", database)
     PATH("hsm_module", hsm_module)
@@ -203,6 +211,12 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# signum-server configuration. Relative paths are inside this directory.\n"
             "listen = %s\nport = %d\nworkers = %u\nhsm_sessions = %u\ntoken_ttl = %d\n"
             "http_timeout = %d\nmax_body = %zu\ndatabase = %s\n"
+            "# Slow clients: the TLS handshake and request headers must arrive within\n"
+            "# header_timeout seconds, a body within body_timeout; connections over\n"
+            "# max_connections (or max_connections_per_address from one address) are\n"
+            "# closed at accept.\n"
+            "header_timeout = %d\nbody_timeout = %d\nmax_connections = %u\n"
+            "max_connections_per_address = %u\n"
             "# Any PKCS#11 module works here; softhsm_conf only matters for SoftHSMv2.\n"
             "hsm_module = %s\nhsm_token = %s\nhsm_pin_file = %s\nsofthsm_conf = %s\n"
             "tls_cert = %s\ntls_key = %s\nca_cert = %s\nca_key_name = %s\n"
@@ -224,7 +238,8 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# export_hec_url = https://splunk.example:8088/services/collector/event\n"
             "# export_hec_token_file = hec.token\n# export_hec_ca = splunk-ca.pem\n",
             cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,
-            cfg->http_timeout, cfg->max_body, cfg->database, cfg->hsm_module, cfg->hsm_token,
+            cfg->http_timeout, cfg->max_body, cfg->database, cfg->header_timeout, cfg->body_timeout,
+            cfg->max_connections, cfg->max_connections_per_address, cfg->hsm_module, cfg->hsm_token,
             cfg->hsm_pin_file, cfg->softhsm_conf, cfg->tls_cert, cfg->tls_key, cfg->ca_cert,
             cfg->ca_key_name, cfg->auth_audience, cfg->enrollment_token_ttl,
             cfg->audit_checkpoint_records, cfg->audit_checkpoint_seconds,

@@ -16,9 +16,13 @@ typedef struct {
     int port;
     unsigned workers;
     unsigned hsm_sessions;
-    int token_ttl;    /* seconds */
-    int http_timeout; /* seconds a connection may stall */
-    size_t max_body;  /* transport cap in bytes */
+    int token_ttl;      /* seconds */
+    int http_timeout;   /* seconds a connection may stall */
+    int header_timeout; /* seconds: TLS handshake + request headers, in total */
+    int body_timeout;   /* seconds: a request body, in total */
+    unsigned max_connections;
+    unsigned max_connections_per_address;
+    size_t max_body; /* transport cap in bytes */
     char database[PATH_MAX];
     char hsm_module[PATH_MAX];
     char hsm_token[33];

@@ -402,10 +402,13 @@ class Bench:
         conns = []
         try:
             deadline = time.monotonic() + 120
-            for _ in range(1000):
+            for i in range(1000):
                 if time.monotonic() > deadline:
                     break
-                raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+                # From many loopback addresses: the server caps connections per address
+                # (max_connections_per_address, 64 by default).
+                raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=10,
+                                               source_address=("127.0.7.%d" % (1 + i % 250), 0))
                 c = ctx.wrap_socket(raw, server_hostname="localhost")
                 c.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 c.recv(4096)

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import ssl
 import sys
 import time
 import unittest
@@ -43,6 +45,33 @@ def sign_body(**over):
     return {k: v for k, v in body.items() if v is not None}
 
 
+class Raw:
+    """A response read off a raw TLS socket (all bytes until the server closed)."""
+
+    def __init__(self, data):
+        self.raw = data
+        text = data.decode("latin-1")
+        status_line, _, rest = text.partition("\r\n")
+        self.status = int(status_line.split()[1]) if status_line else 0
+        hdrs, _, body = rest.partition("\r\n\r\n")
+        self.headers = {h.split(":", 1)[0].lower(): h.split(":", 1)[1].strip()
+                        for h in hdrs.split("\r\n") if ":" in h}
+        self.body = body.encode("latin-1")
+        try:
+            self.json = json.loads(body)
+        except ValueError:
+            self.json = None
+
+    @property
+    def error_code(self):
+        if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
+            return self.json["error"].get("code")
+        return None
+
+    def __repr__(self):
+        return "<raw %d %r>" % (self.status, self.body[:200])
+
+
 class BadInputTest(ServerTestCase):
     server_options = {"ca_key_type": "ec-p256"}
 
@@ -60,10 +89,11 @@ class BadInputTest(ServerTestCase):
         s.admin_token()
 
     # -- the one check every case goes through
-    def denied(self, fn, status, code, bare=False):
+    def denied(self, fn, status, code, bare=False, front=False):
         """fn() is refused with status and code; exactly one new audit record (outcome
         denied, naming the code), or none at all for a bare transport-level refusal; every
-        other table unchanged."""
+        other table unchanged. front: a JSON refusal by the HTTPS front end (framing), which
+        the API never sees: no audit record either."""
         s = self.server
         snap = s.db_snapshot()
         last = s.audit_last_seq()
@@ -78,7 +108,7 @@ class BadInputTest(ServerTestCase):
             if status == 401:
                 self.assertIn("Bearer", r.headers.get("www-authenticate", ""))
         new = s.audit_show(after=last)
-        if bare:
+        if bare or front:
             self.assertEqual(new, [], "a transport-level refusal reached the API")
         else:
             self.assertEqual(len(new), 1, "expected exactly one denial record: %r" % new)
@@ -146,29 +176,6 @@ class BadInputTest(ServerTestCase):
         head = ("POST /api/v1/sign HTTP/1.1\r\nHost: localhost\r\n"
                 "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n" % self.token)
 
-        class Raw:
-            def __init__(self, data):
-                text = data.decode("latin-1")
-                status_line, _, rest = text.partition("\r\n")
-                self.status = int(status_line.split()[1]) if status_line else 0
-                hdrs, _, body = rest.partition("\r\n\r\n")
-                self.headers = {h.split(":", 1)[0].lower(): h.split(":", 1)[1].strip()
-                                for h in hdrs.split("\r\n") if ":" in h}
-                self.body = body.encode("latin-1")
-                try:
-                    self.json = json.loads(body)
-                except ValueError:
-                    self.json = None
-
-            @property
-            def error_code(self):
-                if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
-                    return self.json["error"].get("code")
-                return None
-
-            def __repr__(self):
-                return "<raw %d %r>" % (self.status, self.body[:200])
-
         over = 1024 * 1024 + 1
         # Declared length over the cap: refused before the body is read.
         r = self.denied(lambda: Raw(s.raw_exchange(
@@ -181,6 +188,105 @@ class BadInputTest(ServerTestCase):
             b" " * 4096)), 413, None, bare=True)
         # The server is fine afterwards.
         self.assertEqual(self.sign_json(sign_body()).status, 200)
+
+    # -- HTTP framing: a request must have one reading, or it is refused in JSON and the
+    # connection closed (nothing after the refusal is read as another request)
+    def framing_refused(self, data, message_part):
+        s = self.server
+        r = self.denied(lambda: Raw(s.raw_exchange(data)), 400, "bad_framing", front=True)
+        self.assertIn(message_part, r.json["error"]["message"])
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assertEqual(r.raw.count(b"HTTP/1.1 "), 1, "more than one response: %r" % r.raw)
+        return r
+
+    def test_framing_content_length(self):
+        tail = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        head = (b"POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\n")
+        # Two different lengths: read with the first, the rest would be a second request.
+        self.framing_refused(head + b"Content-Length: 2\r\nContent-Length: %d\r\n\r\n{}"
+                             % len(tail) + tail, "more than one Content-Length")
+        # The same length twice is refused too: one header, one reading.
+        self.framing_refused(head + b"Content-Length: 2\r\ncontent-length: 2\r\n\r\n{}",
+                             "more than one Content-Length")
+        for value in (b"+2", b"0x2", b"2 2", b"-2", b"2.0", b"", b"99999999999999999999"):
+            with self.subTest(content_length=value):
+                self.framing_refused(head + b"Content-Length: " + value + b"\r\n\r\n{}",
+                                     "Content-Length must be a plain decimal number")
+
+    def test_framing_transfer_encoding(self):
+        head = (b"POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\n")
+        chunked = b"2\r\n{}\r\n0\r\n\r\n"
+        self.framing_refused(head + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+                             "Content-Length together with Transfer-Encoding")
+        self.framing_refused(head + b"Transfer-Encoding: chunked\r\nContent-Length: 11\r\n\r\n"
+                             + chunked, "Content-Length together with Transfer-Encoding")
+        self.framing_refused(head + b"Transfer-Encoding: chunked\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n" + chunked,
+                             "more than one Transfer-Encoding")
+        self.framing_refused(head + b"Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked,
+                             "Transfer-Encoding must be exactly chunked")
+
+    def test_framing_header_lines(self):
+        head = (b"POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\n")
+        self.framing_refused(head + b"Content-Length : 2\r\n\r\n{}", "malformed header line")
+        self.framing_refused(head + b"X-A: 1\r\n Content-Length: 2\r\n\r\n{}",
+                             "folded header lines")
+        # Bare LF line ends are split like evhttp splits them.
+        self.framing_refused(head.replace(b"\r\n", b"\n") +
+                             b"Content-Length: 2\nContent-Length: 3\n\n{}",
+                             "more than one Content-Length")
+
+    def test_framing_dripped(self):
+        # The check follows the stream however it is cut: one TLS record per byte.
+        s = self.server
+        data = (b"POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Length: 2\r\nContent-Length: 9\r\n\r\n{}")
+        sock = socket.create_connection(("127.0.0.1", s.port), 10)
+        tls = s.ssl_context().wrap_socket(sock, server_hostname="localhost")
+        got = b""
+        try:
+            for i in range(len(data)):
+                tls.sendall(data[i:i + 1])
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+        finally:
+            tls.close()
+        r = Raw(got)
+        self.assertError(r, 400, "bad_framing")
+        self.assertEqual(r.headers.get("connection"), "close")
+
+    def test_framing_after_a_good_request(self):
+        # A good request with a bad one pipelined behind it on the same connection: exactly one
+        # response, and the smuggled request in the bad one's body is never answered. Either
+        # the bad one arrives while the good one is still being read (the whole batch is
+        # refused in JSON) or while it is handled (its reply closes the connection).
+        tail = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        data = (tail + b"POST /api/v1/auth/token HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Length: 2\r\nContent-Length: %d\r\n\r\n{}" % len(tail) + tail)
+        got = self.server.raw_exchange(data)
+        self.assertEqual(got.count(b"HTTP/1.1 "), 1, got)
+        r = Raw(got)
+        self.assertEqual(r.headers.get("connection"), "close")
+        if r.status != 200:
+            self.assertError(r, 400, "bad_framing")
+
+    def test_path_with_encoded_control_byte(self):
+        s = self.server
+        for path in ("/healthz%00foo", "/healthz%00", "/api/v1/keys%0a", "/healthz%7f",
+                     "/healthz%1b[0m"):
+            with self.subTest(path=path):
+                r = self.denied(lambda: s.request("GET", path), 400, "bad_request", front=True)
+                self.assertIn("control character", r.json["error"]["message"])
+                self.assertEqual(r.headers.get("connection"), "close")
+        self.assertEqual(s.request("GET", "/healthz").status, 200)
 
     # -- members
     def test_unknown_field(self):

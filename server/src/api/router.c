@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "../auth/credentials.h"
 #include "../common/b64.h"
 #include "../common/log.h"
@@ -12,6 +14,33 @@
 #include "internal.h"
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN } auth_level;
+
+/* /metrics: the API's counters, then the HTTPS front end's (connections, caps, deadlines). */
+static void metrics_with_http(api_call *c)
+{
+    char *http = NULL, *joined = NULL;
+    api_metrics(c);
+    if (c->ex->status != 200 || !c->ex->response || !(http = srv_http_metrics()))
+        goto out;
+    if (asprintf(&joined, "%s%s", c->ex->response, http) < 0)
+        goto out;
+    free(c->ex->response);
+    c->ex->response = joined;
+    c->ex->response_len = strlen(joined);
+out:
+    free(http);
+}
+
+/* Wipes every string of a JSON tree before it is freed: request bodies hold API keys and
+ * assertions, replies hold access tokens and new API keys. */
+static void json_wipe(cJSON *item)
+{
+    for (; item; item = item->next) {
+        if (item->valuestring)
+            OPENSSL_cleanse(item->valuestring, strlen(item->valuestring));
+        json_wipe(item->child);
+    }
+}
 
 typedef struct {
     srv_http_method method;
@@ -24,7 +53,7 @@ typedef struct {
 
 static const route routes[] = {
     {SRV_HTTP_GET, "/healthz", AUTH_NONE, 0, "health", api_healthz},
-    {SRV_HTTP_GET, "/metrics", AUTH_NONE, 0, "metrics", api_metrics},
+    {SRV_HTTP_GET, "/metrics", AUTH_NONE, 0, "metrics", metrics_with_http},
     {SRV_HTTP_GET, "/api/v1/ca", AUTH_NONE, 0, "ca.get", api_ca},
     {SRV_HTTP_POST, "/api/v1/auth/token", AUTH_NONE, API_BODY_CAP, "auth.token", api_token},
     {SRV_HTTP_POST, "/api/v1/enroll/service-account", AUTH_NONE, API_BODY_CAP,
@@ -156,6 +185,7 @@ void srv_api_worker_fini(void *worker)
 void api_reply(api_call *c, int status, cJSON *doc)
 {
     char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    json_wipe(doc);
     cJSON_Delete(doc);
     if (!text) {
         static const char oom[] =
@@ -519,5 +549,6 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         srv_db_read_end(c.w->db);
     r->fn(&c);
     srv_db_read_end(c.w->db);
+    json_wipe(c.body);
     cJSON_Delete(c.body);
 }

@@ -12,16 +12,22 @@
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "../common/log.h"
+#include "guard.h"
+#include "ratelog.h"
 
 typedef struct work {
     struct work *next;
@@ -35,7 +41,10 @@ typedef struct server {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    struct event *sigterm, *sigint, *drain_timer;
+    struct evconnlistener *listener;
+    srv_http_guard *guard;
+    struct event *sigterm, *sigint, *drain_timer, *accept_timer;
+    unsigned accept_backoff_ms; /* 0 while accepting; else the current pause */
     pthread_t *threads;
     unsigned nthreads;
     pthread_mutex_t lock;
@@ -48,15 +57,25 @@ typedef struct server {
     unsigned drain_ticks;
 } server;
 
+static void free_wiped(char *p, size_t len)
+{
+    if (p) {
+        OPENSSL_cleanse(p, len);
+        free(p);
+    }
+}
+
+/* Bodies carry API keys, passwords of a kind and assertions; replies carry access tokens and
+ * new API keys; Authorization carries a bearer token: none is left behind in freed memory. */
 static void exchange_free(srv_http_exchange *ex)
 {
     free(ex->path);
     free(ex->query);
     free(ex->content_type);
-    free(ex->authorization);
+    free_wiped(ex->authorization, ex->authorization ? strlen(ex->authorization) : 0);
     free(ex->if_none_match);
-    free(ex->body);
-    free(ex->response);
+    free_wiped(ex->body, ex->body_len);
+    free_wiped(ex->response, ex->response_len);
     for (unsigned i = 0; i < ex->header_count; i++)
         free(ex->header_values[i]);
 }
@@ -75,7 +94,45 @@ long srv_http_tls_handshakes(SSL_CTX *tls)
     return SSL_CTX_sess_accept_good(tls);
 }
 
+static atomic_ulong accept_errors; /* accept() failures (descriptor limit and others) */
+
+char *srv_http_metrics(void)
+{
+    srv_http_guard_stats g = srv_http_guard_get_stats();
+    char *text = NULL;
+    if (asprintf(&text,
+                 "# TYPE signum_http_connections_open gauge\n"
+                 "signum_http_connections_open %lu\n"
+                 "# TYPE signum_http_connections_accepted_total counter\n"
+                 "signum_http_connections_accepted_total %lu\n"
+                 "# TYPE signum_http_connections_refused_total counter\n"
+                 "signum_http_connections_refused_total{reason=\"max_connections\"} %lu\n"
+                 "signum_http_connections_refused_total{reason=\"max_connections_per_address\"} "
+                 "%lu\n"
+                 "# TYPE signum_http_deadline_closes_total counter\n"
+                 "signum_http_deadline_closes_total{phase=\"handshake_headers\"} %lu\n"
+                 "signum_http_deadline_closes_total{phase=\"body\"} %lu\n"
+                 "# TYPE signum_http_framing_errors_total counter\n"
+                 "signum_http_framing_errors_total %lu\n"
+                 "# TYPE signum_http_accept_errors_total counter\n"
+                 "signum_http_accept_errors_total %lu\n"
+                 "# TYPE signum_log_lines_suppressed_total counter\n"
+                 "signum_log_lines_suppressed_total %lu\n",
+                 g.open, g.accepted, g.refused_total, g.refused_per_addr, g.header_timeouts,
+                 g.body_timeouts, g.framing_errors, atomic_load(&accept_errors),
+                 srv_ratelog_suppressed_total()) < 0)
+        return NULL;
+    return text;
+}
+
 /* ---- loop thread: replies ------------------------------------------------------------------ */
+
+static void wipe_sent(const void *data, size_t len, void *extra)
+{
+    (void)extra;
+    OPENSSL_cleanse((void *)data, len);
+    free((void *)data);
+}
 
 static void send_reply(evutil_socket_t fd, short what, void *arg)
 {
@@ -94,10 +151,18 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
                           w->ex.response_type ? w->ex.response_type : "application/json");
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    {
+        struct evhttp_connection *conn = evhttp_request_get_connection(w->req);
+        if (conn && srv_http_guard_request_end(evhttp_connection_get_bufferevent(conn)))
+            evhttp_add_header(out, "Connection", "close");
+    }
     for (unsigned i = 0; i < w->ex.header_count; i++)
         evhttp_add_header(out, w->ex.header_names[i], w->ex.header_values[i]);
-    if (body && w->ex.response && w->ex.status != 304)
-        evbuffer_add(body, w->ex.response, w->ex.response_len);
+    /* The reply goes out by reference and is wiped once sent: it may hold a new access
+     * token or API key, which a copy in libevent's buffers would leave behind in freed memory. */
+    if (body && w->ex.response && w->ex.status != 304 &&
+        evbuffer_add_reference(body, w->ex.response, w->ex.response_len, wipe_sent, NULL) == 0)
+        w->ex.response = NULL;
     evhttp_send_reply(w->req, w->ex.status ? w->ex.status : 500, NULL, body);
     if (body)
         evbuffer_free(body);
@@ -206,11 +271,57 @@ static void reject(struct evhttp_request *req, int status, const char *code, con
 {
     struct evbuffer *b = evbuffer_new();
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
     if (b)
         evbuffer_add_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
     evhttp_send_reply(req, status, NULL, b);
     if (b)
         evbuffer_free(b);
+}
+
+/* Second line of defence behind the guard's stream check (guard.c), which answers these
+ * before evhttp interprets the headers: a request is only handled when its framing has one
+ * reading. */
+static const char *framing_problem(struct evkeyvalq *in)
+{
+    struct evkeyval *h;
+    unsigned n_cl = 0, n_te = 0;
+    TAILQ_FOREACH(h, in, next)
+    {
+        if (evutil_ascii_strcasecmp(h->key, "Content-Length") == 0) {
+            size_t n = strlen(h->value);
+            if (++n_cl > 1)
+                return "more than one Content-Length header";
+            if (n == 0 || n > 18 || strspn(h->value, "0123456789") != n)
+                return "Content-Length must be a plain decimal number";
+        } else if (evutil_ascii_strcasecmp(h->key, "Transfer-Encoding") == 0) {
+            if (++n_te > 1)
+                return "more than one Transfer-Encoding header";
+        }
+    }
+    return n_cl && n_te ? "Content-Length together with Transfer-Encoding" : NULL;
+}
+
+/* The routed path: percent-decoded, refused when a byte decodes to a control character (an
+ * encoded NUL would otherwise cut the path short: /healthz%00x routed as /healthz). */
+static char *decode_path(const char *raw, int *bad)
+{
+    size_t len = 0;
+    char *path = evhttp_uridecode(raw, 0, &len);
+    *bad = 0;
+    if (!path)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)path[i] < 0x20 || (unsigned char)path[i] == 0x7f)
+            *bad = 1;
+    return path;
+}
+
+static void reject_close(struct evhttp_request *req, int status, const char *code,
+                         const char *message)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    reject(req, status, code, message);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -223,13 +334,19 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *raw_query = uri ? evhttp_uri_get_query(uri) : NULL;
     size_t body_len = evbuffer_get_length(body);
+    const char *framing = framing_problem(in);
     char *peer_addr = NULL;
+    int bad_path = 0;
     ev_uint16_t peer_port = 0;
     uint64_t t0 = srv_phase_now();
     work *w;
 
     if (srv->draining) {
         reject(req, 503, "unavailable", "server is shutting down");
+        return;
+    }
+    if (framing) {
+        reject_close(req, 400, "bad_framing", framing);
         return;
     }
     if (!raw_path) {
@@ -250,7 +367,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     case EVHTTP_REQ_DELETE: w->ex.method = SRV_HTTP_DELETE; break;
     default: w->ex.method = SRV_HTTP_OTHER; break;
     }
-    w->ex.path = evhttp_uridecode(raw_path, 0, NULL);
+    w->ex.path = decode_path(raw_path, &bad_path);
+    if (bad_path) {
+        exchange_free(&w->ex);
+        free(w);
+        reject_close(req, 400, "bad_request", "the path holds an encoded control character");
+        return;
+    }
     w->ex.query = raw_query ? strdup(raw_query) : NULL;
     w->ex.content_type = dup_header(in, "Content-Type");
     w->ex.authorization = dup_header(in, "Authorization");
@@ -290,9 +413,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     srv->tail = w;
     srv->queued++;
     srv->in_flight++;
+    if (conn)
+        srv_http_guard_request_begin(evhttp_connection_get_bufferevent(conn));
     pthread_cond_signal(&srv->wake);
     pthread_mutex_unlock(&srv->lock);
 }
+
+static srv_ratelog_bucket log_accept = SRV_RATELOG_INIT("http", 1.0, 5.0);
+static server *srv_current; /* the one server of this process, for the listener error callback */
 
 /* TLS handshake timer: the accept time rides in the SSL's ex_data until the handshake is done
  * (a 64-bit nanosecond value stored in the pointer; 0 once counted). */
@@ -313,9 +441,10 @@ static void tls_info(const SSL *ssl, int where, int ret)
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
-    SSL_CTX *ctx = arg;
-    SSL *ssl = SSL_new(ctx);
+    server *srv = arg;
+    SSL *ssl = SSL_new(srv->cfg->tls);
     struct bufferevent *bev;
+    srv->accept_backoff_ms = 0; /* accept() works again */
     if (!ssl)
         return NULL;
     if (handshake_idx >= 0 &&
@@ -323,9 +452,90 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
         SSL_set_info_callback(ssl, tls_info);
     bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
-    if (bev)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    if (!bev)
+        return NULL; /* the SSL was freed with the failed bufferevent */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    if (srv_http_guard_attach(srv->guard, ssl, bev) != 0) {
+        /* Out of memory. evhttp cannot be told to refuse here (NULL makes it serve plain
+         * HTTP), and unguarded is not an option: no protocol version is left to agree on,
+         * so the handshake fails and evhttp drops the connection. */
+        srv_ratelog(&log_accept, SRV_LOG_ERROR, "cannot track a new connection: refusing it");
+        SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+        SSL_set_max_proto_version(ssl, TLS1_2_VERSION);
+    }
     return bev;
+}
+
+/* ---- accepting ----------------------------------------------------------------------------- */
+
+static srv_ratelog_bucket log_libevent = SRV_RATELOG_INIT("libevent", 2.0, 10.0);
+
+#define ACCEPT_BACKOFF_MIN_MS 50
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    server *srv = arg;
+    (void)fd;
+    (void)what;
+    if (srv->listener && !srv->draining)
+        evconnlistener_enable(srv->listener);
+}
+
+/* accept() failed. At the descriptor limit the listening socket stays readable, so without a
+ * pause the loop would spin on it (and log each failure). Pause accepting, doubling the pause
+ * while the failures go on; the first accept that succeeds afterwards resets it. */
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    server *srv = srv_current;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval tv;
+    (void)arg;
+    if (!srv || listener != srv->listener)
+        return;
+    atomic_fetch_add(&accept_errors, 1);
+    srv->accept_backoff_ms =
+        srv->accept_backoff_ms ? srv->accept_backoff_ms * 2 : ACCEPT_BACKOFF_MIN_MS;
+    if (srv->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
+        srv->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
+    srv_ratelog(&log_accept, SRV_LOG_WARN, "accept(): %s; pausing accepts for %u ms%s",
+                evutil_socket_error_to_string(err), srv->accept_backoff_ms,
+                err == EMFILE || err == ENFILE ? " (raise the descriptor limit or lower "
+                                                 "max_connections)"
+                                               : "");
+    evconnlistener_disable(listener);
+    tv.tv_sec = srv->accept_backoff_ms / 1000;
+    tv.tv_usec = (srv->accept_backoff_ms % 1000) * 1000;
+    if (!srv->accept_timer || event_add(srv->accept_timer, &tv) != 0)
+        evconnlistener_enable(listener); /* better a busy loop than a dead listener */
+}
+
+/* libevent's own warnings go through the rate limit too. */
+static void on_libevent_log(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_WARN)
+        srv_ratelog(&log_libevent, severity >= EVENT_LOG_ERR ? SRV_LOG_ERROR : SRV_LOG_WARN, "%s",
+                    msg);
+}
+
+/* Descriptors: each connection takes one. Lift the soft limit to the hard one so the caps,
+ * not the limit, decide; warn when the caps still do not fit under it. */
+static void fit_descriptor_limit(const srv_http_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_conns + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        srv_log(SRV_LOG_WARN, "http",
+                "the descriptor limit (%lu) is below max_connections + 64 (%lu): at the limit, "
+                "accepting pauses",
+                (unsigned long)rl.rlim_cur, (unsigned long)want);
 }
 
 /* ---- shutdown ------------------------------------------------------------------------------ */
@@ -352,6 +562,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (srv->bound) {
         evhttp_del_accept_socket(srv->http, srv->bound);
         srv->bound = NULL;
+        srv->listener = NULL;
     }
     srv->drain_timer = event_new(srv->base, -1, EV_PERSIST, drain_tick, srv);
     if (!srv->drain_timer || event_add(srv->drain_timer, &tick) != 0)
@@ -378,13 +589,22 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
     _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "the handshake timer needs 64 bits");
     if (handshake_idx < 0)
         handshake_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    event_set_log_callback(on_libevent_log);
+    fit_descriptor_limit(cfg);
     srv.base = event_base_new();
     srv.http = srv.base ? evhttp_new(srv.base) : NULL;
-    if (!srv.http) {
+    {
+        srv_http_guard_config gc = {cfg->max_conns, cfg->max_conns_per_addr,
+                                    cfg->header_timeout_secs, cfg->body_timeout_secs};
+        srv.guard = srv.http ? srv_http_guard_new(srv.base, &gc) : NULL;
+    }
+    srv.accept_timer = srv.base ? evtimer_new(srv.base, accept_resume, &srv) : NULL;
+    if (!srv.http || !srv.guard || !srv.accept_timer) {
         st = srv_fail(err, SRV_E_NOMEM, "cannot create the HTTP server");
         goto out;
     }
-    evhttp_set_bevcb(srv.http, make_tls_bev, cfg->tls);
+    srv_current = &srv;
+    evhttp_set_bevcb(srv.http, make_tls_bev, &srv);
     evhttp_set_gencb(srv.http, on_request, &srv);
     /* Every method reaches the router, so a wrong one gets a JSON 405 and a denial record. */
     evhttp_set_allowed_methods(
@@ -403,6 +623,8 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
                       strerror(errno));
         goto out;
     }
+    srv.listener = evhttp_bound_socket_get_listener(srv.bound);
+    evconnlistener_set_error_cb(srv.listener, on_accept_error);
     fd = evhttp_bound_socket_get_fd(srv.bound);
     /* Accepted sockets inherit TCP_NODELAY on Linux: no 40 ms Nagle stalls on small replies. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -456,14 +678,23 @@ out:
     free(srv.threads);
     if (srv.drain_timer)
         event_free(srv.drain_timer);
+    if (srv.accept_timer)
+        event_free(srv.accept_timer);
     if (srv.sigterm)
         event_free(srv.sigterm);
     if (srv.sigint)
         event_free(srv.sigint);
     if (srv.http)
         evhttp_free(srv.http);
+    /* Freed connections finish on the loop (bufferevent finalizers): let them, so the guard's
+     * per-connection state goes while the event base is whole. */
+    if (srv.base)
+        event_base_loop(srv.base, EVLOOP_NONBLOCK);
+    srv_http_guard_free(srv.guard);
+    srv_current = NULL;
     if (srv.base)
         event_base_free(srv.base);
+    event_set_log_callback(NULL);
     pthread_mutex_destroy(&srv.lock);
     pthread_cond_destroy(&srv.wake);
     return st;

@@ -66,9 +66,13 @@ typedef struct {
     int port; /* 0 picks a free port */
     SSL_CTX *tls;
     unsigned workers;
-    unsigned queue_limit; /* requests waiting for a worker before 503 */
-    int timeout_secs;     /* idle/stalled connection timeout */
-    size_t max_body;      /* hard transport cap; API caps are lower and answer in JSON */
+    unsigned queue_limit;    /* requests waiting for a worker before 503 */
+    int timeout_secs;        /* idle/stalled connection timeout */
+    int header_timeout_secs; /* total: accept or first byte to the end of the headers */
+    int body_timeout_secs;   /* total: end of the headers to the end of the body */
+    unsigned max_conns;      /* open connections; more are closed at accept */
+    unsigned max_conns_per_addr;
+    size_t max_body; /* hard transport cap; API caps are lower and answer in JSON */
     srv_http_handler handler;
     void *(*worker_init)(void *app); /* per-worker context, e.g. a database connection */
     void (*worker_fini)(void *worker_ctx);
@@ -82,6 +86,9 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err);
 
 /* TLS handshakes completed since start (for /metrics). */
 long srv_http_tls_handshakes(SSL_CTX *tls);
+
+/* Connection counters as Prometheus text (malloc'd, NULL when out of memory), for /metrics. */
+char *srv_http_metrics(void);
 
 /* Helper for handlers: adds a response header (name must be a string literal). */
 void srv_http_add_header(srv_http_exchange *ex, const char *name, const char *value);
