@@ -68,13 +68,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(cJSON_IsObject(body));
     getters(body);
 
-    /* What the server prints of a parsed body (audit details) must parse back to the same. */
+    /* What the server prints of a parsed body (audit details) must parse back and print the
+     * same (text, not trees: a body with a duplicate member is refused later, not here). */
     text = srv_json_print(body);
     if (text) {
         st = srv_json_parse_object(text, strlen(text), SIZE_MAX, &again, &err);
         FUZZ_CHECK(st == SRV_OK || st == SRV_E_NOMEM);
-        if (again)
-            FUZZ_CHECK(cJSON_Compare(body, again, 1));
+        if (again) {
+            char *text2 = srv_json_print(again);
+            FUZZ_CHECK(!text2 || strcmp(text, text2) == 0);
+            free(text2);
+        }
         cJSON_Delete(again);
         free(text);
     }
