@@ -55,17 +55,25 @@ class SyslogTcpReceiver:
         self.threads.append(t)
 
     def accept_loop(self, s):
-        while not self.down.is_set():
-            try:
-                c, _ = s.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-                self.conns.append(c)
-            t = threading.Thread(target=self.read_loop, args=(c,), daemon=True)
-            t.start()
-            self.threads.append(t)
+        # Polls the down flag: close() from another thread would not wake a blocked accept(),
+        # and the listener would go on taking connections.
+        s.settimeout(0.1)
+        try:
+            while not self.down.is_set():
+                try:
+                    c, _ = s.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                with self.lock:
+                    self.connections += 1
+                    self.conns.append(c)
+                t = threading.Thread(target=self.read_loop, args=(c,), daemon=True)
+                t.start()
+                self.threads.append(t)
+        finally:
+            s.close()
 
     def read_loop(self, c):
         buf = b""
@@ -106,7 +114,7 @@ class SyslogTcpReceiver:
 
     def go_down(self):
         self.down.set()
-        self.sock.close()
+        self.threads[0].join(5)  # the accept loop: the port refuses from here on
         with self.lock:
             conns, self.conns = self.conns, []
         for c in conns:
