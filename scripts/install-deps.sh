@@ -14,6 +14,8 @@ packages=(
   libcurl4-openssl-dev libmbedtls-dev
   # HSM
   softhsm2 opensc gnutls-bin libp11-kit-dev
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # tests and demo
   libcmocka-dev openssl sqlite3 curl procps python3
   # audit export tests: a real rsyslogd (plain and TLS receivers) started by the tests

@@ -2,7 +2,8 @@
 # Installs dependencies, builds, and runs every test through ctest: CMocka unit tests and
 # integration tests against a real signum-server (SoftHSMv2, SQLite, openssl, pkcs11-tool).
 # The suite runs twice: on the normal build, then on an AddressSanitizer + UBSan build, where
-# a memory error or a leak found at the server's exit fails the test that stopped it.
+# a memory error or a leak found at the server's exit fails the test that stopped it. Last, a
+# short libFuzzer run of every harness in tests/fuzz (scripts/fuzz.sh; release runs are longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -14,3 +15,6 @@ BUILD_DIR=build bash scripts/build.sh
 echo "== build (ASan + UBSan) and test"
 BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DSIGNUM_SANITIZE=ON
 (cd build-asan && ctest --output-on-failure --timeout 900 -j2)
+
+echo "== fuzz (libFuzzer + ASan + UBSan, 10 s per target)"
+bash scripts/fuzz.sh --seconds 10

@@ -209,7 +209,10 @@ static CK_RV get_attributes(const p11_object *o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG
             a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
             rv = CKR_BUFFER_TOO_SMALL;
         } else {
-            memcpy(a->pValue, v.ptr, v.len);
+            /* An empty value may have no pointer at all (CKA_SUBJECT of a key without a
+             * certificate): memcpy from NULL is undefined even for 0 bytes. */
+            if (v.len)
+                memcpy(a->pValue, v.ptr, v.len);
             a->ulValueLen = v.len;
         }
     }
