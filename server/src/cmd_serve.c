@@ -194,18 +194,13 @@ static srv_status load_audit_key(srv_app *app, srv_audit_signer *signer, srv_err
  * DIR/serve.lock, taken before the database or the HSM is opened and held until the process
  * has stopped (the kernel drops it at exit, even on kill -9). The file holds the owner's pid,
  * for the refusal message only. Returns the descriptor, -1 after printing why. */
-static int lock_state_dir(const char *dir)
+static int lock_file(const char *path, const char *what, const char *dir)
 {
-    char path[PATH_MAX], text[32], other[32] = "";
+    char text[32], other[32] = "";
     struct flock fl;
-    srv_error err;
     ssize_t n;
     int fd;
 
-    if (srv_path_join(path, sizeof(path), dir, SRV_SERVE_LOCK, &err) != SRV_OK) {
-        fprintf(stderr, "signum-server serve: %s\n", err.message);
-        return -1;
-    }
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         fprintf(stderr, "signum-server serve: cannot open the lock file %s: %s\n", path,
@@ -223,9 +218,9 @@ static int lock_state_dir(const char *dir)
             other[strcspn(other, "\r\n")] = '\0';
             fprintf(stderr,
                     "signum-server serve: another signum-server (pid %s) is already serving the "
-                    "state directory %s (it holds %s); refusing to start a second instance on "
-                    "it. Stop the other one first.\n",
-                    other[0] ? other : "unknown", dir, path);
+                    "%s %s (it holds %s); refusing to start a second instance on it. Stop the "
+                    "other one first.\n",
+                    other[0] ? other : "unknown", what, dir, path);
         } else {
             fprintf(stderr, "signum-server serve: cannot lock %s: %s\n", path, strerror(e));
         }
@@ -236,6 +231,38 @@ static int lock_state_dir(const char *dir)
     if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n)
         srv_log(SRV_LOG_WARN, "main", "cannot write the pid into %s: %s", path, strerror(errno));
     return fd;
+}
+
+static int lock_state_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    srv_error err;
+    if (srv_path_join(path, sizeof(path), dir, SRV_SERVE_LOCK, &err) != SRV_OK) {
+        fprintf(stderr, "signum-server serve: %s\n", err.message);
+        return -1;
+    }
+    return lock_file(path, "state directory", dir);
+}
+
+/* A database kept outside the state directory could be shared by two state directories:
+ * it gets its own lock, DATABASE.serve.lock. -2 when none is needed. */
+static int lock_database(const srv_config *cfg)
+{
+    char dir[PATH_MAX], db_dir[PATH_MAX], copy[PATH_MAX], path[PATH_MAX + 16], *slash;
+
+    snprintf(copy, sizeof(copy), "%s", cfg->database);
+    slash = strrchr(copy, '/');
+    if (slash)
+        *slash = '\0';
+    if (!realpath(cfg->dir, dir) || !realpath(slash ? copy : ".", db_dir)) {
+        fprintf(stderr, "signum-server serve: cannot resolve %s or %s: %s\n", cfg->dir,
+                cfg->database, strerror(errno));
+        return -1;
+    }
+    if (strcmp(dir, db_dir) == 0)
+        return -2;
+    snprintf(path, sizeof(path), "%s.%s", cfg->database, SRV_SERVE_LOCK);
+    return lock_file(path, "database", cfg->database);
 }
 
 /* Removes DIR/run.json only if it names this process: a file written by anyone else (an
@@ -287,7 +314,7 @@ int srv_cmd_serve(int argc, char **argv)
     const char *state = NULL, *listen_addr = NULL;
     int port = -1, c, rc = SRV_EXIT_FAIL;
     char *pin = NULL;
-    int lock_fd = -1;
+    int lock_fd = -1, db_lock_fd = -2;
     srv_hsm_config hc;
     srv_http_config hcfg;
     srv_audit_signer audit_signer;
@@ -318,7 +345,8 @@ int srv_cmd_serve(int argc, char **argv)
         goto out;
     }
     /* Before anything in the directory is opened: a refused second instance changes nothing. */
-    if ((lock_fd = lock_state_dir(app->cfg.dir)) < 0) {
+    if ((lock_fd = lock_state_dir(app->cfg.dir)) < 0 ||
+        (db_lock_fd = lock_database(&app->cfg)) == -1) {
         rc = SRV_EXIT_USAGE; /* refused, as init refuses an existing directory */
         goto out;
     }
@@ -394,6 +422,8 @@ out:
     srv_key_clear(&app->ca_key);
     free(app);
     /* Last: the next instance may start only once this one has written its final records. */
+    if (db_lock_fd >= 0)
+        close(db_lock_fd);
     if (lock_fd >= 0)
         close(lock_fd);
     return rc;

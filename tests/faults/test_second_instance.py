@@ -102,6 +102,33 @@ class SecondInstance(ServerTestCase):
         finally:
             srv.cleanup()
 
+    def test_shared_database_refused(self):
+        """Another state directory pointed at a database that a running server uses (kept
+        outside its own state directory) is refused too."""
+        first = Server(name="shared-db-first", start=False)
+        second = Server(name="shared-db-second", start=False)
+        try:
+            shared = os.path.join(first.root, "shared.db")
+            os.rename(first.db_path, shared)
+            first.set_conf({"database": shared})
+            second.set_conf({"database": shared})
+            first.start()
+            proc = subprocess.run([SERVER_BIN, "serve", "--state", second.state, "--port", "0"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=REFUSAL_TIMEOUT)
+            text = (proc.stdout + proc.stderr).decode(errors="replace")
+            self.assertEqual(proc.returncode, 2, text)
+            self.assertIn("already serving the database", text)
+            self.assertIn(str(first.proc.pid), text)
+            self.assertFalse(os.path.exists(second.run_json))
+            self.assertEqual(first.request("GET", "/healthz").status, 200)
+            first.stop()
+            rc, out = first.audit_verify()
+            self.assertEqual(rc, 0, out)
+        finally:
+            first.cleanup()
+            second.cleanup()
+
     def test_zz_chain_intact_after_refusals(self):
         """After refused attempts and a clean stop, one chain, verified, with every signature."""
         srv = self.server
