@@ -55,10 +55,10 @@ static void audit_probe(srv_app *app, int *ok, unsigned long long *free_bytes, c
 
     srv_writer_last_commit(app->writer, &cs);
     pthread_mutex_lock(&probe_lock);
-    /* Fresh enough (and no commit failed since), or another request is probing: the last
-     * answer stands. */
+    /* Fresh enough, or another request is probing: the last answer stands, unless a commit
+     * since then says otherwise (one failed after an "ok", one succeeded after a failure). */
     if (probe.at_us && (probe.running || (now - probe.at_us < AUDIT_PROBE_CACHE_US &&
-                                          (cs.ok || cs.at_us <= probe.at_us)))) {
+                                          !(cs.at_us > probe.at_us && cs.ok != probe.ok)))) {
         *ok = probe.ok;
         *free_bytes = probe.free_bytes;
         snprintf(detail, detail_len, "%s", probe.detail);
