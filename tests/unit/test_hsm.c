@@ -16,6 +16,7 @@
 #include "ca/ca.h"
 #include "common/util.h"
 #include "hsm/hsm.h"
+#include "hsm/hsm_internal.h"
 #include "test_util.h"
 
 #define MODULE "/usr/lib/softhsm/libsofthsm2.so"
@@ -173,6 +174,30 @@ static void test_recovers_lost_module(void **state)
     free(spki);
 }
 
+/* What a PKCS#11 error becomes: the HSM failing is 503 hsm_unavailable, a refusal 502. */
+static void test_error_classes(void **state)
+{
+    static const CK_RV down[] = {CKR_DEVICE_ERROR,           CKR_DEVICE_MEMORY,
+                                 CKR_DEVICE_REMOVED,         CKR_SESSION_CLOSED,
+                                 CKR_SESSION_HANDLE_INVALID, CKR_TOKEN_NOT_PRESENT,
+                                 CKR_GENERAL_ERROR,          CKR_CRYPTOKI_NOT_INITIALIZED,
+                                 CKR_USER_NOT_LOGGED_IN,     CKR_SLOT_ID_INVALID};
+    static const CK_RV refused[] = {CKR_MECHANISM_INVALID, CKR_KEY_TYPE_INCONSISTENT,
+                                    CKR_DATA_LEN_RANGE, CKR_PIN_INCORRECT, CKR_ARGUMENTS_BAD};
+    srv_error err;
+    (void)state;
+    for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++) {
+        assert_true(hsm_rv_unavailable(down[i]));
+        assert_int_equal(hsm_fail(&err, "C_Sign", down[i]), SRV_E_HSM_UNAVAILABLE);
+        assert_int_equal(srv_status_http(err.status), 503);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_false(hsm_rv_unavailable(refused[i]));
+        assert_int_equal(hsm_fail(&err, "C_Sign", refused[i]), SRV_E_HSM);
+        assert_int_equal(srv_status_http(err.status), 502);
+    }
+}
+
 static void test_health(void **state)
 {
     char detail[128];
@@ -219,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_recovers_lost_sessions),
         cmocka_unit_test(test_destroy_and_unknown_key),
         cmocka_unit_test(test_recovers_lost_module),
+        cmocka_unit_test(test_error_classes),
         cmocka_unit_test(test_health),
     };
     test_dir_make();
