@@ -7,6 +7,9 @@
 #define SRV_EXIT_FAIL  1
 #define SRV_EXIT_USAGE 2
 
+/* The lock file `serve` holds in the state directory while it runs. */
+#define SRV_SERVE_LOCK "serve.lock"
+
 int srv_cmd_init(int argc, char **argv);
 int srv_cmd_serve(int argc, char **argv);
 int srv_cmd_audit(int argc, char **argv);

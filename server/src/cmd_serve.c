@@ -27,7 +27,9 @@ static void usage(FILE *out)
                  "\n"
                  "Serves HTTPS until SIGTERM or SIGINT, then finishes in-flight requests.\n"
                  "--port 0 picks a free port. Once listening, DIR/run.json holds the pid,\n"
-                 "port and URL (removed at exit).\n");
+                 "port and URL (removed at exit).\n"
+                 "One server per state directory: a second serve on DIR exits with status 2\n"
+                 "and changes nothing (DIR/serve.lock is held while serving).\n");
 }
 
 void srv_export_softhsm_conf(const char *path)
@@ -199,6 +201,101 @@ static srv_status load_audit_key(srv_app *app, srv_audit_signer *signer, srv_err
     return stat(path, &sb) == 0 ? SRV_OK : srv_audit_key_write_pem(signer, path, err);
 }
 
+/* One server per state directory: two would each extend the audit chain from the same head
+ * and fork it for good. The lock is an open file description lock (F_OFD_SETLK) on
+ * DIR/serve.lock, taken before the database or the HSM is opened and held until the process
+ * has stopped (the kernel drops it at exit, even on kill -9). The file holds the owner's pid,
+ * for the refusal message only. Returns the descriptor, -1 after printing why. */
+static int lock_file(const char *path, const char *what, const char *dir)
+{
+    char text[32], other[32] = "";
+    struct flock fl;
+    ssize_t n;
+    int fd;
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "signum-server serve: cannot open the lock file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EACCES) {
+            n = pread(fd, other, sizeof(other) - 1, 0);
+            other[n > 0 ? n : 0] = '\0';
+            other[strcspn(other, "\r\n")] = '\0';
+            fprintf(stderr,
+                    "signum-server serve: another signum-server (pid %s) is already serving the "
+                    "%s %s (it holds %s); refusing to start a second instance on it. Stop the "
+                    "other one first.\n",
+                    other[0] ? other : "unknown", what, dir, path);
+        } else {
+            fprintf(stderr, "signum-server serve: cannot lock %s: %s\n", path, strerror(e));
+        }
+        close(fd);
+        return -1;
+    }
+    n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n)
+        srv_log(SRV_LOG_WARN, "main", "cannot write the pid into %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static int lock_state_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    srv_error err;
+    if (srv_path_join(path, sizeof(path), dir, SRV_SERVE_LOCK, &err) != SRV_OK) {
+        fprintf(stderr, "signum-server serve: %s\n", err.message);
+        return -1;
+    }
+    return lock_file(path, "state directory", dir);
+}
+
+/* A database kept outside the state directory could be shared by two state directories:
+ * it gets its own lock, DATABASE.serve.lock. -2 when none is needed. */
+static int lock_database(const srv_config *cfg)
+{
+    char dir[PATH_MAX], db_dir[PATH_MAX], copy[PATH_MAX], path[PATH_MAX + 16], *slash;
+
+    snprintf(copy, sizeof(copy), "%s", cfg->database);
+    slash = strrchr(copy, '/');
+    if (slash)
+        *slash = '\0';
+    if (!realpath(cfg->dir, dir) || !realpath(slash ? copy : ".", db_dir)) {
+        fprintf(stderr, "signum-server serve: cannot resolve %s or %s: %s\n", cfg->dir,
+                cfg->database, strerror(errno));
+        return -1;
+    }
+    if (strcmp(dir, db_dir) == 0)
+        return -2;
+    snprintf(path, sizeof(path), "%s.%s", cfg->database, SRV_SERVE_LOCK);
+    return lock_file(path, "database", cfg->database);
+}
+
+/* Removes DIR/run.json only if it names this process: a file written by anyone else (an
+ * instance that took over the directory after us) is left alone. */
+static void remove_own_run_file(const char *dir)
+{
+    char path[PATH_MAX + 16], *text = NULL, *p;
+    size_t len = 0;
+    srv_error err;
+
+    snprintf(path, sizeof(path), "%s/run.json", dir);
+    if (srv_read_file(path, 4096, &text, &len, &err) != SRV_OK)
+        return;
+    p = strstr(text, "\"pid\":");
+    if (p && strtol(p + 6, NULL, 10) == (long)getpid())
+        unlink(path);
+    else
+        srv_log(SRV_LOG_WARN, "main", "%s is not ours; leaving it", path);
+    free(text);
+}
+
 static void write_run_file(void *arg, int port)
 {
     srv_app *app = arg;
@@ -228,7 +325,8 @@ int srv_cmd_serve(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *state = NULL, *listen_addr = NULL;
     int port = -1, c, rc = SRV_EXIT_FAIL;
-    char *pin = NULL, run_file[PATH_MAX + 16];
+    char *pin = NULL;
+    int lock_fd = -1, db_lock_fd = -2;
     srv_hsm_config hc;
     srv_http_config hcfg;
     srv_audit_signer audit_signer;
@@ -256,6 +354,12 @@ int srv_cmd_serve(int argc, char **argv)
         return SRV_EXIT_FAIL;
     if (srv_config_load(state, &app->cfg, &err) != SRV_OK) {
         fprintf(stderr, "signum-server serve: %s\n", err.message);
+        goto out;
+    }
+    /* Before anything in the directory is opened: a refused second instance changes nothing. */
+    if ((lock_fd = lock_state_dir(app->cfg.dir)) < 0 ||
+        (db_lock_fd = lock_database(&app->cfg)) == -1) {
+        rc = SRV_EXIT_USAGE; /* refused, as init refuses an existing directory */
         goto out;
     }
     if (port >= 0)
@@ -314,8 +418,7 @@ int srv_cmd_serve(int argc, char **argv)
         fprintf(stderr, "signum-server serve: %s\n", err.message);
     else
         rc = SRV_EXIT_OK;
-    snprintf(run_file, sizeof(run_file), "%s/run.json", app->cfg.dir);
-    unlink(run_file);
+    remove_own_run_file(app->cfg.dir);
     audit_lifecycle(app, "server.stop");
     srv_log(SRV_LOG_INFO, "main", "stopped");
 out:
@@ -334,5 +437,10 @@ out:
     free(app->ca_pem);
     srv_key_clear(&app->ca_key);
     free(app);
+    /* Last: the next instance may start only once this one has written its final records. */
+    if (db_lock_fd >= 0)
+        close(db_lock_fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return rc;
 }

@@ -11,10 +11,12 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ca/ca.h"
 #include "common/util.h"
 #include "hsm/hsm.h"
+#include "hsm/hsm_internal.h"
 #include "test_util.h"
 
 #define MODULE "/usr/lib/softhsm/libsofthsm2.so"
@@ -133,6 +135,69 @@ static void test_destroy_and_unknown_key(void **state)
     free(spki);
 }
 
+/* The module itself forgets us (CKR_CRYPTOKI_NOT_INITIALIZED on every call, as after a lost
+ * connection to a networked HSM): the answer is "unavailable", never "no such key", and the
+ * layer re-initialises the module on its own. */
+static void test_recovers_lost_module(void **state)
+{
+    uint8_t id[16], *spki = NULL, sig[SRV_MAX_SIG_LEN], digest[32] = {0};
+    size_t spki_len = 0, sig_len = sizeof(sig);
+    unsigned long before;
+    char detail[160];
+    srv_error err;
+    srv_status st;
+    uint64_t deadline;
+    (void)state;
+    memset(id, 0x55, sizeof(id));
+    assert_int_equal(
+        srv_hsm_generate_key(hsm, SRV_KEY_EC_P256, id, 16, "module", &spki, &spki_len, NULL),
+        SRV_OK);
+    sign_and_verify(SRV_KEY_EC_P256, SRV_MECH_ECDSA, id, spki, spki_len);
+    before = srv_hsm_reinit_count(hsm);
+    srv_hsm_drop_module(hsm);
+    st = srv_hsm_sign(hsm, id, 16, SRV_MECH_ECDSA, SRV_HASH_SHA256, 0, digest, 32, sig, &sig_len,
+                      &err);
+    /* Either the recovery already won the race, or the caller hears "unavailable". */
+    if (st != SRV_OK) {
+        assert_int_equal(st, SRV_E_HSM_UNAVAILABLE);
+        assert_string_equal(srv_status_code(st), "hsm_unavailable");
+        assert_int_equal(srv_status_http(st), 503);
+    }
+    deadline = srv_monotonic_us() + 10000000u;
+    while (!srv_hsm_available(hsm) && srv_monotonic_us() < deadline)
+        usleep(10000);
+    assert_true(srv_hsm_available(hsm));
+    assert_int_equal(srv_hsm_health(hsm, detail, sizeof(detail)), SRV_OK);
+    /* The cached key handle of the old connection is looked up again. */
+    sign_and_verify(SRV_KEY_EC_P256, SRV_MECH_ECDSA, id, spki, spki_len);
+    assert_true(srv_hsm_reinit_count(hsm) > before);
+    free(spki);
+}
+
+/* What a PKCS#11 error becomes: the HSM failing is 503 hsm_unavailable, a refusal 502. */
+static void test_error_classes(void **state)
+{
+    static const CK_RV down[] = {CKR_DEVICE_ERROR,           CKR_DEVICE_MEMORY,
+                                 CKR_DEVICE_REMOVED,         CKR_SESSION_CLOSED,
+                                 CKR_SESSION_HANDLE_INVALID, CKR_TOKEN_NOT_PRESENT,
+                                 CKR_GENERAL_ERROR,          CKR_CRYPTOKI_NOT_INITIALIZED,
+                                 CKR_USER_NOT_LOGGED_IN,     CKR_SLOT_ID_INVALID};
+    static const CK_RV refused[] = {CKR_MECHANISM_INVALID, CKR_KEY_TYPE_INCONSISTENT,
+                                    CKR_DATA_LEN_RANGE, CKR_PIN_INCORRECT, CKR_ARGUMENTS_BAD};
+    srv_error err;
+    (void)state;
+    for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++) {
+        assert_true(hsm_rv_unavailable(down[i]));
+        assert_int_equal(hsm_fail(&err, "C_Sign", down[i]), SRV_E_HSM_UNAVAILABLE);
+        assert_int_equal(srv_status_http(err.status), 503);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_false(hsm_rv_unavailable(refused[i]));
+        assert_int_equal(hsm_fail(&err, "C_Sign", refused[i]), SRV_E_HSM);
+        assert_int_equal(srv_status_http(err.status), 502);
+    }
+}
+
 static void test_health(void **state)
 {
     char detail[128];
@@ -178,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_generate_and_sign),
         cmocka_unit_test(test_recovers_lost_sessions),
         cmocka_unit_test(test_destroy_and_unknown_key),
+        cmocka_unit_test(test_recovers_lost_module),
+        cmocka_unit_test(test_error_classes),
         cmocka_unit_test(test_health),
     };
     test_dir_make();

@@ -35,6 +35,7 @@ static const struct {
     [SRV_E_MECHANISM] = {"mechanism_not_supported", 400},
     [SRV_E_CERTIFICATE] = {"invalid_certificate", 400},
     [SRV_E_HSM] = {"hsm_error", 502},
+    [SRV_E_HSM_UNAVAILABLE] = {"hsm_unavailable", 503},
     [SRV_E_DATABASE] = {"database_error", 500},
     [SRV_E_AUDIT] = {"audit_unavailable", 503},
     [SRV_E_UNAVAILABLE] = {"unavailable", 503},

@@ -33,6 +33,7 @@ typedef enum {
     SRV_E_MECHANISM,
     SRV_E_CERTIFICATE,
     SRV_E_HSM,
+    SRV_E_HSM_UNAVAILABLE, /* the HSM failed; recovering (hsm/hsm.h) */
     SRV_E_DATABASE,
     SRV_E_AUDIT,
     SRV_E_UNAVAILABLE,

@@ -1,5 +1,14 @@
 /* The HSM, reached through PKCS#11: SoftHSMv2 by default, any PKCS#11 module by config.
- * PKCS#11 is itself the plug-in interface, so there is one implementation (hsm.c). */
+ * PKCS#11 is itself the plug-in interface, so there is one implementation: hsm_module.c (the
+ * module and its errors), hsm_pool.c (sessions, outage recovery), hsm_keys.c, hsm_sign.c,
+ * hsm_types.c.
+ *
+ * Errors: SRV_E_KEY_NOT_FOUND only when the token, with a logged-in session, confirms that no
+ * such key exists; SRV_E_HSM_UNAVAILABLE (503) when the HSM or the way to it failed (device,
+ * session, token-not-present, general errors, a lost connection): the layer then recovers on
+ * its own (new sessions, then C_Finalize + C_Initialize + login with exponential back-off,
+ * 100 ms to 5 s) and answers SRV_E_HSM_UNAVAILABLE at once until it has; SRV_E_HSM (502) for
+ * any other refusal by the HSM. */
 #ifndef SRV_HSM_H
 #define SRV_HSM_H
 
@@ -79,14 +88,24 @@ srv_status srv_hsm_data_put(srv_hsm *hsm, const char *label, const uint8_t *valu
 srv_status srv_hsm_data_get(srv_hsm *hsm, const char *label, uint8_t **value, size_t *len,
                             srv_error *err);
 
-/* Reports whether the token answers; detail receives a short human description. */
+/* Reports whether the token answers (SRV_OK, SRV_E_HSM_UNAVAILABLE while down and
+ * recovering, SRV_E_HSM); detail receives a short human description. */
 srv_status srv_hsm_health(srv_hsm *hsm, char *detail, size_t detail_len);
+
+/* 0 while the HSM is marked down (recovery in progress), 1 otherwise; no HSM call. */
+int srv_hsm_available(srv_hsm *hsm);
 
 /* Test hook: closes every session behind the pool's back, as a lost HSM connection would.
  * The next operation must recover transparently. */
 void srv_hsm_drop_sessions(srv_hsm *hsm);
 
-/* Counters for /metrics and tests. */
+/* Test hook: finalises the module behind the pool's back, as a restarted HSM daemon or a lost
+ * connection leaves it (CKR_CRYPTOKI_NOT_INITIALIZED on every call). The layer must answer
+ * SRV_E_HSM_UNAVAILABLE, never SRV_E_KEY_NOT_FOUND, and re-initialise on its own. */
+void srv_hsm_drop_module(srv_hsm *hsm);
+
+/* Counters for /metrics and tests: sessions reopened, module re-initialisations. */
 unsigned long srv_hsm_reopen_count(srv_hsm *hsm);
+unsigned long srv_hsm_reinit_count(srv_hsm *hsm);
 
 #endif

@@ -36,6 +36,7 @@ struct srv_writer {
     int busy;
     uint64_t timer_due; /* next timed checkpoint (monotonic us), 0 if none; under the lock */
     unsigned long commits, jobs;
+    srv_writer_commit_state last; /* under the lock */
     srv_audit_head audit;
     /* Checkpoints; touched only by the committer (set up by a job). */
     const srv_audit_signer *signer;
@@ -269,6 +270,7 @@ srv_status srv_writer_start_sync(const char *db_path, int full_sync, srv_writer 
     pthread_cond_init(&w->wake, &attr);
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&w->finished, NULL);
+    w->last.ok = 1;
     st = srv_db_open(db_path, 1, &w->db, err);
     /* Outside any transaction: SQLite refuses to change it inside one. */
     if (st == SRV_OK && !full_sync)
@@ -363,6 +365,9 @@ srv_status srv_writer_run_timed(srv_writer *w, srv_write_fn fn, void *ctx,
             w->commits++;
             w->jobs += (unsigned)ok;
         }
+        w->last.failures = ok >= 0 ? 0 : w->last.failures + 1;
+        w->last.ok = ok >= 0;
+        w->last.at_us = srv_monotonic_us();
         for (k = batch; k; k = k->next)
             k->done = 1;
         release_committer(w, timer);
@@ -398,6 +403,13 @@ void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs
     pthread_mutex_lock(&w->lock);
     *commits = w->commits;
     *jobs = w->jobs;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void srv_writer_last_commit(srv_writer *w, srv_writer_commit_state *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->last;
     pthread_mutex_unlock(&w->lock);
 }
 

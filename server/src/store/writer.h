@@ -48,6 +48,14 @@ srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *s
 srv_status srv_writer_checkpoints(srv_writer *w, const srv_audit_signer *signer, unsigned records,
                                   unsigned seconds, srv_error *err);
 
+/* The outcome of the latest group commit, for /healthz: whether a record could be made now. */
+typedef struct {
+    int ok;                 /* the latest commit succeeded (1 before the first) */
+    unsigned long failures; /* consecutive failed commits up to now */
+    uint64_t at_us;         /* monotonic time of the latest commit, 0 if none yet */
+} srv_writer_commit_state;
+void srv_writer_last_commit(srv_writer *w, srv_writer_commit_state *out);
+
 /* Statistics for /metrics: commits and jobs committed. */
 void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs);
 
