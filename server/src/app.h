@@ -23,7 +23,13 @@ typedef struct {
     srv_oidc *oidc; /* NULL when oidc_config is not set */
     int64_t started_at;
     atomic_ulong requests, signatures, denials;
+    /* Where relying parties reach this server (CRL distribution points): public_url from the
+     * config, else https://localhost:PORT once the port is known. */
+    char public_url[SRV_PUBLIC_URL_MAX + 1];
 } srv_app;
+
+/* Sets app->public_url once listening on port (before any request is served). */
+void srv_app_set_public_url(srv_app *app, int port);
 
 /* What each worker thread owns. */
 typedef struct {

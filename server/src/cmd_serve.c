@@ -296,11 +296,20 @@ static void remove_own_run_file(const char *dir)
     free(text);
 }
 
+void srv_app_set_public_url(srv_app *app, int port)
+{
+    if (app->cfg.public_url[0])
+        snprintf(app->public_url, sizeof(app->public_url), "%s", app->cfg.public_url);
+    else
+        snprintf(app->public_url, sizeof(app->public_url), "https://localhost:%d", port);
+}
+
 static void write_run_file(void *arg, int port)
 {
     srv_app *app = arg;
     char path[PATH_MAX + 16], text[256];
     srv_error err;
+    srv_app_set_public_url(app, port);
     snprintf(path, sizeof(path), "%s/run.json", app->cfg.dir);
     snprintf(text, sizeof(text), "{\"pid\":%ld,\"port\":%d,\"url\":\"https://localhost:%d\"}\n",
              (long)getpid(), port, port);

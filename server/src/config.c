@@ -95,6 +95,23 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
         return *value ? set_path(cfg, cfg->field, value, err) : SRV_OK;                            \
     }
     TEXT("listen", listen)
+    if (strcmp(key, "public_url") == 0) {
+        if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
+            return srv_fail(err, SRV_E_CONFIG, "public_url must start with https:// or http://");
+        /* It goes into certificates' CRL distribution points: no separators, no spaces. */
+        if (strlen(value) > SRV_PUBLIC_URL_MAX ||
+            strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                          ".-_~:/[]%") != strlen(value))
+            return srv_fail(err, SRV_E_CONFIG,
+                            "public_url must be a URL of at most %d characters "
+                            "of [A-Za-z0-9.-_~:/[]%%]",
+                            SRV_PUBLIC_URL_MAX);
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "%s", value);
+        size_t n = strlen(cfg->public_url);
+        if (n > 0 && cfg->public_url[n - 1] == '/')
+            cfg->public_url[n - 1] = '\0';
+        return SRV_OK;
+    }
     INT("port", port, 0, 65535)
     INT("workers", workers, 1, 256)
     INT("hsm_sessions", hsm_sessions, 1, 256)

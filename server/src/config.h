@@ -8,11 +8,13 @@
 
 #include "common/status.h"
 
-#define SRV_CONFIG_FILE "signum-server.conf"
+#define SRV_CONFIG_FILE    "signum-server.conf"
+#define SRV_PUBLIC_URL_MAX 255
 
 typedef struct {
     char dir[PATH_MAX];
     char listen[64];
+    char public_url[SRV_PUBLIC_URL_MAX + 1]; /* "" : https://localhost:PORT */
     int port;
     unsigned workers;
     unsigned hsm_sessions;

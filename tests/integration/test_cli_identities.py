@@ -100,6 +100,37 @@ class CliIdentities(ServerTestCase):
                                         "--json").stdout)
         self.assertTrue(shown["service_account"]["disabled"])
 
+    def test_keys_and_machines(self):
+        boss = self.boss()
+        out = json.loads(boss.util_ok("admin", "keys", "create", "cli-k2", "--type", "ec-p256",
+                                      "--json").stdout)
+        self.assertEqual((out["name"], out["type"]), ("cli-k2", "ec-p256"))
+        cert = boss.util_ok("admin", "keys", "issue-cert", "cli-k2", "--cn", "CLI key",
+                            "--days", "30").stdout.decode()
+        self.assertIn("-----BEGIN CERTIFICATE-----", cert)
+        csr = boss.util_ok("admin", "keys", "csr", "cli-k2", "--cn", "CLI key").stdout.decode()
+        self.assertIn("-----BEGIN CERTIFICATE REQUEST-----", csr)
+        table = boss.util_ok("admin", "keys", "list").stdout.decode()
+        self.assertRegex(table, r"cli-k2\s+ec-p256\s+enabled\s+\d{4}-")
+        boss.util_ok("admin", "keys", "grant", "cli-k2", "boss")
+        out = boss.util_ok("admin", "keys", "revoke-cert", "cli-k2", "--reason",
+                           "superseded", "--comment", "rotated").stdout.decode()
+        self.assertIn("revoked (superseded)", out)
+        r = boss.util("admin", "keys", "revoke-cert", "cli-k2", "--reason", "superseded")
+        self.assertEqual(r.returncode, 2, r)  # no --comment: usage, nothing sent
+        boss.util_ok("admin", "keys", "disable", "cli-k2")
+        shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
+        self.assertTrue(shown["disabled"])
+
+        out = boss.util_ok("admin", "machines", "create", "build-cli").stdout.decode()
+        self.assertIn("enrollment token", out)
+        self.assertRegex(boss.util_ok("admin", "machines", "list").stdout.decode(),
+                         r"build-cli\s+pending")
+        out = boss.util_ok("admin", "machines", "revoke", "build-cli").stdout.decode()
+        self.assertIn("machine build-cli revoked", out)
+        listed = json.loads(boss.util_ok("admin", "machines", "list", "--json").stdout)
+        self.assertTrue([m for m in listed["machines"] if m["name"] == "build-cli"][0]["revoked"])
+
     def test_signer_is_refused(self):
         k = self.server.create_user("jim", "signer")
         jim = self.agent("jim", k)

@@ -497,10 +497,15 @@ int util_cmd_admin(int argc, char **argv)
         return util_cmd_admin_users(argc - 1, argv + 1, json);
     if (!strcmp(what, "service-accounts"))
         return util_cmd_admin_service_accounts(argc - 1, argv + 1, json);
+    if (!strcmp(what, "machines"))
+        return util_cmd_admin_machines(argc - 1, argv + 1, json);
+    if (!strcmp(what, "keys"))
+        return util_cmd_admin_keys(argc - 1, argv + 1, json);
     fprintf(!strcmp(what, "--help") ? stdout : stderr,
-            "Usage: signum-util admin users|service-accounts|policy|group|key-group ACTION ... "
+            "Usage: signum-util admin users|service-accounts|machines|keys|policy|group|key-group "
+            "ACTION ... "
             "[--json]\n"
-            "Administers identities, policy rules and groups through the agent, with your\n"
+            "Administers identities, keys, policy rules and groups through the agent, with your\n"
             "session (an admin account). 'signum-util admin users --help' lists the actions.\n");
     return !strcmp(what, "--help") ? EXIT_OK : EXIT_USAGE;
 }

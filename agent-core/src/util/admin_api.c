@@ -239,3 +239,54 @@ int adm_take_json_flag(int *argc, char **argv)
     *argc = n;
     return found;
 }
+
+int adm_parse(const char *what, int argc, char **argv, const char *const *opts, const char **values,
+              const char **pos, int maxpos, int *npos)
+{
+    *npos = 0;
+    for (int i = 0; opts[i]; i++)
+        values[i] = NULL;
+    for (int i = 0; i < argc; i++) {
+        int o = -1;
+        for (int k = 0; opts[k] && argv[i][0] == '-'; k++)
+            if (!strcmp(argv[i] + 2, opts[k]) && !strncmp(argv[i], "--", 2))
+                o = k;
+        if (o >= 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "signum-util %s: %s needs a value\n", what, argv[i]);
+                return EXIT_USAGE;
+            }
+            values[o] = argv[++i];
+        } else if (argv[i][0] == '-' || *npos == maxpos) {
+            fprintf(stderr, "signum-util %s: unexpected argument '%s'\n", what, argv[i]);
+            return EXIT_USAGE;
+        } else {
+            pos[(*npos)++] = argv[i];
+        }
+    }
+    return EXIT_OK;
+}
+
+int adm_run(const char *what, const char *method, const char *path, const cJSON *body, int json,
+            void (*print)(const cJSON *doc))
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL, *raw = NULL;
+    cJSON *doc = NULL;
+    long status = 0;
+    int rc;
+    if (body && !text) {
+        fprintf(stderr, "signum-util %s: out of memory\n", what);
+        return EXIT_FAILED;
+    }
+    rc = adm_api(what, method, path, text, &status, &raw, print && !json ? &doc : NULL);
+    free(text);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json || !print)
+        printf("%s\n", raw);
+    else
+        print(doc);
+    cJSON_Delete(doc);
+    sg_api_answer_free(raw);
+    return EXIT_OK;
+}

@@ -39,6 +39,15 @@ int adm_finish(const char *what, sg_status st, long status, char **raw, cJSON **
 int adm_api(const char *what, const char *method, const char *path, const char *body, long *status,
             char **raw, cJSON **doc);
 void adm_print_pretty(FILE *out, const cJSON *doc);
+/* Splits an action's arguments into at most maxpos positionals and "--name VALUE" options:
+ * opts names them (NULL-terminated), values[i] receives opts[i]'s value or stays NULL.
+ * Reports anything else and returns EXIT_USAGE. */
+int adm_parse(const char *what, int argc, char **argv, const char *const *opts, const char **values,
+              const char **pos, int maxpos, int *npos);
+/* Runs one call whose answer is printed raw (json) or handed to print(doc); body is sent as
+ * JSON when given. */
+int adm_run(const char *what, const char *method, const char *path, const cJSON *body, int json,
+            void (*print)(const cJSON *doc));
 /* Takes every "--json" out of argv (in place); returns 1 if there was one. */
 int adm_take_json_flag(int *argc, char **argv);
 

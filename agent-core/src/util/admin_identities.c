@@ -17,28 +17,14 @@ typedef struct {
     const char *reason, *role;
 } adm_args;
 
-/* Splits ACTION's arguments into positionals, --reason TEXT and --role ROLE. */
 static int parse_args(const char *what, int argc, char **argv, adm_args *a)
 {
-    memset(a, 0, sizeof(*a));
-    for (int i = 0; i < argc; i++) {
-        const char **opt = !strcmp(argv[i], "--reason") ? &a->reason
-                           : !strcmp(argv[i], "--role") ? &a->role
-                                                        : NULL;
-        if (opt) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "signum-util %s: %s needs a value\n", what, argv[i]);
-                return EXIT_USAGE;
-            }
-            *opt = argv[++i];
-        } else if (argv[i][0] == '-' || a->npositional == 3) {
-            fprintf(stderr, "signum-util %s: unexpected argument '%s'\n", what, argv[i]);
-            return EXIT_USAGE;
-        } else {
-            a->positional[a->npositional++] = argv[i];
-        }
-    }
-    return EXIT_OK;
+    static const char *const opts[] = {"reason", "role", NULL};
+    const char *values[2];
+    int rc = adm_parse(what, argc, argv, opts, values, a->positional, 3, &a->npositional);
+    a->reason = values[0];
+    a->role = values[1];
+    return rc;
 }
 
 static int need_reason(const char *what, const adm_args *a)
@@ -50,31 +36,6 @@ static int need_reason(const char *what, const adm_args *a)
             "audit log with the change\n",
             what, REASON_MAX);
     return EXIT_USAGE;
-}
-
-/* One call whose answer is printed raw (--json) or handed to print(doc). */
-static int run(const char *what, const char *method, const char *path, const cJSON *body, int json,
-               void (*print)(const cJSON *doc))
-{
-    char *text = body ? cJSON_PrintUnformatted(body) : NULL, *raw = NULL;
-    cJSON *doc = NULL;
-    long status = 0;
-    int rc;
-    if (body && !text) {
-        fprintf(stderr, "signum-util %s: out of memory\n", what);
-        return EXIT_FAILED;
-    }
-    rc = adm_api(what, method, path, text, &status, &raw, &doc);
-    free(text);
-    if (rc != EXIT_OK)
-        return rc;
-    if (json)
-        printf("%s\n", raw);
-    else
-        print(doc);
-    cJSON_Delete(doc);
-    sg_api_answer_free(raw);
-    return EXIT_OK;
 }
 
 /* ---- printing ----------------------------------------------------------------------------- */
@@ -179,7 +140,8 @@ static int identity_change(const char *what, const char *base, const char *actio
         return adm_bad_name(what, a->positional[1]);
     body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "reason", a->reason);
-    rc = run(what, !strcmp(action, "delete") ? "DELETE" : "POST", path, body, json, print_change);
+    rc = adm_run(what, !strcmp(action, "delete") ? "DELETE" : "POST", path, body, json,
+                 print_change);
     cJSON_Delete(body);
     return rc;
 }
@@ -192,7 +154,7 @@ static int identity_get(const char *what, const char *base, const char *name, co
     if (!adm_name_ok(name))
         return adm_bad_name(what, name);
     snprintf(path, sizeof(path), "%s/%s%s", base, name, suffix);
-    return run(what, "GET", path, NULL, json, print);
+    return adm_run(what, "GET", path, NULL, json, print);
 }
 
 static int users_create(const char *what, const adm_args *a, int json)
@@ -208,7 +170,7 @@ static int users_create(const char *what, const adm_args *a, int json)
     body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "name", a->positional[0]);
     cJSON_AddStringToObject(body, "role", a->role);
-    rc = run(what, "POST", "/api/v1/admin/users", body, json, print_secret);
+    rc = adm_run(what, "POST", "/api/v1/admin/users", body, json, print_secret);
     cJSON_Delete(body);
     return rc;
 }
@@ -235,7 +197,7 @@ int util_cmd_admin_users(int argc, char **argv, int json)
     if ((rc = parse_args(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, &a)) != EXIT_OK)
         return rc;
     if (!strcmp(act, "list") && a.npositional == 0)
-        return run(what, "GET", base, NULL, json, print_identities);
+        return adm_run(what, "GET", base, NULL, json, print_identities);
     if (!strcmp(act, "show") && a.npositional == 1)
         return identity_get(what, base, a.positional[0], "", json, print_identity);
     if (!strcmp(act, "api-keys") && a.npositional == 1)
@@ -247,7 +209,7 @@ int util_cmd_admin_users(int argc, char **argv, int json)
         if (!adm_name_ok(a.positional[0]))
             return adm_bad_name(what, a.positional[0]);
         snprintf(path, sizeof(path), "%s/%s/api-keys", base, a.positional[0]);
-        return run(what, "POST", path, NULL, json, print_secret);
+        return adm_run(what, "POST", path, NULL, json, print_secret);
     }
     if ((!strcmp(act, "disable") || !strcmp(act, "enable") || !strcmp(act, "delete")) &&
         a.npositional == 1)
@@ -280,7 +242,7 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json)
     if ((rc = parse_args(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, &a)) != EXIT_OK)
         return rc;
     if (!strcmp(act, "list") && a.npositional == 0)
-        return run(what, "GET", base, NULL, json, print_identities);
+        return adm_run(what, "GET", base, NULL, json, print_identities);
     if (!strcmp(act, "show") && a.npositional == 1)
         return identity_get(what, base, a.positional[0], "", json, print_identity);
     if (!strcmp(act, "keys") && a.npositional == 1)
@@ -292,7 +254,7 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json)
             return adm_bad_name(what, a.positional[0]);
         }
         cJSON_AddStringToObject(body, "name", a.positional[0]);
-        rc = run(what, "POST", base, body, json, print_secret);
+        rc = adm_run(what, "POST", base, body, json, print_secret);
         cJSON_Delete(body);
         return rc;
     }
@@ -300,7 +262,7 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json)
         if (!adm_name_ok(a.positional[0]))
             return adm_bad_name(what, a.positional[0]);
         snprintf(path, sizeof(path), "%s/%s/enrollment-tokens", base, a.positional[0]);
-        return run(what, "POST", path, NULL, json, print_secret);
+        return adm_run(what, "POST", path, NULL, json, print_secret);
     }
     if ((!strcmp(act, "disable") || !strcmp(act, "enable") || !strcmp(act, "delete")) &&
         a.npositional == 1)
@@ -308,5 +270,71 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json)
     if (!strcmp(act, "revoke-key") && a.npositional == 2)
         return identity_change(what, base, "keys", &a, json);
     fputs(sa_usage, !strcmp(act, "--help") ? stdout : stderr);
+    return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
+}
+
+/* ---- machines ----------------------------------------------------------------------------- */
+
+static void print_machines(const cJSON *doc)
+{
+    const cJSON *e;
+    char b1[72], b2[40], b3[40];
+    printf("%-24s %-9s %-21s %s\n", "NAME", "STATE", "CERTIFICATE UNTIL", "ENROLLED");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "machines"))
+    {
+        const char *state = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "revoked")) ? "revoked"
+                            : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "enrolled"))
+                                ? "enrolled"
+                                : "pending";
+        printf("%-24s %-9s %-21s %s\n", adm_text(e, "name", b1, sizeof(b1)), state,
+               adm_time(e, "certificate_not_after", b2, sizeof(b2)),
+               adm_time(e, "enrolled_at", b3, sizeof(b3)));
+    }
+}
+
+static void print_machine_revoked(const cJSON *doc)
+{
+    char b1[24];
+    printf("machine %s revoked; %s access tokens revoked\n", adm_str(doc, "machine"),
+           adm_text(doc, "revoked_tokens", b1, sizeof(b1)));
+}
+
+static const char machines_usage[] =
+    "Usage: signum-util admin machines ACTION ... [--json]\n"
+    "  list                                  machines, their certificates and state\n"
+    "  create NAME                           prints a one-time enrollment token\n"
+    "  enrollment-token NAME                 another one-time enrollment token\n"
+    "  revoke NAME                           its certificate and bound tokens stop at once\n";
+
+int util_cmd_admin_machines(int argc, char **argv, int json)
+{
+    const char *act = argc > 1 ? argv[1] : "", *base = "/api/v1/admin/machines", *pos[1];
+    const char *const opts[] = {NULL};
+    char what[64], path[300];
+    int npos = 0, rc;
+    snprintf(what, sizeof(what), "admin machines %s", act);
+    if ((rc = adm_parse(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, opts, NULL, pos, 1, &npos)) !=
+        EXIT_OK)
+        return rc;
+    if (!strcmp(act, "list") && npos == 0)
+        return adm_run(what, "GET", base, NULL, json, print_machines);
+    if (npos == 1 && !adm_name_ok(pos[0]))
+        return adm_bad_name(what, pos[0]);
+    if (!strcmp(act, "create") && npos == 1) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "name", pos[0]);
+        rc = adm_run(what, "POST", base, body, json, print_secret);
+        cJSON_Delete(body);
+        return rc;
+    }
+    if (!strcmp(act, "enrollment-token") && npos == 1) {
+        snprintf(path, sizeof(path), "%s/%s/enrollment-tokens", base, pos[0]);
+        return adm_run(what, "POST", path, NULL, json, print_secret);
+    }
+    if (!strcmp(act, "revoke") && npos == 1) {
+        snprintf(path, sizeof(path), "%s/%s/revoke", base, pos[0]);
+        return adm_run(what, "POST", path, NULL, json, print_machine_revoked);
+    }
+    fputs(machines_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
 }

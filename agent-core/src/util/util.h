@@ -25,5 +25,8 @@ int util_cmd_approvals(int argc, char **argv);
 /* signum-util admin users|service-accounts ... (admin_identities.c); json: --json was given. */
 int util_cmd_admin_users(int argc, char **argv, int json);
 int util_cmd_admin_service_accounts(int argc, char **argv, int json);
+int util_cmd_admin_machines(int argc, char **argv, int json);
+/* signum-util admin keys ... (admin_keys.c). */
+int util_cmd_admin_keys(int argc, char **argv, int json);
 
 #endif

@@ -378,6 +378,7 @@ void api_admin_cert_issue(api_call *c)
     const char *cn = NULL, *org = NULL;
     long long days = 365;
     srv_cert_request req;
+    char crl_url[SRV_PUBLIC_URL_MAX + sizeof(SRV_CRL_PATH)];
     srv_key key;
     X509 *cert = NULL;
     uint8_t *der = NULL;
@@ -402,6 +403,8 @@ void api_admin_cert_issue(api_call *c)
     req.common_name = cn;
     req.organization = org;
     req.validity_days = (unsigned)days;
+    snprintf(crl_url, sizeof(crl_url), "%s%s", c->w->app->public_url, SRV_CRL_PATH);
+    req.crl_url = crl_url;
     if (srv_ca_issue(&c->w->app->ca, key.spki, key.spki_len, &req, &cert, &err) != SRV_OK ||
         srv_cert_to_der(cert, &der, &job.der_len, &err) != SRV_OK)
         goto fail;

@@ -67,8 +67,8 @@ static srv_status get_reason(api_call *c, const char **reason, srv_error *err)
     if (st == SRV_OK)
         st = srv_json_get_string(c->body, "reason", 1, REASON_MAX, reason, err);
     if (st == SRV_OK && !**reason)
-        st = srv_fail(err, SRV_E_INVALID_FIELD, "reason must say why (1-%d characters)",
-                      REASON_MAX);
+        st =
+            srv_fail(err, SRV_E_INVALID_FIELD, "reason must say why (1-%d characters)", REASON_MAX);
     return st;
 }
 

@@ -15,6 +15,9 @@
 #define API_CHAIN_BODY_CAP (256 * 1024)
 #define API_MAX_BATCH      64
 
+/* Where the built-in CA's CRL is served, under the server's public URL. */
+#define SRV_CRL_PATH "/api/v1/crl"
+
 typedef struct {
     srv_worker *w;
     srv_http_exchange *ex;
@@ -95,6 +98,8 @@ void api_enroll_machine(api_call *c);
 void api_healthz(api_call *c);
 void api_metrics(api_call *c);
 void api_ca(api_call *c);
+void api_crl(api_call *c);
+void api_admin_cert_revoke(api_call *c);
 
 void api_admin_policies_list(api_call *c);
 void api_admin_policy_create(api_call *c);

@@ -43,8 +43,7 @@ static srv_status ossl_fail(srv_error *err, srv_status status, const char *what)
     return st;
 }
 
-/* The X.509 signature algorithm for an HSM key type: the hash follows the key's strength. */
-static int sig_alg_for(srv_key_type type, srv_hash *hash, int *nid)
+int srv_ca_sig_alg(srv_key_type type, srv_hash *hash, int *nid)
 {
     switch (type) {
     case SRV_KEY_RSA_2048:
@@ -129,7 +128,7 @@ static srv_status check_hsm_key(const srv_hsm_key *key, EVP_PKEY **pub, int *sig
     EVP_PKEY *pkey;
 
     *pub = NULL;
-    if (!key || !sig_alg_for(key->type, &hash, sig_nid))
+    if (!key || !srv_ca_sig_alg(key->type, &hash, sig_nid))
         return srv_fail(err, SRV_E_INVALID_FIELD, "unsupported HSM key type");
     if (!key->ckaid || key->ckaid_len == 0)
         return srv_fail(err, SRV_E_INVALID_FIELD, "HSM key has no CKA_ID");
@@ -271,7 +270,7 @@ srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *
     int nid;
     srv_status st;
 
-    if (!key || !sig_alg_for(key->type, &hash, &nid))
+    if (!key || !srv_ca_sig_alg(key->type, &hash, &nid))
         return srv_fail(err, SRV_E_INVALID_FIELD, "unsupported HSM key type");
     if (!key->ckaid || key->ckaid_len == 0)
         return srv_fail(err, SRV_E_INVALID_FIELD, "HSM key has no CKA_ID");
@@ -590,6 +589,11 @@ static srv_status add_extensions(X509 *cert, X509 *issuer, const srv_cert_reques
         st = add_conf_ext(cert, &ctx, NID_ext_key_usage, profiles[req->profile].ext_key_usage, err);
     if (st == SRV_OK && sans)
         st = add_i2d_ext(cert, NID_subject_alt_name, sans, err);
+    if (st == SRV_OK && req->crl_url) {
+        char cdp[300];
+        snprintf(cdp, sizeof(cdp), "URI:%s", req->crl_url);
+        st = add_conf_ext(cert, &ctx, NID_crl_distribution_points, cdp, err);
+    }
     if (st != SRV_OK)
         goto out;
 
@@ -647,11 +651,9 @@ static uint8_t *der_put_header(uint8_t *p, uint8_t tag, size_t len)
     return p;
 }
 
-/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
- * (RFC 5280 section 4.1); a signature is whole bytes, hence zero unused bits. */
-static uint8_t *assemble_certificate(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
-                                     size_t alg_len, const uint8_t *sig, size_t sig_len,
-                                     size_t *out_len)
+uint8_t *srv_x509_assemble_signed(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
+                                  size_t alg_len, const uint8_t *sig, size_t sig_len,
+                                  size_t *out_len)
 {
     size_t bits_len = sig_len + 1;
     size_t body = tbs_len + alg_len + 1 + der_len_size(bits_len) + bits_len;
@@ -700,7 +702,8 @@ static srv_status sign_certificate(srv_hsm *hsm, const srv_hsm_key *key, EVP_PKE
     st = srv_ca_sign_tbs(hsm, key, tbs, (size_t)tbs_len, sig, &sig_len, NULL, err);
     if (st != SRV_OK)
         goto out;
-    der = assemble_certificate(tbs, (size_t)tbs_len, alg, (size_t)alg_len, sig, sig_len, &der_len);
+    der = srv_x509_assemble_signed(tbs, (size_t)tbs_len, alg, (size_t)alg_len, sig, sig_len,
+                                   &der_len);
     if (!der) {
         st = srv_fail(err, SRV_E_NOMEM, "out of memory");
         goto out;

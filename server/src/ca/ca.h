@@ -40,6 +40,7 @@ typedef struct {
     unsigned validity_days;          /* 1 .. 3650 */
     const char *const *dns_names;    /* subjectAltName DNS entries, NULL-terminated, optional */
     const char *const *ip_addresses; /* subjectAltName IP entries, NULL-terminated, optional */
+    const char *crl_url;             /* cRLDistributionPoints URI, optional */
 } srv_cert_request;
 
 /* Makes the self-signed CA certificate for `key` (profile must be SRV_CERT_CA). */
@@ -78,6 +79,29 @@ int64_t srv_cert_not_after(const X509 *cert);
  * Returns the signature bytes and the matching AlgorithmIdentifier NID. */
 srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *tbs, size_t tbs_len,
                            uint8_t *sig, size_t *sig_len, int *sig_nid, srv_error *err);
+
+/* The X.509 signature algorithm for an HSM key type: the hash follows the key's strength. */
+int srv_ca_sig_alg(srv_key_type type, srv_hash *hash, int *nid);
+
+/* Certificate and CertificateList ::= SEQUENCE { tbs, signatureAlgorithm, signatureValue BIT
+ * STRING } (RFC 5280 sections 4.1, 5.1); a signature is whole bytes, hence zero unused bits.
+ * Returns malloc'd DER. */
+uint8_t *srv_x509_assemble_signed(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
+                                  size_t alg_len, const uint8_t *sig, size_t sig_len,
+                                  size_t *out_len);
+
+/* One revoked certificate on a CRL. */
+typedef struct {
+    const char *serial_hex; /* the certificate's serial number, hexadecimal */
+    int64_t revoked_at;
+    int reason; /* RFC 5280 CRLReason code */
+} srv_crl_entry;
+
+/* Makes the CA's CRL (v2, with authorityKeyIdentifier and cRLNumber), signed in the HSM and
+ * checked against the CA certificate's key. *der is malloc'd. */
+srv_status srv_ca_make_crl(const srv_ca *ca, const srv_crl_entry *entries, size_t n, int64_t number,
+                           int64_t this_update, int64_t next_update, uint8_t **der, size_t *der_len,
+                           srv_error *err);
 
 /* Converts raw r||s to a DER ECDSA-Sig-Value (the sign API's "der" format). */
 srv_status srv_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der, size_t *der_len,

@@ -100,6 +100,12 @@ static const char *const migrations[] = {
     "ALTER TABLE access_tokens ADD COLUMN api_key_id INTEGER REFERENCES api_keys(id);"
     "ALTER TABLE access_tokens ADD COLUMN sa_kid TEXT;"
     "CREATE INDEX access_tokens_api_key ON access_tokens(api_key_id);",
+    /* 5 -> 6: certificates the built-in CA revoked, and its current CRL. */
+    "CREATE TABLE cert_revocations(serial TEXT PRIMARY KEY,"
+    " key_id INTEGER NOT NULL REFERENCES keys(id), reason INTEGER NOT NULL,"
+    " revoked_at INTEGER NOT NULL, not_after INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE crl(id INTEGER PRIMARY KEY CHECK(id = 1), number INTEGER NOT NULL,"
+    " der BLOB NOT NULL, this_update INTEGER NOT NULL, next_update INTEGER NOT NULL);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");

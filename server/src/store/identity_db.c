@@ -27,7 +27,8 @@ enum {
     S_TOKEN_SOURCE,
     S_COUNT
 };
-_Static_assert(SRV_DB_SLOT_IDENTITY + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+_Static_assert(SRV_DB_SLOT_IDENTITY + S_COUNT <= SRV_DB_SLOT_CA,
+               "identity queries overlap ca_db.c's");
 
 #define ID_COLUMNS "id, name, role, disabled, kind, created_at, coalesce(deleted_at, 0)"
 

@@ -1,0 +1,164 @@
+/* signum-util admin keys|grants: keys in the HSM and their certificates (built-in CA, CSR for
+ * an external CA, chain import, revocation), disabling, and grants. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_api.h"
+#include "util.h"
+
+#define KEYS_BASE "/api/v1/admin/keys"
+
+static void print_keys(const cJSON *doc)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *e;
+    char b1[72], b2[24], b3[40];
+    printf("%-28s %-9s %-9s %s\n", "NAME", "TYPE", "STATE", "CERTIFICATE UNTIL");
+    cJSON_ArrayForEach(e, list)
+    {
+        printf("%-28s %-9s %-9s %s\n", adm_text(e, "name", b1, sizeof(b1)),
+               adm_text(e, "type", b2, sizeof(b2)),
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "disabled")) ? "disabled"
+                                                                             : "enabled",
+               adm_time(e, "certificate_not_after", b3, sizeof(b3)));
+    }
+}
+
+static void print_key(const cJSON *doc)
+{
+    cJSON *list = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(list, "keys");
+    cJSON_AddItemToArray(arr, cJSON_Duplicate(doc, 1));
+    print_keys(list);
+    cJSON_Delete(list);
+}
+
+static void print_pem(const cJSON *doc)
+{
+    static const char *const members[] = {"certificate_pem", "chain_pem", "csr_pem"};
+    for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        const char *pem = adm_str(doc, members[i]);
+        if (pem && *pem)
+            fputs(pem, stdout);
+    }
+}
+
+static void print_revoked(const cJSON *doc)
+{
+    char b1[24];
+    printf("certificate %s of key %s revoked (%s); CRL number %s\n", adm_str(doc, "serial"),
+           adm_str(doc, "key"), adm_str(doc, "reason"),
+           adm_text(doc, "crl_number", b1, sizeof(b1)));
+}
+
+static void print_done(const cJSON *doc)
+{
+    (void)doc;
+    printf("done\n");
+}
+
+static int post_json(const char *what, const char *path, cJSON *body, int json,
+                     void (*print)(const cJSON *doc))
+{
+    int rc = adm_run(what, "POST", path, body, json, print);
+    cJSON_Delete(body);
+    return rc;
+}
+
+static void add_opt(cJSON *body, const char *name, const char *value)
+{
+    if (value)
+        cJSON_AddStringToObject(body, name, value);
+}
+
+static const char keys_usage[] =
+    "Usage: signum-util admin keys ACTION ... [--json]\n"
+    "  list                                  every key, its type, state and certificate\n"
+    "  show NAME\n"
+    "  create NAME --type rsa2048|rsa3072|rsa4096|ec-p256|ec-p384   generated in the HSM\n"
+    "  issue-cert NAME --cn CN [--org ORG] [--days N]   from the built-in CA (codeSigning)\n"
+    "  csr NAME --cn CN [--org ORG]          a PKCS#10 request for an external CA (PEM)\n"
+    "  import-chain NAME FILE                the external CA's chain, leaf first (PEM)\n"
+    "  revoke-cert NAME --reason REASON --comment TEXT   on the built-in CA; REASON is\n"
+    "      unspecified, key_compromise, affiliation_changed, superseded,\n"
+    "      cessation_of_operation or privilege_withdrawn\n"
+    "  disable NAME                          the key signs no more\n"
+    "  grant NAME USER                       lets USER (or a service account) sign with it\n";
+
+int util_cmd_admin_keys(int argc, char **argv, int json)
+{
+    static const char *const opts[] = {"type", "cn", "org", "days", "reason", "comment", NULL};
+    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT };
+    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[6];
+    char what[64], path[400];
+    int npos = 0, rc;
+    cJSON *body;
+
+    snprintf(what, sizeof(what), "admin keys %s", act);
+    if ((rc = adm_parse(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, opts, v, pos, 2, &npos)) !=
+        EXIT_OK)
+        return rc;
+    if (!strcmp(act, "list") && npos == 0)
+        return adm_run(what, "GET", KEYS_BASE, NULL, json, print_keys);
+    if (npos >= 1 && !adm_name_ok(pos[0]))
+        return adm_bad_name(what, pos[0]);
+    snprintf(path, sizeof(path), "%s/%s", KEYS_BASE, npos >= 1 ? pos[0] : "");
+    if (!strcmp(act, "show") && npos == 1)
+        return adm_run(what, "GET", path, NULL, json, print_key);
+    if (!strcmp(act, "create") && npos == 1 && v[O_TYPE]) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "name", pos[0]);
+        cJSON_AddStringToObject(body, "type", v[O_TYPE]);
+        return post_json(what, KEYS_BASE, body, json, print_key);
+    }
+    if ((!strcmp(act, "issue-cert") || !strcmp(act, "csr")) && npos == 1 && v[O_CN]) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "common_name", v[O_CN]);
+        add_opt(body, "organization", v[O_ORG]);
+        if (v[O_DAYS] && !strcmp(act, "issue-cert")) {
+            char *end;
+            long days = strtol(v[O_DAYS], &end, 10);
+            if (*end || days < 1 || days > 3650) {
+                cJSON_Delete(body);
+                fprintf(stderr, "signum-util %s: --days must be 1-3650\n", what);
+                return EXIT_USAGE;
+            }
+            cJSON_AddNumberToObject(body, "validity_days", (double)days);
+        }
+        strcat(path, !strcmp(act, "csr") ? "/csr" : "/certificate");
+        return post_json(what, path, body, json, print_pem);
+    }
+    if (!strcmp(act, "import-chain") && npos == 2) {
+        char *pem = NULL;
+        if ((rc = adm_read_bounded(what, pos[1], ADM_FILE_MAX, &pem)) != EXIT_OK)
+            return rc;
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "chain_pem", pem);
+        free(pem);
+        strcat(path, "/certificate");
+        rc = adm_run(what, "PUT", path, body, json, print_done);
+        cJSON_Delete(body);
+        return rc;
+    }
+    if (!strcmp(act, "revoke-cert") && npos == 1 && v[O_REASON] && v[O_COMMENT]) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", v[O_REASON]);
+        cJSON_AddStringToObject(body, "comment", v[O_COMMENT]);
+        strcat(path, "/certificate/revoke");
+        return post_json(what, path, body, json, print_revoked);
+    }
+    if (!strcmp(act, "disable") && npos == 1) {
+        strcat(path, "/disable");
+        return adm_run(what, "POST", path, NULL, json, print_done);
+    }
+    if (!strcmp(act, "grant") && npos == 2) {
+        if (!adm_name_ok(pos[1]))
+            return adm_bad_name(what, pos[1]);
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "user", pos[1]);
+        strcat(path, "/grants");
+        return post_json(what, path, body, json, print_done);
+    }
+    fputs(keys_usage, !strcmp(act, "--help") ? stdout : stderr);
+    return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
+}
