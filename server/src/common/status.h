@@ -53,6 +53,10 @@ typedef enum {
     SRV_E_APPROVAL_CLOSED,
     SRV_E_APPROVAL_REJECTED,
     SRV_E_APPROVAL_EXPIRED,
+    /* Issue 14 (signing service, approvals, audit query). */
+    SRV_E_APPROVAL_POLICY_CHANGED,
+    SRV_E_REASON_REQUIRED,
+    SRV_E_INVALID_QUERY,
     SRV_STATUS_COUNT
 } srv_status;
 

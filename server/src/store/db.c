@@ -89,6 +89,8 @@ static const char *const migrations[] = {
     "CREATE TABLE approval_votes(request_id TEXT NOT NULL REFERENCES approval_requests(id),"
     " approver TEXT NOT NULL, decision TEXT NOT NULL CHECK(decision IN ('approve','reject')),"
     " time INTEGER NOT NULL, PRIMARY KEY(request_id, approver)) WITHOUT ROWID;",
+    /* 4 -> 5: the reason an approver gave for a rejection. */
+    "ALTER TABLE approval_votes ADD COLUMN reason TEXT;",
 };
 
 typedef enum {
