@@ -314,6 +314,11 @@ srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err)
     return SRV_OK;
 }
 
+int srv_db_in_transaction(srv_db *db)
+{
+    return !sqlite3_get_autocommit(db->conn);
+}
+
 srv_status srv_db_tx(srv_db *db, srv_tx_op op, srv_error *err)
 {
     static const char *const sql[SRV_TX_COUNT] = {

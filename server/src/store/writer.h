@@ -48,6 +48,9 @@ srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *s
 srv_status srv_writer_checkpoints(srv_writer *w, const srv_audit_signer *signer, unsigned records,
                                   unsigned seconds, srv_error *err);
 
+/* Jobs waiting for the next group commit (not counting a batch being committed). */
+unsigned srv_writer_queued(srv_writer *w);
+
 /* Statistics for /metrics: commits and jobs committed. */
 void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs);
 
