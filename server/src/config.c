@@ -33,7 +33,7 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->enrollment_token_ttl = 3600;
     cfg->approval_collect_ttl = 86400;
     cfg->audit_denial_window = 60;
-    cfg->audit_denial_burst = 10;
+    cfg->audit_denial_burst = 64;
     cfg->audit_checkpoint_records = 1000;
     cfg->audit_checkpoint_seconds = 60;
     cfg->export_batch = 200;

@@ -56,7 +56,6 @@ static const struct {
     [SRV_E_APPROVAL_EXPIRED] = {"approval_expired", 410},
     [SRV_E_APPROVAL_POLICY_CHANGED] = {"approval_policy_changed", 409},
     [SRV_E_REASON_REQUIRED] = {"reason_required", 400},
-    [SRV_E_INVALID_QUERY] = {"invalid_query_parameter", 400},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -53,10 +53,9 @@ typedef enum {
     SRV_E_APPROVAL_CLOSED,
     SRV_E_APPROVAL_REJECTED,
     SRV_E_APPROVAL_EXPIRED,
-    /* Issue 14 (signing service, approvals, audit query). */
+    /* Issue 14 (signing service, approvals). */
     SRV_E_APPROVAL_POLICY_CHANGED,
     SRV_E_REASON_REQUIRED,
-    SRV_E_INVALID_QUERY,
     SRV_STATUS_COUNT
 } srv_status;
 
