@@ -28,7 +28,7 @@ class ApprovalRecheckTest(ServerTestCase):
         for name in ("alice", "bob"):
             cls.tok[name] = s.token_for(s.create_user(name, "signer"))
         cls.admin = s.admin_token()
-        for key in ("rq-ec", "rd-ec", "rx-ec", "rj-ec", "rt-ec"):
+        for key in ("rq-ec", "rd-ec", "rx-ec", "rj-ec", "rt-ec", "rc-ec", "rn-ec"):
             s.create_key(key, "ec-p256")
 
         def rule(name, key, quota=None, approval=True):
@@ -46,6 +46,16 @@ class ApprovalRecheckTest(ServerTestCase):
         rule("expiring", "rx-ec")
         rule("rejectable", "rj-ec")
         rule("one-direct", "rt-ec", quota=1, approval=False)
+        rule("tightened", "rc-ec")
+        s.call("POST", "/api/v1/admin/policies", cls.net_rule(["127.0.0.0/8"]), token=cls.admin,
+               expect=201)
+
+    @staticmethod
+    def net_rule(ranges):
+        return {"name": "netbound", "effect": "allow", "subjects": {"users": ["alice"]},
+                "keys": {"names": ["rn-ec"]}, "where": {"ip_ranges": ranges},
+                "conditions": {"approval": {"required": 1, "approvers": ["bob"],
+                                            "ttl_seconds": 600}}}
 
     def request(self, key, label, **extra):
         r = self.server.sign_request(self.tok["alice"], key, "ecdsa", "sha256",
@@ -86,6 +96,24 @@ class ApprovalRecheckTest(ServerTestCase):
         self.server.call("DELETE", "/api/v1/admin/policies/deleted-later", token=self.admin)
         r = self.poll(aid)
         self.assertError(r, 403, "key_not_granted")
+
+    def test_rule_asking_for_more_approvals_is_refused(self):
+        aid = self.request("rc-ec", "tightened")
+        self.approve(aid)
+        self.server.call("PUT", "/api/v1/admin/policies/tightened", {
+            "name": "tightened", "effect": "allow", "subjects": {"users": ["alice"]},
+            "keys": {"names": ["rc-ec"]},
+            "conditions": {"approval": {"required": 2, "approvers": ["bob", "carol"],
+                                        "ttl_seconds": 600}}}, token=self.admin)
+        self.assertError(self.poll(aid), 409, "approval_policy_changed")
+
+    def test_caller_address_is_decided_at_collection(self):
+        aid = self.request("rn-ec", "network")
+        self.approve(aid)
+        # The rule now allows another network only: this caller's 127.0.0.1 is out.
+        self.server.call("PUT", "/api/v1/admin/policies/netbound", self.net_rule(["10.0.0.0/8"]),
+                         token=self.admin)
+        self.assertError(self.poll(aid), 403, "network_not_allowed")
 
     def test_approved_request_expires(self):
         s = self.server
