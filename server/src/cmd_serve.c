@@ -303,6 +303,9 @@ int srv_cmd_serve(int argc, char **argv)
         rc = SRV_EXIT_OK;
     snprintf(run_file, sizeof(run_file), "%s/run.json", app->cfg.dir);
     unlink(run_file);
+    /* Aggregated denials still pending are written before the log's server.stop record. */
+    srv_denials_stop(app->denial_log);
+    app->denial_log = NULL;
     audit_lifecycle(app, "server.stop");
     srv_log(SRV_LOG_INFO, "main", "stopped");
 out:
@@ -310,7 +313,7 @@ out:
         OPENSSL_cleanse(pin, strlen(pin));
         free(pin);
     }
-    /* Pending aggregated denials are records of the chain: written before the writer stops. */
+    /* On a failed start-up: pending aggregated denials are written before the writer stops. */
     srv_denials_stop(app->denial_log);
     srv_exporters_stop(exporters);
     /* The writer signs a last checkpoint as it stops: the signer must still be there. */
