@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 
+#include "audit/denials.h"
 #include "auth/oidc.h"
 #include "ca/ca.h"
 #include "config.h"
@@ -16,9 +17,10 @@ typedef struct {
     srv_config cfg;
     srv_hsm *hsm;
     srv_writer *writer;
-    srv_key ca_key; /* the CA's key row (SPKI owned here) */
-    srv_ca ca;      /* points into ca_key; cert owned here */
-    char *ca_pem;   /* the CA certificate as PEM, for chains */
+    srv_denials *denial_log; /* audit volume of unauthenticated refusals */
+    srv_key ca_key;          /* the CA's key row (SPKI owned here) */
+    srv_ca ca;               /* points into ca_key; cert owned here */
+    char *ca_pem;            /* the CA certificate as PEM, for chains */
     SSL_CTX *tls;
     srv_oidc *oidc; /* NULL when oidc_config is not set */
     int64_t started_at;

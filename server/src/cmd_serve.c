@@ -390,6 +390,9 @@ int srv_cmd_serve(int argc, char **argv)
         srv_writer_checkpoints(app->writer, &audit_signer, app->cfg.audit_checkpoint_records,
                                app->cfg.audit_checkpoint_seconds, &err) != SRV_OK ||
         srv_exporters_start(&app->cfg, app->writer, &exporters, &err) != SRV_OK ||
+        srv_denials_start(app->writer, (unsigned)app->cfg.audit_denial_window,
+                          (unsigned)app->cfg.audit_denial_burst, &app->denial_log,
+                          &err) != SRV_OK ||
         !(app->tls = tls_context(&app->cfg, &err)) ||
         (app->cfg.oidc_config[0] &&
          srv_oidc_load(app->cfg.oidc_config, &app->oidc, &err) != SRV_OK)) {
@@ -428,6 +431,9 @@ int srv_cmd_serve(int argc, char **argv)
     else
         rc = SRV_EXIT_OK;
     remove_own_run_file(app->cfg.dir);
+    /* Aggregated denials still pending are written before the log's server.stop record. */
+    srv_denials_stop(app->denial_log);
+    app->denial_log = NULL;
     audit_lifecycle(app, "server.stop");
     srv_log(SRV_LOG_INFO, "main", "stopped");
 out:
@@ -435,6 +441,8 @@ out:
         OPENSSL_cleanse(pin, strlen(pin));
         free(pin);
     }
+    /* On a failed start-up: pending aggregated denials are written before the writer stops. */
+    srv_denials_stop(app->denial_log);
     srv_exporters_stop(exporters);
     /* The writer signs a last checkpoint as it stops: the signer must still be there. */
     srv_writer_stop(app->writer);

@@ -35,6 +35,9 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     snprintf(cfg->ca_key_name, sizeof(cfg->ca_key_name), "signum-ca");
     snprintf(cfg->auth_audience, sizeof(cfg->auth_audience), "signum");
     cfg->enrollment_token_ttl = 3600;
+    cfg->approval_collect_ttl = 86400;
+    cfg->audit_denial_window = 60;
+    cfg->audit_denial_burst = 64;
     cfg->audit_checkpoint_records = 1000;
     cfg->audit_checkpoint_seconds = 60;
     cfg->export_batch = 200;
@@ -138,6 +141,9 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
         return SRV_OK;
     }
     INT("enrollment_token_ttl", enrollment_token_ttl, 60, 7 * 86400)
+    INT("approval_collect_ttl", approval_collect_ttl, 1, 30 * 86400)
+    INT("audit_denial_window", audit_denial_window, 1, 3600)
+    INT("audit_denial_burst", audit_denial_burst, 1, 1000)
     if (strcmp(key, "oidc_config") == 0) {
         /* Optional: an empty value leaves CI OIDC token exchange off. */
         cfg->oidc_config[0] = '\0';

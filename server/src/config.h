@@ -52,6 +52,13 @@ typedef struct {
     /* 1 (audit_sync = full, the default): every audit commit is fsynced before the signature
      * it records leaves. 0 (normal, opt-in): not synced; a crash may lose the last records. */
     int audit_sync_full;
+    /* An approved sign request must be collected within this many seconds of its approval. */
+    int approval_collect_ttl;
+    /* Denials of unauthenticated requests (audit/denials.h): per source address and error
+     * code, `audit_denial_burst` individual records per window of `audit_denial_window`
+     * seconds; the rest are counted into one aggregated record per window. */
+    int audit_denial_window;
+    int audit_denial_burst;
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

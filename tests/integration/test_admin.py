@@ -304,6 +304,22 @@ class AdminTest(ServerTestCase):
         self.refused(lambda: s.request("GET", "/api/v1/admin/audit?after=abc", token=admin),
                      400, "invalid_field")
 
+    def test_audit_after_out_of_range(self):
+        # Issue 14: an `after` past what a JSON number holds exactly answered 200 with a float
+        # next_after. It is an integer 0..2^53-1 now; anything else is refused, naming it.
+        s = self.server
+        admin = s.admin_token()
+        for bad in ("99999999999999999999", "9223372036854775807", "9007199254740992", "1e3",
+                    "+5", "-0", "", "5x"):
+            with self.subTest(after=bad):
+                r = s.request("GET", "/api/v1/admin/audit?after=" + bad, token=admin)
+                self.assertError(r, 400, "invalid_field")
+                self.assertIn("after", r.json["error"]["message"])
+        r = s.request("GET", "/api/v1/admin/audit?after=9007199254740991", token=admin)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["records"], [])
+        self.assertIn(b'"next_after":9007199254740991}', r.body)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -49,7 +49,9 @@ class ApprovalTest(ServerTestCase):
         return r.json["approval_id"]
 
     def vote(self, who, aid, decision="approve"):
-        return self.server.request("POST", "/api/v1/approvals/%s/%s" % (aid, decision),
+        # A rejection must give a reason (issue 14).
+        body = {"reason": "rejected by the test"} if decision == "reject" else None
+        return self.server.request("POST", "/api/v1/approvals/%s/%s" % (aid, decision), body,
                                    token=self.tok[who])
 
     def poll(self, aid, who="alice"):

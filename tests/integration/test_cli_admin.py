@@ -233,9 +233,16 @@ class CliAdmin(ServerTestCase):
         self.approval_rule(self.agent("boss"))
         aid = self.pending(HASHES["sha256"](b"other").digest())
         carol = self.agent("carol")
-        self.assertEqual(carol.util("approvals", "reject", "not-an-id").returncode, 2)
-        out = carol.util_ok("approvals", "reject", aid).stdout.decode()
+        self.assertEqual(carol.util("approvals", "reject", "not-an-id", "--reason",
+                                    "x").returncode, 2)
+        # A rejection must say why (issue 14): without --reason it is a usage error.
+        self.assertEqual(carol.util("approvals", "reject", aid).returncode, 2)
+        last = s.audit_last_seq()
+        out = carol.util_ok("approvals", "reject", aid, "--reason",
+                            "wrong branch").stdout.decode()
         self.assertIn("rejected %s: request now rejected" % aid, out)
+        rec = [x for x in s.audit_show(after=last) if x["action"] == "approval.reject"]
+        self.assertEqual([x["detail"]["reason"] for x in rec], ["wrong branch"])
         self.assertNotIn(aid, carol.util_ok("approvals", "list").stdout.decode())
         r = s.request("GET", "/api/v1/sign/requests/" + aid, token=self.tok["alice"])
         self.assertError(r, 403, "approval_rejected")

@@ -1,5 +1,7 @@
 /* Unit tests of the group-commit writer: concurrent jobs share commits, a failing job rolls
- * back only itself, and a commit that cannot happen fails every job in it. */
+ * back only itself, a commit that cannot happen fails every job in it, and so does a batch
+ * whose transaction SQLite rolled back by itself. */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,12 +154,121 @@ static void test_commit_failure_fails_everything(void **state)
     verify_chain(2);
 }
 
+/* ---- a batch whose whole transaction SQLite rolled back -------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int running, open;
+} gate;
+
+/* Holds the committer role until the test opens the gate, so later jobs queue into one batch. */
+static srv_status gate_fn(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    gate *g = ctx;
+    srv_audit_event ev = {0, "test", "gate", "ok", NULL};
+    pthread_mutex_lock(&g->lock);
+    g->running = 1;
+    pthread_cond_broadcast(&g->cond);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    return srv_audit_append(db, audit, &ev, err);
+}
+
+/* What SQLite does on SQLITE_FULL, SQLITE_IOERR or an interrupt inside a transaction: the
+ * whole transaction is rolled back, and the statement fails. */
+static srv_status full_rollback_fn(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    srv_audit_event ev = {0, "test", "doomed", "ok", NULL};
+    (void)ctx;
+    if (srv_audit_append(db, audit, &ev, err) != SRV_OK)
+        return SRV_E_DATABASE;
+    srv_db_exec(db, "ROLLBACK", NULL);
+    return srv_fail(err, SRV_E_DATABASE, "database or disk is full");
+}
+
+typedef struct {
+    srv_writer *w;
+    srv_write_fn fn;
+    void *ctx;
+    srv_status st;
+    srv_error err;
+} run_arg;
+
+static void *run_main(void *arg)
+{
+    run_arg *r = arg;
+    r->st = srv_writer_run(r->w, r->fn, r->ctx, &r->err);
+    return NULL;
+}
+
+/* Waits (bounded) until n jobs are queued behind the committer. */
+static void wait_queued(srv_writer *w, unsigned n)
+{
+    for (int i = 0; i < 100000 && srv_writer_queued(w) < n; i++)
+        sched_yield();
+    assert_int_equal(srv_writer_queued(w), n);
+}
+
+static void test_rolled_back_transaction_fails_the_batch(void **state)
+{
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    job_ctx after = {"after-rollback", 0}, later = {"later", 0};
+    run_arg r0, r1, r2;
+    pthread_t t0, t1, t2;
+    srv_writer *w;
+    srv_db *db;
+    srv_user u;
+    srv_error err;
+    (void)state;
+
+    fresh();
+    assert_int_equal(srv_writer_start(db_path, &w, NULL), SRV_OK);
+    r0 = (run_arg){w, gate_fn, &g, SRV_OK, {0}};
+    pthread_create(&t0, NULL, run_main, &r0);
+    pthread_mutex_lock(&g.lock);
+    while (!g.running)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    /* Queued in this order behind the gate: the doomed job, then a good one. */
+    r1 = (run_arg){w, full_rollback_fn, NULL, SRV_OK, {0}};
+    pthread_create(&t1, NULL, run_main, &r1);
+    wait_queued(w, 1);
+    r2 = (run_arg){w, job_fn, &after, SRV_OK, {0}};
+    pthread_create(&t2, NULL, run_main, &r2);
+    wait_queued(w, 2);
+    pthread_mutex_lock(&g.lock);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    pthread_join(t0, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+
+    assert_int_equal(r0.st, SRV_OK);
+    /* Both jobs of the rolled-back batch fail: the good one must not have committed on its
+     * own after the rollback (as it did in autocommit mode), nor be reported done. */
+    assert_int_equal(r1.st, SRV_E_AUDIT);
+    assert_int_equal(r2.st, SRV_E_AUDIT);
+    /* The writer goes on from the right chain head. */
+    assert_int_equal(srv_writer_run(w, job_fn, &later, &err), SRV_OK);
+    srv_writer_stop(w);
+
+    assert_int_equal(srv_db_open(db_path, 0, &db, NULL), SRV_OK);
+    assert_int_equal(srv_db_user_get(db, "after-rollback", &u, NULL), SRV_E_USER_NOT_FOUND);
+    assert_int_equal(srv_db_user_get(db, "later", &u, NULL), SRV_OK);
+    srv_db_close(db);
+    verify_chain(2); /* the gate's record and the later one */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_jobs_share_commits),
         cmocka_unit_test(test_failed_job_rolls_back_alone),
         cmocka_unit_test(test_commit_failure_fails_everything),
+        cmocka_unit_test(test_rolled_back_transaction_fails_the_batch),
     };
     snprintf(db_path, sizeof(db_path), "%s/writer.db", test_dir_make());
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -543,9 +543,9 @@ out:
     return EXIT_OK;
 }
 
-static int approvals_vote(const char *id, const char *decision, int json)
+static int approvals_vote(const char *id, const char *decision, const char *reason, int json)
 {
-    char path[300], what[40], *raw = NULL, b1[32], b2[32], b3[32];
+    char path[300], what[40], *raw = NULL, *body = NULL, b1[32], b2[32], b3[32];
     cJSON *doc = NULL;
     long status;
     int rc;
@@ -555,8 +555,20 @@ static int approvals_vote(const char *id, const char *decision, int json)
         fprintf(stderr, "  next: 'signum-util approvals list' shows the ids\n");
         return EXIT_USAGE;
     }
+    if (reason) {
+        /* A rejection says why; the server stores and audits it. */
+        cJSON *b = cJSON_CreateObject();
+        if (b && cJSON_AddStringToObject(b, "reason", reason))
+            body = cJSON_PrintUnformatted(b);
+        cJSON_Delete(b);
+        if (!body) {
+            fprintf(stderr, "signum-util %s: out of memory\n", what);
+            return EXIT_FAILED;
+        }
+    }
     snprintf(path, sizeof(path), "/api/v1/approvals/%s/%s", id, decision);
-    rc = adm_api(what, "POST", path, NULL, &status, &raw, &doc);
+    rc = adm_api(what, "POST", path, body, &status, &raw, &doc);
+    free(body);
     if (rc != EXIT_OK)
         return rc;
     if (json)
@@ -577,12 +589,14 @@ int util_cmd_approvals(int argc, char **argv)
     const char *a = argc > 1 ? argv[1] : "";
     if (!strcmp(a, "list") && argc == 2)
         return approvals_list(json);
-    if ((!strcmp(a, "approve") || !strcmp(a, "reject")) && argc == 3)
-        return approvals_vote(argv[2], a, json);
+    if (!strcmp(a, "approve") && argc == 3)
+        return approvals_vote(argv[2], a, NULL, json);
+    if (!strcmp(a, "reject") && argc == 5 && !strcmp(argv[3], "--reason") && *argv[4])
+        return approvals_vote(argv[2], a, argv[4], json);
     fprintf(!strcmp(a, "--help") ? stdout : stderr,
-            "Usage: signum-util approvals list|approve ID|reject ID [--json]\n"
+            "Usage: signum-util approvals list|approve ID|reject ID --reason TEXT [--json]\n"
             "Sign requests waiting for your approval, and your decision on one. One rejection\n"
-            "closes a request; the requester gets the signature at their next poll once the\n"
-            "quorum is met.\n");
+            "closes a request and must say why (--reason, stored and audited); the requester\n"
+            "gets the signature at their next poll once the quorum is met.\n");
     return !strcmp(a, "--help") ? EXIT_OK : EXIT_USAGE;
 }

@@ -660,35 +660,53 @@ static int add_record(const srv_audit_row *row, void *ctx)
     return ++p->count >= p->limit;
 }
 
-static long long query_int(const char *query, const char *name, long long dflt, long long max)
+/* Largest `after`: next_after must stay an integer a JSON number carries exactly (2^53 - 1). */
+#define AUDIT_AFTER_MAX 9007199254740991LL
+
+/* A query parameter as plain decimal digits: dflt when absent, values over clamp_max lowered
+ * to it; anything else (sign, junk, empty, out of [min, max]) is invalid_field naming it. */
+static srv_status query_int(const char *query, const char *name, long long dflt, long long min,
+                            long long max, long long clamp_max, long long *out, srv_error *err)
 {
     size_t n = strlen(name);
     const char *p = query;
+    *out = dflt;
     while (p && *p) {
         if (strncmp(p, name, n) == 0 && p[n] == '=') {
-            char *end;
-            long long v = strtoll(p + n + 1, &end, 10);
-            if ((*end == '\0' || *end == '&') && v >= 0)
-                return v > max ? max : v;
-            return -1;
+            const char *v = p + n + 1;
+            size_t digits = strspn(v, "0123456789");
+            unsigned long long x = 0;
+            int over = 0;
+            /* At most 19 digits: below 10^19, so x never wraps. */
+            for (size_t i = 0; i < digits && i < 19; i++)
+                x = x * 10 + (unsigned long long)(v[i] - '0');
+            over = digits > 19 || x > (unsigned long long)max;
+            if (digits == 0 || over || (v[digits] != '\0' && v[digits] != '&') ||
+                (long long)x < min)
+                return srv_fail(err, SRV_E_INVALID_FIELD,
+                                "query parameter %s must be an integer from %lld to %lld", name,
+                                min, max);
+            *out = (long long)x > clamp_max ? clamp_max : (long long)x;
+            return SRV_OK;
         }
         p = strchr(p, '&');
         if (p)
             p++;
     }
-    return dflt;
+    return SRV_OK;
 }
 
 void api_admin_audit(api_call *c)
 {
-    long long after = query_int(c->ex->query, "after", 0, INT64_MAX);
-    long long limit = query_int(c->ex->query, "limit", 100, 1000);
+    long long after = 0, limit = 0;
     cJSON *doc;
     audit_page page;
     srv_error err;
 
-    if (after < 0 || limit <= 0) {
-        srv_fail(&err, SRV_E_INVALID_FIELD, "after and limit must be non-negative integers");
+    /* A larger limit is lowered to 1000 (the documented page cap), never refused. */
+    if (query_int(c->ex->query, "after", 0, 0, AUDIT_AFTER_MAX, AUDIT_AFTER_MAX, &after, &err) !=
+            SRV_OK ||
+        query_int(c->ex->query, "limit", 100, 1, INT64_MAX, 1000, &limit, &err) != SRV_OK) {
         fail_reply(c, &err);
         return;
     }
@@ -702,6 +720,11 @@ void api_admin_audit(api_call *c)
         fail_reply(c, &err);
         return;
     }
-    cJSON_AddNumberToObject(doc, "next_after", (double)page.last);
+    {
+        /* Printed as an integer: cJSON would print a number past INT_MAX as a float. */
+        char num[24];
+        snprintf(num, sizeof(num), "%lld", (long long)page.last);
+        cJSON_AddRawToObject(doc, "next_after", num);
+    }
     api_reply(c, 200, doc);
 }

@@ -120,6 +120,7 @@ typedef struct {
     api_call *c;
     const char *id;
     const char *decision; /* approve, reject */
+    const char *reason;   /* why, for a rejection (required there) */
     long long approvals, required;
     const char *status; /* the request's state after this vote */
 } vote_job;
@@ -161,7 +162,8 @@ static srv_status run_vote(srv_db *db, srv_audit_head *audit, void *ctx, srv_err
                       a.id);
         goto out;
     }
-    if ((st = srv_db_vote_insert(db, a.id, j->c->user.name, j->decision, now, err)) != SRV_OK)
+    if ((st = srv_db_vote_insert(db, a.id, j->c->user.name, j->decision, j->reason, now, err)) !=
+        SRV_OK)
         goto out;
     j->approvals = t.approvals + (strcmp(j->decision, "approve") == 0);
     j->required = a.required;
@@ -178,6 +180,8 @@ static srv_status run_vote(srv_db *db, srv_audit_head *audit, void *ctx, srv_err
     cJSON_AddNumberToObject(detail, "approvals", (double)j->approvals);
     cJSON_AddNumberToObject(detail, "required", (double)a.required);
     cJSON_AddStringToObject(detail, "status", j->status);
+    if (j->reason)
+        cJSON_AddStringToObject(detail, "reason", j->reason);
     {
         srv_user requester;
         if (srv_db_user_get_by_id(db, a.user_id, &requester, NULL) == SRV_OK)
@@ -192,15 +196,39 @@ out:
     return st;
 }
 
+#define REASON_MAX 1024
+
 static void vote(api_call *c, const char *decision)
 {
-    vote_job job = {c, c->params[0], decision, 0, 0, NULL};
+    vote_job job = {c, c->params[0], decision, NULL, 0, 0, NULL};
+    static const char *const fields[] = {"reason", NULL};
     cJSON *doc;
     srv_error err;
     if (strlen(c->params[0]) != SRV_APPROVAL_ID_LEN) {
         srv_fail(&err, SRV_E_NOT_FOUND, "no approval request \"%s\"", c->params[0]);
         api_reply_error(c, &err);
         return;
+    }
+    if (strcmp(decision, "reject") == 0) {
+        /* A rejection says why: the requester and the audit log are told. */
+        if (!c->body) {
+            srv_fail(&err, SRV_E_REASON_REQUIRED,
+                     "a rejection needs a JSON body {\"reason\": \"...\"} (1-%d characters)",
+                     REASON_MAX);
+            api_reply_error(c, &err);
+            return;
+        }
+        if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
+            srv_json_get_string(c->body, "reason", 0, REASON_MAX, &job.reason, &err) != SRV_OK) {
+            api_reply_error(c, &err);
+            return;
+        }
+        if (!job.reason || strspn(job.reason, " \t\r\n") == strlen(job.reason)) {
+            srv_fail(&err, SRV_E_REASON_REQUIRED,
+                     "a rejection needs a non-blank reason (1-%d characters)", REASON_MAX);
+            api_reply_error(c, &err);
+            return;
+        }
     }
     if (srv_writer_run(c->w->app->writer, run_vote, &job, &err) != SRV_OK) {
         api_reply_error(c, &err);
@@ -212,6 +240,8 @@ static void vote(api_call *c, const char *decision)
     cJSON_AddStringToObject(doc, "status", job.status);
     cJSON_AddNumberToObject(doc, "approvals", (double)job.approvals);
     cJSON_AddNumberToObject(doc, "required", (double)job.required);
+    if (job.reason)
+        cJSON_AddStringToObject(doc, "reason", job.reason);
     api_reply(c, 200, doc);
 }
 

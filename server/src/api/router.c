@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../audit/denials.h"
 #include "../auth/credentials.h"
 #include "../common/b64.h"
 #include "../common/log.h"
@@ -155,7 +156,7 @@ static const route routes[] = {
     {SRV_HTTP_GET, "/api/v1/approvals", AUTH_USER, 0, "approval.list", api_approvals_list},
     {SRV_HTTP_POST, "/api/v1/approvals/*/approve", AUTH_USER, 0, "approval.approve",
      api_approval_approve},
-    {SRV_HTTP_POST, "/api/v1/approvals/*/reject", AUTH_USER, 0, "approval.reject",
+    {SRV_HTTP_POST, "/api/v1/approvals/*/reject", AUTH_USER, API_BODY_CAP, "approval.reject",
      api_approval_reject},
     {SRV_HTTP_GET, "/api/v1/sign/requests/*", AUTH_USER, 0, "sign.poll", api_sign_request_poll},
 };
@@ -287,6 +288,35 @@ void api_reply_cacheable(api_call *c, cJSON *doc)
     c->ex->response_len = strlen(text);
 }
 
+/* What an unauthenticated refusal may write: every string capped (the path above all), no
+ * request body, a bounded detail. Only the route's own facts are kept past the cap. */
+static cJSON *cap_anonymous_detail(cJSON *detail)
+{
+    static const char *const core[] = {"code",        "message", "method",  "path",
+                                       "path_length", "peer",    "machine", NULL};
+    char *text;
+    size_t len;
+    cJSON *small;
+    cJSON_DeleteItemFromObjectCaseSensitive(detail, "body");
+    srv_audit_truncate_strings(detail, SRV_AUDIT_ANON_FIELD_MAX);
+    text = cJSON_PrintUnformatted(detail);
+    len = text ? strlen(text) : SIZE_MAX;
+    free(text);
+    if (len <= SRV_AUDIT_ANON_DETAIL_MAX)
+        return detail;
+    small = cJSON_CreateObject();
+    if (!small)
+        return detail;
+    for (const char *const *f = core; *f; f++) {
+        cJSON *item = cJSON_GetObjectItemCaseSensitive(detail, *f);
+        if (item)
+            cJSON_AddItemToObject(small, *f, cJSON_Duplicate(item, 1));
+    }
+    cJSON_AddNumberToObject(small, "detail_length", (double)len);
+    cJSON_Delete(detail);
+    return small;
+}
+
 void api_deny(api_call *c, const srv_error *err, cJSON *detail)
 {
     srv_app *app = c->w->app;
@@ -294,6 +324,7 @@ void api_deny(api_call *c, const srv_error *err, cJSON *detail)
     cJSON *doc = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(doc, "error");
     srv_audit_event ev;
     srv_error aerr;
+    int record = 1;
 
     srv_db_read_end(c->w->db); /* no snapshot held while the writer commits */
     if (!detail)
@@ -302,15 +333,22 @@ void api_deny(api_call *c, const srv_error *err, cJSON *detail)
         cJSON_AddStringToObject(detail, "code", srv_status_code(err->status));
         cJSON_AddStringToObject(detail, "message", err->message);
         api_add_request_detail(c, detail);
+        if (!c->authenticated)
+            detail = cap_anonymous_detail(detail);
     }
     memset(&ev, 0, sizeof(ev));
     ev.actor = c->actor;
     ev.action = c->action ? c->action : "http.request";
     ev.outcome = http >= 500 ? "error" : "denied";
     ev.detail = detail;
+    /* Anyone can make us refuse: past a burst per source and code, unauthenticated refusals
+     * are counted into an aggregated record (audit/denials.h). Server errors never are. */
+    if (!c->authenticated && http < 500)
+        record = srv_denials_admit(app->denial_log, c->ex->peer, srv_status_code(err->status),
+                                   ev.action, c->ex->path);
     /* The denial is recorded before the answer leaves; if even that fails we still answer,
      * since a refusal hands nothing out, but the operator must hear about it. */
-    if (srv_writer_audit(app->writer, &ev, NULL, &aerr) != SRV_OK)
+    if (record && srv_writer_audit(app->writer, &ev, NULL, &aerr) != SRV_OK)
         srv_log(SRV_LOG_ERROR, "audit", "cannot record a denial: %s", aerr.message);
     cJSON_Delete(detail);
     atomic_fetch_add(&app->denials, 1);
@@ -526,7 +564,9 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         }
     }
 
-    if (r->body_cap) {
+    if (r->body_cap && r->fn == api_approval_reject && ex->body_len == 0) {
+        /* No body at all: the reject handler answers reason_required itself. */
+    } else if (r->body_cap) {
         if (!is_json(ex->content_type)) {
             srv_fail(&err, SRV_E_CONTENT_TYPE, "Content-Type must be application/json");
             api_deny(&c, &err, NULL);

@@ -29,6 +29,7 @@ typedef struct {
     cJSON *detail;   /* the grant's part of the audit record; owned by the caller */
     const char *jti; /* jwt-bearer: remembered until jti_expires, never accepted twice */
     int64_t jti_expires;
+    int64_t checked_at; /* the clock reading the assertion's exp was checked against */
     uint8_t token_hash[32];
     int64_t expires_at;
     /* The credential the token is minted from, checked again inside the transaction so that
@@ -68,7 +69,9 @@ static srv_status store_token(srv_db *db, srv_audit_head *audit, void *ctx, srv_
     srv_status st = SRV_OK;
 
     if (j->jti) {
-        st = srv_db_jti_use(db, j->c->user.id, j->jti, j->jti_expires, srv_now(), err);
+        /* The purge uses the very clock reading the exp check used: a later one could purge
+         * this jti's earlier use in the second of its exp and let a replay through. */
+        st = srv_db_jti_use(db, j->c->user.id, j->jti, j->jti_expires, j->checked_at, err);
         if (st == SRV_E_EXISTS)
             return srv_fail(err, SRV_E_BAD_CREDENTIALS,
                             "assertion jti was already used (replay); sign a new assertion with "
@@ -195,6 +198,10 @@ static srv_status grant_jwt_bearer(api_call *c, token_job *job, srv_jwt *jwt, cJ
     if ((st = srv_jwt_check_time(jwt, &times, &job->jti_expires, err)) != SRV_OK ||
         (st = srv_jwt_claim_string(jwt, "jti", 1, JTI_MAX, &jti, err)) != SRV_OK)
         return st;
+    /* Accepted while now < exp + leeway: the jti is kept strictly past that, with the skew
+     * allowed for clocks as a margin. */
+    job->checked_at = times.now;
+    job->jti_expires += times.exp_leeway + ASSERTION_SKEW + 1;
     add_presented(presented, "jti", jti);
     job->jti = jti;
     job->kid = jwt->kid;

@@ -87,30 +87,37 @@ srv_status srv_syslog_frame(const char *msg, size_t len, char **out, size_t *out
 }
 
 /* "2026-11-22T12:38:33.123Z" -> seconds since the epoch with milliseconds. */
-static double epoch_of(const char *iso)
+/* The record's time as HEC wants it: epoch seconds with milliseconds, always with the
+ * fraction ("1796180175.000"), so every event's time is a JSON number of the same shape. */
+static void epoch_of(const char *iso, char *out, size_t out_len)
 {
     struct tm tm;
     const char *rest;
-    double frac = 0;
+    long ms = 0;
     memset(&tm, 0, sizeof(tm));
     rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return 0;
+    if (!rest) {
+        snprintf(out, out_len, "0.000");
+        return;
+    }
+    /* Our records carry exactly three digits of milliseconds; read up to three. */
     if (*rest == '.')
-        frac = strtod(rest, NULL);
-    return (double)timegm(&tm) + frac;
+        for (int i = 1, scale = 100; i <= 3 && isdigit((unsigned char)rest[i]); i++, scale /= 10)
+            ms += (rest[i] - '0') * scale;
+    snprintf(out, out_len, "%lld.%03ld", (long long)timegm(&tm), ms);
 }
 
 srv_status srv_hec_event(const srv_audit_row *row, const char *hostname, char **out, srv_error *err)
 {
     cJSON *ev = cJSON_CreateObject(), *record = cJSON_Parse(row->record), *fields = NULL;
+    char time[32];
 
     *out = NULL;
+    epoch_of(row->time, time, sizeof(time));
     if (!ev || !record)
         goto fail;
     if (!cJSON_AddStringToObject(record, "hash", row->hash) ||
-        !cJSON_AddNumberToObject(ev, "time", epoch_of(row->time)) ||
-        !cJSON_AddStringToObject(ev, "host", hostname) ||
+        !cJSON_AddRawToObject(ev, "time", time) || !cJSON_AddStringToObject(ev, "host", hostname) ||
         !cJSON_AddStringToObject(ev, "source", "signum-server") ||
         !cJSON_AddStringToObject(ev, "sourcetype", "signum:audit") ||
         !cJSON_AddItemToObject(ev, "event", record))

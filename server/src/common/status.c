@@ -55,6 +55,8 @@ static const struct {
     [SRV_E_APPROVAL_CLOSED] = {"approval_closed", 409},
     [SRV_E_APPROVAL_REJECTED] = {"approval_rejected", 403},
     [SRV_E_APPROVAL_EXPIRED] = {"approval_expired", 410},
+    [SRV_E_APPROVAL_POLICY_CHANGED] = {"approval_policy_changed", 409},
+    [SRV_E_REASON_REQUIRED] = {"reason_required", 400},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -54,6 +54,9 @@ typedef enum {
     SRV_E_APPROVAL_CLOSED,
     SRV_E_APPROVAL_REJECTED,
     SRV_E_APPROVAL_EXPIRED,
+    /* Issue 14 (signing service, approvals). */
+    SRV_E_APPROVAL_POLICY_CHANGED,
+    SRV_E_REASON_REQUIRED,
     SRV_STATUS_COUNT
 } srv_status;
 

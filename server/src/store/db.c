@@ -106,6 +106,8 @@ static const char *const migrations[] = {
     " revoked_at INTEGER NOT NULL, not_after INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE crl(id INTEGER PRIMARY KEY CHECK(id = 1), number INTEGER NOT NULL,"
     " der BLOB NOT NULL, this_update INTEGER NOT NULL, next_update INTEGER NOT NULL);",
+    /* 6 -> 7: the reason an approver gave for a rejection. */
+    "ALTER TABLE approval_votes ADD COLUMN reason TEXT;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -331,6 +333,11 @@ srv_status srv_db_exec(srv_db *db, const char *sql, srv_error *err)
         return st;
     }
     return SRV_OK;
+}
+
+int srv_db_in_transaction(srv_db *db)
+{
+    return !sqlite3_get_autocommit(db->conn);
 }
 
 srv_status srv_db_tx(srv_db *db, srv_tx_op op, srv_error *err)

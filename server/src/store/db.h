@@ -77,7 +77,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 6
+#define SRV_DB_SCHEMA_VERSION 7
 
 /* Opens a connection; the writer runs migrations and uses synchronous=FULL. */
 srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err);
@@ -102,6 +102,10 @@ typedef enum {
     SRV_TX_COUNT
 } srv_tx_op;
 srv_status srv_db_tx(srv_db *db, srv_tx_op op, srv_error *err);
+/* Whether a transaction is open on db (SQLite is not in autocommit mode). After some errors
+ * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, an interrupt) SQLite rolls the whole transaction
+ * back by itself; this is how the caller finds out. */
+int srv_db_in_transaction(srv_db *db);
 
 /* One read transaction around a request's lookups on a read connection: one snapshot, one
  * round of locks and one page-cache check instead of one per statement. Begin ends any

@@ -76,8 +76,8 @@ static const char *const sql[S_COUNT] = {
                             " status, created_at, expires_at, decided_at, response"
                             " FROM approval_requests WHERE status = 'pending' AND expires_at > ?1"
                             " ORDER BY created_at, id",
-    [S_VOTE_INSERT] = "INSERT INTO approval_votes(request_id, approver, decision, time)"
-                      " VALUES(?1, ?2, ?3, ?4)",
+    [S_VOTE_INSERT] = "INSERT INTO approval_votes(request_id, approver, decision, time, reason)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_VOTES_LIST] = "SELECT approver, decision, time FROM approval_votes WHERE request_id = ?1"
                      " ORDER BY time, approver",
 };
@@ -418,7 +418,7 @@ srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb,
 }
 
 srv_status srv_db_vote_insert(srv_db *db, const char *id, const char *approver,
-                              const char *decision, int64_t now, srv_error *err)
+                              const char *decision, const char *reason, int64_t now, srv_error *err)
 {
     sqlite3_stmt *s = st_get(db, S_VOTE_INSERT, err);
     if (!s)
@@ -427,6 +427,10 @@ srv_status srv_db_vote_insert(srv_db *db, const char *id, const char *approver,
     sqlite3_bind_text(s, 2, approver, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, decision, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, now);
+    if (reason)
+        sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 5);
     return srv_db_step_done(db, s, err, "approval vote");
 }
 

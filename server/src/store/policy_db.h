@@ -60,9 +60,11 @@ typedef void (*srv_approval_cb)(const srv_approval *a, void *ctx);
 /* Pending, unexpired requests, oldest first. */
 srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb, void *ctx,
                                     srv_error *err);
-/* SRV_E_EXISTS if the approver already decided on this request. */
+/* SRV_E_EXISTS if the approver already decided on this request. reason: NULL or why (kept
+ * with a rejection). */
 srv_status srv_db_vote_insert(srv_db *db, const char *id, const char *approver,
-                              const char *decision, int64_t now, srv_error *err);
+                              const char *decision, const char *reason, int64_t now,
+                              srv_error *err);
 typedef void (*srv_vote_cb)(const char *approver, const char *decision, int64_t time, void *ctx);
 srv_status srv_db_votes_list(srv_db *db, const char *id, srv_vote_cb cb, void *ctx, srv_error *err);
 

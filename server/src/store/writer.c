@@ -156,14 +156,27 @@ static int commit_batch(srv_writer *w, job *batch)
         for (j = batch; j; j = j->next) {
             run_job(w, j);
             ok += j->status == SRV_OK;
+            /* A failed statement may have made SQLite roll the whole transaction back (disk
+             * full, I/O error, interrupt): the jobs before are gone, and the jobs after would
+             * each commit on their own, outside the group. Stop; the batch fails whole. */
+            if (!srv_db_in_transaction(w->db)) {
+                commit_ok = 0;
+                srv_fail(&err, SRV_E_DATABASE, "SQLite rolled back the group transaction");
+                break;
+            }
         }
-        if (checkpoint_due(w, srv_monotonic_us()))
+        if (commit_ok && checkpoint_due(w, srv_monotonic_us()))
             checkpointed = checkpoint_in_tx(
                 w, w->audit.seq - w->cp_last.seq >= (int64_t)w->cp_records ? "records" : "interval",
                 &next);
+        if (commit_ok && !srv_db_in_transaction(w->db)) {
+            commit_ok = 0;
+            srv_fail(&err, SRV_E_DATABASE, "SQLite rolled back the group transaction");
+        }
         sync_before = srv_syncvfs_thread_ns();
-        commit_ok = srv_db_tx(w->db, SRV_TX_COMMIT, &err) == SRV_OK;
-        if (!commit_ok)
+        if (commit_ok)
+            commit_ok = srv_db_tx(w->db, SRV_TX_COMMIT, &err) == SRV_OK;
+        if (!commit_ok && srv_db_in_transaction(w->db))
             srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
         now = srv_phase_now();
         for (j = batch; j; j = j->next)
@@ -396,6 +409,16 @@ srv_status srv_writer_audit(srv_writer *w, const srv_audit_event *ev, int64_t *s
     if (st == SRV_OK && seq)
         *seq = a.seq;
     return st;
+}
+
+unsigned srv_writer_queued(srv_writer *w)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&w->lock);
+    for (const job *j = w->head; j; j = j->next)
+        n++;
+    pthread_mutex_unlock(&w->lock);
+    return n;
 }
 
 void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs)

@@ -56,6 +56,9 @@ typedef struct {
 } srv_writer_commit_state;
 void srv_writer_last_commit(srv_writer *w, srv_writer_commit_state *out);
 
+/* Jobs waiting for the next group commit (not counting a batch being committed). */
+unsigned srv_writer_queued(srv_writer *w);
+
 /* Statistics for /metrics: commits and jobs committed. */
 void srv_writer_stats(srv_writer *w, unsigned long *commits, unsigned long *jobs);
 
