@@ -1,11 +1,11 @@
 /* The server's JSON request parsing: srv_json_parse_object and the typed getters
- * (common/json.c), then the sign request parser of POST /api/v1/sign (parse_input in
- * api/sign.c), exactly as api_sign runs them on a request body.
- *
- * parse_input is static; the harness compiles sign.c into itself (curl's UNITTEST idea without
- * touching the product file): the copy in the core library is then never linked, because this
- * translation unit already defines every symbol sign.c exports. */
-#include "api/sign.c"
+ * (common/json.c), then the sign request parser of POST /api/v1/sign (api_sign_parse in
+ * api/sign.c), exactly as api_sign runs them on a request body. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/signing.h"
+#include "common/util.h"
 
 #include "fuzz.h"
 
@@ -54,7 +54,7 @@ static void getters(const cJSON *body)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cJSON *body = NULL, *again = NULL;
-    sign_input in;
+    api_sign_input in;
     srv_error err;
     srv_status st;
     char *text;
@@ -83,20 +83,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(text);
     }
 
-    st = parse_input(body, &in, &err);
+    memset(&in, 0, sizeof(in));
+    st = api_sign_parse(body, &in, &err);
     if (st == SRV_OK) {
-        uint8_t fp[32];
         FUZZ_CHECK(in.ndigests >= 1 && in.ndigests <= API_MAX_BATCH);
         FUZZ_CHECK(in.batch || in.ndigests == 1);
         for (size_t i = 0; i < in.ndigests; i++)
             FUZZ_CHECK(in.digests[i] != NULL);
         FUZZ_CHECK(srv_valid_name(in.key_name, SRV_NAME_MAX));
         FUZZ_CHECK(in.salt_len < 0 || in.mech == SRV_MECH_RSA_PSS);
-        fingerprint(&in, fp);
     } else {
         check_error(st, &err);
     }
-    sign_input_free(&in);
+    api_sign_input_free(&in);
     cJSON_Delete(body);
     return 0;
 }
