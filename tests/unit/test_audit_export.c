@@ -1,5 +1,6 @@
 /* Unit tests of the audit exporters' wire formats (RFC 5424 messages, octet-counting frames,
  * Splunk HEC events), their address parsers, and the checkpoint payload. */
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

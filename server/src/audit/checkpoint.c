@@ -177,8 +177,8 @@ srv_status srv_checkpoint_write(srv_db *db, const srv_audit_signer *s, const srv
                                 &payload, err);
     if (st != SRV_OK)
         return st;
-    st = srv_ca_sign_tbs(s->hsm, &s->key, (const uint8_t *)payload, strlen(payload), sig, &sig_len,
-                         NULL, err);
+    st = srv_hsm_sign_message(s->hsm, &s->key, (const uint8_t *)payload, strlen(payload), sig,
+                              &sig_len, NULL, err);
     if (st == SRV_OK) {
         memset(&row, 0, sizeof(row));
         row.seq = head->seq;
@@ -221,7 +221,7 @@ static int payload_int(const cJSON *obj, const char *name, int64_t want)
 
 static const EVP_MD *md_for(EVP_PKEY *pkey)
 {
-    /* As srv_ca_sign_tbs signs: SHA-384 for P-384, SHA-256 otherwise. */
+    /* As srv_hsm_sign_message signs: SHA-384 for P-384, SHA-256 otherwise. */
     return EVP_PKEY_is_a(pkey, "EC") && EVP_PKEY_get_bits(pkey) > 256 ? EVP_sha384() : EVP_sha256();
 }
 

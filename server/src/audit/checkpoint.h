@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../ca/ca.h"
+#include "../hsm/sig_encoding.h"
 #include "../store/db.h"
 #include "audit.h"
 

@@ -8,16 +8,7 @@
 #include <stdint.h>
 
 #include "../common/status.h"
-#include "../hsm/hsm.h"
-
-/* A key held in the HSM, described enough to sign with it. */
-typedef struct {
-    srv_key_type type;
-    const uint8_t *ckaid;
-    size_t ckaid_len;
-    const uint8_t *spki; /* DER SubjectPublicKeyInfo */
-    size_t spki_len;
-} srv_hsm_key;
+#include "../hsm/sig_encoding.h"
 
 /* The signer of issued certificates: its HSM key and its certificate. */
 typedef struct {
@@ -70,19 +61,6 @@ srv_status srv_cert_from_der(const uint8_t *der, size_t der_len, X509 **out, srv
 /* notAfter as seconds since the epoch (0 if unreadable). */
 int64_t srv_cert_not_after(const X509 *cert);
 
-/* Length arguments (*sig_len, *der_len, *out_len) follow srv_hsm_sign: the buffer size on
- * entry, the result length on return. */
-
-/* Signs `data` (already the to-be-signed bytes) with an HSM key the way X.509 expects:
- * RSA keys: sha256WithRSAEncryption (PKCS#1 v1.5, DigestInfo built here);
- * EC keys: ecdsa-with-SHA256 (P-256) or ecdsa-with-SHA384 (P-384), DER-encoded ECDSA-Sig-Value.
- * Returns the signature bytes and the matching AlgorithmIdentifier NID. */
-srv_status srv_ca_sign_tbs(srv_hsm *hsm, const srv_hsm_key *key, const uint8_t *tbs, size_t tbs_len,
-                           uint8_t *sig, size_t *sig_len, int *sig_nid, srv_error *err);
-
-/* The X.509 signature algorithm for an HSM key type: the hash follows the key's strength. */
-int srv_ca_sig_alg(srv_key_type type, srv_hash *hash, int *nid);
-
 /* Certificate and CertificateList ::= SEQUENCE { tbs, signatureAlgorithm, signatureValue BIT
  * STRING } (RFC 5280 sections 4.1, 5.1); a signature is whole bytes, hence zero unused bits.
  * Returns malloc'd DER. */
@@ -102,13 +80,5 @@ typedef struct {
 srv_status srv_ca_make_crl(const srv_ca *ca, const srv_crl_entry *entries, size_t n, int64_t number,
                            int64_t this_update, int64_t next_update, uint8_t **der, size_t *der_len,
                            srv_error *err);
-
-/* Converts raw r||s to a DER ECDSA-Sig-Value (the sign API's "der" format). */
-srv_status srv_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der, size_t *der_len,
-                                srv_error *err);
-
-/* Builds the DER DigestInfo for a digest (used for RSA PKCS#1 v1.5 signing). */
-srv_status srv_digestinfo(srv_hash hash, const uint8_t *digest, size_t digest_len, uint8_t *out,
-                          size_t *out_len, srv_error *err);
 
 #endif

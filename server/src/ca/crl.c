@@ -6,16 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/util.h"
 #include "ca.h"
-
-static srv_status crl_fail(srv_error *err, srv_status status, const char *what)
-{
-    unsigned long e = ERR_get_error();
-    const char *reason = e ? ERR_reason_error_string(e) : NULL;
-    srv_status st = srv_fail(err, status, "%s%s%s", what, reason ? ": " : "", reason ? reason : "");
-    ERR_clear_error();
-    return st;
-}
 
 static srv_status add_entry(X509_CRL *crl, const srv_crl_entry *e, srv_error *err)
 {
@@ -32,7 +24,7 @@ static srv_status add_entry(X509_CRL *crl, const srv_crl_entry *e, srv_error *er
         /* "unspecified" is expressed by leaving the reason out (RFC 5280 section 5.3.1). */
         (e->reason != 0 && !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, 0)) ||
         !X509_CRL_add0_revoked(crl, rev)) {
-        st = crl_fail(err, SRV_E_INTERNAL, "cannot add a revoked certificate to the CRL");
+        st = srv_ossl_fail(err, SRV_E_INTERNAL, "cannot add a revoked certificate to the CRL");
         X509_REVOKED_free(rev);
     }
     ASN1_TIME_free(when);
@@ -53,7 +45,7 @@ static srv_status add_crl_extensions(X509_CRL *crl, X509 *ca_cert, int64_t numbe
         !X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, aki, 0, 0) ||
         !ASN1_INTEGER_set_int64(num, number) ||
         !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0))
-        st = crl_fail(err, SRV_E_INTERNAL, "cannot add the CRL's extensions");
+        st = srv_ossl_fail(err, SRV_E_INTERNAL, "cannot add the CRL's extensions");
     AUTHORITY_KEYID_free(aki);
     ASN1_INTEGER_free(num);
     return st;
@@ -70,12 +62,12 @@ static srv_status set_algorithms(X509_CRL *crl, srv_key_type type, srv_error *er
     EVP_PKEY *tmp;
     srv_status st = SRV_OK;
 
-    if (!srv_ca_sig_alg(type, &hash, &nid))
+    if (!srv_hsm_sig_alg(type, &hash, &nid))
         return srv_fail(err, SRV_E_INTERNAL, "unsupported CA key type");
     md = hash == SRV_HASH_SHA384 ? EVP_sha384() : EVP_sha256();
     tmp = srv_key_type_is_rsa(type) ? EVP_RSA_gen(1024) : EVP_EC_gen("P-256");
     if (!tmp || X509_CRL_sign(crl, tmp, md) <= 0)
-        st = crl_fail(err, SRV_E_INTERNAL, "cannot prepare the CRL's signature algorithm");
+        st = srv_ossl_fail(err, SRV_E_INTERNAL, "cannot prepare the CRL's signature algorithm");
     EVP_PKEY_free(tmp);
     return st;
 }
@@ -99,7 +91,7 @@ srv_status srv_ca_make_crl(const srv_ca *ca, const srv_crl_entry *entries, size_
     if (!crl || !last || !next || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
         !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
         !X509_CRL_set1_lastUpdate(crl, last) || !X509_CRL_set1_nextUpdate(crl, next)) {
-        st = crl_fail(err, SRV_E_INTERNAL, "cannot build the CRL");
+        st = srv_ossl_fail(err, SRV_E_INTERNAL, "cannot build the CRL");
         goto out;
     }
     for (size_t i = 0; i < n; i++)
@@ -113,10 +105,10 @@ srv_status srv_ca_make_crl(const srv_ca *ca, const srv_crl_entry *entries, size_
     tbs_len = i2d_re_X509_CRL_tbs(crl, &tbs);
     alg_len = i2d_X509_ALGOR(palg, &alg);
     if (tbs_len <= 0 || alg_len <= 0) {
-        st = crl_fail(err, SRV_E_INTERNAL, "cannot encode the CRL");
+        st = srv_ossl_fail(err, SRV_E_INTERNAL, "cannot encode the CRL");
         goto out;
     }
-    st = srv_ca_sign_tbs(ca->hsm, &ca->key, tbs, (size_t)tbs_len, sig, &sig_len, NULL, err);
+    st = srv_hsm_sign_message(ca->hsm, &ca->key, tbs, (size_t)tbs_len, sig, &sig_len, NULL, err);
     if (st != SRV_OK)
         goto out;
     out = srv_x509_assemble_signed(tbs, (size_t)tbs_len, alg, (size_t)alg_len, sig, sig_len,
@@ -129,9 +121,9 @@ srv_status srv_ca_make_crl(const srv_ca *ca, const srv_crl_entry *entries, size_
     signed_crl = d2i_X509_CRL(NULL, &p, (long)out_len);
     if (!signed_crl || p != out + out_len ||
         X509_CRL_verify(signed_crl, X509_get0_pubkey(ca->cert)) != 1) {
-        st = crl_fail(err, SRV_E_HSM,
-                      "the HSM's CRL signature does not verify with the CA "
-                      "certificate's key");
+        st = srv_ossl_fail(err, SRV_E_HSM,
+                           "the HSM's CRL signature does not verify with the CA "
+                           "certificate's key");
         goto out;
     }
     *der = out;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -159,4 +160,13 @@ int srv_valid_name(const char *name, size_t max)
             return 0;
     }
     return n >= 1 && n <= max;
+}
+
+srv_status srv_ossl_fail(srv_error *err, srv_status status, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    srv_status st = srv_fail(err, status, "%s%s%s", what, reason ? ": " : "", reason ? reason : "");
+    ERR_clear_error();
+    return st;
 }

@@ -32,4 +32,8 @@ srv_status srv_path_join(char *out, size_t out_len, const char *dir, const char 
 /* Lets a name such as a user or key name through only if it is [A-Za-z0-9._-]{1,max}. */
 int srv_valid_name(const char *name, size_t max);
 
+/* Fails with status and OpenSSL's reason appended, and clears its error queue so the entry
+ * cannot be mistaken later for the cause of an unrelated failure on this thread. */
+srv_status srv_ossl_fail(srv_error *err, srv_status status, const char *what);
+
 #endif
