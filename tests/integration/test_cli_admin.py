@@ -150,14 +150,16 @@ class CliAdmin(ServerTestCase):
         boss = self.agent("boss")
         boss.util_ok("admin", "group", "list")  # logged in: no auth record comes later
         last = s.audit_last_seq()
-        for method, path in (("GET", "/api/v1/admin/users"),
-                             ("POST", "/api/v1/admin/users"),
+        for method, path in (("GET", "/api/v1/admin/audit"),
+                             ("PUT", "/api/v1/admin/users"),
+                             ("POST", "/api/v1/admin/users/boss/revoke-tokens"),
+                             ("POST", "/api/v1/auth/token"),
                              ("POST", "/api/v1/sign"),
                              ("GET", "/api/v1/admin/policies/../users"),
                              ("GET", "/api/v1/admin/policiesx"),
                              ("GET", "/api/v1/admin/policies?x=1"),
                              ("DELETE", "/api/v1/approvals"),
-                             ("POST", "/api/v1/admin/keys/cli-rel/grants")):
+                             ("DELETE", "/api/v1/admin/keys/cli-rel")):
             reply = self.api_frame(boss, method, path, {"name": "mallory", "role": "admin"})
             self.assertIsNotNone(reply, (method, path))
             msg_type, fields = reply

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "platform.h"
 #include "util.h"
 
 const char *adm_str(const cJSON *o, const char *k)
