@@ -22,6 +22,9 @@ static const struct {
     {"method_not_allowed", SG_ERR_PROTOCOL},
     {"unsupported_content_type", SG_ERR_PROTOCOL},
     {"request_id_conflict", SG_ERR_PROTOCOL}, /* the client library makes the ids */
+    {"bad_framing", SG_ERR_PROTOCOL},
+    {"bad_request", SG_ERR_PROTOCOL},
+    {"headers_too_large", SG_ERR_PROTOCOL},
     /* 400: what the caller asked for is wrong. */
     {"invalid_field", SG_ERR_BAD_INPUT},
     {"digest_length_mismatch", SG_ERR_BAD_INPUT},
@@ -30,6 +33,7 @@ static const struct {
     {"already_exists", SG_ERR_BAD_INPUT},
     {"already_decided", SG_ERR_BAD_INPUT},
     {"approval_closed", SG_ERR_BAD_INPUT},
+    {"reason_required", SG_ERR_BAD_INPUT},
     {"user_not_found", SG_ERR_BAD_INPUT},
     {"not_found", SG_ERR_BAD_INPUT},
     {"mechanism_not_supported", SG_ERR_UNSUPPORTED},
@@ -53,6 +57,7 @@ static const struct {
     {"self_approval_forbidden", SG_ERR_DENIED},
     {"approval_rejected", SG_ERR_DENIED},
     {"approval_expired", SG_ERR_DENIED},
+    {"approval_policy_changed", SG_ERR_DENIED},
     /* 404 */
     {"key_not_found", SG_ERR_KEY_NOT_FOUND},
     /* 429: a policy quota is spent. A refusal for now, not a fault; not retried. */
