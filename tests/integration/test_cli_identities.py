@@ -118,6 +118,16 @@ class CliIdentities(ServerTestCase):
         self.assertIn("revoked (superseded)", out)
         r = boss.util("admin", "keys", "revoke-cert", "cli-k2", "--reason", "superseded")
         self.assertEqual(r.returncode, 2, r)  # no --comment: usage, nothing sent
+        out = boss.util_ok("admin", "keys", "suspend", "cli-k2", "--reason", "drill",
+                           "--since", "2020-01-01T00:00:00Z").stdout.decode()
+        self.assertIn("key cli-k2 suspended", out)
+        r = boss.util("admin", "keys", "suspend", "cli-k2", "--reason", "x", "--since", "soon")
+        self.assertEqual(r.returncode, 2, r)
+        shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
+        self.assertTrue(shown["disabled"])
+        boss.util_ok("admin", "keys", "enable", "cli-k2", "--reason", "drill over")
+        shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
+        self.assertFalse(shown["disabled"])
         boss.util_ok("admin", "keys", "disable", "cli-k2")
         shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
         self.assertTrue(shown["disabled"])

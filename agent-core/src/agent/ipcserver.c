@@ -307,6 +307,8 @@ static const struct {
     {"POST", "/api/v1/admin/keys/*/csr"},
     {"POST", "/api/v1/admin/keys/*/grants"},
     {"POST", "/api/v1/admin/keys/*/disable"},
+    {"POST", "/api/v1/admin/keys/*/suspend"},
+    {"POST", "/api/v1/admin/keys/*/enable"},
     {"GET", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies/explain"},

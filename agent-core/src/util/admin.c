@@ -2,9 +2,6 @@
  * command is one API call that the agent makes with the user's own session (sg_api_call), so
  * the CLI holds no credentials; the server decides what the caller may do, the agent only
  * which calls it makes at all (its allow-list). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* timegm */
-#endif
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -215,45 +212,6 @@ out:
     return rc;
 }
 
-/* RFC 3339 ("2025-06-02T10:00:00Z", "...+02:00") or unix seconds; -1 if neither. */
-static long long parse_time(const char *s)
-{
-    int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-    struct tm tm;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    const char *rest;
-    if (*s && !*end && v >= 0)
-        return v;
-    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-        return -1;
-    rest = s + n;
-    if (*rest == '.') /* fractions of a second are dropped */
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-            ;
-    if ((*rest == 'Z' || *rest == 'z') && !rest[1]) {
-        /* UTC */
-    } else if ((*rest == '+' || *rest == '-') && strlen(rest) == 6 &&
-               sscanf(rest + 1, "%2d:%2d", &oh, &om) == 2) {
-        if (*rest == '-') {
-            oh = -oh;
-            om = -om;
-        }
-    } else {
-        return -1;
-    }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    return (long long)timegm(&tm) - (oh * 3600LL + om * 60LL);
-}
-
 static int policy_explain(int argc, char **argv, int json)
 {
     static const struct option opts[] = {{"subject", required_argument, NULL, 's'},
@@ -292,7 +250,7 @@ static int policy_explain(int argc, char **argv, int json)
         case 'H': cJSON_AddStringToObject(req, "hash", optarg); break;
         case 'M': cJSON_AddStringToObject(req, "mechanism", optarg); break;
         case 't':
-            t = parse_time(optarg);
+            t = adm_parse_time(optarg);
             if (t < 0) {
                 fprintf(stderr, "signum-util admin policy explain: --time takes RFC 3339 "
                                 "(2025-06-02T10:00:00Z) or unix seconds\n");

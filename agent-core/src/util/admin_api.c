@@ -1,5 +1,8 @@
 /* What the admin commands of signum-util share: reading the agent's answers, one API call
  * through the agent with the server's error and a hint on failure, bounded file reads. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* timegm */
+#endif
 #include "admin_api.h"
 
 #include <errno.h>
@@ -290,4 +293,42 @@ int adm_run(const char *what, const char *method, const char *path, const cJSON 
     cJSON_Delete(doc);
     sg_api_answer_free(raw);
     return EXIT_OK;
+}
+
+long long adm_parse_time(const char *s)
+{
+    int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+    struct tm tm;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    const char *rest;
+    if (*s && !*end && v >= 0)
+        return v;
+    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+        return -1;
+    rest = s + n;
+    if (*rest == '.') /* fractions of a second are dropped */
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+            ;
+    if ((*rest == 'Z' || *rest == 'z') && !rest[1]) {
+        /* UTC */
+    } else if ((*rest == '+' || *rest == '-') && strlen(rest) == 6 &&
+               sscanf(rest + 1, "%2d:%2d", &oh, &om) == 2) {
+        if (*rest == '-') {
+            oh = -oh;
+            om = -om;
+        }
+    } else {
+        return -1;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    return (long long)timegm(&tm) - (oh * 3600LL + om * 60LL);
 }

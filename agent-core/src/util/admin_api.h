@@ -48,6 +48,8 @@ int adm_parse(const char *what, int argc, char **argv, const char *const *opts, 
  * JSON when given. */
 int adm_run(const char *what, const char *method, const char *path, const cJSON *body, int json,
             void (*print)(const cJSON *doc));
+/* RFC 3339 (fractions dropped, Z or +hh:mm) or unix seconds to unix seconds; -1 if neither. */
+long long adm_parse_time(const char *s);
 /* Takes every "--json" out of argv (in place); returns 1 if there was one. */
 int adm_take_json_flag(int *argc, char **argv);
 

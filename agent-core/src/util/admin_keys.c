@@ -51,6 +51,22 @@ static void print_revoked(const cJSON *doc)
            adm_text(doc, "crl_number", b1, sizeof(b1)));
 }
 
+static void print_suspended(const cJSON *doc)
+{
+    const cJSON *e;
+    char b1[40], b2[24];
+    printf("key %s suspended; signatures since then (audit id, time, actor, request id):\n",
+           adm_str(doc, "key"));
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "signatures_since"))
+    {
+        printf("  %s %s %s %s\n", adm_text(e, "audit_id", b2, sizeof(b2)),
+               adm_text(e, "time", b1, sizeof(b1)), adm_str(e, "actor"),
+               adm_str(e, "request_id") ? adm_str(e, "request_id") : "-");
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated")))
+        printf("  (more: list them with --json from a later --since)\n");
+}
+
 static void print_done(const cJSON *doc)
 {
     (void)doc;
@@ -82,14 +98,18 @@ static const char keys_usage[] =
     "  revoke-cert NAME --reason REASON --comment TEXT   on the built-in CA; REASON is\n"
     "      unspecified, key_compromise, affiliation_changed, superseded,\n"
     "      cessation_of_operation or privilege_withdrawn\n"
+    "  suspend NAME --reason TEXT [--since T]   stops every use at once and lists what the key\n"
+    "      signed since T (RFC 3339 or unix seconds; default: ever)\n"
+    "  enable NAME --reason TEXT\n"
     "  disable NAME                          the key signs no more\n"
     "  grant NAME USER                       lets USER (or a service account) sign with it\n";
 
 int util_cmd_admin_keys(int argc, char **argv, int json)
 {
-    static const char *const opts[] = {"type", "cn", "org", "days", "reason", "comment", NULL};
-    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT };
-    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[6];
+    static const char *const opts[] = {"type",   "cn",      "org",   "days",
+                                       "reason", "comment", "since", NULL};
+    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE };
+    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[7];
     char what[64], path[400];
     int npos = 0, rc;
     cJSON *body;
@@ -146,6 +166,22 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         cJSON_AddStringToObject(body, "comment", v[O_COMMENT]);
         strcat(path, "/certificate/revoke");
         return post_json(what, path, body, json, print_revoked);
+    }
+    if ((!strcmp(act, "suspend") || !strcmp(act, "enable")) && npos == 1 && v[O_REASON]) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", v[O_REASON]);
+        if (v[O_SINCE] && !strcmp(act, "suspend")) {
+            long long since = adm_parse_time(v[O_SINCE]);
+            if (since < 0) {
+                cJSON_Delete(body);
+                fprintf(stderr, "signum-util %s: --since takes RFC 3339 or unix seconds\n", what);
+                return EXIT_USAGE;
+            }
+            cJSON_AddNumberToObject(body, "since", (double)since);
+        }
+        strcat(path, !strcmp(act, "suspend") ? "/suspend" : "/enable");
+        return post_json(what, path, body, json,
+                         !strcmp(act, "suspend") ? print_suspended : print_done);
     }
     if (!strcmp(act, "disable") && npos == 1) {
         strcat(path, "/disable");

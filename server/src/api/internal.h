@@ -100,6 +100,8 @@ void api_metrics(api_call *c);
 void api_ca(api_call *c);
 void api_crl(api_call *c);
 void api_admin_cert_revoke(api_call *c);
+void api_admin_key_suspend(api_call *c);
+void api_admin_key_enable(api_call *c);
 
 void api_admin_policies_list(api_call *c);
 void api_admin_policy_create(api_call *c);

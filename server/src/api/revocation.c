@@ -12,6 +12,7 @@
 #include "../ca/ca.h"
 #include "../common/util.h"
 #include "../store/ca_db.h"
+#include "../store/key_db.h"
 #include "internal.h"
 
 #define CRL_VALIDITY  (7 * 86400) /* nextUpdate - thisUpdate */
@@ -242,6 +243,8 @@ static srv_status run_revoke(srv_db *db, srv_audit_head *audit, void *ctx, srv_e
     st = srv_db_revocation_insert(db, &j->rev, err);
     if (st == SRV_E_EXISTS)
         st = srv_fail(err, SRV_E_EXISTS, "certificate %s is already revoked", j->rev.serial);
+    if (st == SRV_OK)
+        st = srv_db_cert_mark_revoked(db, key.id, j->rev.revoked_at, err);
     if (st != SRV_OK || (st = crl_rebuild(db, j->c->w->app, &j->crl_number, err)) != SRV_OK)
         goto out;
     detail = cJSON_CreateObject();

@@ -12,6 +12,7 @@
 #include "../ca/ca.h"
 #include "../common/b64.h"
 #include "../common/util.h"
+#include "../store/key_db.h"
 
 /* A fingerprint of everything that determines the result, to spot a reused request id. */
 static void fingerprint(const api_sign_input *in, uint8_t out[32])
@@ -93,6 +94,30 @@ static cJSON *make_detail(api_call *c, const api_sign_input *in, const srv_key *
     return d;
 }
 
+/* Whether the key may sign now: not disabled or suspended, its certificate (if it has one)
+ * neither revoked nor expired. Checked on the request's snapshot before the HSM, and again
+ * where commits are serialised, so that once a suspension or revocation has committed no
+ * signature made with the key is handed out. */
+static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, srv_error *err)
+{
+    srv_key_state ks;
+    srv_status st = srv_db_key_state(db, key->id, &ks, err);
+    if (st != SRV_OK)
+        return st;
+    if (ks.disabled)
+        return srv_fail(err, SRV_E_KEY_DISABLED, "key \"%s\" is disabled%s%s", key->name,
+                        ks.reason[0] ? ": " : "", ks.reason);
+    if (ks.has_cert && ks.cert_revoked_at)
+        return srv_fail(err, SRV_E_CERT_REVOKED,
+                        "the certificate of key \"%s\" is revoked; it signs again once it has a "
+                        "new certificate",
+                        key->name);
+    if (ks.has_cert && ks.cert_not_after <= now)
+        return srv_fail(err, SRV_E_CERT_EXPIRED,
+                        "the certificate of key \"%s\" expired; renew it to sign again", key->name);
+    return SRV_OK;
+}
+
 static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     sign_job *j = ctx;
@@ -135,6 +160,8 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
         if (st != SRV_E_NOT_FOUND)
             return st;
     }
+    if (j->response && (st = key_usable(db, j->key, srv_now(), err)) != SRV_OK)
+        return st;
     /* Quotas are checked again here, where commits are serialised, so concurrent requests
      * cannot overrun them; only signatures that are handed out count. */
     if (j->response && j->policy && (st = api_policy_recheck_quota(j->policy, db, err)) != SRV_OK)
@@ -542,10 +569,8 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
         srv_fail(&err, SRV_E_KEY_NOT_GRANTED, "the CA key signs certificates only");
         goto deny;
     }
-    if (key.disabled) {
-        srv_fail(&err, SRV_E_KEY_DISABLED, "key \"%s\" is disabled", key.name);
+    if (key_usable(c->w->db, &key, now, &err) != SRV_OK)
         goto deny;
-    }
     /* Deny by default: a grant (an allow rule at priority 0) or a policy rule must allow it,
      * whatever the caller's role; decided now, from this request's machine and address. */
     memset(&preq, 0, sizeof(preq));

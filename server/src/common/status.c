@@ -57,6 +57,8 @@ static const struct {
     [SRV_E_APPROVAL_EXPIRED] = {"approval_expired", 410},
     [SRV_E_APPROVAL_POLICY_CHANGED] = {"approval_policy_changed", 409},
     [SRV_E_REASON_REQUIRED] = {"reason_required", 400},
+    [SRV_E_CERT_REVOKED] = {"certificate_revoked", 403},
+    [SRV_E_CERT_EXPIRED] = {"certificate_expired", 403},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -8,7 +8,7 @@
 #include "db_internal.h"
 
 enum { S_REVOKE, S_REVOKED_GET, S_REVOKED_LIST, S_CRL_GET, S_CRL_PUT, S_COUNT };
-_Static_assert(SRV_DB_SLOT_CA + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+_Static_assert(SRV_DB_SLOT_CA + S_COUNT <= SRV_DB_SLOT_KEY, "ca queries overlap key_db.c's");
 
 static const char *const sql[S_COUNT] = {
     [S_REVOKE] = "INSERT INTO cert_revocations(serial, key_id, reason, revoked_at, not_after)"

@@ -108,6 +108,11 @@ static const char *const migrations[] = {
     " der BLOB NOT NULL, this_update INTEGER NOT NULL, next_update INTEGER NOT NULL);",
     /* 6 -> 7: the reason an approver gave for a rejection. */
     "ALTER TABLE approval_votes ADD COLUMN reason TEXT;",
+    /* 7 -> 8: why and when a key was disabled (suspended), and the revocation of a key's
+     * current certificate. */
+    "ALTER TABLE keys ADD COLUMN disabled_reason TEXT;"
+    "ALTER TABLE keys ADD COLUMN disabled_at INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");

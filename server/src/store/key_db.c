@@ -1,0 +1,108 @@
+/* SQLite queries of a key's lifecycle state; see key_db.h. */
+#include "key_db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db_internal.h"
+
+enum { S_STATE, S_SET_STATE, S_CERT_REVOKED, S_SIGNED_SINCE, S_COUNT };
+_Static_assert(SRV_DB_SLOT_KEY + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+
+static const char *const sql[S_COUNT] = {
+    [S_STATE] = "SELECT k.disabled, coalesce(k.disabled_reason, ''), c.key_id IS NOT NULL,"
+                " coalesce(c.not_after, 0), coalesce(c.revoked_at, 0)"
+                " FROM keys k LEFT JOIN certificates c ON c.key_id = k.id WHERE k.id = ?1",
+    [S_SET_STATE] = "UPDATE keys SET disabled = ?2, disabled_reason = ?3, disabled_at = ?4"
+                    " WHERE id = ?1",
+    [S_CERT_REVOKED] = "UPDATE certificates SET revoked_at = ?2 WHERE key_id = ?1",
+    /* The audit log is append-only and small per key; a suspension is rare. */
+    [S_SIGNED_SINCE] = "SELECT seq, time, actor, record FROM audit WHERE action = 'sign'"
+                       " AND outcome = 'allowed' AND time >= ?2"
+                       " AND json_extract(record, '$.detail.key') = ?1 ORDER BY seq LIMIT ?3",
+};
+
+static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+{
+    return srv_db_stmt_ext(db, SRV_DB_SLOT_KEY + q, sql[q], err);
+}
+
+srv_status srv_db_key_state(srv_db *db, int64_t key_id, srv_key_state *out, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_STATE, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    memset(out, 0, sizeof(*out));
+    sqlite3_bind_int64(s, 1, key_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *reason = sqlite3_column_text(s, 1);
+        out->disabled = sqlite3_column_int(s, 0);
+        snprintf(out->reason, sizeof(out->reason), "%s", reason ? (const char *)reason : "");
+        out->has_cert = sqlite3_column_int(s, 2);
+        out->cert_not_after = sqlite3_column_int64(s, 3);
+        out->cert_revoked_at = sqlite3_column_int64(s, 4);
+    } else if (rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "the key no longer exists");
+    } else {
+        st = srv_db_fail(db, err, "key state");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_key_set_state(srv_db *db, int64_t key_id, int disabled, const char *reason,
+                                int64_t now, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_SET_STATE, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int(s, 2, disabled ? 1 : 0);
+    if (disabled && reason)
+        sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, now);
+    return srv_db_step_done(db, s, err, "key state");
+}
+
+srv_status srv_db_cert_mark_revoked(srv_db *db, int64_t key_id, int64_t now, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_CERT_REVOKED, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, now);
+    return srv_db_step_done(db, s, err, "certificate revocation");
+}
+
+srv_status srv_db_signatures_since(srv_db *db, const char *key_name, const char *since, long limit,
+                                   srv_signature_cb cb, void *ctx, int *more, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_SIGNED_SINCE, err);
+    srv_signature_row row;
+    long n = 0;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    *more = 0;
+    sqlite3_bind_text(s, 1, key_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit + 1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n++ == limit) {
+            *more = 1;
+            continue;
+        }
+        row.seq = sqlite3_column_int64(s, 0);
+        row.time = (const char *)sqlite3_column_text(s, 1);
+        row.actor = (const char *)sqlite3_column_text(s, 2);
+        row.record = (const char *)sqlite3_column_text(s, 3);
+        cb(&row, ctx);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "signatures since");
+}

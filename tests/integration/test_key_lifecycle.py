@@ -1,0 +1,161 @@
+"""A key's lifecycle, centrally: suspending a key while clients sign with it in a loop (the
+compromise playbook: no signature leaves once the suspension has returned, and its answer
+lists what the key signed since a given time), enabling it again, and refusing to sign with a
+key whose certificate is revoked or expired."""
+
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from signum_harness import HASHES, ServerTestCase, b64  # noqa: E402
+from test_certificates import ExternalCA  # noqa: E402
+
+LOOP_MAX = 600        # requests over all client threads, at most
+LOOP_SECONDS = 30.0   # and for at most this long
+THREADS = 4
+
+
+class KeyLifecycleTest(ServerTestCase):
+    server_options = {"ca_key_type": "ec-p256"}
+
+    @classmethod
+    def prepare(cls):
+        s = cls.server
+        cls.signer = s.token_for(s.create_user("kl-signer"))
+
+    def new_key(self, name, cert=True):
+        s = self.server
+        s.create_key(name, "ec-p256")
+        if cert:
+            s.issue_cert(name, "Lifecycle " + name)
+        s.grant(name, "kl-signer")
+
+    def sign(self, key, n=0):
+        digest = HASHES["sha256"](b"lifecycle %s %d" % (key.encode(), n)).digest()
+        return self.server.sign_request(self.signer, key, "ecdsa", "sha256", digest)
+
+    def admin(self, path, body, expect=200):
+        return self.server.call("POST", "/api/v1/admin/keys/" + path, body,
+                                token=self.server.admin_token(), expect=expect)
+
+    def test_suspend_while_signing(self):
+        s = self.server
+        self.new_key("kl-hot")
+        since = int(time.time()) - 1
+        results, lock = [], threading.Lock()
+        stop = threading.Event()
+        counter = iter(range(LOOP_MAX))
+        deadline = time.monotonic() + LOOP_SECONDS
+
+        def client():
+            conn = s.connection()
+            try:
+                signing(conn)
+            finally:
+                conn.close()
+
+        def signing(conn):
+            while not stop.is_set() and time.monotonic() < deadline:
+                with lock:
+                    n = next(counter, None)
+                if n is None:
+                    return
+                sent = time.monotonic()
+                r = s.request("POST", "/api/v1/sign", {
+                    "key": "kl-hot", "mechanism": "ecdsa", "hash": "sha256",
+                    "digest": b64(HASHES["sha256"](b"hot %d" % n).digest())},
+                    token=self.signer, conn=conn)
+                with lock:
+                    results.append((sent, r.status, r.error_code,
+                                    r.json.get("audit_id") if r.status == 200 else None,
+                                    (r.json or {}).get("error", {}).get("message", "")))
+
+        threads = [threading.Thread(target=client) for _ in range(THREADS)]
+        for t in threads:
+            t.start()
+        while len([x for x in results if x[1] == 200]) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answer = self.admin("kl-hot/suspend", {"reason": "key compromised", "since": since})
+        returned = time.monotonic()
+#Keep signing a while after the suspension returned, then stop.
+        while time.monotonic() < min(returned + 2.0, deadline):
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join(60)
+
+        ok = [x for x in results if x[1] == 200]
+        after = [x for x in results if x[0] >= returned]
+        self.assertGreaterEqual(len(ok), 30, "the loop never got going")
+        self.assertTrue(after, "no request was sent after the suspension returned")
+        for sent, status, code, _, msg in after:
+            self.assertEqual((status, code), (403, "key_disabled"))
+            self.assertIn("key compromised", msg)
+        rec = [r for r in s.audit_show() if r["action"] == "key.suspend"][-1]
+        self.assertEqual((rec["actor"], rec["detail"]["reason"]), ("user:admin", "key compromised"))
+#Every signature handed out was committed before the suspension...
+        self.assertTrue(all(x[3] < rec["seq"] for x in ok))
+#... and the suspension's answer lists exactly them.
+        listed = sorted(sig["audit_id"] for sig in answer["signatures_since"])
+        self.assertEqual(listed, sorted(x[3] for x in ok))
+        self.assertFalse(answer["truncated"])
+        self.assertEqual(rec["detail"]["signatures_since"], len(ok))
+        self.assertEqual(s.audit_verify()[0], 0)
+
+#Enabling it again(with a reason) lets it sign.
+        self.admin("kl-hot/enable", {"reason": "key rotated out, false alarm"})
+        self.assertEqual(self.sign("kl-hot").status, 200)
+
+    def test_suspend_needs_a_reason(self):
+        self.new_key("kl-why")
+        for body in ({}, {"reason": ""}, {"reason": "x", "since": -1}, {"reason": "x", "who": 1}):
+            with self.subTest(body=body):
+                r = self.server.request("POST", "/api/v1/admin/keys/kl-why/suspend", body,
+                                        token=self.server.admin_token())
+                self.assertIn(r.error_code, ("invalid_field", "unknown_field"), r)
+        self.assertEqual(self.sign("kl-why").status, 200)
+
+    def test_revoked_certificate_refuses_signing(self):
+        s = self.server
+        self.new_key("kl-rev")
+        self.assertEqual(self.sign("kl-rev").status, 200)
+        self.admin("kl-rev/certificate/revoke", {"reason": "key_compromise", "comment": "test"})
+        self.assertError(self.sign("kl-rev", 1), 403, "certificate_revoked")
+#A new certificate for the same key(renewal) makes it usable again.
+        s.issue_cert("kl-rev", "Lifecycle kl-rev renewed")
+        self.assertEqual(self.sign("kl-rev", 2).status, 200)
+
+    def test_expired_certificate_refuses_signing(self):
+        s = self.server
+        self.new_key("kl-old", cert=False)
+        self.assertEqual(self.sign("kl-old").status, 200)  # no certificate: nothing expires
+        csr = self.admin("kl-old/csr", {"common_name": "Expired leaf"})["csr_pem"]
+        ca = ExternalCA(s.openssl, "kl-ext")
+        o = s.openssl
+        cadir = os.path.join(o.dir, "kl-ca")
+        os.makedirs(cadir, exist_ok=True)
+        open(os.path.join(cadir, "index.txt"), "w").close()
+        with open(os.path.join(cadir, "serial"), "w") as f:
+            f.write("1000\n")
+        cnf = o.tmp("[ca]\ndefault_ca = d\n[d]\ndir = %s\ndatabase = $dir/index.txt\n"
+                    "new_certs_dir = $dir\nserial = $dir/serial\ndefault_md = sha256\n"
+                    "policy = p\nunique_subject = no\n[p]\ncommonName = supplied\n" % cadir,
+                    ".cnf")
+        ext = o.tmp("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=codeSigning\n", ".ext")
+        leaf = o.tmp(b"", ".pem")
+        o("ca", "-batch", "-config", cnf, "-cert", ca.crt, "-keyfile", ca.key, "-in",
+          o.tmp(csr, ".csr"), "-out", leaf, "-notext", "-startdate", "20200101000000Z",
+          "-enddate", "20200201000000Z", "-extfile", ext)
+        with open(leaf) as f:
+            chain = f.read() + ca.pem()
+        s.call("PUT", "/api/v1/admin/keys/kl-old/certificate", {"chain_pem": chain},
+               token=s.admin_token())
+        self.assertError(self.sign("kl-old", 1), 403, "certificate_expired")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
