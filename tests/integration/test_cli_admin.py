@@ -150,7 +150,7 @@ class CliAdmin(ServerTestCase):
         boss = self.agent("boss")
         boss.util_ok("admin", "group", "list")  # logged in: no auth record comes later
         last = s.audit_last_seq()
-        for method, path in (("GET", "/api/v1/admin/audit"),
+        for method, path in (("PUT", "/api/v1/admin/audit"),
                              ("PUT", "/api/v1/admin/users"),
                              ("POST", "/api/v1/admin/users/boss/revoke-tokens"),
                              ("POST", "/api/v1/auth/token"),

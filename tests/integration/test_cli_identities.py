@@ -141,6 +141,29 @@ class CliIdentities(ServerTestCase):
         listed = json.loads(boss.util_ok("admin", "machines", "list", "--json").stdout)
         self.assertTrue([m for m in listed["machines"] if m["name"] == "build-cli"][0]["revoked"])
 
+    def test_audit(self):
+        s = self.server
+        boss = self.boss()
+        boss.util_ok("admin", "users", "create", "kay", "--role", "signer")
+        boss.util_ok("admin", "users", "disable", "kay", "--reason", "audit me")
+        out = boss.util_ok("admin", "audit", "--action", "user.disable").stdout.decode()
+        self.assertRegex(out, r"user:boss\s+user.disable\s+ok")
+        page = json.loads(boss.util_ok("admin", "audit", "--action", "user.disable",
+                                       "--json").stdout)
+        self.assertEqual([r["detail"]["user"] for r in page["records"]], ["kay"])
+        # --all follows the cursor: page by page, the whole log, each record once.
+        lines = boss.util_ok("admin", "audit", "--all", "--limit", "2",
+                             "--json").stdout.decode().splitlines()
+        self.assertGreater(len(lines), 1)
+        seqs = [r["seq"] for line in lines for r in json.loads(line)["records"]]
+        self.assertEqual(seqs, [r["seq"] for r in s.audit_show()][:len(seqs)])
+        self.assertEqual(seqs, sorted(set(seqs)))
+        r = boss.util("admin", "audit", "--since", "yesterday")
+        self.assertEqual(r.returncode, 2, r)
+        r = boss.util("admin", "audit", "--actor", "user:x\nforged")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"invalid_field", r.stderr)
+
     def test_signer_is_refused(self):
         k = self.server.create_user("jim", "signer")
         jim = self.agent("jim", k)

@@ -309,6 +309,7 @@ static const struct {
     {"POST", "/api/v1/admin/keys/*/disable"},
     {"POST", "/api/v1/admin/keys/*/suspend"},
     {"POST", "/api/v1/admin/keys/*/enable"},
+    {"GET", "/api/v1/admin/audit?"},
     {"GET", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies/explain"},
@@ -364,11 +365,36 @@ static int path_matches(const char *pattern, const char *path)
     return !*pattern && !*path;
 }
 
+/* A pattern ending in "?" takes a query string of [A-Za-z0-9._~%&=+-] (the rest of the
+ * pattern matches the path before it); no other call carries one. */
+static int query_ok(const char *q)
+{
+    return strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~%&=+-") ==
+           strlen(q);
+}
+
 static int api_call_allowed(const char *method, const char *path)
 {
-    for (size_t i = 0; i < sizeof(api_allowed) / sizeof(api_allowed[0]); i++)
-        if (!strcmp(api_allowed[i].method, method) && path_matches(api_allowed[i].pattern, path))
+    char bare[513], pattern[128];
+    const char *query = strchr(path, '?');
+    size_t n = query ? (size_t)(query - path) : strlen(path);
+
+    if (n >= sizeof(bare) || (query && !query_ok(query + 1)))
+        return 0;
+    memcpy(bare, path, n);
+    bare[n] = '\0';
+    for (size_t i = 0; i < sizeof(api_allowed) / sizeof(api_allowed[0]); i++) {
+        size_t len = strlen(api_allowed[i].pattern);
+        int takes_query = len > 0 && api_allowed[i].pattern[len - 1] == '?';
+        if (strcmp(api_allowed[i].method, method) != 0 || (query && !takes_query) ||
+            len >= sizeof(pattern))
+            continue;
+        memcpy(pattern, api_allowed[i].pattern, len + 1);
+        if (takes_query)
+            pattern[len - 1] = '\0';
+        if (path_matches(pattern, bare))
             return 1;
+    }
     return 0;
 }
 
@@ -393,8 +419,8 @@ static void handle_api(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields 
         ag_log("ipc", "refused API call %s %s from pid %ld (%s): not on the allow-list", method,
                path, (long)caller->pid, caller->exe);
         snprintf(msg, sizeof(msg),
-                 "the agent does not make %s %s on your behalf (only policy, group and approval "
-                 "calls)",
+                 "the agent does not make %s %s on your behalf (only administration, approval "
+                 "and sign-request calls)",
                  method, path);
         send_error(fd, id, SG_ERR_DENIED, msg);
         goto out;

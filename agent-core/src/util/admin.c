@@ -459,8 +459,11 @@ int util_cmd_admin(int argc, char **argv)
         return util_cmd_admin_machines(argc - 1, argv + 1, json);
     if (!strcmp(what, "keys"))
         return util_cmd_admin_keys(argc - 1, argv + 1, json);
+    if (!strcmp(what, "audit"))
+        return util_cmd_admin_audit(argc - 1, argv + 1, json);
     fprintf(!strcmp(what, "--help") ? stdout : stderr,
-            "Usage: signum-util admin users|service-accounts|machines|keys|policy|group|key-group "
+            "Usage: signum-util admin "
+            "users|service-accounts|machines|keys|audit|policy|group|key-group "
             "ACTION ... "
             "[--json]\n"
             "Administers identities, keys, policy rules and groups through the agent, with your\n"

@@ -28,5 +28,7 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json);
 int util_cmd_admin_machines(int argc, char **argv, int json);
 /* signum-util admin keys ... (admin_keys.c). */
 int util_cmd_admin_keys(int argc, char **argv, int json);
+/* signum-util admin audit ... (admin_audit.c). */
+int util_cmd_admin_audit(int argc, char **argv, int json);
 
 #endif

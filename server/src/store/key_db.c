@@ -7,7 +7,8 @@
 #include "db_internal.h"
 
 enum { S_STATE, S_SET_STATE, S_CERT_REVOKED, S_SIGNED_SINCE, S_COUNT };
-_Static_assert(SRV_DB_SLOT_KEY + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+_Static_assert(SRV_DB_SLOT_KEY + S_COUNT <= SRV_DB_SLOT_AUDIT_QUERY,
+               "key queries overlap the audit search's");
 
 static const char *const sql[S_COUNT] = {
     [S_STATE] = "SELECT k.disabled, coalesce(k.disabled_reason, ''), c.key_id IS NOT NULL,"

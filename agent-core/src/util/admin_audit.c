@@ -1,0 +1,136 @@
+/* signum-util admin audit: the audit log through GET /api/v1/admin/audit, filtered by actor,
+ * action, outcome, key, request id and time, page by page behind the server's cursor. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_api.h"
+#include "util.h"
+
+#define PAGES_MAX 1000 /* --all follows at most this many pages */
+
+/* Appends "&name=value" to q, value percent-encoded; 0 if q would overflow. */
+static int add_param(char *q, size_t cap, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(q);
+    int w = snprintf(q + n, cap - n, "%s%s=", n ? "&" : "", name);
+    if (w < 0 || (size_t)w >= cap - n)
+        return 0;
+    n += (size_t)w;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if (n + 4 > cap)
+            return 0;
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p)) {
+            q[n++] = (char)*p;
+        } else {
+            q[n++] = '%';
+            q[n++] = hex[*p >> 4];
+            q[n++] = hex[*p & 15];
+        }
+    }
+    q[n] = '\0';
+    return 1;
+}
+
+static void print_records(const cJSON *doc)
+{
+    const cJSON *e;
+    printf("%-7s %-24s %-24s %-22s %-8s %s\n", "SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME",
+           "KEY / CODE");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "records"))
+    {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "detail");
+        const char *what = adm_str(d, "key") ? adm_str(d, "key") : adm_str(d, "code");
+        char b1[24];
+        printf("%-7s %-24s %-24s %-22s %-8s %s\n", adm_text(e, "seq", b1, sizeof(b1)),
+               adm_str(e, "time") ? adm_str(e, "time") : "-",
+               adm_str(e, "actor") ? adm_str(e, "actor") : "-",
+               adm_str(e, "action") ? adm_str(e, "action") : "-",
+               adm_str(e, "outcome") ? adm_str(e, "outcome") : "-", what ? what : "-");
+    }
+}
+
+static const char audit_usage[] =
+    "Usage: signum-util admin audit [--actor A] [--action A] [--outcome O] [--key K]\n"
+    "         [--request-id R] [--since T] [--until T] [--after SEQ] [--limit N] [--all] "
+    "[--json]\n"
+    "The audit log, oldest first. T is RFC 3339 or unix seconds; A is e.g. user:alice or\n"
+    "service:ci. One page (--limit, at most 1000) from --after on; --all follows the cursor\n"
+    "to the end.\n";
+
+int util_cmd_admin_audit(int argc, char **argv, int json)
+{
+    static const char *const opts[] = {"actor", "action", "outcome", "key",   "request-id",
+                                       "since", "until",  "after",   "limit", NULL};
+    static const char *const params[] = {"actor", "action", "outcome", "key",  "request_id",
+                                         "since", "until",  "after",   "limit"};
+    const char *v[9], *pos[1];
+    char query[1400] = "", path[1500], next[32] = "";
+    int npos = 0, all = 0, rc = EXIT_OK, n = 0;
+
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--all")) {
+            all = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+            argc--;
+            i--;
+        } else if (!strcmp(argv[i], "--help")) {
+            fputs(audit_usage, stdout);
+            return EXIT_OK;
+        }
+    if ((rc = adm_parse("admin audit", argc - 1, argv + 1, opts, v, pos, 0, &npos)) != EXIT_OK) {
+        fputs(audit_usage, stderr);
+        return rc;
+    }
+    for (int i = 0; i < 9; i++) {
+        char num[32];
+        const char *value = v[i];
+        if (!value || (i == 7 && all))
+            continue;
+        if (i == 5 || i == 6) {
+            long long t = adm_parse_time(value);
+            if (t < 0) {
+                fprintf(stderr, "signum-util admin audit: --%s takes RFC 3339 or unix seconds\n",
+                        opts[i]);
+                return EXIT_USAGE;
+            }
+            snprintf(num, sizeof(num), "%lld", t);
+            value = num;
+        }
+        if (!add_param(query, sizeof(query), params[i], value)) {
+            fprintf(stderr, "signum-util admin audit: the filters are too long\n");
+            return EXIT_USAGE;
+        }
+    }
+    snprintf(next, sizeof(next), "%s", all ? "0" : "");
+    do {
+        char *raw = NULL;
+        cJSON *doc = NULL;
+        long status = 0;
+        const cJSON *more, *after;
+        snprintf(path, sizeof(path), "/api/v1/admin/audit%s%s%s%s", query[0] || next[0] ? "?" : "",
+                 query, query[0] && next[0] ? "&" : "", next[0] ? "after=" : "");
+        if (next[0])
+            strncat(path, next, sizeof(path) - strlen(path) - 1);
+        rc = adm_api("admin audit", "GET", path, NULL, &status, &raw, &doc);
+        if (rc != EXIT_OK)
+            return rc;
+        if (json)
+            printf("%s\n", raw);
+        else
+            print_records(doc);
+        more = cJSON_GetObjectItemCaseSensitive(doc, "more");
+        after = cJSON_GetObjectItemCaseSensitive(doc, "next_after");
+        if (cJSON_IsNumber(after))
+            snprintf(next, sizeof(next), "%.0f", after->valuedouble);
+        if (!all && cJSON_IsTrue(more) && !json)
+            printf("(more: --after %s, or --all)\n", next);
+        all = all && cJSON_IsTrue(more) && ++n < PAGES_MAX;
+        cJSON_Delete(doc);
+        sg_api_answer_free(raw);
+    } while (all);
+    return EXIT_OK;
+}

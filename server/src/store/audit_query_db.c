@@ -1,0 +1,99 @@
+/* SQLite query of the audit search; see audit_query_db.h. */
+#include "audit_query_db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db_internal.h"
+
+enum { S_SEARCH, S_MAX_SEQ, S_COUNT };
+_Static_assert(SRV_DB_SLOT_AUDIT_QUERY + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+
+static const char *const sql[S_COUNT] = {
+    [S_SEARCH] = "SELECT seq, time, actor, action, outcome, record, hash FROM audit"
+                 " WHERE seq > ?1 AND seq <= ?2"
+                 " AND (?3 IS NULL OR actor = ?3) AND (?4 IS NULL OR action = ?4)"
+                 " AND (?5 IS NULL OR outcome = ?5) AND (?6 IS NULL OR time >= ?6)"
+                 " AND (?7 IS NULL OR time < ?7)"
+                 " AND (?8 IS NULL OR json_extract(record, '$.detail.key') = ?8)"
+                 " AND (?9 IS NULL OR json_extract(record, '$.detail.request_id') = ?9)"
+                 " ORDER BY seq LIMIT ?10",
+    [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM audit",
+};
+
+static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+{
+    return srv_db_stmt_ext(db, SRV_DB_SLOT_AUDIT_QUERY + q, sql[q], err);
+}
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_cb cb, void *ctx,
+                               int64_t *scanned_to, int *more, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_MAX_SEQ, err);
+    int64_t last = 0, end;
+    long n = 0;
+    int rc, stopped = 0;
+
+    if (!s)
+        return SRV_E_DATABASE;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        last = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return srv_db_fail(db, err, "audit head");
+    end = q->after + q->window < last ? q->after + q->window : last;
+    *scanned_to = end > q->after ? end : q->after;
+    if (!(s = stmt(db, S_SEARCH, err)))
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, q->after);
+    sqlite3_bind_int64(s, 2, end);
+    bind_opt(s, 3, q->actor);
+    bind_opt(s, 4, q->action);
+    bind_opt(s, 5, q->outcome);
+    bind_opt(s, 6, q->since);
+    bind_opt(s, 7, q->until);
+    bind_opt(s, 8, q->key);
+    bind_opt(s, 9, q->request_id);
+    sqlite3_bind_int64(s, 10, q->limit);
+    while (!stopped && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_audit_row row;
+        const unsigned char *t;
+        memset(&row, 0, sizeof(row));
+        row.seq = sqlite3_column_int64(s, 0);
+#define COPY(field, col)                                                                           \
+    t = sqlite3_column_text(s, col);                                                               \
+    snprintf(row.field, sizeof(row.field), "%s", t ? (const char *)t : "")
+        COPY(time, 1);
+        COPY(actor, 2);
+        COPY(action, 3);
+        COPY(outcome, 4);
+#undef COPY
+        row.record = (const char *)sqlite3_column_text(s, 5);
+        row.hash = (const char *)sqlite3_column_text(s, 6);
+        if (!row.record)
+            row.record = "";
+        if (!row.hash)
+            row.hash = "";
+        n++;
+        /* A full page ends the search at its last match, the cursor for the next page. */
+        if (n == q->limit)
+            *scanned_to = row.seq;
+        stopped = cb(&row, ctx);
+        if (stopped)
+            *scanned_to = row.seq;
+    }
+    sqlite3_reset(s);
+    if (!stopped && rc != SQLITE_DONE)
+        return srv_db_fail(db, err, "audit search");
+    *more = *scanned_to < last;
+    return SRV_OK;
+}
