@@ -164,6 +164,26 @@ class CliIdentities(ServerTestCase):
         self.assertEqual(r.returncode, 1, r)
         self.assertIn(b"invalid_field", r.stderr)
 
+    def test_usage(self):
+        s = self.server
+        boss = self.boss()
+        s.create_key("cli-use", "ec-p256")
+        s.grant("cli-use", "boss")
+        boss.util_ok("admin", "keys", "usage-limit", "cli-use", "--limit", "2", "--reason",
+                     "budget")
+        for i in range(3):
+            r = boss.util("sign", "--key", "cli-use", "--hash", "sha256", "--mechanism", "ecdsa",
+                          "--digest", b64(HASHES["sha256"](b"use %d" % i).digest()))
+            self.assertEqual(r.returncode, 0 if i < 2 else 5, r)
+        out = boss.util_ok("admin", "usage", "--key", "cli-use").stdout.decode()
+        self.assertRegex(out, r"cli-use\s+boss\s+2\s+1")
+        doc = json.loads(boss.util_ok("admin", "usage", "--key", "cli-use", "--json").stdout)
+        self.assertEqual(doc["totals"], {"signatures": 2, "denials": 1})
+        out = boss.util_ok("admin", "keys", "usage-limit", "cli-use", "--limit", "none",
+                           "--reason", "lifted").stdout.decode()
+        self.assertIn("usage limit none, 2 signatures made", out)
+        self.assertEqual(boss.util("admin", "usage", "--from", "soon").returncode, 1)
+
     def test_signer_is_refused(self):
         k = self.server.create_user("jim", "signer")
         jim = self.agent("jim", k)

@@ -60,6 +60,7 @@ static const struct {
     {"approval_policy_changed", SG_ERR_DENIED},
     {"certificate_revoked", SG_ERR_DENIED},
     {"certificate_expired", SG_ERR_DENIED},
+    {"key_usage_limit", SG_ERR_DENIED},
     /* 404 */
     {"key_not_found", SG_ERR_KEY_NOT_FOUND},
     /* 429: a policy quota is spent. A refusal for now, not a fault; not retried. */

@@ -310,6 +310,8 @@ static const struct {
     {"POST", "/api/v1/admin/keys/*/suspend"},
     {"POST", "/api/v1/admin/keys/*/enable"},
     {"GET", "/api/v1/admin/audit?"},
+    {"GET", "/api/v1/admin/usage?"},
+    {"PUT", "/api/v1/admin/keys/*/usage-limit"},
     {"GET", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies/explain"},

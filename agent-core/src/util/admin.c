@@ -461,6 +461,8 @@ int util_cmd_admin(int argc, char **argv)
         return util_cmd_admin_keys(argc - 1, argv + 1, json);
     if (!strcmp(what, "audit"))
         return util_cmd_admin_audit(argc - 1, argv + 1, json);
+    if (!strcmp(what, "usage"))
+        return util_cmd_admin_usage(argc - 1, argv + 1, json);
     fprintf(!strcmp(what, "--help") ? stdout : stderr,
             "Usage: signum-util admin "
             "users|service-accounts|machines|keys|audit|policy|group|key-group "

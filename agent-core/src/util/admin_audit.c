@@ -1,5 +1,6 @@
-/* signum-util admin audit: the audit log through GET /api/v1/admin/audit, filtered by actor,
- * action, outcome, key, request id and time, page by page behind the server's cursor. */
+/* signum-util admin audit|usage: the audit log through GET /api/v1/admin/audit, filtered by
+ * actor, action, outcome, key, request id and time, page by page behind the server's cursor;
+ * usage per day, key and signer through GET /api/v1/admin/usage. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,4 +134,48 @@ int util_cmd_admin_audit(int argc, char **argv, int json)
         sg_api_answer_free(raw);
     } while (all);
     return EXIT_OK;
+}
+
+static void print_usage(const cJSON *doc)
+{
+    const cJSON *e, *t = cJSON_GetObjectItemCaseSensitive(doc, "totals");
+    char b1[24], b2[24];
+    printf("%-10s %-28s %-24s %10s %8s\n", "DAY", "KEY", "SIGNER", "SIGNATURES", "DENIALS");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "usage"))
+    {
+        printf("%-10s %-28s %-24s %10s %8s\n", adm_str(e, "day"), adm_str(e, "key"),
+               adm_str(e, "signer"), adm_text(e, "signatures", b1, sizeof(b1)),
+               adm_text(e, "denials", b2, sizeof(b2)));
+    }
+    printf("%-64s %10s %8s\n", "total", adm_text(t, "signatures", b1, sizeof(b1)),
+           adm_text(t, "denials", b2, sizeof(b2)));
+}
+
+static const char usage_usage[] =
+    "Usage: signum-util admin usage [--key K] [--signer S] [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+    "         [--json]\n"
+    "Signatures and denials per day, key and signer (default: the last 30 days).\n";
+
+int util_cmd_admin_usage(int argc, char **argv, int json)
+{
+    static const char *const opts[] = {"key", "signer", "from", "to", NULL};
+    const char *v[4], *pos[1];
+    char query[800] = "", path[900];
+    int npos = 0, rc;
+
+    if (argc > 1 && !strcmp(argv[1], "--help")) {
+        fputs(usage_usage, stdout);
+        return EXIT_OK;
+    }
+    if ((rc = adm_parse("admin usage", argc - 1, argv + 1, opts, v, pos, 0, &npos)) != EXIT_OK) {
+        fputs(usage_usage, stderr);
+        return rc;
+    }
+    for (int i = 0; i < 4; i++)
+        if (v[i] && !add_param(query, sizeof(query), opts[i], v[i])) {
+            fprintf(stderr, "signum-util admin usage: the filters are too long\n");
+            return EXIT_USAGE;
+        }
+    snprintf(path, sizeof(path), "/api/v1/admin/usage%s%s", query[0] ? "?" : "", query);
+    return adm_run("admin usage", "GET", path, NULL, json, print_usage);
 }

@@ -67,6 +67,16 @@ static void print_suspended(const cJSON *doc)
         printf("  (more: list them with --json from a later --since)\n");
 }
 
+static void print_limit(const cJSON *doc)
+{
+    char b1[24], b2[24];
+    printf("key %s: usage limit %s, %s signatures made\n", adm_str(doc, "key"),
+           cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(doc, "usage_limit"))
+               ? "none"
+               : adm_text(doc, "usage_limit", b1, sizeof(b1)),
+           adm_text(doc, "signatures_total", b2, sizeof(b2)));
+}
+
 static void print_done(const cJSON *doc)
 {
     (void)doc;
@@ -101,15 +111,16 @@ static const char keys_usage[] =
     "  suspend NAME --reason TEXT [--since T]   stops every use at once and lists what the key\n"
     "      signed since T (RFC 3339 or unix seconds; default: ever)\n"
     "  enable NAME --reason TEXT\n"
+    "  usage-limit NAME --limit N|none --reason TEXT   total signatures the key may make\n"
     "  disable NAME                          the key signs no more\n"
     "  grant NAME USER                       lets USER (or a service account) sign with it\n";
 
 int util_cmd_admin_keys(int argc, char **argv, int json)
 {
-    static const char *const opts[] = {"type",   "cn",      "org",   "days",
-                                       "reason", "comment", "since", NULL};
-    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE };
-    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[7];
+    static const char *const opts[] = {"type",    "cn",    "org",   "days", "reason",
+                                       "comment", "since", "limit", NULL};
+    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE, O_LIMIT };
+    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[8];
     char what[64], path[400];
     int npos = 0, rc;
     cJSON *body;
@@ -182,6 +193,25 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         strcat(path, !strcmp(act, "suspend") ? "/suspend" : "/enable");
         return post_json(what, path, body, json,
                          !strcmp(act, "suspend") ? print_suspended : print_done);
+    }
+    if (!strcmp(act, "usage-limit") && npos == 1 && v[O_LIMIT] && v[O_REASON]) {
+        char *end;
+        long long limit = strtoll(v[O_LIMIT], &end, 10);
+        int none = !strcmp(v[O_LIMIT], "none");
+        if (!none && (*end || limit < 0)) {
+            fprintf(stderr, "signum-util %s: --limit takes a number of signatures or none\n", what);
+            return EXIT_USAGE;
+        }
+        body = cJSON_CreateObject();
+        if (none)
+            cJSON_AddNullToObject(body, "limit");
+        else
+            cJSON_AddNumberToObject(body, "limit", (double)limit);
+        cJSON_AddStringToObject(body, "reason", v[O_REASON]);
+        strcat(path, "/usage-limit");
+        rc = adm_run(what, "PUT", path, body, json, print_limit);
+        cJSON_Delete(body);
+        return rc;
     }
     if (!strcmp(act, "disable") && npos == 1) {
         strcat(path, "/disable");

@@ -30,5 +30,6 @@ int util_cmd_admin_machines(int argc, char **argv, int json);
 int util_cmd_admin_keys(int argc, char **argv, int json);
 /* signum-util admin audit ... (admin_audit.c). */
 int util_cmd_admin_audit(int argc, char **argv, int json);
+int util_cmd_admin_usage(int argc, char **argv, int json);
 
 #endif

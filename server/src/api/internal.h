@@ -31,6 +31,8 @@ typedef struct {
      * machine_id 0 if none. A fact every audit record of the request carries. */
     int64_t machine_id;
     char machine[SRV_NAME_MAX + 1];
+    /* The key a sign request named, once found: a refusal then counts as its denial. */
+    int64_t usage_key_id;
 } api_call;
 
 /* Sends a JSON reply; takes ownership of `doc`. */
@@ -102,6 +104,8 @@ void api_crl(api_call *c);
 void api_admin_cert_revoke(api_call *c);
 void api_admin_key_suspend(api_call *c);
 void api_admin_key_enable(api_call *c);
+void api_admin_usage(api_call *c);
+void api_admin_key_usage_limit(api_call *c);
 
 void api_admin_policies_list(api_call *c);
 void api_admin_policy_create(api_call *c);
@@ -151,6 +155,17 @@ srv_status api_policy_listed_keys(srv_db *db, const srv_user *user, srv_key_cb c
 int api_user_in_group(srv_db *db, const char *group, const char *user);
 /* Signs a request that its approvers approved (sign.c); replies to c. */
 void api_sign_approved(api_call *c, const srv_approval *a);
+
+/* Query parameters (query.c). A parameter given twice is refused. */
+#define API_QUERY_VALUE_MAX 160
+/* Plain decimal digits: dflt when absent, values over clamp_max lowered to it; anything else
+ * (sign, junk, empty, out of [min, max]) is invalid_field naming it. */
+srv_status api_query_int(const char *query, const char *name, long long dflt, long long min,
+                         long long max, long long clamp_max, long long *out, srv_error *err);
+/* Percent-decoded ('+' a space) into out (API_QUERY_VALUE_MAX + 1 bytes): 1 to
+ * API_QUERY_VALUE_MAX bytes of UTF-8 without control characters; *value NULL when absent. */
+srv_status api_query_text(const char *query, const char *name, char *out, const char **value,
+                          srv_error *err);
 
 /* Describes a key (with certificate and chain when present) as JSON. */
 cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert);

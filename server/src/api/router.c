@@ -11,6 +11,7 @@
 #include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../store/usage_db.h"
 #include "api.h"
 #include "internal.h"
 
@@ -118,6 +119,9 @@ static const route routes[] = {
      "certificate.issue", api_admin_cert_issue},
     {SRV_HTTP_PUT, "/api/v1/admin/keys/*/certificate", AUTH_ADMIN, API_CHAIN_BODY_CAP,
      "certificate.import", api_admin_cert_import},
+    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/usage-limit", AUTH_ADMIN, API_BODY_CAP, "key.usage_limit",
+     api_admin_key_usage_limit},
+    {SRV_HTTP_GET, "/api/v1/admin/usage", AUTH_ADMIN, 0, "usage.read", api_admin_usage},
     {SRV_HTTP_POST, "/api/v1/admin/keys/*/suspend", AUTH_ADMIN, API_BODY_CAP, "key.suspend",
      api_admin_key_suspend},
     {SRV_HTTP_POST, "/api/v1/admin/keys/*/enable", AUTH_ADMIN, API_BODY_CAP, "key.enable",
@@ -321,6 +325,23 @@ static cJSON *cap_anonymous_detail(cJSON *detail)
     return small;
 }
 
+typedef struct {
+    const api_call *c;
+    const srv_audit_event *ev;
+} denial_job;
+
+/* A refused sign request by a known signer on a known key: its record and the key's daily
+ * denial count in one transaction. */
+static srv_status run_counted_denial(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    denial_job *j = ctx;
+    srv_status st = srv_audit_append(db, audit, j->ev, err);
+    if (st == SRV_OK)
+        st = srv_db_usage_day_add(db, srv_now() / 86400, j->c->usage_key_id, j->c->user.id, 0, 1,
+                                  err);
+    return st;
+}
+
 void api_deny(api_call *c, const srv_error *err, cJSON *detail)
 {
     srv_app *app = c->w->app;
@@ -352,8 +373,13 @@ void api_deny(api_call *c, const srv_error *err, cJSON *detail)
                                    ev.action, c->ex->path);
     /* The denial is recorded before the answer leaves; if even that fails we still answer,
      * since a refusal hands nothing out, but the operator must hear about it. */
-    if (record && srv_writer_audit(app->writer, &ev, NULL, &aerr) != SRV_OK)
+    if (record && c->authenticated && c->usage_key_id) {
+        denial_job job = {c, &ev};
+        if (srv_writer_run(app->writer, run_counted_denial, &job, &aerr) != SRV_OK)
+            srv_log(SRV_LOG_ERROR, "audit", "cannot record a denial: %s", aerr.message);
+    } else if (record && srv_writer_audit(app->writer, &ev, NULL, &aerr) != SRV_OK) {
         srv_log(SRV_LOG_ERROR, "audit", "cannot record a denial: %s", aerr.message);
+    }
     cJSON_Delete(detail);
     atomic_fetch_add(&app->denials, 1);
 

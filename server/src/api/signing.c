@@ -13,6 +13,7 @@
 #include "../common/b64.h"
 #include "../common/util.h"
 #include "../store/key_db.h"
+#include "../store/usage_db.h"
 
 /* A fingerprint of everything that determines the result, to spot a reused request id. */
 static void fingerprint(const api_sign_input *in, uint8_t out[32])
@@ -98,9 +99,10 @@ static cJSON *make_detail(api_call *c, const api_sign_input *in, const srv_key *
  * neither revoked nor expired. Checked on the request's snapshot before the HSM, and again
  * where commits are serialised, so that once a suspension or revocation has committed no
  * signature made with the key is handed out. */
-static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, srv_error *err)
+static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, size_t n, srv_error *err)
 {
     srv_key_state ks;
+    long long total = 0, limit = -1;
     srv_status st = srv_db_key_state(db, key->id, &ks, err);
     if (st != SRV_OK)
         return st;
@@ -115,6 +117,12 @@ static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, srv_er
     if (ks.has_cert && ks.cert_not_after <= now)
         return srv_fail(err, SRV_E_CERT_EXPIRED,
                         "the certificate of key \"%s\" expired; renew it to sign again", key->name);
+    if ((st = srv_db_key_usage(db, key->id, &total, &limit, err)) != SRV_OK)
+        return st;
+    if (limit >= 0 && total + (long long)n > limit)
+        return srv_fail(err, SRV_E_KEY_USAGE_LIMIT,
+                        "key \"%s\" reached its usage limit: %lld of %lld signatures made",
+                        key->name, total, limit);
     return SRV_OK;
 }
 
@@ -160,7 +168,7 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
         if (st != SRV_E_NOT_FOUND)
             return st;
     }
-    if (j->response && (st = key_usable(db, j->key, srv_now(), err)) != SRV_OK)
+    if (j->response && (st = key_usable(db, j->key, srv_now(), 0, err)) != SRV_OK)
         return st;
     /* Quotas are checked again here, where commits are serialised, so concurrent requests
      * cannot overrun them; only signatures that are handed out count. */
@@ -171,7 +179,10 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
         return st;
     cJSON_AddNumberToObject(j->response, "audit_id", (double)audit->seq);
     if ((st = srv_db_usage_add(db, j->c->user.id, j->key->id, srv_now(), (long long)j->in->ndigests,
-                               err)) != SRV_OK)
+                               err)) != SRV_OK ||
+        (st = srv_db_key_total_add(db, j->key->id, (long long)j->in->ndigests, err)) != SRV_OK ||
+        (st = srv_db_usage_day_add(db, srv_now() / 86400, j->key->id, j->c->user.id,
+                                   (long long)j->in->ndigests, 0, err)) != SRV_OK)
         return st;
     if (j->approval) {
         char *text = cJSON_PrintUnformatted(j->response);
@@ -569,7 +580,8 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
         srv_fail(&err, SRV_E_KEY_NOT_GRANTED, "the CA key signs certificates only");
         goto deny;
     }
-    if (key_usable(c->w->db, &key, now, &err) != SRV_OK)
+    c->usage_key_id = key.id; /* a refusal from here on counts as the key's denial */
+    if (key_usable(c->w->db, &key, now, in->ndigests, &err) != SRV_OK)
         goto deny;
     /* Deny by default: a grant (an allow rule at priority 0) or a policy rule must allow it,
      * whatever the caller's role; decided now, from this request's machine and address. */

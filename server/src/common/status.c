@@ -59,6 +59,7 @@ static const struct {
     [SRV_E_REASON_REQUIRED] = {"reason_required", 400},
     [SRV_E_CERT_REVOKED] = {"certificate_revoked", 403},
     [SRV_E_CERT_EXPIRED] = {"certificate_expired", 403},
+    [SRV_E_KEY_USAGE_LIMIT] = {"key_usage_limit", 403},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -57,8 +57,9 @@ typedef enum {
     /* Issue 14 (signing service, approvals). */
     SRV_E_APPROVAL_POLICY_CHANGED,
     SRV_E_REASON_REQUIRED,
-    SRV_E_CERT_REVOKED, /* the key's certificate is revoked */
-    SRV_E_CERT_EXPIRED, /* the key's certificate has expired */
+    SRV_E_CERT_REVOKED,    /* the key's certificate is revoked */
+    SRV_E_CERT_EXPIRED,    /* the key's certificate has expired */
+    SRV_E_KEY_USAGE_LIMIT, /* the key made as many signatures as its limit allows */
     SRV_STATUS_COUNT
 } srv_status;
 

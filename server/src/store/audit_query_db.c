@@ -7,7 +7,8 @@
 #include "db_internal.h"
 
 enum { S_SEARCH, S_MAX_SEQ, S_COUNT };
-_Static_assert(SRV_DB_SLOT_AUDIT_QUERY + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+_Static_assert(SRV_DB_SLOT_AUDIT_QUERY + S_COUNT <= SRV_DB_SLOT_USAGE,
+               "audit search overlaps usage_db.c's");
 
 static const char *const sql[S_COUNT] = {
     [S_SEARCH] = "SELECT seq, time, actor, action, outcome, record, hash FROM audit"

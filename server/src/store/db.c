@@ -113,6 +113,15 @@ static const char *const migrations[] = {
     "ALTER TABLE keys ADD COLUMN disabled_reason TEXT;"
     "ALTER TABLE keys ADD COLUMN disabled_at INTEGER;"
     "ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;",
+    /* 8 -> 9: usage counted per day, key and signer (one row updated per request, never a row
+     * per signature), each key's total and its optional limit. */
+    "CREATE TABLE usage_daily(day INTEGER NOT NULL, key_id INTEGER NOT NULL REFERENCES keys(id),"
+    " user_id INTEGER NOT NULL REFERENCES users(id), signatures INTEGER NOT NULL DEFAULT 0,"
+    " denials INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(day, key_id, user_id)) WITHOUT ROWID;"
+    "CREATE INDEX usage_daily_key ON usage_daily(key_id, day);"
+    "CREATE INDEX usage_daily_user ON usage_daily(user_id, day);"
+    "ALTER TABLE keys ADD COLUMN signatures_total INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE keys ADD COLUMN usage_limit INTEGER;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");

@@ -9,12 +9,14 @@
 
 /* Each family of queries owns a range of slots: policy_db.c from 0, identity_db.c from
  * SRV_DB_SLOT_IDENTITY, ca_db.c from SRV_DB_SLOT_CA, key_db.c from
- * SRV_DB_SLOT_KEY, audit_query_db.c from SRV_DB_SLOT_AUDIT_QUERY. */
+ * SRV_DB_SLOT_KEY, audit_query_db.c from SRV_DB_SLOT_AUDIT_QUERY,
+ * usage_db.c from SRV_DB_SLOT_USAGE. */
 #define SRV_DB_SLOT_IDENTITY    40
 #define SRV_DB_SLOT_CA          64
 #define SRV_DB_SLOT_KEY         72
 #define SRV_DB_SLOT_AUDIT_QUERY 80
-#define SRV_DB_EXT_SLOTS        88
+#define SRV_DB_SLOT_USAGE       84
+#define SRV_DB_EXT_SLOTS        96
 
 /* The statement for slot (prepared from sql on first use), reset and with bindings cleared. */
 sqlite3_stmt *srv_db_stmt_ext(srv_db *db, int slot, const char *sql, srv_error *err);

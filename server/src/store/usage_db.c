@@ -1,0 +1,137 @@
+/* SQLite queries of usage counting; see usage_db.h. */
+#include "usage_db.h"
+
+#include <string.h>
+
+#include "db_internal.h"
+
+enum { S_DAY_ADD, S_TOTAL_ADD, S_KEY_USAGE, S_SET_LIMIT, S_LIST, S_COUNT };
+_Static_assert(SRV_DB_SLOT_USAGE + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+
+static const char *const sql[S_COUNT] = {
+    [S_DAY_ADD] = "INSERT INTO usage_daily(day, key_id, user_id, signatures, denials)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(day, key_id, user_id) DO UPDATE"
+                  " SET signatures = signatures + ?4, denials = denials + ?5",
+    [S_TOTAL_ADD] = "UPDATE keys SET signatures_total = signatures_total + ?2 WHERE id = ?1"
+                    " AND (usage_limit IS NULL OR signatures_total + ?2 <= usage_limit)",
+    [S_KEY_USAGE] = "SELECT signatures_total, coalesce(usage_limit, -1) FROM keys WHERE id = ?1",
+    [S_SET_LIMIT] = "UPDATE keys SET usage_limit = ?2 WHERE id = ?1",
+    [S_LIST] = "SELECT u.day, k.name, s.name, u.signatures, u.denials FROM usage_daily u"
+               " JOIN keys k ON k.id = u.key_id JOIN users s ON s.id = u.user_id"
+               " WHERE u.day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR k.name = ?3)"
+               " AND (?4 IS NULL OR s.name = ?4) ORDER BY u.day, k.name, s.name LIMIT ?5",
+};
+
+static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+{
+    return srv_db_stmt_ext(db, SRV_DB_SLOT_USAGE + q, sql[q], err);
+}
+
+srv_status srv_db_usage_day_add(srv_db *db, int64_t day, int64_t key_id, int64_t user_id,
+                                long long signatures, long long denials, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_DAY_ADD, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, day);
+    sqlite3_bind_int64(s, 2, key_id);
+    sqlite3_bind_int64(s, 3, user_id);
+    sqlite3_bind_int64(s, 4, signatures);
+    sqlite3_bind_int64(s, 5, denials);
+    return srv_db_step_done(db, s, err, "usage");
+}
+
+srv_status srv_db_key_total_add(srv_db *db, int64_t key_id, long long n, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_TOTAL_ADD, err);
+    srv_status st;
+    long long total = 0, limit = -1;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, n);
+    if ((st = srv_db_step_done(db, s, err, "key usage")) != SRV_OK)
+        return st;
+    if (srv_db_changes(db) == 1)
+        return SRV_OK;
+    if ((st = srv_db_key_usage(db, key_id, &total, &limit, err)) != SRV_OK)
+        return st;
+    return srv_fail(err, SRV_E_KEY_USAGE_LIMIT,
+                    "the key reached its usage limit: %lld of %lld signatures made, %lld more "
+                    "asked",
+                    total, limit, n);
+}
+
+srv_status srv_db_key_usage(srv_db *db, int64_t key_id, long long *total, long long *limit,
+                            srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_KEY_USAGE, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *total = sqlite3_column_int64(s, 0);
+        *limit = sqlite3_column_int64(s, 1);
+    } else if (rc == SQLITE_DONE) {
+        st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "the key no longer exists");
+    } else {
+        st = srv_db_fail(db, err, "key usage");
+    }
+    sqlite3_reset(s);
+    return st;
+}
+
+srv_status srv_db_key_set_limit(srv_db *db, int64_t key_id, long long limit, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_SET_LIMIT, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    if (limit >= 0)
+        sqlite3_bind_int64(s, 2, limit);
+    else
+        sqlite3_bind_null(s, 2);
+    return srv_db_step_done(db, s, err, "key usage limit");
+}
+
+srv_status srv_db_usage_list(srv_db *db, int64_t from_day, int64_t to_day, const char *key,
+                             const char *user, long limit, srv_usage_cb cb, void *ctx, int *more,
+                             srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_LIST, err);
+    srv_usage_row row;
+    long n = 0;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    *more = 0;
+    sqlite3_bind_int64(s, 1, from_day);
+    sqlite3_bind_int64(s, 2, to_day);
+    if (key)
+        sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 3);
+    if (user)
+        sqlite3_bind_text(s, 4, user, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)limit + 1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n++ == limit) {
+            *more = 1;
+            continue;
+        }
+        memset(&row, 0, sizeof(row));
+        row.day = sqlite3_column_int64(s, 0);
+        row.key = (const char *)sqlite3_column_text(s, 1);
+        row.user = (const char *)sqlite3_column_text(s, 2);
+        row.signatures = sqlite3_column_int64(s, 3);
+        row.denials = sqlite3_column_int64(s, 4);
+        cb(&row, ctx);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "usage list");
+}

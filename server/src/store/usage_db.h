@@ -1,0 +1,32 @@
+/* Usage, counted cheaply: per day, key and signer, one row updated per request (signatures
+ * and denials), and each key's running total against its optional limit. */
+#ifndef SRV_USAGE_DB_H
+#define SRV_USAGE_DB_H
+
+#include "db.h"
+
+/* Adds to the day's counters of (key, user); day is days since 1970-01-01 (UTC). */
+srv_status srv_db_usage_day_add(srv_db *db, int64_t day, int64_t key_id, int64_t user_id,
+                                long long signatures, long long denials, srv_error *err);
+/* Adds n to the key's total unless that passes its limit: SRV_E_KEY_USAGE_LIMIT then, with
+ * nothing changed. */
+srv_status srv_db_key_total_add(srv_db *db, int64_t key_id, long long n, srv_error *err);
+/* The key's total and limit (-1: none). */
+srv_status srv_db_key_usage(srv_db *db, int64_t key_id, long long *total, long long *limit,
+                            srv_error *err);
+/* Sets (limit >= 0) or lifts (limit < 0) the key's limit on its total signatures. */
+srv_status srv_db_key_set_limit(srv_db *db, int64_t key_id, long long limit, srv_error *err);
+
+typedef struct {
+    int64_t day;
+    const char *key, *user; /* names, valid during the callback */
+    long long signatures, denials;
+} srv_usage_row;
+typedef void (*srv_usage_cb)(const srv_usage_row *row, void *ctx);
+/* Rows with from_day <= day <= to_day, for a key and/or a user (NULL: any), by day, key and
+ * user; at most limit rows (*more set when there were more). */
+srv_status srv_db_usage_list(srv_db *db, int64_t from_day, int64_t to_day, const char *key,
+                             const char *user, long limit, srv_usage_cb cb, void *ctx, int *more,
+                             srv_error *err);
+
+#endif
