@@ -71,24 +71,48 @@ class AdminTest(ServerTestCase):
         self.assertNotIn(r["access_token"].encode(), stored)
 
     # -- separation of duties
-    def test_admin_cannot_sign_until_granted(self):
+    def test_admin_cannot_sign(self):
+        # Issue 12, separation of duties: an admin identity never signs, not even with a
+        # grant or a rule naming it; nobody grants signing rights to themselves, and signing
+        # rights go to signer identities only.
         s = self.server
         admin = s.admin_token()
         rec = self.refused(lambda: s.sign_request(admin, "sod-ec", "ecdsa", "sha256",
-                                                  digest=DIGEST), 403, "key_not_granted")
+                                                  digest=DIGEST), 403, "forbidden")
         self.assertEqual(rec["actor"], "user:admin")
+        self.assertIn("admins cannot sign", rec["detail"]["message"])
         last = s.audit_last_seq()
-        s.grant("sod-ec", "admin")
-        grant = s.audit_show(after=last)
-        self.assertEqual([(g["action"], g["actor"], g["outcome"]) for g in grant],
-                         [("key.grant", "user:admin", "ok")])
-        self.assertEqual(grant[0]["detail"], {"key": "sod-ec", "user": "admin"})
-        r = s.sign(admin, "sod-ec", "ecdsa", "sha256", digest=DIGEST)
+        r = s.request("POST", "/api/v1/admin/keys/sod-ec/grants", {"user": "admin"}, token=admin)
+        self.assertError(r, 403, "forbidden")
+        self.assertIn("themselves", r.json["error"]["message"])
+        s.create_user("sod-admin2", "admin")
+        r = s.request("POST", "/api/v1/admin/keys/sod-ec/grants", {"user": "sod-admin2"},
+                      token=admin)
+        self.assertError(r, 403, "forbidden")
+        self.assertIn("admins cannot sign", r.json["error"]["message"])
+        refusals = s.audit_show(after=last)
+        self.assertEqual([(g["action"], g["outcome"]) for g in refusals
+                          if g["action"] == "key.grant"],
+                         [("key.grant", "denied"), ("key.grant", "denied")])
+        with s.db() as db:
+            self.assertEqual(db.execute(
+                "SELECT count(*) FROM grants g JOIN users u ON u.id = g.user_id"
+                " WHERE u.name IN ('admin', 'sod-admin2')").fetchone()[0], 0)
+        # A rule naming the admin does not make it a signer either.
+        s.call("POST", "/api/v1/admin/policies",
+               {"name": "sod-admin-rule", "effect": "allow", "subjects": {"users": ["admin"]},
+                "keys": {"names": ["sod-ec"]}}, token=admin, expect=201)
+        self.refused(lambda: s.sign_request(admin, "sod-ec", "ecdsa", "sha256", digest=DIGEST),
+                     403, "forbidden")
+        s.call("DELETE", "/api/v1/admin/policies/sod-admin-rule", token=admin)
+        # A signer identity with a grant signs.
+        signer = s.token_for(s.create_user("sod-signer"))
+        s.grant("sod-ec", "sod-signer")
+        r = s.sign(signer, "sod-ec", "ecdsa", "sha256", digest=DIGEST)
         ok, out = self.verify_ec(self.key["public_key"], b"separation of duties",
                                  unb64(r["signature"]))
         self.assertTrue(ok, out)
-        # The grant is per key: still no grant on the other key.
-        self.refused(lambda: s.sign_request(admin, "sod-other", "ecdsa", "sha256",
+        self.refused(lambda: s.sign_request(signer, "sod-other", "ecdsa", "sha256",
                                             digest=DIGEST), 403, "key_not_granted")
 
     def test_signer_cannot_call_admin_endpoints(self):
@@ -127,7 +151,7 @@ class AdminTest(ServerTestCase):
         admin = s.admin_token()
         self.refused(lambda: s.request("POST", "/api/v1/admin/keys/signum-ca/grants",
                                        {"user": "admin"}, token=admin), 403, "forbidden")
-        self.refused(lambda: s.sign_request(admin, "signum-ca", "ecdsa", "sha256",
+        self.refused(lambda: s.sign_request(self.alice, "signum-ca", "ecdsa", "sha256",
                                             digest=DIGEST), 403, "key_not_granted")
         self.refused(lambda: s.request("POST", "/api/v1/admin/keys/signum-ca/disable",
                                        token=admin), 403, "forbidden")

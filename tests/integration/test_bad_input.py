@@ -551,14 +551,17 @@ class BadEncodingTest(ServerTestCase):
     def prepare(cls):
         s = cls.server
         s.create_key("be-ec", "ec-p256")
-        s.grant("be-ec", "admin")
+        key = s.create_user("be-signer")
+        s.grant("be-ec", "be-signer")
+        cls.signer_token = s.token_for(key)
         s.admin_token()
 
     def refused(self, raw, path="/api/v1/sign", codes=("invalid_field", "malformed_json")):
         s = self.server
         snap = s.db_snapshot()
         last = s.audit_last_seq()
-        r = s.request("POST", path, raw=raw, token=s.admin_token())
+        token = self.signer_token if path == "/api/v1/sign" else s.admin_token()
+        r = s.request("POST", path, raw=raw, token=token)
         request = s.last_request
         self.assertEqual(r.status, 400, "expected a 400 refusal, got %r" % r)
         self.assertIn(r.error_code, codes, r)
@@ -582,7 +585,7 @@ class BadEncodingTest(ServerTestCase):
                 % b64(D256)).encode()
         s = self.server
         snap = s.db_snapshot()
-        r = s.request("POST", "/api/v1/sign", raw=body, token=s.admin_token())
+        r = s.request("POST", "/api/v1/sign", raw=body, token=self.signer_token)
         self.assertNotIn("signature", r.json or {}, "signed with a key named by a prefix")
         self.assertIn(r.status, (400, 404), r)
         self.assertIn(r.error_code, ("invalid_field", "malformed_json", "key_not_found"), r)

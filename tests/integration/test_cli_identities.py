@@ -112,7 +112,8 @@ class CliIdentities(ServerTestCase):
         self.assertIn("-----BEGIN CERTIFICATE REQUEST-----", csr)
         table = boss.util_ok("admin", "keys", "list").stdout.decode()
         self.assertRegex(table, r"cli-k2\s+ec-p256\s+enabled\s+\d{4}-")
-        boss.util_ok("admin", "keys", "grant", "cli-k2", "boss")
+        self.server.create_user("cli-grantee")
+        boss.util_ok("admin", "keys", "grant", "cli-k2", "cli-grantee")
         out = boss.util_ok("admin", "keys", "revoke-cert", "cli-k2", "--reason",
                            "superseded", "--comment", "rotated").stdout.decode()
         self.assertIn("revoked (superseded)", out)
@@ -168,15 +169,16 @@ class CliIdentities(ServerTestCase):
         s = self.server
         boss = self.boss()
         s.create_key("cli-use", "ec-p256")
-        s.grant("cli-use", "boss")
+        user = self.agent("lou", s.create_user("lou"))
+        s.grant("cli-use", "lou")
         boss.util_ok("admin", "keys", "usage-limit", "cli-use", "--limit", "2", "--reason",
                      "budget")
         for i in range(3):
-            r = boss.util("sign", "--key", "cli-use", "--hash", "sha256", "--mechanism", "ecdsa",
+            r = user.util("sign", "--key", "cli-use", "--hash", "sha256", "--mechanism", "ecdsa",
                           "--digest", b64(HASHES["sha256"](b"use %d" % i).digest()))
             self.assertEqual(r.returncode, 0 if i < 2 else 5, r)
         out = boss.util_ok("admin", "usage", "--key", "cli-use").stdout.decode()
-        self.assertRegex(out, r"cli-use\s+boss\s+2\s+1")
+        self.assertRegex(out, r"cli-use\s+lou\s+2\s+1")
         doc = json.loads(boss.util_ok("admin", "usage", "--key", "cli-use", "--json").stdout)
         self.assertEqual(doc["totals"], {"signatures": 2, "denials": 1})
         out = boss.util_ok("admin", "keys", "usage-limit", "cli-use", "--limit", "none",

@@ -131,8 +131,8 @@ static const char *hint_for(const char *code)
     static const struct {
         const char *code, *hint;
     } hints[] = {
-        {"forbidden", "this needs an admin account: log in with an admin's API key "
-                      "('signum-util login')"},
+        {"forbidden", "the message says why: an admin account is needed ('signum-util login' "
+                      "with an admin's API key), or separation of duties forbids it"},
         {"unauthenticated", "log in with 'signum-util login'"},
         {"token_invalid", "log in again with 'signum-util login'"},
         {"token_expired", "log in again with 'signum-util login'"},

@@ -592,6 +592,14 @@ static srv_status run_key_change(srv_db *db, srv_audit_head *audit, void *ctx, s
         st = srv_db_key_disable(db, key.id, err);
     } else {
         st = srv_db_user_get(db, j->user_name, &user, err);
+        /* Separation of duties: signing rights go to signer identities, and never to the
+         * administrator who hands them out. */
+        if (st == SRV_OK && user.id == j->c->user.id)
+            st = srv_fail(err, SRV_E_FORBIDDEN, "nobody grants signing rights to themselves");
+        else if (st == SRV_OK && user.role == SRV_ROLE_ADMIN)
+            st = srv_fail(err, SRV_E_FORBIDDEN,
+                          "\"%s\" is an admin, and admins cannot sign: grant a signer identity",
+                          user.name);
         if (st == SRV_OK)
             st = srv_db_grant_insert(db, key.id, user.id, err);
         if (st == SRV_E_EXISTS)

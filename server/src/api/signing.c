@@ -550,6 +550,14 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
     memset(&key, 0, sizeof(key));
     memset(&ev, 0, sizeof(ev));
     fingerprint(in, job.fp);
+    /* Separation of duties: administration and signing are different identities. */
+    if (c->user.role == SRV_ROLE_ADMIN) {
+        srv_fail(&err, SRV_E_FORBIDDEN,
+                 "\"%s\" is an admin identity, and admins cannot sign: sign with a signer "
+                 "identity",
+                 c->user.name);
+        goto deny;
+    }
     /* Idempotency first: a retry gets its stored answer even once the quota is spent or the
      * policy changed. An approved request has its own id (the approval's). */
     if (!approval && in->request_id) {
