@@ -34,9 +34,21 @@ def _reexec_in_private_tmp():
     if probe.returncode != 0:
         return None
     env = dict(os.environ, **{PRIVATE_TMP: "1"})
+    # What the test runs from may itself live under /tmp (a checkout, a build, an
+    # interpreter): those top-level entries are bound back into the private /tmp from the old
+    # one, reached through a descriptor opened before the tmpfs hides it.
+    needed = [HERE, sys.executable] + [os.environ.get(v, "") for v in
+                                       ("SIGNUM_SERVER", "SIGNUM_AGENT", "SIGNUM_UTIL",
+                                        "SIGNUM_PKCS11")]
+    tops = sorted({os.path.realpath(p).split("/")[2] for p in needed
+                   if os.path.realpath(p or "/").startswith("/tmp/")})
+    script = "exec 3</tmp && mount -t tmpfs -o mode=1777 tmpfs /tmp"
+    for top in tops:
+        script += (" && mkdir -p '/tmp/%s' && mount --no-canonicalize --bind '/proc/self/fd/3/%s' '/tmp/%s'"
+                   % (top, top, top))
+    script += ' && exec 3<&- && exec "$0" "$@"'
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                           'mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$0" "$@"',
-                           sys.executable, os.path.abspath(__file__)] + sys.argv[1:],
+                           script, sys.executable, os.path.abspath(__file__)] + sys.argv[1:],
                           env=env).returncode
 
 
