@@ -1,5 +1,7 @@
-/* For store files that keep their own family of queries beside db.c (policy_db.c): a cached
- * prepared statement per slot on each connection, and db.c's error and step helpers. */
+/* What the store's files share: db.c's queries (kept in one table there, each prepared once
+ * per connection) for the entity families in principal_db.c, keys_db.c and audit_db.c; the
+ * statement slots of the families that keep their own SQL (policy_db.c, identity_db.c, ...);
+ * and db.c's error and step helpers. */
 #ifndef SRV_DB_INTERNAL_H
 #define SRV_DB_INTERNAL_H
 
@@ -17,6 +19,69 @@
 #define SRV_DB_SLOT_AUDIT_QUERY 80
 #define SRV_DB_SLOT_USAGE       84
 #define SRV_DB_EXT_SLOTS        96
+
+typedef enum {
+    Q_USER_INSERT,
+    Q_USER_GET,
+    Q_USER_GET_ID,
+    Q_USERS_LIST,
+    Q_SA_INSERT,
+    Q_APIKEY_INSERT,
+    Q_APIKEY_FIND,
+    Q_TOKEN_INSERT,
+    Q_TOKEN_FIND,
+    Q_TOKEN_BIND,
+    Q_TOKEN_MACHINE,
+    Q_TOKENS_REVOKE_USER,
+    Q_TOKENS_REVOKE_MACHINE,
+    Q_ENROLL_INSERT,
+    Q_ENROLL_GET,
+    Q_ENROLL_USE,
+    Q_SAKEY_INSERT,
+    Q_SAKEY_GET,
+    Q_JTI_PURGE,
+    Q_JTI_INSERT,
+    Q_MACHINE_INSERT,
+    Q_MACHINE_GET,
+    Q_MACHINE_GET_ID,
+    Q_MACHINE_BY_CERT,
+    Q_MACHINE_SET_CERT,
+    Q_MACHINE_REVOKE,
+    Q_MACHINES_LIST,
+    Q_KEY_INSERT,
+    Q_KEY_GET,
+    Q_KEY_DISABLE,
+    Q_KEYS_ALL,
+    Q_KEYS_USER,
+    Q_CERT_SET,
+    Q_CERT_GET,
+    Q_GRANT_INSERT,
+    Q_GRANT_EXISTS,
+    Q_SIGNREQ_GET,
+    Q_SIGNREQ_INSERT,
+    Q_AUDIT_HEAD,
+    Q_AUDIT_INSERT,
+    Q_AUDIT_ITER,
+    Q_META_SET,
+    Q_META_GET,
+    Q_AUDIT_KEY_INSERT,
+    Q_AUDIT_KEY_LATEST,
+    Q_AUDIT_KEYS_ALL,
+    Q_CHECKPOINT_INSERT,
+    Q_CHECKPOINT_LAST,
+    Q_CHECKPOINTS_ALL,
+    Q_CURSOR_GET,
+    Q_CURSOR_SET,
+    Q_COUNT
+} query_id;
+
+/* The prepared statement of a db.c query (prepared on first use), reset, bindings cleared. */
+sqlite3_stmt *srv_db_stmt(srv_db *db, query_id q, srv_error *err);
+/* Copies a text column (NULL reads as ""), truncating to len. */
+void srv_db_copy_text(char *dst, size_t len, const unsigned char *src);
+srv_user_kind srv_db_kind_parse(const unsigned char *text);
+/* The rowid of the last INSERT on this connection. */
+long long srv_db_last_rowid(srv_db *db);
 
 /* The statement for slot (prepared from sql on first use), reset and with bindings cleared. */
 sqlite3_stmt *srv_db_stmt_ext(srv_db *db, int slot, const char *sql, srv_error *err);
