@@ -19,7 +19,7 @@ static int eligible(srv_db *db, const srv_approval *a, const srv_user *user)
     for (const cJSON *n = names ? names->child : NULL; n && !ok; n = n->next)
         ok = cJSON_IsString(n) && strcmp(n->valuestring, user->name) == 0;
     for (const cJSON *g = groups ? groups->child : NULL; g && !ok; g = g->next)
-        ok = cJSON_IsString(g) && api_user_in_group(db, g->valuestring, user->name);
+        ok = cJSON_IsString(g) && srv_policy_user_in_group(db, g->valuestring, user->name);
     cJSON_Delete(who);
     return ok;
 }

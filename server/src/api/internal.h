@@ -7,6 +7,7 @@
 #include "../app.h"
 #include "../common/json.h"
 #include "../http/http.h"
+#include "../policy/decision.h"
 #include "../policy/policy.h"
 #include "../store/policy_db.h"
 
@@ -126,33 +127,6 @@ void api_approval_approve(api_call *c);
 void api_approval_reject(api_call *c);
 void api_sign_request_poll(api_call *c);
 
-/* A policy decision and everything it points into (policies.c). */
-typedef struct {
-    policy_set set;
-    char **groups, **key_groups; /* the subject's and the key's groups */
-    size_t ngroups, nkey_groups;
-    srv_db *db; /* counts quotas on this connection */
-    int64_t user_id, key_id;
-    policy_request req;
-    policy_decision decision;
-} api_policy_eval;
-
-/* Loads rules and groups from db and decides for user/key. The strings in req must outlive
- * ev. SRV_OK means a decision was made (look at ev->decision). */
-srv_status api_policy_decide(srv_db *db, const srv_user *user, const srv_key *key,
-                             const policy_request *req, api_policy_eval *ev, srv_error *err);
-/* Re-checks the deciding rule's quotas on db (the writer's, inside the sign transaction). */
-srv_status api_policy_recheck_quota(api_policy_eval *ev, srv_db *db, srv_error *err);
-void api_policy_eval_clear(api_policy_eval *ev);
-/* The srv_status a denying decision is answered with. */
-srv_status api_policy_status(policy_outcome outcome);
-/* The key listing of GET /api/v1/keys: calls cb, in name order, for every enabled non-CA key
- * that some grant or allow rule could let user sign with (policy_may_ever_allow()). Rules and
- * groups are loaded once. */
-srv_status api_policy_listed_keys(srv_db *db, const srv_user *user, srv_key_cb cb, void *ctx,
-                                  srv_error *err);
-/* Whether user is in the user group named group (stored groups). */
-int api_user_in_group(srv_db *db, const char *group, const char *user);
 /* Signs a request that its approvers approved (sign.c); replies to c. */
 void api_sign_approved(api_call *c, const srv_approval *a);
 

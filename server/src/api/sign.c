@@ -24,7 +24,7 @@ void api_keys_list(api_call *c)
     srv_error err;
     /* Every key a grant or policy rule could let the caller use; each signature is still
      * decided by policy. */
-    if (api_policy_listed_keys(c->w->db, &c->user, add_key, args, &err) != SRV_OK) {
+    if (srv_policy_listed_keys(c->w->db, &c->user, add_key, args, &err) != SRV_OK) {
         cJSON_Delete(doc);
         api_reply_error(c, &err);
         return;

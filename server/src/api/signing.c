@@ -68,7 +68,7 @@ typedef struct {
     const char *outcome;
     cJSON *response;              /* built here, so it can name the audit record */
     char *replayed;               /* set when a concurrent twin already finished */
-    api_policy_eval *policy;      /* the allowing decision (quotas re-checked at commit) */
+    srv_policy_eval *policy;      /* the allowing decision (quotas re-checked at commit) */
     const srv_approval *approval; /* set when signing an approved request */
 } sign_job;
 
@@ -172,7 +172,7 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
         return st;
     /* Quotas are checked again here, where commits are serialised, so concurrent requests
      * cannot overrun them; only signatures that are handed out count. */
-    if (j->response && j->policy && (st = api_policy_recheck_quota(j->policy, db, err)) != SRV_OK)
+    if (j->response && j->policy && (st = srv_policy_recheck_quota(j->policy, db, err)) != SRV_OK)
         return st;
     st = srv_audit_append(db, audit, &ev, err);
     if (st != SRV_OK || !j->response)
@@ -536,7 +536,7 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
     srv_app *app = c->w->app;
     srv_key key;
     sign_job job;
-    api_policy_eval ev;
+    srv_policy_eval ev;
     policy_request preq;
     unsigned salt = 0;
     srv_error err;
@@ -604,12 +604,12 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
     preq.mechanism = srv_mech_name(in->mech);
     preq.hash = srv_hash_name(in->hash);
     preq.signatures = (long long)in->ndigests;
-    if (api_policy_decide(c->w->db, &c->user, &key, &preq, &ev, &err) != SRV_OK)
+    if (srv_policy_decide(c->w->db, &c->user, &key, &preq, &ev, &err) != SRV_OK)
         goto deny;
     if (policy_decision_rule(&ev.decision))
         rule = policy_decision_rule(&ev.decision);
     if (ev.decision.outcome != POLICY_ALLOWED && ev.decision.outcome != POLICY_APPROVAL_REQUIRED) {
-        srv_fail(&err, api_policy_status(ev.decision.outcome), "%s", ev.decision.message);
+        srv_fail(&err, srv_policy_status(ev.decision.outcome), "%s", ev.decision.message);
         goto deny;
     }
     if (approval && approval_still_valid(approval, &ev.decision, &err) != SRV_OK)
@@ -632,7 +632,7 @@ deny:
     api_sign_refuse(c, in, &err, rule);
 out:
     cJSON_Delete(job.detail);
-    api_policy_eval_clear(&ev);
+    srv_policy_eval_clear(&ev);
     if (have_key)
         srv_key_clear(&key);
 }
