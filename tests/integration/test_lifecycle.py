@@ -260,8 +260,19 @@ class ShutdownTest(ServerTestCase):
             lock.execute("BEGIN EXCLUSIVE")
             t = threading.Thread(target=lambda: result.setdefault(
                 "r", s.sign_request(self.token, "sd-ec", "ecdsa", "sha256", digest=digest)))
+            before = s.metrics()["signum_requests_total"]
             t.start()
-            time.sleep(1.0)  # the request is now waiting on the lock inside the server
+            # Wait until the server has the request (it then waits on the lock inside): every
+            # /metrics call counts itself too, so the sign request is the one extra.
+            deadline, polls = time.monotonic() + 30, 1
+            while time.monotonic() < deadline:
+                polls += 1
+                if s.metrics()["signum_requests_total"] >= before + polls:
+                    break
+                time.sleep(0.05)
+            else:
+                self.fail("the sign request never reached the server")
+            time.sleep(0.2)  # and is past the lookups, waiting for the writer
             s.proc.send_signal(15)
             time.sleep(0.5)
             self.assertIsNone(s.proc.poll(), "server exited with a request in flight")
