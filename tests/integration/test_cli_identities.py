@@ -129,6 +129,14 @@ class CliIdentities(ServerTestCase):
         boss.util_ok("admin", "keys", "enable", "cli-k2", "--reason", "drill over")
         shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
         self.assertFalse(shown["disabled"])
+        out = json.loads(boss.util_ok("admin", "keys", "rotate", "cli-k2", "--reason", "drill",
+                                      "--cn", "CLI key 2", "--json").stdout)
+        self.assertNotEqual(out["id"], shown["id"])
+        out = boss.util_ok("admin", "keys", "versions", "cli-k2").stdout.decode()
+        self.assertIn("current version 2", out)
+        boss.util_ok("admin", "keys", "retire", "cli-k2", "1", "--reason", "drill over")
+        self.assertEqual(boss.util("admin", "keys", "retire", "cli-k2", "x", "--reason",
+                                   "y").returncode, 2)
         boss.util_ok("admin", "keys", "disable", "cli-k2")
         shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
         self.assertTrue(shown["disabled"])

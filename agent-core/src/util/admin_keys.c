@@ -77,6 +77,21 @@ static void print_limit(const cJSON *doc)
            adm_text(doc, "signatures_total", b2, sizeof(b2)));
 }
 
+static void print_versions(const cJSON *doc)
+{
+    const cJSON *e;
+    char b1[24], b2[72], b3[40], b4[40];
+    printf("current version %s; earlier versions:\n",
+           adm_text(doc, "current_version", b1, sizeof(b1)));
+    printf("%-8s %-42s %-21s %s\n", "VERSION", "ID", "ROTATED", "RETIRED");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "versions"))
+    {
+        printf("%-8s %-42s %-21s %s\n", adm_text(e, "version", b1, sizeof(b1)),
+               adm_text(e, "id", b2, sizeof(b2)), adm_time(e, "rotated_at", b3, sizeof(b3)),
+               adm_time(e, "retired_at", b4, sizeof(b4)));
+    }
+}
+
 static void print_done(const cJSON *doc)
 {
     (void)doc;
@@ -108,6 +123,10 @@ static const char keys_usage[] =
     "  revoke-cert NAME --reason REASON --comment TEXT   on the built-in CA; REASON is\n"
     "      unspecified, key_compromise, affiliation_changed, superseded,\n"
     "      cessation_of_operation or privilege_withdrawn\n"
+    "  rotate NAME --reason TEXT [--cn CN] [--org ORG]   a new key in the HSM takes the name\n"
+    "      (a new certificate with the old subject when the built-in CA issued the old one)\n"
+    "  versions NAME                         the earlier versions of the key\n"
+    "  retire NAME VERSION --reason TEXT     destroys an earlier version in the HSM\n"
     "  suspend NAME --reason TEXT [--since T]   stops every use at once and lists what the key\n"
     "      signed since T (RFC 3339 or unix seconds; default: ever)\n"
     "  enable NAME --reason TEXT\n"
@@ -212,6 +231,30 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         rc = adm_run(what, "PUT", path, body, json, print_limit);
         cJSON_Delete(body);
         return rc;
+    }
+    if (!strcmp(act, "rotate") && npos == 1 && v[O_REASON]) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", v[O_REASON]);
+        add_opt(body, "common_name", v[O_CN]);
+        add_opt(body, "organization", v[O_ORG]);
+        strcat(path, "/rotate");
+        return post_json(what, path, body, json, print_key);
+    }
+    if (!strcmp(act, "versions") && npos == 1) {
+        strcat(path, "/versions");
+        return adm_run(what, "GET", path, NULL, json, print_versions);
+    }
+    if (!strcmp(act, "retire") && npos == 2 && v[O_REASON]) {
+        if (strspn(pos[1], "0123456789") != strlen(pos[1]) || strlen(pos[1]) > 9) {
+            fprintf(stderr, "signum-util %s: VERSION is a number ('versions' lists them)\n", what);
+            return EXIT_USAGE;
+        }
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", v[O_REASON]);
+        strcat(path, "/versions/");
+        strcat(path, pos[1]);
+        strcat(path, "/retire");
+        return post_json(what, path, body, json, print_done);
     }
     if (!strcmp(act, "disable") && npos == 1) {
         strcat(path, "/disable");

@@ -10,6 +10,7 @@
 #include "../ca/ca.h"
 #include "../common/b64.h"
 #include "../common/util.h"
+#include "../store/key_db.h"
 #include "internal.h"
 
 /* ---- shared helpers ----------------------------------------------------------------------- */
@@ -41,6 +42,17 @@ static cJSON *pem_chain_to_json(const char *pem)
     return arr;
 }
 
+static void add_previous_cert(const srv_key_version *v, void *ctx)
+{
+    char *b64;
+    if (v->retired_at || !v->cert_der || !v->cert_der_len)
+        return;
+    b64 = srv_b64_encode(v->cert_der, v->cert_der_len);
+    if (b64)
+        cJSON_AddItemToArray(ctx, cJSON_CreateString(b64));
+    free(b64);
+}
+
 cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -66,6 +78,11 @@ cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert)
     } else if (with_cert) {
         cJSON_AddNullToObject(doc, "certificate");
         cJSON_AddItemToObject(doc, "chain", cJSON_CreateArray());
+    }
+    if (with_cert) {
+        /* Signatures made before a rotation verify with these. */
+        cJSON *prev = cJSON_AddArrayToObject(doc, "previous_certificates");
+        srv_db_key_versions(c->w->db, key->id, 0, add_previous_cert, prev, NULL);
     }
     return doc;
 }

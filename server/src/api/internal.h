@@ -105,6 +105,9 @@ void api_crl(api_call *c);
 void api_admin_cert_revoke(api_call *c);
 void api_admin_key_suspend(api_call *c);
 void api_admin_key_enable(api_call *c);
+void api_admin_key_rotate(api_call *c);
+void api_admin_key_versions(api_call *c);
+void api_admin_key_retire(api_call *c);
 void api_admin_usage(api_call *c);
 void api_admin_key_usage_limit(api_call *c);
 

@@ -122,6 +122,14 @@ static const char *const migrations[] = {
     "CREATE INDEX usage_daily_user ON usage_daily(user_id, day);"
     "ALTER TABLE keys ADD COLUMN signatures_total INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE keys ADD COLUMN usage_limit INTEGER;",
+    /* 9 -> 10: key versions: a rotation keeps the earlier key (and its certificate, for
+     * verification) until it is retired, which destroys it in the HSM. */
+    "ALTER TABLE keys ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE key_versions(key_id INTEGER NOT NULL REFERENCES keys(id),"
+    " version INTEGER NOT NULL, ckaid BLOB NOT NULL UNIQUE, spki BLOB NOT NULL, cert_der BLOB,"
+    " chain_pem TEXT, cert_not_after INTEGER, created_at INTEGER NOT NULL,"
+    " rotated_at INTEGER NOT NULL, retired_at INTEGER, PRIMARY KEY(key_id, version))"
+    " WITHOUT ROWID;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");

@@ -16,9 +16,9 @@
 #define SRV_DB_SLOT_IDENTITY    40
 #define SRV_DB_SLOT_CA          64
 #define SRV_DB_SLOT_KEY         72
-#define SRV_DB_SLOT_AUDIT_QUERY 80
-#define SRV_DB_SLOT_USAGE       84
-#define SRV_DB_EXT_SLOTS        96
+#define SRV_DB_SLOT_AUDIT_QUERY 84
+#define SRV_DB_SLOT_USAGE       88
+#define SRV_DB_EXT_SLOTS        100
 
 typedef enum {
     Q_USER_INSERT,

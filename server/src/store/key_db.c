@@ -6,7 +6,18 @@
 
 #include "db_internal.h"
 
-enum { S_STATE, S_SET_STATE, S_CERT_REVOKED, S_SIGNED_SINCE, S_COUNT };
+enum {
+    S_STATE,
+    S_SET_STATE,
+    S_CERT_REVOKED,
+    S_SIGNED_SINCE,
+    S_VERSION_KEEP,
+    S_KEY_REPLACE,
+    S_CERT_DROP,
+    S_VERSIONS,
+    S_VERSION_RETIRE,
+    S_COUNT
+};
 _Static_assert(SRV_DB_SLOT_KEY + S_COUNT <= SRV_DB_SLOT_AUDIT_QUERY,
                "key queries overlap the audit search's");
 
@@ -21,6 +32,19 @@ static const char *const sql[S_COUNT] = {
     [S_SIGNED_SINCE] = "SELECT seq, time, actor, record FROM audit WHERE action = 'sign'"
                        " AND outcome = 'allowed' AND time >= ?2"
                        " AND json_extract(record, '$.detail.key') = ?1 ORDER BY seq LIMIT ?3",
+    [S_VERSION_KEEP] = "INSERT INTO key_versions(key_id, version, ckaid, spki, cert_der, chain_pem,"
+                       " cert_not_after, created_at, rotated_at)"
+                       " SELECT k.id, k.version, k.ckaid, k.spki, c.der, c.chain_pem, c.not_after,"
+                       " k.created_at, ?2 FROM keys k LEFT JOIN certificates c ON c.key_id = k.id"
+                       " WHERE k.id = ?1",
+    [S_KEY_REPLACE] = "UPDATE keys SET ckaid = ?2, spki = ?3, version = version + 1,"
+                      " created_at = ?4 WHERE id = ?1 AND ckaid = ?5",
+    [S_CERT_DROP] = "DELETE FROM certificates WHERE key_id = ?1",
+    [S_VERSIONS] = "SELECT version, ckaid, cert_der, coalesce(cert_not_after, 0), created_at,"
+                   " rotated_at, coalesce(retired_at, 0) FROM key_versions WHERE key_id = ?1"
+                   " AND (?2 = 0 OR version = ?2) ORDER BY version",
+    [S_VERSION_RETIRE] = "UPDATE key_versions SET retired_at = ?3 WHERE key_id = ?1"
+                         " AND version = ?2 AND retired_at IS NULL",
 };
 
 static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
@@ -106,4 +130,80 @@ srv_status srv_db_signatures_since(srv_db *db, const char *key_name, const char 
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "signatures since");
+}
+
+srv_status srv_db_key_rotate(srv_db *db, int64_t key_id, const uint8_t *old_ckaid,
+                             const uint8_t *ckaid, const uint8_t *spki, size_t spki_len,
+                             int64_t now, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_VERSION_KEEP, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, now);
+    if ((st = srv_db_step_done(db, s, err, "key version")) != SRV_OK)
+        return st;
+    if (!(s = stmt(db, S_KEY_REPLACE, err)))
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_blob(s, 2, ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, spki, (int)spki_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now);
+    sqlite3_bind_blob(s, 5, old_ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
+    if ((st = srv_db_step_done(db, s, err, "key rotation")) != SRV_OK)
+        return st;
+    if (srv_db_changes(db) != 1)
+        return srv_fail(err, SRV_E_EXISTS, "the key was rotated meanwhile; try again");
+    if (!(s = stmt(db, S_CERT_DROP, err)))
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    return srv_db_step_done(db, s, err, "certificate");
+}
+
+srv_status srv_db_key_versions(srv_db *db, int64_t key_id, int64_t version, srv_key_version_cb cb,
+                               void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_VERSIONS, err);
+    srv_key_version v;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, version);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        memset(&v, 0, sizeof(v));
+        v.version = sqlite3_column_int64(s, 0);
+        if (sqlite3_column_bytes(s, 1) == SRV_CKAID_LEN)
+            memcpy(v.ckaid, sqlite3_column_blob(s, 1), SRV_CKAID_LEN);
+        v.cert_der = sqlite3_column_blob(s, 2);
+        v.cert_der_len = (size_t)sqlite3_column_bytes(s, 2);
+        v.cert_not_after = sqlite3_column_int64(s, 3);
+        v.created_at = sqlite3_column_int64(s, 4);
+        v.rotated_at = sqlite3_column_int64(s, 5);
+        v.retired_at = sqlite3_column_int64(s, 6);
+        cb(&v, ctx);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "key versions");
+}
+
+srv_status srv_db_key_version_retire(srv_db *db, int64_t key_id, int64_t version, int64_t now,
+                                     srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_VERSION_RETIRE, err);
+    srv_status st;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, key_id);
+    sqlite3_bind_int64(s, 2, version);
+    sqlite3_bind_int64(s, 3, now);
+    if ((st = srv_db_step_done(db, s, err, "key version")) != SRV_OK)
+        return st;
+    if (srv_db_changes(db) != 1)
+        return srv_fail(err, SRV_E_NOT_FOUND,
+                        "no earlier version %lld of the key that is not "
+                        "retired",
+                        (long long)version);
+    return SRV_OK;
 }

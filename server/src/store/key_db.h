@@ -32,4 +32,27 @@ typedef void (*srv_signature_cb)(const srv_signature_row *row, void *ctx);
 srv_status srv_db_signatures_since(srv_db *db, const char *key_name, const char *since, long limit,
                                    srv_signature_cb cb, void *ctx, int *more, srv_error *err);
 
+/* Rotation: the key's current HSM key (and certificate) becomes an earlier version, the key
+ * name now means the new one (ckaid, spki), with no certificate yet. SRV_E_EXISTS if the key
+ * is no longer old_ckaid (rotated meanwhile). */
+srv_status srv_db_key_rotate(srv_db *db, int64_t key_id, const uint8_t *old_ckaid,
+                             const uint8_t *ckaid, const uint8_t *spki, size_t spki_len,
+                             int64_t now, srv_error *err);
+
+/* An earlier version of a key. */
+typedef struct {
+    int64_t version;
+    uint8_t ckaid[SRV_CKAID_LEN];
+    const uint8_t *cert_der; /* valid during the callback; NULL if none */
+    size_t cert_der_len;
+    int64_t cert_not_after, created_at, rotated_at, retired_at; /* 0: not retired */
+} srv_key_version;
+typedef void (*srv_key_version_cb)(const srv_key_version *v, void *ctx);
+/* The earlier versions of a key (version 0: all), oldest first. */
+srv_status srv_db_key_versions(srv_db *db, int64_t key_id, int64_t version, srv_key_version_cb cb,
+                               void *ctx, srv_error *err);
+/* Marks an earlier version retired; SRV_E_NOT_FOUND if there is none or it is already. */
+srv_status srv_db_key_version_retire(srv_db *db, int64_t key_id, int64_t version, int64_t now,
+                                     srv_error *err);
+
 #endif
