@@ -102,6 +102,9 @@ class CliIdentities(ServerTestCase):
 
     def test_keys_and_machines(self):
         boss = self.boss()
+        out = boss.util_ok("admin", "keys", "create", "cli-k3", "--type", "ec-p256", "--cert",
+                           "external", "--cn", "CLI external").stdout.decode()
+        self.assertIn("-----BEGIN CERTIFICATE REQUEST-----", out)
         out = json.loads(boss.util_ok("admin", "keys", "create", "cli-k2", "--type", "ec-p256",
                                       "--json").stdout)
         self.assertEqual((out["name"], out["type"]), ("cli-k2", "ec-p256"))

@@ -3,6 +3,7 @@ compromise playbook: no signature leaves once the suspension has returned, and i
 lists what the key signed since a given time), enabling it again, and refusing to sign with a
 key whose certificate is revoked or expired."""
 
+import base64
 import os
 import sys
 import threading
@@ -10,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from signum_harness import HASHES, ServerTestCase, b64  # noqa: E402
+from signum_harness import HASHES, ServerTestCase, b64, pem  # noqa: E402
 from test_certificates import ExternalCA  # noqa: E402
 
 LOOP_MAX = 600        # requests over all client threads, at most
@@ -155,6 +156,55 @@ class KeyLifecycleTest(ServerTestCase):
         s.call("PUT", "/api/v1/admin/keys/kl-old/certificate", {"chain_pem": chain},
                token=s.admin_token())
         self.assertError(self.sign("kl-old", 1), 403, "certificate_expired")
+
+
+class CreateWithCertificateTest(ServerTestCase):
+    """POST /api/v1/admin/keys with a certificate choice: built-in CA (key and certificate in
+    one transaction), external CA (a CSR comes back), or none."""
+    server_options = {"ca_key_type": "ec-p256"}
+
+    def create(self, body, expect=201):
+        s = self.server
+        return s.call("POST", "/api/v1/admin/keys", body, token=s.admin_token(), expect=expect)
+
+    def test_builtin(self):
+        s = self.server
+        k = self.create({"name": "cc-built", "type": "ec-p256", "certificate": "builtin",
+                         "common_name": "One Call Key", "organization": "Signum Tests",
+                         "validity_days": 30})
+        cert = s.openssl.tmp(pem(base64.b64decode(k["certificate"])), ".crt")
+        out = s.openssl("x509", "-in", cert, "-noout", "-subject", "-ext",
+                        "extendedKeyUsage").stdout.decode()
+        self.assertIn("One Call Key", out)
+        self.assertIn("Code Signing", out)
+        s.openssl("verify", "-CAfile", s.ca_cert_path, cert)
+        rec = [r for r in s.audit_show() if r["action"] == "key.create"][-1]
+        self.assertEqual(rec["detail"]["certificate"], "builtin")
+
+    def test_external_returns_a_csr(self):
+        s = self.server
+        k = self.create({"name": "cc-ext", "type": "rsa2048", "certificate": "external",
+                         "common_name": "External Key"})
+        self.assertIn("-----BEGIN CERTIFICATE REQUEST-----", k["csr_pem"])
+        csr = s.openssl.tmp(k["csr_pem"], ".csr")
+        out = s.openssl("req", "-in", csr, "-noout", "-verify", "-subject")
+        self.assertIn(b"External Key", out.stdout + out.stderr)
+        self.assertIsNone(s.get_key("cc-ext")["certificate"])
+
+    def test_bad_choices_create_nothing(self):
+        s = self.server
+        admin = s.admin_token()
+        for body in ({"name": "cc-bad", "type": "ec-p256", "certificate": "maybe",
+                      "common_name": "x"},
+                     {"name": "cc-bad", "type": "ec-p256", "certificate": "builtin"},
+                     {"name": "cc-bad", "type": "ec-p256", "common_name": "x"},
+                     {"name": "cc-bad", "type": "ec-p256", "certificate": "builtin",
+                      "common_name": "x", "validity_days": 99999}):
+            with self.subTest(body=body):
+                snap = s.db_snapshot()
+                r = s.request("POST", "/api/v1/admin/keys", body, token=admin)
+                self.assertEqual((r.status, r.error_code), (400, "invalid_field"), r)
+                self.assertEqual(s.db_snapshot(), snap)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,14 @@ static void print_key(const cJSON *doc)
     cJSON_Delete(list);
 }
 
+static void print_created(const cJSON *doc)
+{
+    const char *csr = adm_str(doc, "csr_pem");
+    print_key(doc);
+    if (csr)
+        fputs(csr, stdout); /* for the external CA */
+}
+
 static void print_pem(const cJSON *doc)
 {
     static const char *const members[] = {"certificate_pem", "chain_pem", "csr_pem"};
@@ -117,6 +125,8 @@ static const char keys_usage[] =
     "  list                                  every key, its type, state and certificate\n"
     "  show NAME\n"
     "  create NAME --type rsa2048|rsa3072|rsa4096|ec-p256|ec-p384   generated in the HSM\n"
+    "      [--cert builtin|external|none --cn CN [--org ORG] [--days N]]   with a certificate\n"
+    "      from the built-in CA, or a CSR for an external CA (printed)\n"
     "  issue-cert NAME --cn CN [--org ORG] [--days N]   from the built-in CA (codeSigning)\n"
     "  csr NAME --cn CN [--org ORG]          a PKCS#10 request for an external CA (PEM)\n"
     "  import-chain NAME FILE                the external CA's chain, leaf first (PEM)\n"
@@ -137,9 +147,9 @@ static const char keys_usage[] =
 int util_cmd_admin_keys(int argc, char **argv, int json)
 {
     static const char *const opts[] = {"type",    "cn",    "org",   "days", "reason",
-                                       "comment", "since", "limit", NULL};
-    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE, O_LIMIT };
-    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[8];
+                                       "comment", "since", "limit", "cert", NULL};
+    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE, O_LIMIT, O_CERT };
+    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[9];
     char what[64], path[400];
     int npos = 0, rc;
     cJSON *body;
@@ -159,7 +169,20 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "name", pos[0]);
         cJSON_AddStringToObject(body, "type", v[O_TYPE]);
-        return post_json(what, KEYS_BASE, body, json, print_key);
+        add_opt(body, "certificate", v[O_CERT]);
+        add_opt(body, "common_name", v[O_CN]);
+        add_opt(body, "organization", v[O_ORG]);
+        if (v[O_DAYS]) {
+            char *end;
+            long days = strtol(v[O_DAYS], &end, 10);
+            if (*end || days < 1 || days > 3650) {
+                cJSON_Delete(body);
+                fprintf(stderr, "signum-util %s: --days must be 1-3650\n", what);
+                return EXIT_USAGE;
+            }
+            cJSON_AddNumberToObject(body, "validity_days", (double)days);
+        }
+        return post_json(what, KEYS_BASE, body, json, print_created);
     }
     if ((!strcmp(act, "issue-cert") || !strcmp(act, "csr")) && npos == 1 && v[O_CN]) {
         body = cJSON_CreateObject();

@@ -251,6 +251,10 @@ void api_admin_keys_list(api_call *c)
 typedef struct {
     const api_call *c;
     srv_key *key;
+    const char *certificate; /* "none", "builtin" (der set), "external" (a CSR is returned) */
+    uint8_t *der;
+    size_t der_len;
+    int64_t not_after;
 } key_job;
 
 static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
@@ -261,6 +265,10 @@ static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, s
     srv_status st = srv_db_key_insert(db, j->key, err);
     if (st == SRV_E_EXISTS)
         return srv_fail(err, SRV_E_EXISTS, "a key named \"%s\" already exists", j->key->name);
+    /* The key and its certificate from the built-in CA commit together or not at all. */
+    if (st == SRV_OK && j->der)
+        st = srv_db_cert_set(db, j->key->id, j->der, j->der_len, j->c->w->app->ca_pem, j->not_after,
+                             err);
     if (st != SRV_OK)
         return st;
     srv_hex_encode(j->key->ckaid, SRV_CKAID_LEN, id_hex);
@@ -268,24 +276,82 @@ static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, s
     cJSON_AddStringToObject(detail, "key", j->key->name);
     cJSON_AddStringToObject(detail, "type", srv_key_type_name(j->key->type));
     cJSON_AddStringToObject(detail, "id", id_hex);
+    cJSON_AddStringToObject(detail, "certificate", j->certificate);
     st = api_audit(j->c, db, audit, "key.create", detail, err);
     cJSON_Delete(detail);
     return st;
 }
 
+/* The certificate the new key gets at once: one from the built-in CA (issued before the key
+ * is committed, so both land together), or a CSR for an external CA, or none. */
+static srv_status key_certificate(api_call *c, srv_key *key, key_job *job, const char *cn,
+                                  const char *org, long long days, char **csr_pem, srv_error *err)
+{
+    srv_hsm_key hk = {key->type, key->ckaid, SRV_CKAID_LEN, key->spki, key->spki_len};
+    char crl_url[SRV_PUBLIC_URL_MAX + sizeof(SRV_CRL_PATH)];
+    srv_cert_request req;
+    X509_REQ *csr = NULL;
+    X509 *cert = NULL;
+    BIO *bio = NULL;
+    BUF_MEM *mem = NULL;
+    srv_status st = SRV_OK;
+
+    if (!strcmp(job->certificate, "builtin")) {
+        memset(&req, 0, sizeof(req));
+        req.profile = SRV_CERT_CODESIGNING;
+        req.common_name = cn;
+        req.organization = org;
+        req.validity_days = (unsigned)days;
+        snprintf(crl_url, sizeof(crl_url), "%s%s", c->w->app->public_url, SRV_CRL_PATH);
+        req.crl_url = crl_url;
+        if ((st = srv_ca_issue(&c->w->app->ca, key->spki, key->spki_len, &req, &cert, err)) ==
+            SRV_OK)
+            st = srv_cert_to_der(cert, &job->der, &job->der_len, err);
+        job->not_after = cert ? srv_cert_not_after(cert) : 0;
+    } else if (!strcmp(job->certificate, "external")) {
+        if ((st = srv_ca_make_csr(c->w->app->hsm, &hk, cn, org, &csr, err)) == SRV_OK) {
+            bio = BIO_new(BIO_s_mem());
+            if (!bio || !PEM_write_bio_X509_REQ(bio, csr)) {
+                st = srv_fail(err, SRV_E_NOMEM, "cannot encode the CSR");
+            } else {
+                BIO_get_mem_ptr(bio, &mem);
+                *csr_pem = strndup(mem->data, mem->length);
+                if (!*csr_pem)
+                    st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+            }
+        }
+    }
+    X509_free(cert);
+    X509_REQ_free(csr);
+    BIO_free(bio);
+    return st;
+}
+
+/* POST /api/v1/admin/keys {"name", "type", "certificate": "none"|"builtin"|"external",
+ * "common_name", "organization", "validity_days"} */
 void api_admin_keys_create(api_call *c)
 {
-    static const char *const fields[] = {"name", "type", NULL};
-    const char *name = NULL, *type = NULL;
+    static const char *const fields[] = {
+        "name", "type", "certificate", "common_name", "organization", "validity_days", NULL};
+    const char *name = NULL, *type = NULL, *cn = NULL, *org = NULL;
+    char *csr_pem = NULL;
+    long long days = 365;
     srv_key key, existing;
     key_job job;
+    cJSON *doc;
     srv_error err;
     int generated = 0;
 
     memset(&key, 0, sizeof(key));
+    memset(&job, 0, sizeof(job));
+    job.certificate = "none";
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
         srv_json_get_string(c->body, "name", 1, SRV_NAME_MAX, &name, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "type", 1, 16, &type, &err) != SRV_OK)
+        srv_json_get_string(c->body, "type", 1, 16, &type, &err) != SRV_OK ||
+        srv_json_get_string(c->body, "certificate", 0, 16, &job.certificate, &err) != SRV_OK ||
+        srv_json_get_string(c->body, "common_name", 0, 64, &cn, &err) != SRV_OK ||
+        srv_json_get_string(c->body, "organization", 0, 64, &org, &err) != SRV_OK ||
+        srv_json_get_int(c->body, "validity_days", 0, 1, 3650, &days, &err) != SRV_OK)
         goto fail;
     if (!srv_valid_name(name, SRV_NAME_MAX)) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "name must be 1-64 characters of [A-Za-z0-9._-]");
@@ -294,6 +360,17 @@ void api_admin_keys_create(api_call *c)
     if (!srv_key_type_parse(type, &key.type)) {
         srv_fail(&err, SRV_E_INVALID_FIELD,
                  "type must be one of rsa2048, rsa3072, rsa4096, ec-p256, ec-p384");
+        goto fail;
+    }
+    if (strcmp(job.certificate, "none") && strcmp(job.certificate, "builtin") &&
+        strcmp(job.certificate, "external")) {
+        srv_fail(&err, SRV_E_INVALID_FIELD, "certificate must be none, builtin or external");
+        goto fail;
+    }
+    if (strcmp(job.certificate, "none") ? !cn : (cn || org)) {
+        srv_fail(&err, SRV_E_INVALID_FIELD,
+                 "common_name is needed for a certificate (builtin) or a CSR (external), and "
+                 "only then");
         goto fail;
     }
     /* Check the name first so a duplicate does not cost an HSM key generation. */
@@ -310,17 +387,23 @@ void api_admin_keys_create(api_call *c)
     generated = 1;
     job.c = c;
     job.key = &key;
-    if (srv_writer_run(c->w->app->writer, run_key_create, &job, &err) != SRV_OK)
+    if (key_certificate(c, &key, &job, cn, org, days, &csr_pem, &err) != SRV_OK ||
+        srv_writer_run(c->w->app->writer, run_key_create, &job, &err) != SRV_OK)
         goto fail;
-    api_reply(c, 201, api_key_json(c, &key, 0));
-    srv_key_clear(&key);
-    return;
+    doc = api_key_json(c, &key, job.der != NULL);
+    if (csr_pem)
+        cJSON_AddStringToObject(doc, "csr_pem", csr_pem);
+    api_reply(c, 201, doc);
+    goto out;
 fail:
     /* A key the database does not know must not linger in the HSM. */
     if (generated)
         srv_hsm_destroy_key(c->w->app->hsm, key.ckaid, SRV_CKAID_LEN, NULL);
-    srv_key_clear(&key);
     fail_reply(c, &err);
+out:
+    free(csr_pem);
+    free(job.der);
+    srv_key_clear(&key);
 }
 
 void api_admin_key_get(api_call *c)
