@@ -102,7 +102,6 @@ static cJSON *make_detail(api_call *c, const api_sign_input *in, const srv_key *
 static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, size_t n, srv_error *err)
 {
     srv_key_state ks;
-    long long total = 0, limit = -1;
     srv_status st = srv_db_key_state(db, key->id, &ks, err);
     if (st != SRV_OK)
         return st;
@@ -117,12 +116,10 @@ static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, size_t
     if (ks.has_cert && ks.cert_not_after <= now)
         return srv_fail(err, SRV_E_CERT_EXPIRED,
                         "the certificate of key \"%s\" expired; renew it to sign again", key->name);
-    if ((st = srv_db_key_usage(db, key->id, &total, &limit, err)) != SRV_OK)
-        return st;
-    if (limit >= 0 && total + (long long)n > limit)
+    if (ks.usage_limit >= 0 && ks.signatures_total + (long long)n > ks.usage_limit)
         return srv_fail(err, SRV_E_KEY_USAGE_LIMIT,
                         "key \"%s\" reached its usage limit: %lld of %lld signatures made",
-                        key->name, total, limit);
+                        key->name, ks.signatures_total, ks.usage_limit);
     return SRV_OK;
 }
 

@@ -23,8 +23,9 @@ _Static_assert(SRV_DB_SLOT_KEY + S_COUNT <= SRV_DB_SLOT_AUDIT_QUERY,
 
 static const char *const sql[S_COUNT] = {
     [S_STATE] = "SELECT k.disabled, coalesce(k.disabled_reason, ''), c.key_id IS NOT NULL,"
-                " coalesce(c.not_after, 0), coalesce(c.revoked_at, 0)"
-                " FROM keys k LEFT JOIN certificates c ON c.key_id = k.id WHERE k.id = ?1",
+                " coalesce(c.not_after, 0), coalesce(c.revoked_at, 0), k.signatures_total,"
+                " coalesce(k.usage_limit, -1) FROM keys k LEFT JOIN certificates c ON c.key_id = "
+                "k.id WHERE k.id = ?1",
     [S_SET_STATE] = "UPDATE keys SET disabled = ?2, disabled_reason = ?3, disabled_at = ?4"
                     " WHERE id = ?1",
     [S_CERT_REVOKED] = "UPDATE certificates SET revoked_at = ?2 WHERE key_id = ?1",
@@ -69,6 +70,8 @@ srv_status srv_db_key_state(srv_db *db, int64_t key_id, srv_key_state *out, srv_
         out->has_cert = sqlite3_column_int(s, 2);
         out->cert_not_after = sqlite3_column_int64(s, 3);
         out->cert_revoked_at = sqlite3_column_int64(s, 4);
+        out->signatures_total = sqlite3_column_int64(s, 5);
+        out->usage_limit = sqlite3_column_int64(s, 6);
     } else if (rc == SQLITE_DONE) {
         st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "the key no longer exists");
     } else {

@@ -12,6 +12,7 @@ typedef struct {
     char reason[SRV_REASON_MAX + 1]; /* why it was disabled or suspended ("" if not said) */
     int has_cert;
     int64_t cert_not_after, cert_revoked_at; /* 0: not revoked */
+    long long signatures_total, usage_limit; /* usage_limit -1: none */
 } srv_key_state;
 
 srv_status srv_db_key_state(srv_db *db, int64_t key_id, srv_key_state *out, srv_error *err);
