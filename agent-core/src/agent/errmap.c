@@ -36,6 +36,8 @@ static const struct {
     {"reason_required", SG_ERR_BAD_INPUT},
     {"user_not_found", SG_ERR_BAD_INPUT},
     {"not_found", SG_ERR_BAD_INPUT},
+    {"project_not_found", SG_ERR_BAD_INPUT},
+    {"project_not_empty", SG_ERR_BAD_INPUT},
     {"mechanism_not_supported", SG_ERR_UNSUPPORTED},
     /* 401 */
     {"unauthenticated", SG_ERR_NOT_LOGGED_IN},

@@ -11,6 +11,7 @@
 #include "../common/b64.h"
 #include "../common/util.h"
 #include "../store/key_db.h"
+#include "../store/project_db.h"
 #include "internal.h"
 
 /* ---- shared helpers ----------------------------------------------------------------------- */
@@ -65,6 +66,10 @@ cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert)
     cJSON_AddStringToObject(doc, "id", id_hex);
     cJSON_AddStringToObject(doc, "type", srv_key_type_name(key->type));
     cJSON_AddBoolToObject(doc, "disabled", key->disabled);
+    if (key->project[0])
+        cJSON_AddStringToObject(doc, "project", key->project);
+    else
+        cJSON_AddNullToObject(doc, "project");
     cJSON_AddNumberToObject(doc, "created_at", (double)key->created_at);
     cJSON_AddStringToObject(doc, "public_key", spki ? spki : "");
     free(spki);
@@ -269,6 +274,15 @@ static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, s
     if (st == SRV_OK && j->der)
         st = srv_db_cert_set(db, j->key->id, j->der, j->der_len, j->c->w->app->ca_pem, j->not_after,
                              err);
+    /* And into its project, read again here: it may have been deleted meanwhile. */
+    if (st == SRV_OK && j->c->project[0]) {
+        srv_project p;
+        if ((st = srv_db_project_get(db, j->c->project, &p, err)) == SRV_OK &&
+            (st = srv_db_key_set_project(db, j->key->id, p.id, err)) == SRV_OK) {
+            j->key->project_id = p.id;
+            snprintf(j->key->project, sizeof(j->key->project), "%s", p.name);
+        }
+    }
     if (st != SRV_OK)
         return st;
     srv_hex_encode(j->key->ckaid, SRV_CKAID_LEN, id_hex);
@@ -328,12 +342,14 @@ static srv_status key_certificate(api_call *c, srv_key *key, key_job *job, const
 }
 
 /* POST /api/v1/admin/keys {"name", "type", "certificate": "none"|"builtin"|"external",
- * "common_name", "organization", "validity_days"} */
+ * "common_name", "organization", "validity_days", "project"}: a global admin, or the admin of
+ * the project named. */
 void api_admin_keys_create(api_call *c)
 {
     static const char *const fields[] = {
-        "name", "type", "certificate", "common_name", "organization", "validity_days", NULL};
-    const char *name = NULL, *type = NULL, *cn = NULL, *org = NULL;
+        "name",         "type",          "certificate", "common_name",
+        "organization", "validity_days", "project",     NULL};
+    const char *name = NULL, *type = NULL, *cn = NULL, *org = NULL, *project = NULL;
     char *csr_pem = NULL;
     long long days = 365;
     srv_key key, existing;
@@ -345,6 +361,13 @@ void api_admin_keys_create(api_call *c)
     memset(&key, 0, sizeof(key));
     memset(&job, 0, sizeof(job));
     job.certificate = "none";
+    if (srv_json_get_string(c->body, "project", 0, SRV_NAME_MAX, &project, &err) != SRV_OK ||
+        api_require_admin_or_project(c, project, &err) != SRV_OK)
+        goto fail;
+    if (project && !c->project[0]) {
+        srv_fail(&err, SRV_E_PROJECT_NOT_FOUND, "no project named \"%s\"", project);
+        goto fail;
+    }
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
         srv_json_get_string(c->body, "name", 1, SRV_NAME_MAX, &name, &err) != SRV_OK ||
         srv_json_get_string(c->body, "type", 1, 16, &type, &err) != SRV_OK ||
@@ -663,20 +686,17 @@ out:
         srv_key_clear(&key);
 }
 
-/* ---- grants and disabling ----------------------------------------------------------------- */
+/* ---- disabling ----------------------------------------------------------------------------- */
 
 typedef struct {
     const api_call *c;
     const char *key_name;
-    const char *user_name;
-    int disable;
 } key_change_job;
 
-static srv_status run_key_change(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+static srv_status run_key_disable(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     key_change_job *j = ctx;
     srv_key key;
-    srv_user user;
     cJSON *detail;
     srv_status st = srv_db_key_get(db, j->key_name, &key, err);
 
@@ -688,58 +708,21 @@ static srv_status run_key_change(srv_db *db, srv_audit_head *audit, void *ctx, s
     }
     detail = cJSON_CreateObject();
     cJSON_AddStringToObject(detail, "key", key.name);
-    if (j->disable) {
-        st = srv_db_key_disable(db, key.id, err);
-    } else {
-        st = srv_db_user_get(db, j->user_name, &user, err);
-        /* Separation of duties: signing rights go to signer identities, and never to the
-         * administrator who hands them out. */
-        if (st == SRV_OK && user.id == j->c->user.id)
-            st = srv_fail(err, SRV_E_FORBIDDEN, "nobody grants signing rights to themselves");
-        else if (st == SRV_OK && user.role == SRV_ROLE_ADMIN)
-            st = srv_fail(err, SRV_E_FORBIDDEN,
-                          "\"%s\" is an admin, and admins cannot sign: grant a signer identity",
-                          user.name);
-        if (st == SRV_OK)
-            st = srv_db_grant_insert(db, key.id, user.id, err);
-        if (st == SRV_E_EXISTS)
-            srv_fail(err, SRV_E_EXISTS, "user \"%s\" is already granted key \"%s\"", j->user_name,
-                     key.name);
-        cJSON_AddStringToObject(detail, "user", j->user_name);
-    }
+    st = srv_db_key_disable(db, key.id, err);
     if (st == SRV_OK)
-        st = api_audit(j->c, db, audit, j->disable ? "key.disable" : "key.grant", detail, err);
+        st = api_audit(j->c, db, audit, "key.disable", detail, err);
     cJSON_Delete(detail);
     srv_key_clear(&key);
     return st;
 }
 
-void api_admin_grant(api_call *c)
-{
-    static const char *const fields[] = {"user", NULL};
-    key_change_job job = {c, c->params[0], NULL, 0};
-    cJSON *doc;
-    srv_error err;
-
-    if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "user", 1, SRV_NAME_MAX, &job.user_name, &err) != SRV_OK ||
-        srv_writer_run(c->w->app->writer, run_key_change, &job, &err) != SRV_OK) {
-        fail_reply(c, &err);
-        return;
-    }
-    doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "key", job.key_name);
-    cJSON_AddStringToObject(doc, "user", job.user_name);
-    api_reply(c, 201, doc);
-}
-
 void api_admin_disable(api_call *c)
 {
-    key_change_job job = {c, c->params[0], NULL, 1};
+    key_change_job job = {c, c->params[0]};
     srv_key key;
     srv_error err;
 
-    if (srv_writer_run(c->w->app->writer, run_key_change, &job, &err) != SRV_OK ||
+    if (srv_writer_run(c->w->app->writer, run_key_disable, &job, &err) != SRV_OK ||
         srv_db_key_get(c->w->db, c->params[0], &key, &err) != SRV_OK) {
         fail_reply(c, &err);
         return;

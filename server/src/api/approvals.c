@@ -7,19 +7,27 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "../store/project_db.h"
 #include "internal.h"
 
-/* Whether user may decide on a: named, or in a named group, and not the requester. */
+/* Whether user may decide on a: named, in a named group, or (when the rule said so) an
+ * approver of the key's project. The requester is refused by the callers. */
 static int eligible(srv_db *db, const srv_approval *a, const srv_user *user)
 {
     cJSON *who = cJSON_Parse(a->approvers);
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(who, "approvers");
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(who, "groups");
+    const cJSON *project = cJSON_GetObjectItemCaseSensitive(who, "project");
     int ok = 0;
     for (const cJSON *n = names ? names->child : NULL; n && !ok; n = n->next)
         ok = cJSON_IsString(n) && strcmp(n->valuestring, user->name) == 0;
     for (const cJSON *g = groups ? groups->child : NULL; g && !ok; g = g->next)
         ok = cJSON_IsString(g) && srv_policy_user_in_group(db, g->valuestring, user->name);
+    if (!ok && cJSON_IsString(project)) {
+        srv_project p;
+        if (srv_db_project_get(db, project->valuestring, &p, NULL) == SRV_OK)
+            ok = srv_db_project_has_role(db, p.id, SRV_PROJECT_APPROVER, user->id, user->name) == 1;
+    }
     cJSON_Delete(who);
     return ok;
 }

@@ -1,6 +1,6 @@
-/* GET /api/v1/admin/audit: the audit log, filtered by actor, action, outcome, key, request id
- * and time range, a page at a time behind a cursor. Each page examines a bounded window of
- * records, so an admin's query never costs a scan of the whole log. */
+/* GET /api/v1/admin/audit: the audit log, filtered by actor, action, outcome, key, project,
+ * request id and time range, a page at a time behind a cursor. Each page examines a bounded window
+ * of records, so an admin's query never costs a scan of the whole log. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +38,10 @@ static void add_integer(cJSON *doc, const char *name, long long v)
 
 void api_admin_audit(api_call *c)
 {
-    static const char *const text_filters[] = {"actor", "action",     "outcome",
-                                               "key",   "request_id", NULL};
-    char values[5][API_QUERY_VALUE_MAX + 1], since_text[40], until_text[40];
-    const char *filters[5];
+    static const char *const text_filters[] = {"actor",      "action",  "outcome", "key",
+                                               "request_id", "project", NULL};
+    char values[6][API_QUERY_VALUE_MAX + 1], since_text[40], until_text[40];
+    const char *filters[6];
     long long after = 0, limit = 0, since = -1, until = -1;
     const char *q = c->ex->query;
     srv_audit_query query;
@@ -61,6 +61,9 @@ void api_admin_audit(api_call *c)
     for (int i = 0; text_filters[i]; i++)
         if (api_query_text(q, text_filters[i], values[i], &filters[i], &err) != SRV_OK)
             goto fail;
+    /* A project admin reads the records of their project's keys only. */
+    if (api_require_admin_or_project(c, filters[5], &err) != SRV_OK)
+        goto fail;
     query.after = after;
     query.window = AUDIT_WINDOW;
     query.limit = (long)limit;
@@ -69,6 +72,7 @@ void api_admin_audit(api_call *c)
     query.outcome = filters[2];
     query.key = filters[3];
     query.request_id = filters[4];
+    query.project = filters[5];
     if (since >= 0) {
         srv_format_time_ms(since * 1000, since_text, sizeof(since_text));
         query.since = since_text;

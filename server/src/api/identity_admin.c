@@ -7,6 +7,7 @@
 
 #include "../common/util.h"
 #include "../store/identity_db.h"
+#include "../store/project_db.h"
 #include "internal.h"
 
 #define REASON_MAX 512
@@ -25,7 +26,7 @@ typedef struct {
     identity_op op;
     const char *name, *cred, *reason;
     srv_identity id; /* the target, as the transaction found it */
-    int64_t api_keys, sa_keys, tokens, grants;
+    int64_t api_keys, sa_keys, tokens, grants, project_roles;
 } identity_job;
 
 static const char *kind_word(srv_user_kind kind)
@@ -96,8 +97,9 @@ static srv_status apply(srv_db *db, identity_job *j, srv_error *err)
         if ((st = srv_db_identity_mark_deleted(db, uid, now, err)) == SRV_OK &&
             (st = srv_db_apikeys_revoke(db, uid, NULL, now, &j->api_keys, &n, err)) == SRV_OK &&
             (st = srv_db_sakeys_revoke(db, uid, NULL, now, &j->sa_keys, &m, err)) == SRV_OK &&
-            (st = srv_db_tokens_revoke(db, uid, 0, &j->tokens, err)) == SRV_OK)
-            st = srv_db_identity_drop_grants(db, uid, &j->grants, err);
+            (st = srv_db_tokens_revoke(db, uid, 0, &j->tokens, err)) == SRV_OK &&
+            (st = srv_db_identity_drop_grants(db, uid, &j->grants, err)) == SRV_OK)
+            st = srv_db_project_roles_drop_user(db, uid, &j->project_roles, err);
         j->tokens += n + m; /* those minted from the keys were revoked with them */
         break;
     case OP_REVOKE_APIKEY:
@@ -137,6 +139,7 @@ static srv_status run_identity_job(srv_db *db, srv_audit_head *audit, void *ctx,
     cJSON_AddNumberToObject(detail, "revoked_enrolled_keys", (double)j->sa_keys);
     cJSON_AddNumberToObject(detail, "revoked_tokens", (double)j->tokens);
     cJSON_AddNumberToObject(detail, "removed_grants", (double)j->grants);
+    cJSON_AddNumberToObject(detail, "removed_project_roles", (double)j->project_roles);
     st = api_audit(j->c, db, audit, j->c->action, detail, err);
     cJSON_Delete(detail);
     return st;
@@ -166,6 +169,7 @@ static void change(api_call *c, srv_user_kind kind, identity_op op, const char *
     cJSON_AddNumberToObject(doc, "revoked_enrolled_keys", (double)job.sa_keys);
     cJSON_AddNumberToObject(doc, "revoked_tokens", (double)job.tokens);
     cJSON_AddNumberToObject(doc, "removed_grants", (double)job.grants);
+    cJSON_AddNumberToObject(doc, "removed_project_roles", (double)job.project_roles);
     api_reply(c, 200, doc);
 }
 

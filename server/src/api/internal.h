@@ -34,6 +34,11 @@ typedef struct {
     char machine[SRV_NAME_MAX + 1];
     /* The key a sign request named, once found: a refusal then counts as its denial. */
     int64_t usage_key_id;
+    /* The project of the key the request is about (a sign request's, or the key of an
+     * administrative call), once known: every audit record of the request names it. */
+    char project[SRV_NAME_MAX + 1];
+    /* Allowed in as the admin of that project, not as a global admin. */
+    int project_admin;
 } api_call;
 
 /* Sends a JSON reply; takes ownership of `doc`. */
@@ -48,7 +53,8 @@ srv_status api_authenticate(api_call *c, srv_error *err);
 
 /* Adds the request's method, path, peer address and machine to a detail object. */
 void api_add_request_detail(api_call *c, cJSON *detail);
-/* Adds "machine" (the verified mTLS identity) to a detail object, if the request has one. */
+/* Adds "machine" (the verified mTLS identity) and "project" (of the key the request is about)
+ * to a detail object, when the request has them. */
 void api_add_machine(const api_call *c, cJSON *detail);
 /* Sets c->actor from c->user: "user:NAME" or "service:NAME". */
 void api_set_actor(api_call *c);
@@ -129,6 +135,22 @@ void api_approvals_list(api_call *c);
 void api_approval_approve(api_call *c);
 void api_approval_reject(api_call *c);
 void api_sign_request_poll(api_call *c);
+void api_projects_list(api_call *c);
+void api_project_create(api_call *c);
+void api_project_get(api_call *c);
+void api_project_delete(api_call *c);
+void api_project_member_add(api_call *c);
+void api_project_member_remove(api_call *c);
+void api_key_project_set(api_call *c);
+void api_admin_grants_list(api_call *c);
+void api_admin_grant_remove(api_call *c);
+
+/* Whether the caller may act on the key (by_key) or project named: a global admin always
+ * (the handler then answers for an unknown name), else the admin of that project
+ * (c->project_admin set). Sets c->project when the project is known. */
+srv_status api_project_scope(api_call *c, int by_key, const char *name, srv_error *err);
+/* A global admin, or (project non-NULL) the admin of that project. */
+srv_status api_require_admin_or_project(api_call *c, const char *project, srv_error *err);
 
 /* Signs a request that its approvers approved (sign.c); replies to c. */
 void api_sign_approved(api_call *c, const srv_approval *a);

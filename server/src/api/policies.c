@@ -594,7 +594,10 @@ void api_admin_policy_explain(api_call *c)
     cJSON_AddStringToObject(q, "mechanism", req.mechanism);
     cJSON_AddStringToObject(q, "hash", req.hash);
     cJSON_AddNumberToObject(q, "signatures", (double)n);
-    cJSON_AddBoolToObject(q, "granted", ev.req.granted);
+    if (key.project[0])
+        cJSON_AddStringToObject(q, "project", key.project);
+    cJSON_AddBoolToObject(q, "granted", ev.req.granted == POLICY_GRANT_DIRECT);
+    cJSON_AddBoolToObject(q, "project_signer", ev.req.granted == POLICY_GRANT_PROJECT);
     srv_policy_eval_clear(&ev);
     srv_key_clear(&key);
     api_reply(c, 200, doc);

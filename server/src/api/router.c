@@ -15,7 +15,9 @@
 #include "api.h"
 #include "internal.h"
 
-typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN } auth_level;
+/* AUTH_KEY_ADMIN, AUTH_PROJECT_ADMIN: a global admin, or the admin of the project of the key
+ * (or of the project) named first in the path. */
+typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_KEY_ADMIN, AUTH_PROJECT_ADMIN } auth_level;
 
 /* /metrics: the API's counters, then the HTTPS front end's (connections, caps, deadlines). */
 static void metrics_with_http(api_call *c)
@@ -112,35 +114,55 @@ static const route routes[] = {
     {SRV_HTTP_POST, "/api/v1/admin/machines/*/revoke", AUTH_ADMIN, 0, "machine.revoke",
      api_admin_machine_revoke},
     {SRV_HTTP_GET, "/api/v1/admin/keys", AUTH_ADMIN, 0, "key.list", api_admin_keys_list},
-    {SRV_HTTP_POST, "/api/v1/admin/keys", AUTH_ADMIN, API_BODY_CAP, "key.create",
+    /* Global admins, or project admins creating in their project (the handler checks). */
+    {SRV_HTTP_POST, "/api/v1/admin/keys", AUTH_USER, API_BODY_CAP, "key.create",
      api_admin_keys_create},
-    {SRV_HTTP_GET, "/api/v1/admin/keys/*", AUTH_ADMIN, 0, "key.get", api_admin_key_get},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/certificate", AUTH_ADMIN, API_BODY_CAP,
+    {SRV_HTTP_GET, "/api/v1/admin/keys/*", AUTH_KEY_ADMIN, 0, "key.get", api_admin_key_get},
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/certificate", AUTH_KEY_ADMIN, API_BODY_CAP,
      "certificate.issue", api_admin_cert_issue},
-    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/certificate", AUTH_ADMIN, API_CHAIN_BODY_CAP,
+    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/certificate", AUTH_KEY_ADMIN, API_CHAIN_BODY_CAP,
      "certificate.import", api_admin_cert_import},
-    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/usage-limit", AUTH_ADMIN, API_BODY_CAP, "key.usage_limit",
-     api_admin_key_usage_limit},
-    {SRV_HTTP_GET, "/api/v1/admin/usage", AUTH_ADMIN, 0, "usage.read", api_admin_usage},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/rotate", AUTH_ADMIN, API_BODY_CAP, "key.rotate",
+    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/usage-limit", AUTH_KEY_ADMIN, API_BODY_CAP,
+     "key.usage_limit", api_admin_key_usage_limit},
+    {SRV_HTTP_GET, "/api/v1/admin/usage", AUTH_USER, 0, "usage.read", api_admin_usage},
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/rotate", AUTH_KEY_ADMIN, API_BODY_CAP, "key.rotate",
      api_admin_key_rotate},
-    {SRV_HTTP_GET, "/api/v1/admin/keys/*/versions", AUTH_ADMIN, 0, "key.versions",
+    {SRV_HTTP_GET, "/api/v1/admin/keys/*/versions", AUTH_KEY_ADMIN, 0, "key.versions",
      api_admin_key_versions},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/versions/*/retire", AUTH_ADMIN, API_BODY_CAP,
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/versions/*/retire", AUTH_KEY_ADMIN, API_BODY_CAP,
      "key.retire", api_admin_key_retire},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/suspend", AUTH_ADMIN, API_BODY_CAP, "key.suspend",
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/suspend", AUTH_KEY_ADMIN, API_BODY_CAP, "key.suspend",
      api_admin_key_suspend},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/enable", AUTH_ADMIN, API_BODY_CAP, "key.enable",
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/enable", AUTH_KEY_ADMIN, API_BODY_CAP, "key.enable",
      api_admin_key_enable},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/certificate/revoke", AUTH_ADMIN, API_BODY_CAP,
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/certificate/revoke", AUTH_KEY_ADMIN, API_BODY_CAP,
      "certificate.revoke", api_admin_cert_revoke},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/csr", AUTH_ADMIN, API_BODY_CAP, "csr.create",
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/csr", AUTH_KEY_ADMIN, API_BODY_CAP, "csr.create",
      api_admin_csr},
     {SRV_HTTP_POST, "/api/v1/admin/keys/*/grants", AUTH_ADMIN, API_BODY_CAP, "key.grant",
      api_admin_grant},
-    {SRV_HTTP_POST, "/api/v1/admin/keys/*/disable", AUTH_ADMIN, 0, "key.disable",
+    {SRV_HTTP_POST, "/api/v1/admin/keys/*/disable", AUTH_KEY_ADMIN, 0, "key.disable",
      api_admin_disable},
-    {SRV_HTTP_GET, "/api/v1/admin/audit", AUTH_ADMIN, 0, "audit.read", api_admin_audit},
+    {SRV_HTTP_GET, "/api/v1/admin/keys/*/grants", AUTH_ADMIN, 0, "key.grants",
+     api_admin_grants_list},
+    {SRV_HTTP_DELETE, "/api/v1/admin/keys/*/grants/*", AUTH_ADMIN, API_BODY_CAP, "key.ungrant",
+     api_admin_grant_remove},
+    {SRV_HTTP_PUT, "/api/v1/admin/keys/*/project", AUTH_ADMIN, API_BODY_CAP, "key.project",
+     api_key_project_set},
+    /* Projects (projects.c). */
+    {SRV_HTTP_GET, "/api/v1/admin/projects", AUTH_USER, 0, "project.list", api_projects_list},
+    {SRV_HTTP_POST, "/api/v1/admin/projects", AUTH_ADMIN, API_BODY_CAP, "project.create",
+     api_project_create},
+    {SRV_HTTP_GET, "/api/v1/admin/projects/*", AUTH_PROJECT_ADMIN, 0, "project.get",
+     api_project_get},
+    {SRV_HTTP_DELETE, "/api/v1/admin/projects/*", AUTH_ADMIN, API_BODY_CAP, "project.delete",
+     api_project_delete},
+    {SRV_HTTP_POST, "/api/v1/admin/projects/*/members", AUTH_PROJECT_ADMIN, API_BODY_CAP,
+     "project.member_add", api_project_member_add},
+    {SRV_HTTP_POST, "/api/v1/admin/projects/*/members/remove", AUTH_PROJECT_ADMIN, API_BODY_CAP,
+     "project.member_remove", api_project_member_remove},
+    /* Audit and usage: global admins, or project admins filtering on their project. */
+    {SRV_HTTP_GET, "/api/v1/admin/audit", AUTH_USER, 0, "audit.read", api_admin_audit},
     /* Policy engine and approvals (policies.c, approvals.c). */
     {SRV_HTTP_GET, "/api/v1/admin/policies", AUTH_ADMIN, 0, "policy.list", api_admin_policies_list},
     {SRV_HTTP_POST, "/api/v1/admin/policies", AUTH_ADMIN, API_BODY_CAP, "policy.create",
@@ -228,6 +250,8 @@ void api_add_machine(const api_call *c, cJSON *detail)
 {
     if (detail && c->machine_id && !cJSON_HasObjectItem(detail, "machine"))
         cJSON_AddStringToObject(detail, "machine", c->machine);
+    if (detail && c->project[0] && !cJSON_HasObjectItem(detail, "project"))
+        cJSON_AddStringToObject(detail, "project", c->project);
 }
 
 void api_add_request_detail(api_call *c, cJSON *detail)
@@ -595,6 +619,11 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         }
         if (r->auth == AUTH_ADMIN && c.user.role != SRV_ROLE_ADMIN) {
             srv_fail(&err, SRV_E_FORBIDDEN, "this call needs the admin role");
+            api_deny(&c, &err, NULL);
+            return;
+        }
+        if ((r->auth == AUTH_KEY_ADMIN || r->auth == AUTH_PROJECT_ADMIN) &&
+            api_project_scope(&c, r->auth == AUTH_KEY_ADMIN, params[0], &err) != SRV_OK) {
             api_deny(&c, &err, NULL);
             return;
         }

@@ -441,6 +441,10 @@ static void sign_pending(api_call *c, api_sign_input *in, const srv_key *key,
     who = cJSON_CreateObject();
     cJSON_AddItemToObject(who, "approvers", names_json(&rule->approvers));
     cJSON_AddItemToObject(who, "groups", names_json(&rule->approver_groups));
+    /* The rule lets the approvers of the key's project decide: named now, so that moving the
+     * key later changes nothing for a request already waiting. */
+    if (rule->project_approvers && key->project[0])
+        cJSON_AddStringToObject(who, "project", key->project);
     approvers = cJSON_PrintUnformatted(who);
     cJSON_Delete(who);
     a.approvers = approvers;
@@ -586,6 +590,7 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
         goto deny;
     }
     c->usage_key_id = key.id; /* a refusal from here on counts as the key's denial */
+    snprintf(c->project, sizeof(c->project), "%s", key.project); /* and names its project */
     if (key_usable(c->w->db, &key, now, in->ndigests, &err) != SRV_OK)
         goto deny;
     /* Deny by default: a grant (an allow rule at priority 0) or a policy rule must allow it,

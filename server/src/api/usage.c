@@ -50,6 +50,10 @@ static void add_row(const srv_usage_row *row, void *ctx)
     cJSON_AddStringToObject(o, "day", day);
     cJSON_AddStringToObject(o, "key", row->key ? row->key : "");
     cJSON_AddStringToObject(o, "signer", row->user ? row->user : "");
+    if (row->project)
+        cJSON_AddStringToObject(o, "project", row->project);
+    else
+        cJSON_AddNullToObject(o, "project");
     cJSON_AddNumberToObject(o, "signatures", (double)row->signatures);
     cJSON_AddNumberToObject(o, "denials", (double)row->denials);
     cJSON_AddItemToArray(p->rows, o);
@@ -73,32 +77,38 @@ static srv_status query_day(const char *q, const char *name, int64_t dflt, int64
     return SRV_OK;
 }
 
-/* GET /api/v1/admin/usage?key=K&signer=S&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N */
+/* GET /api/v1/admin/usage?key=K&signer=S&project=P&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N:
+ * global admins, or the admin of project P. */
 void api_admin_usage(api_call *c)
 {
-    char key_buf[API_QUERY_VALUE_MAX + 1], user_buf[API_QUERY_VALUE_MAX + 1];
-    const char *key = NULL, *user = NULL, *q = c->ex->query;
-    int64_t today = srv_now() / 86400, from = 0, to = 0;
+    char key_buf[API_QUERY_VALUE_MAX + 1], user_buf[API_QUERY_VALUE_MAX + 1],
+        project_buf[API_QUERY_VALUE_MAX + 1];
+    const char *q = c->ex->query;
+    int64_t today = srv_now() / 86400;
     long long limit = 0;
+    srv_usage_filter f;
     usage_page page = {NULL, 0, 0};
     cJSON *doc, *totals;
     int more = 0;
     srv_error err;
 
-    if (api_query_text(q, "key", key_buf, &key, &err) != SRV_OK ||
-        api_query_text(q, "signer", user_buf, &user, &err) != SRV_OK ||
-        query_day(q, "from", today - USAGE_DEFAULT_DAY, &from, &err) != SRV_OK ||
-        query_day(q, "to", today, &to, &err) != SRV_OK ||
+    memset(&f, 0, sizeof(f));
+    if (api_query_text(q, "project", project_buf, &f.project, &err) != SRV_OK ||
+        api_require_admin_or_project(c, f.project, &err) != SRV_OK ||
+        api_query_text(q, "key", key_buf, &f.key, &err) != SRV_OK ||
+        api_query_text(q, "signer", user_buf, &f.user, &err) != SRV_OK ||
+        query_day(q, "from", today - USAGE_DEFAULT_DAY, &f.from_day, &err) != SRV_OK ||
+        query_day(q, "to", today, &f.to_day, &err) != SRV_OK ||
         api_query_int(q, "limit", 1000, 1, INT64_MAX, USAGE_ROWS_MAX, &limit, &err) != SRV_OK)
         goto fail;
-    if (from > to || to > DAY_MAX) {
+    if (f.from_day > f.to_day || f.to_day > DAY_MAX) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "from must not be after to");
         goto fail;
     }
+    f.limit = (long)limit;
     doc = cJSON_CreateObject();
     page.rows = cJSON_AddArrayToObject(doc, "usage");
-    if (srv_db_usage_list(c->w->db, from, to, key, user, (long)limit, add_row, &page, &more,
-                          &err) != SRV_OK) {
+    if (srv_db_usage_list(c->w->db, &f, add_row, &page, &more, &err) != SRV_OK) {
         cJSON_Delete(doc);
         goto fail;
     }

@@ -60,6 +60,8 @@ static const struct {
     [SRV_E_CERT_REVOKED] = {"certificate_revoked", 403},
     [SRV_E_CERT_EXPIRED] = {"certificate_expired", 403},
     [SRV_E_KEY_USAGE_LIMIT] = {"key_usage_limit", 403},
+    [SRV_E_PROJECT_NOT_FOUND] = {"project_not_found", 404},
+    [SRV_E_PROJECT_NOT_EMPTY] = {"project_not_empty", 409},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -60,6 +60,8 @@ typedef enum {
     SRV_E_CERT_REVOKED,    /* the key's certificate is revoked */
     SRV_E_CERT_EXPIRED,    /* the key's certificate has expired */
     SRV_E_KEY_USAGE_LIMIT, /* the key made as many signatures as its limit allows */
+    SRV_E_PROJECT_NOT_FOUND,
+    SRV_E_PROJECT_NOT_EMPTY, /* a project that still holds keys cannot be deleted */
     SRV_STATUS_COUNT
 } srv_status;
 

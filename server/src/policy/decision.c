@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "../store/project_db.h"
 
 /* ---- loading and deciding ----------------------------------------------------------------- */
 
@@ -140,7 +141,17 @@ srv_status srv_policy_decide(srv_db *db, const srv_user *user, const srv_key *ke
     ev->req.key = key->name;
     ev->req.key_groups = (const char *const *)ev->key_groups;
     ev->req.nkey_groups = ev->nkey_groups;
-    ev->req.granted = srv_db_grant_exists(db, key->id, user->id);
+    ev->req.project = key->project;
+    if (srv_db_grant_exists(db, key->id, user->id)) {
+        ev->req.granted = POLICY_GRANT_DIRECT;
+    } else if (key->project_id) {
+        int signer =
+            srv_db_project_has_role(db, key->project_id, SRV_PROJECT_SIGNER, user->id, user->name);
+        if (signer < 0)
+            return srv_fail(err, SRV_E_DATABASE, "cannot read the key's project roles");
+        if (signer)
+            ev->req.granted = POLICY_GRANT_PROJECT;
+    }
     ev->req.count = count_usage;
     ev->req.count_ctx = ev;
     policy_evaluate(&ev->set, &ev->req, &ev->decision);
@@ -163,6 +174,8 @@ typedef struct {
     const char **kg;  /* scratch: one key's groups (room for all of them) */
     int64_t *granted; /* ids of the keys granted to the caller */
     size_t ngranted;
+    int64_t *projects; /* ids of the projects where the caller is a signer */
+    size_t nprojects;
     int failed;
     const srv_user *user;
     srv_key_cb cb;
@@ -207,6 +220,21 @@ static void listing_add_grant(const srv_key *key, void *ctx)
     grown[l->ngranted++] = key->id;
 }
 
+static void listing_add_project(int64_t project_id, void *ctx)
+{
+    key_listing *l = ctx;
+    int64_t *grown;
+    if (l->failed)
+        return;
+    grown = realloc(l->projects, (l->nprojects + 1) * sizeof(*grown));
+    if (!grown) {
+        l->failed = 1;
+        return;
+    }
+    l->projects = grown;
+    grown[l->nprojects++] = project_id;
+}
+
 static void listing_visit(const srv_key *key, void *ctx)
 {
     key_listing *l = ctx;
@@ -233,8 +261,13 @@ static void listing_visit(const srv_key *key, void *ctx)
     q.key_groups = l->kg;
     q.nkey_groups = nkg;
     q.key_disabled = key->disabled;
+    q.project = key->project;
     for (size_t i = 0; i < l->ngranted && !q.granted; i++)
-        q.granted = l->granted[i] == key->id;
+        if (l->granted[i] == key->id)
+            q.granted = POLICY_GRANT_DIRECT;
+    for (size_t i = 0; i < l->nprojects && !q.granted && key->project_id; i++)
+        if (l->projects[i] == key->project_id)
+            q.granted = POLICY_GRANT_PROJECT;
     if (policy_may_ever_allow(&l->set, &q, NULL))
         l->cb(key, l->ctx);
 }
@@ -252,7 +285,9 @@ srv_status srv_policy_listed_keys(srv_db *db, const srv_user *user, srv_key_cb c
     if ((st = load_rules(db, &l.set, err)) != SRV_OK ||
         (st = groups_of(db, "user", user->name, &l.groups, &l.ngroups, err)) != SRV_OK ||
         (st = srv_db_groups_list(db, "key", listing_add_group, &l, err)) != SRV_OK ||
-        (st = srv_db_keys_list(db, user->id, listing_add_grant, &l, err)) != SRV_OK)
+        (st = srv_db_keys_list(db, user->id, listing_add_grant, &l, err)) != SRV_OK ||
+        (st = srv_db_projects_with_role(db, SRV_PROJECT_SIGNER, user->id, user->name,
+                                        listing_add_project, &l, err)) != SRV_OK)
         goto done;
     if (l.failed || !(l.kg = malloc((l.nkgroups ? l.nkgroups : 1) * sizeof(*l.kg)))) {
         st = srv_fail(err, SRV_E_NOMEM, "out of memory");
@@ -270,6 +305,7 @@ done:
     free(l.kgroups);
     free(l.kg);
     free(l.granted);
+    free(l.projects);
     return st;
 }
 

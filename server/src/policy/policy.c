@@ -41,10 +41,15 @@ int policy_outcome_http(policy_outcome o)
     return (unsigned)o < POLICY_OUTCOME_COUNT ? outcomes[o].http : 500;
 }
 
+static const char *grant_rule_name(policy_grant g)
+{
+    return g == POLICY_GRANT_PROJECT ? "project" : "grant";
+}
+
 const char *policy_decision_rule(const policy_decision *d)
 {
     if (d->by_grant)
-        return "grant";
+        return grant_rule_name(d->by_grant);
     return d->rule ? d->rule->name : NULL;
 }
 
@@ -208,7 +213,7 @@ static int parse_cidr(const char *s, policy_cidr *out)
 static srv_status parse_scope(const cJSON *doc, policy_rule *r, srv_error *err)
 {
     static const char *const subj_fields[] = {"users", "groups", "service_accounts", NULL};
-    static const char *const key_fields[] = {"names", "groups", NULL};
+    static const char *const key_fields[] = {"names", "groups", "projects", NULL};
     static const char *const where_fields[] = {"machines", "ip_ranges", "applications", NULL};
     const cJSON *subj, *keys, *where;
     policy_list ips;
@@ -227,11 +232,13 @@ static srv_status parse_scope(const cJSON *doc, policy_rule *r, srv_error *err)
                         "(\"*\" for any)");
     if ((st = get_object(doc, "keys", 1, &keys, key_fields, err)) != SRV_OK ||
         (st = get_list(keys, "keys", "names", LIST_NAME_OR_ANY, &r->keys, NULL, err)) != SRV_OK ||
-        (st = get_list(keys, "keys", "groups", LIST_NAME, &r->key_groups, NULL, err)) != SRV_OK)
+        (st = get_list(keys, "keys", "groups", LIST_NAME, &r->key_groups, NULL, err)) != SRV_OK ||
+        (st = get_list(keys, "keys", "projects", LIST_NAME, &r->projects, NULL, err)) != SRV_OK)
         return st;
-    if (r->keys.n + r->key_groups.n == 0)
+    if (r->keys.n + r->key_groups.n + r->projects.n == 0)
         return srv_fail(err, SRV_E_INVALID_FIELD,
-                        "keys must name at least one key or key group (\"*\" for any)");
+                        "keys must name at least one key, key group or project (\"*\" for any "
+                        "key)");
 
     if ((st = get_object(doc, "where", 0, &where, where_fields, err)) != SRV_OK ||
         (st = get_list(where, "where", "machines", LIST_NAME, &r->machines, &r->has_machines,
@@ -340,8 +347,8 @@ static srv_status parse_conditions(const cJSON *doc, policy_rule *r, srv_error *
 {
     static const char *const cond_fields[] = {"hashes", "mechanisms", "quotas", "approval", NULL};
     static const char *const quota_fields[] = {"limit", "window_seconds", "per", NULL};
-    static const char *const appr_fields[] = {"required", "approvers", "groups", "ttl_seconds",
-                                              NULL};
+    static const char *const appr_fields[] = {"required",    "approvers",         "groups",
+                                              "ttl_seconds", "project_approvers", NULL};
     const cJSON *cond, *quotas, *appr;
     srv_status st;
 
@@ -397,12 +404,16 @@ static srv_status parse_conditions(const cJSON *doc, policy_rule *r, srv_error *
         (st = get_list(appr, "conditions.approval", "approvers", LIST_NAME, &r->approvers, NULL,
                        err)) != SRV_OK ||
         (st = get_list(appr, "conditions.approval", "groups", LIST_NAME, &r->approver_groups, NULL,
-                       err)) != SRV_OK)
+                       err)) != SRV_OK ||
+        (st = srv_json_get_bool(appr, "project_approvers", 0, &r->project_approvers, err)) !=
+            SRV_OK)
         return st;
-    if (r->approvers.n + r->approver_groups.n == 0)
+    if (r->approvers.n + r->approver_groups.n == 0 && !r->project_approvers)
         return srv_fail(err, SRV_E_INVALID_FIELD,
-                        "conditions.approval must name approvers or approver groups");
-    if (!r->approver_groups.n && (size_t)r->approvals_required > r->approvers.n)
+                        "conditions.approval must name approvers or approver groups, or set "
+                        "project_approvers");
+    if (!r->approver_groups.n && !r->project_approvers &&
+        (size_t)r->approvals_required > r->approvers.n)
         return srv_fail(err, SRV_E_INVALID_FIELD,
                         "conditions.approval.required (%lld) exceeds the %zu named approvers",
                         r->approvals_required, r->approvers.n);
@@ -463,9 +474,10 @@ fail:
 
 void policy_rule_clear(policy_rule *r)
 {
-    policy_list *lists[] = {&r->users,      &r->groups,    &r->service_accounts, &r->keys,
-                            &r->key_groups, &r->machines,  &r->applications,     &r->hashes,
-                            &r->mechanisms, &r->approvers, &r->approver_groups};
+    policy_list *lists[] = {&r->users,      &r->groups,       &r->service_accounts,
+                            &r->keys,       &r->key_groups,   &r->projects,
+                            &r->machines,   &r->applications, &r->hashes,
+                            &r->mechanisms, &r->approvers,    &r->approver_groups};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         free(lists[i]->items);
     free(r->ips);
@@ -544,7 +556,8 @@ static int subject_matches(const policy_rule *r, const policy_request *q)
 static int key_matches(const policy_rule *r, const policy_request *q)
 {
     return in_list(&r->keys, q->key, 1) ||
-           any_in_list(&r->key_groups, q->key_groups, q->nkey_groups);
+           any_in_list(&r->key_groups, q->key_groups, q->nkey_groups) ||
+           (q->project && *q->project && in_list(&r->projects, q->project, 0));
 }
 
 static int ip_in(const policy_cidr *c, const char *ip)
@@ -694,7 +707,7 @@ void policy_evaluate(const policy_set *set, const policy_request *q, policy_deci
     const policy_rule *near = NULL;
     policy_outcome near_reason = POLICY_DENIED_DEFAULT;
     char near_msg[256] = "";
-    int grant_pending = q->granted;
+    policy_grant grant_pending = q->granted;
 
     memset(d, 0, sizeof(*d));
     for (size_t i = 0; i < set->n; i++) {
@@ -727,8 +740,12 @@ void policy_evaluate(const policy_set *set, const policy_request *q, policy_deci
     }
     if (grant_pending) {
         d->outcome = POLICY_ALLOWED;
-        d->by_grant = 1;
-        snprintf(d->message, sizeof(d->message), "allowed by a grant on key \"%s\"", q->key);
+        d->by_grant = grant_pending;
+        if (grant_pending == POLICY_GRANT_PROJECT)
+            snprintf(d->message, sizeof(d->message), "allowed by the signer role in project \"%s\"",
+                     q->project);
+        else
+            snprintf(d->message, sizeof(d->message), "allowed by a grant on key \"%s\"", q->key);
         return;
     }
     /* Nothing allowed it. Name the closest allow rule's reason when there was one. */
@@ -738,7 +755,8 @@ void policy_evaluate(const policy_set *set, const policy_request *q, policy_deci
         snprintf(d->message, sizeof(d->message), "%s", near_msg);
     else
         snprintf(d->message, sizeof(d->message),
-                 "%s:%s may not sign with key \"%s\": no grant or policy rule allows it",
+                 "%s:%s may not sign with key \"%s\": no grant, project role or policy rule "
+                 "allows it",
                  q->subject_is_service ? "service" : "user", q->subject, q->key);
 }
 
@@ -777,7 +795,7 @@ int policy_may_ever_allow(const policy_set *set, const policy_request *q, const 
     }
     if (q->granted) {
         if (rule)
-            *rule = "grant";
+            *rule = grant_rule_name(q->granted);
         return 1;
     }
     return 0;

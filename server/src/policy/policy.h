@@ -75,7 +75,7 @@ typedef struct {
     long long priority;
     int enabled;
     policy_list users, groups, service_accounts; /* "*" in users: any user or account */
-    policy_list keys, key_groups;                /* "*" in keys: any key */
+    policy_list keys, key_groups, projects;      /* "*" in keys: any key */
     int has_machines, has_ips, has_apps;
     policy_list machines, applications; /* applications: fnmatch(3) patterns */
     policy_cidr *ips;
@@ -90,6 +90,7 @@ typedef struct {
     size_t nquotas;
     long long approvals_required; /* 0: no approval */
     policy_list approvers, approver_groups;
+    int project_approvers; /* the approvers of the key's project may decide too */
     long long approval_ttl;
     cJSON *doc; /* the validated document, owned */
 } policy_rule;
@@ -102,6 +103,10 @@ typedef struct {
 /* Returns the signatures counted in the sliding window [since, now] for scope, or -1 on error. */
 typedef long long (*policy_count_fn)(void *ctx, policy_quota_scope scope, int64_t since);
 
+/* What lets a subject sign with a key before any explicit rule: nothing, a grant on the key,
+ * or the signer role in the key's project. Both are an allow rule at priority 0. */
+typedef enum { POLICY_GRANT_NONE, POLICY_GRANT_DIRECT, POLICY_GRANT_PROJECT } policy_grant;
+
 typedef struct {
     const char *subject;       /* user or service-account name */
     int subject_is_service;    /* 1: a service account */
@@ -110,6 +115,7 @@ typedef struct {
     const char *key;
     const char *const *key_groups;
     size_t nkey_groups;
+    const char *project;     /* the key's project; NULL or "" if none */
     const char *machine;     /* verified by mTLS; NULL or "" if none */
     const char *ip;          /* peer address, textual IPv4 or IPv6; may be NULL */
     const char *application; /* advisory: what the agent reported; may be NULL */
@@ -117,7 +123,7 @@ typedef struct {
     const char *mechanism;   /* "rsa-pkcs1", "rsa-pss", "ecdsa" */
     const char *hash;        /* "sha256", ... */
     long long signatures;    /* digests in the request (quotas count signatures) */
-    int granted;             /* the subject holds a grant on the key: an allow rule at priority 0 */
+    policy_grant granted;    /* an allow rule at priority 0 (policy_grant) */
     policy_count_fn count;
     void *count_ctx;
     int key_disabled; /* read by policy_may_ever_allow() only (the sign path refuses a disabled
@@ -127,7 +133,7 @@ typedef struct {
 typedef struct {
     policy_outcome outcome;
     const policy_rule *rule; /* the deciding rule, or for a near miss the closest allow rule */
-    int by_grant;            /* decided by the implicit grant rule */
+    policy_grant by_grant;   /* decided by the implicit grant rule: which one */
     char message[256];
 } policy_decision;
 
@@ -158,7 +164,7 @@ void policy_evaluate_allow(const policy_rule *r, const policy_request *q, policy
  * points into set. A disabled key: 0. */
 int policy_may_ever_allow(const policy_set *set, const policy_request *req, const char **rule);
 
-/* The deciding rule's name, "grant" for the implicit grant rule, or NULL. */
+/* The deciding rule's name, "grant" or "project" for the implicit grant rule, or NULL. */
 const char *policy_decision_rule(const policy_decision *d);
 const char *policy_outcome_code(policy_outcome outcome);
 int policy_outcome_http(policy_outcome outcome);

@@ -18,6 +18,7 @@ static const char *const sql[S_COUNT] = {
                  " AND (?7 IS NULL OR time < ?7)"
                  " AND (?8 IS NULL OR json_extract(record, '$.detail.key') = ?8)"
                  " AND (?9 IS NULL OR json_extract(record, '$.detail.request_id') = ?9)"
+                 " AND (?11 IS NULL OR json_extract(record, '$.detail.project') = ?11)"
                  " ORDER BY seq LIMIT ?10",
     [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM audit",
 };
@@ -65,6 +66,7 @@ srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_c
     bind_opt(s, 8, q->key);
     bind_opt(s, 9, q->request_id);
     sqlite3_bind_int64(s, 10, q->limit);
+    bind_opt(s, 11, q->project);
     while (!stopped && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         srv_audit_row row;
         const unsigned char *t;

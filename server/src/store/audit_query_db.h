@@ -11,7 +11,7 @@ typedef struct {
     int64_t window; /* examine at most seq in (after, after + window] */
     long limit;     /* at most this many matches */
     /* Filters; NULL matches anything. since/until: RFC 3339 UTC text as the log writes it. */
-    const char *actor, *action, *outcome, *key, *request_id, *since, *until;
+    const char *actor, *action, *outcome, *key, *request_id, *since, *until, *project;
 } srv_audit_query;
 
 /* Calls cb for each match (cb returns non-zero to stop). *scanned_to receives the highest seq

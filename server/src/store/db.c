@@ -130,6 +130,21 @@ static const char *const migrations[] = {
     " chain_pem TEXT, cert_not_after INTEGER, created_at INTEGER NOT NULL,"
     " rotated_at INTEGER NOT NULL, retired_at INTEGER, PRIMARY KEY(key_id, version))"
     " WITHOUT ROWID;",
+    /* 10 -> 11: projects: a key belongs to at most one; members (a user, a service account or
+     * a user group) hold roles in it (admin, signer, approver). */
+    "CREATE TABLE projects(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " description TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
+    "ALTER TABLE keys ADD COLUMN project_id INTEGER REFERENCES projects(id);"
+    "CREATE INDEX keys_project ON keys(project_id);"
+    "CREATE TABLE project_members(project_id INTEGER NOT NULL REFERENCES projects(id),"
+    " role TEXT NOT NULL CHECK(role IN ('admin','signer','approver')),"
+    " user_id INTEGER REFERENCES users(id), user_group TEXT, created_at INTEGER NOT NULL,"
+    " CHECK((user_id IS NULL) <> (user_group IS NULL)));"
+    "CREATE UNIQUE INDEX project_members_user ON project_members(project_id, role, user_id)"
+    " WHERE user_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX project_members_group ON project_members(project_id, role, user_group)"
+    " WHERE user_group IS NOT NULL;"
+    "CREATE INDEX project_members_by_user ON project_members(user_id);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -180,13 +195,16 @@ static const char *const queries[Q_COUNT] = {
                         " enrolled_at, created_at FROM machines ORDER BY name",
     [Q_KEY_INSERT] = "INSERT INTO keys(name, ckaid, type, spki, is_ca, disabled, created_at)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6)",
-    [Q_KEY_GET] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at FROM keys"
+    [Q_KEY_GET] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at, project_id,"
+                  " (SELECT p.name FROM projects p WHERE p.id = keys.project_id) FROM keys"
                   " WHERE name = ?1",
     [Q_KEY_DISABLE] = "UPDATE keys SET disabled = 1 WHERE id = ?1",
-    [Q_KEYS_ALL] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at FROM keys"
+    [Q_KEYS_ALL] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at, project_id,"
+                   " (SELECT p.name FROM projects p WHERE p.id = keys.project_id) FROM keys"
                    " WHERE is_ca = 0 ORDER BY name",
     [Q_KEYS_USER] = "SELECT k.id, k.name, k.ckaid, k.type, k.spki, k.is_ca, k.disabled,"
-                    " k.created_at FROM keys k JOIN grants g ON g.key_id = k.id"
+                    " k.created_at, k.project_id, (SELECT p.name FROM projects p"
+                    " WHERE p.id = k.project_id) FROM keys k JOIN grants g ON g.key_id = k.id"
                     " WHERE g.user_id = ?1 AND k.disabled = 0 AND k.is_ca = 0 ORDER BY k.name",
     [Q_CERT_SET] = "INSERT OR REPLACE INTO certificates(key_id, der, chain_pem, not_after,"
                    " created_at) VALUES(?1, ?2, ?3, ?4, ?5)",

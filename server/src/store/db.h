@@ -59,6 +59,8 @@ typedef struct {
     int disabled;
     int is_ca;
     int64_t created_at;
+    int64_t project_id;             /* 0: in no project */
+    char project[SRV_NAME_MAX + 1]; /* its name, "" if none */
 } srv_key;
 
 /* A stored certificate: the leaf DER and the rest of its chain as PEM (may be empty). */
@@ -77,7 +79,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 10
+#define SRV_DB_SCHEMA_VERSION 11
 
 /* Opens a connection; the writer runs migrations and uses synchronous=FULL. */
 srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err);

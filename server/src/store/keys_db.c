@@ -47,6 +47,8 @@ static srv_status key_from_row(sqlite3_stmt *s, srv_key *out, srv_error *err)
     out->is_ca = sqlite3_column_int(s, 5);
     out->disabled = sqlite3_column_int(s, 6);
     out->created_at = sqlite3_column_int64(s, 7);
+    out->project_id = sqlite3_column_int64(s, 8);
+    srv_db_copy_text(out->project, sizeof(out->project), sqlite3_column_text(s, 9));
     return SRV_OK;
 }
 

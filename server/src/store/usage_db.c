@@ -6,7 +6,7 @@
 #include "db_internal.h"
 
 enum { S_DAY_ADD, S_TOTAL_ADD, S_KEY_USAGE, S_SET_LIMIT, S_LIST, S_COUNT };
-_Static_assert(SRV_DB_SLOT_USAGE + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+_Static_assert(SRV_DB_SLOT_USAGE + S_COUNT <= SRV_DB_SLOT_PROJECT, "usage overlaps project_db.c");
 
 static const char *const sql[S_COUNT] = {
     [S_DAY_ADD] = "INSERT INTO usage_daily(day, key_id, user_id, signatures, denials)"
@@ -16,10 +16,12 @@ static const char *const sql[S_COUNT] = {
                     " AND (usage_limit IS NULL OR signatures_total + ?2 <= usage_limit)",
     [S_KEY_USAGE] = "SELECT signatures_total, coalesce(usage_limit, -1) FROM keys WHERE id = ?1",
     [S_SET_LIMIT] = "UPDATE keys SET usage_limit = ?2 WHERE id = ?1",
-    [S_LIST] = "SELECT u.day, k.name, s.name, u.signatures, u.denials FROM usage_daily u"
+    [S_LIST] = "SELECT u.day, k.name, s.name, u.signatures, u.denials, p.name FROM usage_daily u"
                " JOIN keys k ON k.id = u.key_id JOIN users s ON s.id = u.user_id"
+               " LEFT JOIN projects p ON p.id = k.project_id"
                " WHERE u.day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR k.name = ?3)"
-               " AND (?4 IS NULL OR s.name = ?4) ORDER BY u.day, k.name, s.name LIMIT ?5",
+               " AND (?4 IS NULL OR s.name = ?4) AND (?6 IS NULL OR p.name = ?6)"
+               " ORDER BY u.day, k.name, s.name LIMIT ?5",
 };
 
 static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
@@ -97,9 +99,16 @@ srv_status srv_db_key_set_limit(srv_db *db, int64_t key_id, long long limit, srv
     return srv_db_step_done(db, s, err, "key usage limit");
 }
 
-srv_status srv_db_usage_list(srv_db *db, int64_t from_day, int64_t to_day, const char *key,
-                             const char *user, long limit, srv_usage_cb cb, void *ctx, int *more,
-                             srv_error *err)
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+srv_status srv_db_usage_list(srv_db *db, const srv_usage_filter *f, srv_usage_cb cb, void *ctx,
+                             int *more, srv_error *err)
 {
     sqlite3_stmt *s = stmt(db, S_LIST, err);
     srv_usage_row row;
@@ -108,19 +117,14 @@ srv_status srv_db_usage_list(srv_db *db, int64_t from_day, int64_t to_day, const
     if (!s)
         return SRV_E_DATABASE;
     *more = 0;
-    sqlite3_bind_int64(s, 1, from_day);
-    sqlite3_bind_int64(s, 2, to_day);
-    if (key)
-        sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 3);
-    if (user)
-        sqlite3_bind_text(s, 4, user, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 4);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)limit + 1);
+    sqlite3_bind_int64(s, 1, f->from_day);
+    sqlite3_bind_int64(s, 2, f->to_day);
+    bind_opt(s, 3, f->key);
+    bind_opt(s, 4, f->user);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)f->limit + 1);
+    bind_opt(s, 6, f->project);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n++ == limit) {
+        if (n++ == f->limit) {
             *more = 1;
             continue;
         }
@@ -130,6 +134,7 @@ srv_status srv_db_usage_list(srv_db *db, int64_t from_day, int64_t to_day, const
         row.user = (const char *)sqlite3_column_text(s, 2);
         row.signatures = sqlite3_column_int64(s, 3);
         row.denials = sqlite3_column_int64(s, 4);
+        row.project = (const char *)sqlite3_column_text(s, 5);
         cb(&row, ctx);
     }
     sqlite3_reset(s);

@@ -20,13 +20,20 @@ srv_status srv_db_key_set_limit(srv_db *db, int64_t key_id, long long limit, srv
 typedef struct {
     int64_t day;
     const char *key, *user; /* names, valid during the callback */
+    const char *project;    /* the key's project now, NULL if none */
     long long signatures, denials;
 } srv_usage_row;
 typedef void (*srv_usage_cb)(const srv_usage_row *row, void *ctx);
-/* Rows with from_day <= day <= to_day, for a key and/or a user (NULL: any), by day, key and
- * user; at most limit rows (*more set when there were more). */
-srv_status srv_db_usage_list(srv_db *db, int64_t from_day, int64_t to_day, const char *key,
-                             const char *user, long limit, srv_usage_cb cb, void *ctx, int *more,
-                             srv_error *err);
+/* What a usage listing selects: NULL matches anything. A project's usage is that of the keys
+ * it holds now. */
+typedef struct {
+    int64_t from_day, to_day; /* from_day <= day <= to_day */
+    const char *key, *user, *project;
+    long limit;
+} srv_usage_filter;
+/* Rows matching f, by day, key and user; at most f->limit rows (*more set when there were
+ * more). */
+srv_status srv_db_usage_list(srv_db *db, const srv_usage_filter *f, srv_usage_cb cb, void *ctx,
+                             int *more, srv_error *err);
 
 #endif
