@@ -3,7 +3,7 @@
 # enrollment with mbedTLS and a private DACL (enroll_win.c), `certstore` (CryptoAPI) and
 # `providers` (the KSP's and CSP's own registration code).
 add_executable(signum-util
-  src/util/main.c src/util/admin.c src/util/admin_api.c src/util/admin_identities.c src/util/admin_keys.c src/util/admin_audit.c src/util/enroll.c src/util/os_win.c src/util/https_win.c
+  src/util/main.c src/util/admin.c src/util/admin_api.c src/util/admin_identities.c src/util/admin_keys.c src/util/admin_audit.c src/util/admin_projects.c src/util/enroll.c src/util/os_win.c src/util/https_win.c
   src/util/enroll_win.c src/util/certstore_win.c src/util/providers_win.c src/agent/config.c
   src/common/b64.c src/common/win_trust.c src/common/win_clientcert.c)
 target_include_directories(signum-util PRIVATE src ${MINGW_DEPS_INC})

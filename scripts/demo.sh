@@ -66,20 +66,23 @@ echo "listening at $url (TLS verified against the server's own CA)"
 
 curl -sS --cacert "$ca" "$url/healthz"; echo
 
-step "The administrator creates an RSA-2048 key inside the HSM and a code-signing certificate"
-as_admin "$util" admin keys create release --type rsa2048
+step "The administrator creates a project and, in it, an RSA-2048 key inside the HSM with a code-signing certificate"
+as_admin "$util" admin projects create demo --description "the demo's release keys"
+as_admin "$util" admin keys create release --type rsa2048 --project demo
 as_admin "$util" admin keys issue-cert release --cn "Demo Release Signing" > "$work/release.crt"
 openssl x509 -in "$work/release.crt" -noout -subject -issuer -ext extendedKeyUsage,crlDistributionPoints
 openssl verify -purpose any -CAfile "$ca" "$work/release.crt"
 
-step "The administrator creates a signer identity and grants it the key"
+step "The administrator creates a signer identity and makes it a signer of the project"
 as_admin "$util" admin users create release-bot --role signer --json \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' > "$work/signer.key"
 echo "(release-bot's API key written to a 0600 file; it is never printed)"
-as_admin "$util" admin keys grant release release-bot
-echo "an admin cannot sign, even with a grant: separation of duties"
-if as_admin "$util" admin keys grant release admin 2>&1; then
-  echo "an admin was granted a key" >&2
+as_admin "$util" admin projects add demo signer --user release-bot --reason "release automation"
+as_admin "$util" admin projects show demo
+echo "an admin cannot sign, neither by a grant nor by a project role: separation of duties"
+if as_admin "$util" admin keys grant release admin 2>&1 ||
+  as_admin "$util" admin projects add demo signer --user admin --reason "try" 2>&1; then
+  echo "an admin was given signing rights" >&2
   exit 1
 fi
 
@@ -108,11 +111,11 @@ step "Verifying the Authenticode signature with osslsigncode against the server'
 osslsigncode verify -CAfile "$ca" -in "$work/hello-signed.exe" | grep -E 'Subject:|Signature verification|Succeeded'
 
 step "The audit trail of the key, as the administrator sees it (signum-util admin audit)"
-as_admin "$util" admin audit --key release | cut -c1-150
+as_admin "$util" admin audit --project demo | cut -c1-150
 "$server" audit verify --state "$work/state"
 
-step "Usage of the key today"
-as_admin "$util" admin usage --key release
+step "Usage of the project's keys today"
+as_admin "$util" admin usage --project demo
 
 step "Stopping the agents and the server"
 as_signer "$util" agent stop

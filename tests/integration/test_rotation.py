@@ -1,11 +1,13 @@
 """Key rotation: sign, rotate, sign again. Both signatures verify against their own
 certificates (and not the other's); the key name signs with the new key at once; the earlier
 version stays listed with its certificate until it is retired, which destroys it in the HSM;
-a signer's agent shows the new certificate without a restart."""
+a signer's agent, and libsignumpkcs11.so through it (pkcs11-tool), show the new certificate
+without a restart and sign with the new key."""
 
 import base64
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -16,6 +18,9 @@ from signum_harness import (HASHES, ServerTestCase, SOFTHSM_MODULE, ecdsa_raw_to
                             run, unb64)
 
 MSG1, MSG2 = b"release 1.0", b"release 2.0"
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULE = os.environ.get("SIGNUM_PKCS11") or os.path.normpath(
+    os.path.join(HERE, "..", "..", "build", "linux-pkcs11", "libsignumpkcs11.so"))
 
 
 class RotationTest(ServerTestCase):
@@ -53,6 +58,32 @@ class RotationTest(ServerTestCase):
                    "--login", "--pin", s.user_pin(), "-O"], env=s.hsm_env(), check=True)
         return ("ID:         %s" % key_id_hex) in out.stdout.decode()
 
+    def p11(self, agent, *args):
+        """pkcs11-tool through libsignumpkcs11.so and the signer's running agent."""
+        env = dict(agent.env)
+        if os.environ.get("SIGNUM_ASAN_RUNTIME"):
+            # The sanitizer build's module needs its runtime loaded before pkcs11-tool's own.
+            env.update(LD_PRELOAD=os.environ["SIGNUM_ASAN_RUNTIME"], ASAN_OPTIONS="detect_leaks=0")
+        proc = subprocess.run(["pkcs11-tool", "--module", MODULE, "--login", "--pin",
+                               self.signer_key] + list(args), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode(errors="replace"))
+        return proc
+
+    def p11_cert(self, agent):
+        out = os.path.join(agent.root, "cert.der")
+        self.p11(agent, "--read-object", "--type", "cert", "--label", "rot", "-o", out)
+        with open(out, "rb") as f:
+            return base64.b64encode(f.read()).decode()
+
+    def p11_sign(self, agent, msg):
+        data, sig = os.path.join(agent.root, "msg"), os.path.join(agent.root, "msg.sig")
+        with open(data, "wb") as f:
+            f.write(msg)
+        self.p11(agent, "--sign", "-m", "ECDSA-SHA256", "--label", "rot", "-i", data, "-o", sig)
+        with open(sig, "rb") as f:
+            return ecdsa_raw_to_der(f.read())
+
     def test_sign_rotate_sign_retire(self):
         s = self.server
         agent = Agent(["https://localhost:%d" % s.port], s.ca_cert_path, api_key=self.signer_key,
@@ -63,6 +94,7 @@ class RotationTest(ServerTestCase):
         self.assertEqual([k["id"] for k in before if k["name"] == "rot"], [old["id"]])
         sig1 = self.sign(MSG1)
         self.assertTrue(self.verifies(old["certificate"], MSG1, sig1))
+        self.assertEqual(self.p11_cert(agent), old["certificate"])
 
         new = self.admin("POST", "/rotate", {"reason": "yearly rotation"})
         self.assertNotEqual(new["id"], old["id"])
@@ -93,6 +125,11 @@ class RotationTest(ServerTestCase):
                 break
             time.sleep(0.5)
         self.assertEqual(ids, [new["id"]])
+        # The PKCS#11 module, through the same agent: the new certificate, the new key.
+        self.assertEqual(self.p11_cert(agent), new["certificate"])
+        sig3 = self.p11_sign(agent, MSG2 + b" via pkcs11")
+        self.assertTrue(self.verifies(new["certificate"], MSG2 + b" via pkcs11", sig3))
+        self.assertFalse(self.verifies(old["certificate"], MSG2 + b" via pkcs11", sig3))
 
         # Retiring the earlier version destroys it in the HSM, with an audit record.
         self.assertTrue(self.hsm_has(old["id"]))

@@ -50,6 +50,8 @@ enum {
     S_LIST_GROUP,
     S_LIST_KEY_GROUP,
     S_LIST_LAYERED,
+    S_PROJECT_RULE,
+    S_PROJECT_FREEZE,
     S_COUNT
 };
 
@@ -136,6 +138,11 @@ static const char *const sets[S_COUNT] = {
         "[\"*\"]},\"keys\":{\"names\":[\"*\"]}},"
         "{\"name\":\"allow-all\",\"effect\":\"allow\",\"priority\":10,\"subjects\":"
         "{\"users\":[\"*\"]},\"keys\":{\"names\":[\"*\"]}}]",
+    [S_PROJECT_RULE] = "[{\"name\":\"web-team\",\"effect\":\"allow\",\"subjects\":{\"users\":"
+                       "[\"alice\"]},\"keys\":{\"projects\":[\"web\"]}}]",
+    /* A deny of everyone on project web, above the signer role (priority 0). */
+    [S_PROJECT_FREEZE] = "[{\"name\":\"freeze-web\",\"effect\":\"deny\",\"priority\":5,"
+                         "\"subjects\":{\"users\":[\"*\"]},\"keys\":{\"projects\":[\"web\"]}}]",
 };
 
 /* ---- the table ---------------------------------------------------------------------------- */
@@ -151,7 +158,8 @@ typedef struct {
     const char *machine, *ip, *app;
     const char *time; /* RFC 3339 UTC; NULL: 2025-01-06T10:00:00Z (a Monday) */
     const char *mech, *hash;
-    int granted;
+    int granted;         /* policy_grant */
+    const char *project; /* the key's project */
     long long used_key, used_subject, used_subject_key, signatures;
     policy_outcome want;
     const char *rule; /* NULL: none */
@@ -163,6 +171,36 @@ static const policy_case cases[] = {
     {.what = "grant alone allows",
      .set = S_EMPTY,
      .granted = 1,
+     .want = POLICY_ALLOWED,
+     .rule = "grant"},
+    {.what = "project signer role alone allows",
+     .set = S_EMPTY,
+     .granted = POLICY_GRANT_PROJECT,
+     .project = "web",
+     .want = POLICY_ALLOWED,
+     .rule = "project"},
+    {.what = "rule naming the key's project",
+     .set = S_PROJECT_RULE,
+     .key = "k7",
+     .project = "web",
+     .want = POLICY_ALLOWED,
+     .rule = "web-team"},
+    {.what = "rule naming another project",
+     .set = S_PROJECT_RULE,
+     .project = "lib",
+     .want = POLICY_DENIED_DEFAULT},
+    {.what = "rule naming a project, key in none",
+     .set = S_PROJECT_RULE,
+     .want = POLICY_DENIED_DEFAULT},
+    {.what = "deny on the project beats the signer role",
+     .set = S_PROJECT_FREEZE,
+     .granted = POLICY_GRANT_PROJECT,
+     .project = "web",
+     .want = POLICY_DENIED_RULE,
+     .rule = "freeze-web"},
+    {.what = "deny on the project, key moved out, grant allows",
+     .set = S_PROJECT_FREEZE,
+     .granted = POLICY_GRANT_DIRECT,
      .want = POLICY_ALLOWED,
      .rule = "grant"},
     {.what = "grant for another user does not apply",
@@ -725,7 +763,8 @@ static void test_table(void **state)
         q.mechanism = c->mech ? c->mech : "rsa-pkcs1";
         q.hash = c->hash ? c->hash : "sha256";
         q.signatures = c->signatures ? c->signatures : 1;
-        q.granted = c->granted;
+        q.granted = (policy_grant)c->granted;
+        q.project = c->project;
         q.count = fake_count;
         q.count_ctx = (void *)c;
         policy_evaluate(&set, &q, &d);
@@ -756,6 +795,7 @@ typedef struct {
     const char *key;    /* NULL: k1 */
     const char *key_groups;
     int granted, key_disabled;
+    const char *project;
     int want;
     const char *rule; /* the deciding rule; NULL: none */
 } listing_case;
@@ -763,6 +803,23 @@ typedef struct {
 static const listing_case listing_cases[] = {
     {.what = "no rules, no grant", .set = S_EMPTY, .want = 0},
     {.what = "grant only", .set = S_EMPTY, .granted = 1, .want = 1, .rule = "grant"},
+    {.what = "project signer only",
+     .set = S_EMPTY,
+     .granted = POLICY_GRANT_PROJECT,
+     .project = "web",
+     .want = 1,
+     .rule = "project"},
+    {.what = "project frozen for everyone",
+     .set = S_PROJECT_FREEZE,
+     .granted = POLICY_GRANT_PROJECT,
+     .project = "web",
+     .want = 0,
+     .rule = "freeze-web"},
+    {.what = "rule naming the project",
+     .set = S_PROJECT_RULE,
+     .project = "web",
+     .want = 1,
+     .rule = "web-team"},
     {.what = "rule only", .set = S_BASIC, .want = 1, .rule = "basic"},
     {.what = "rule for another user", .set = S_BASIC, .subject = "bob", .want = 0},
     {.what = "rule for another key", .set = S_BASIC, .key = "k2", .want = 0},
@@ -901,7 +958,8 @@ static void test_may_ever_allow(void **state)
         q.key = c->key ? c->key : "k1";
         q.nkey_groups = split(c->key_groups, kbuf, kgroups);
         q.key_groups = kgroups;
-        q.granted = c->granted;
+        q.granted = (policy_grant)c->granted;
+        q.project = c->project;
         q.key_disabled = c->key_disabled;
         got = policy_may_ever_allow(&set, &q, &rule);
         if (got != c->want || (c->rule == NULL) != (rule == NULL) ||

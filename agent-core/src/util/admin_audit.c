@@ -56,19 +56,20 @@ static void print_records(const cJSON *doc)
 
 static const char audit_usage[] =
     "Usage: signum-util admin audit [--actor A] [--action A] [--outcome O] [--key K]\n"
-    "         [--request-id R] [--since T] [--until T] [--after SEQ] [--limit N] [--all] "
-    "[--json]\n"
+    "         [--project P] [--request-id R] [--since T] [--until T] [--after SEQ] [--limit N]\n"
+    "         [--all] [--json]\n"
     "The audit log, oldest first. T is RFC 3339 or unix seconds; A is e.g. user:alice or\n"
     "service:ci. One page (--limit, at most 1000) from --after on; --all follows the cursor\n"
     "to the end.\n";
 
 int util_cmd_admin_audit(int argc, char **argv, int json)
 {
-    static const char *const opts[] = {"actor", "action", "outcome", "key",   "request-id",
-                                       "since", "until",  "after",   "limit", NULL};
-    static const char *const params[] = {"actor", "action", "outcome", "key",  "request_id",
-                                         "since", "until",  "after",   "limit"};
-    const char *v[9], *pos[1];
+    static const char *const opts[] = {"actor",      "action",  "outcome", "key",
+                                       "request-id", "since",   "until",   "after",
+                                       "limit",      "project", NULL};
+    static const char *const params[] = {"actor", "action", "outcome", "key",   "request_id",
+                                         "since", "until",  "after",   "limit", "project"};
+    const char *v[10], *pos[1];
     char query[1400] = "", path[1500], next[32] = "";
     int npos = 0, all = 0, rc = EXIT_OK, n = 0;
 
@@ -86,7 +87,7 @@ int util_cmd_admin_audit(int argc, char **argv, int json)
         fputs(audit_usage, stderr);
         return rc;
     }
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 10; i++) {
         char num[32];
         const char *value = v[i];
         if (!value || (i == 7 && all))
@@ -152,14 +153,15 @@ static void print_usage(const cJSON *doc)
 }
 
 static const char usage_usage[] =
-    "Usage: signum-util admin usage [--key K] [--signer S] [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
-    "         [--json]\n"
-    "Signatures and denials per day, key and signer (default: the last 30 days).\n";
+    "Usage: signum-util admin usage [--key K] [--signer S] [--project P] [--from YYYY-MM-DD]\n"
+    "         [--to YYYY-MM-DD] [--json]\n"
+    "Signatures and denials per day, key and signer (default: the last 30 days). A project's\n"
+    "admin reads its usage with --project.\n";
 
 int util_cmd_admin_usage(int argc, char **argv, int json)
 {
-    static const char *const opts[] = {"key", "signer", "from", "to", NULL};
-    const char *v[4], *pos[1];
+    static const char *const opts[] = {"key", "signer", "from", "to", "project", NULL};
+    const char *v[5], *pos[1];
     char query[800] = "", path[900];
     int npos = 0, rc;
 
@@ -171,7 +173,7 @@ int util_cmd_admin_usage(int argc, char **argv, int json)
         fputs(usage_usage, stderr);
         return rc;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (v[i] && !add_param(query, sizeof(query), opts[i], v[i])) {
             fprintf(stderr, "signum-util admin usage: the filters are too long\n");
             return EXIT_USAGE;

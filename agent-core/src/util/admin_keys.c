@@ -13,15 +13,16 @@
 static void print_keys(const cJSON *doc)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *e;
-    char b1[72], b2[24], b3[40];
-    printf("%-28s %-9s %-9s %s\n", "NAME", "TYPE", "STATE", "CERTIFICATE UNTIL");
+    char b1[72], b2[24], b3[40], b4[72];
+    printf("%-28s %-9s %-9s %-20s %s\n", "NAME", "TYPE", "STATE", "CERTIFICATE UNTIL", "PROJECT");
     cJSON_ArrayForEach(e, list)
     {
-        printf("%-28s %-9s %-9s %s\n", adm_text(e, "name", b1, sizeof(b1)),
+        printf("%-28s %-9s %-9s %-20s %s\n", adm_text(e, "name", b1, sizeof(b1)),
                adm_text(e, "type", b2, sizeof(b2)),
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "disabled")) ? "disabled"
                                                                              : "enabled",
-               adm_time(e, "certificate_not_after", b3, sizeof(b3)));
+               adm_time(e, "certificate_not_after", b3, sizeof(b3)),
+               adm_text(e, "project", b4, sizeof(b4)));
     }
 }
 
@@ -127,6 +128,7 @@ static const char keys_usage[] =
     "  create NAME --type rsa2048|rsa3072|rsa4096|ec-p256|ec-p384   generated in the HSM\n"
     "      [--cert builtin|external|none --cn CN [--org ORG] [--days N]]   with a certificate\n"
     "      from the built-in CA, or a CSR for an external CA (printed)\n"
+    "      [--project P]   in project P (a project's admin creates keys only there)\n"
     "  issue-cert NAME --cn CN [--org ORG] [--days N]   from the built-in CA (codeSigning)\n"
     "  csr NAME --cn CN [--org ORG]          a PKCS#10 request for an external CA (PEM)\n"
     "  import-chain NAME FILE                the external CA's chain, leaf first (PEM)\n"
@@ -142,14 +144,15 @@ static const char keys_usage[] =
     "  enable NAME --reason TEXT\n"
     "  usage-limit NAME --limit N|none --reason TEXT   total signatures the key may make\n"
     "  disable NAME                          the key signs no more\n"
-    "  grant NAME USER                       lets USER (or a service account) sign with it\n";
+    "  grant NAME USER                       lets USER (or a service account) sign with it\n"
+    "      (also 'admin grants'; 'admin projects' for projects)\n";
 
 int util_cmd_admin_keys(int argc, char **argv, int json)
 {
-    static const char *const opts[] = {"type",    "cn",    "org",   "days", "reason",
-                                       "comment", "since", "limit", "cert", NULL};
-    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE, O_LIMIT, O_CERT };
-    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[9];
+    static const char *const opts[] = {"type",  "cn",    "org",  "days",    "reason", "comment",
+                                       "since", "limit", "cert", "project", NULL};
+    enum { O_TYPE, O_CN, O_ORG, O_DAYS, O_REASON, O_COMMENT, O_SINCE, O_LIMIT, O_CERT, O_PROJECT };
+    const char *act = argc > 1 ? argv[1] : "", *pos[2], *v[10];
     char what[64], path[400];
     int npos = 0, rc;
     cJSON *body;
@@ -172,6 +175,7 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         add_opt(body, "certificate", v[O_CERT]);
         add_opt(body, "common_name", v[O_CN]);
         add_opt(body, "organization", v[O_ORG]);
+        add_opt(body, "project", v[O_PROJECT]);
         if (v[O_DAYS]) {
             char *end;
             long days = strtol(v[O_DAYS], &end, 10);

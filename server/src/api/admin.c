@@ -362,7 +362,8 @@ void api_admin_keys_create(api_call *c)
     memset(&job, 0, sizeof(job));
     job.certificate = "none";
     if (srv_json_get_string(c->body, "project", 0, SRV_NAME_MAX, &project, &err) != SRV_OK ||
-        api_require_admin_or_project(c, project, &err) != SRV_OK)
+        (project ? api_project_scope(c, 0, project, &err)
+                 : api_require_admin_or_project(c, NULL, &err)) != SRV_OK)
         goto fail;
     if (project && !c->project[0]) {
         srv_fail(&err, SRV_E_PROJECT_NOT_FOUND, "no project named \"%s\"", project);
