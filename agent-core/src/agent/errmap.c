@@ -44,8 +44,13 @@ static const struct {
     {"bad_credentials", SG_ERR_AUTH_FAILED},
     {"token_invalid", SG_ERR_AUTH_FAILED},
     {"token_expired", SG_ERR_AUTH_FAILED},
+    {"totp_required", SG_ERR_AUTH_FAILED},
+    {"totp_invalid", SG_ERR_AUTH_FAILED},
+    {"totp_replayed", SG_ERR_AUTH_FAILED},
+    {"session_expired", SG_ERR_AUTH_FAILED},
     /* 403, 410: the server said no to this call or signature. */
     {"forbidden", SG_ERR_DENIED},
+    {"csrf_token_invalid", SG_ERR_DENIED},
     {"key_not_granted", SG_ERR_DENIED},
     {"key_disabled", SG_ERR_DENIED},
     {"policy_denied_rule", SG_ERR_DENIED},
@@ -65,6 +70,8 @@ static const struct {
     {"key_usage_limit", SG_ERR_DENIED},
     /* 404 */
     {"key_not_found", SG_ERR_KEY_NOT_FOUND},
+    /* 429: too many failed one-time codes: a refusal of the credentials for now. */
+    {"too_many_attempts", SG_ERR_AUTH_FAILED},
     /* 429: a policy quota is spent. A refusal for now, not a fault; not retried. */
     {"quota_exceeded", SG_ERR_QUOTA_EXCEEDED},
     /* 5xx */
@@ -141,5 +148,5 @@ int ag_http_retryable(long http_status, const char *body)
     /* A spent quota stays spent for its window: retrying within seconds only delays the
      * refusal. Other 429s (rate limits) pass with time. */
     error_code(body, code, sizeof(code), NULL, 0);
-    return strcmp(code, "quota_exceeded") != 0;
+    return strcmp(code, "quota_exceeded") != 0 && strcmp(code, "too_many_attempts") != 0;
 }
