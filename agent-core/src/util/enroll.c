@@ -64,12 +64,25 @@ static char *enroll_post(const ag_config *cfg_in, const char *path, const char *
     return answer;
 }
 
-/* POSTs and parses the answer; NULL (status 0) if the call failed. An answer other than
- * 200 or 201 is reported with the server's code and message. */
-static cJSON *post(const ag_config *cfg, const char *path, const char *body, long *status)
+/* Redeems the enrollment token: POSTs {"enrollment_token": token, field: value} to path and
+ * parses the answer; NULL (status 0) if the call failed. An answer other than 200 or 201 is
+ * reported with the server's code and message. */
+static cJSON *redeem(const ag_config *cfg, const char *path, const char *token, const char *field,
+                     const char *value, long *status)
 {
-    char *answer = enroll_post(cfg, path, body, status), code[64], msg[400];
-    cJSON *doc = answer ? cJSON_Parse(answer) : NULL;
+    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    char *body = NULL, *answer = NULL, code[64], msg[400];
+
+    *status = 0;
+    if (req && cJSON_AddStringToObject(req, "enrollment_token", token) &&
+        cJSON_AddStringToObject(req, field, value) && (body = cJSON_PrintUnformatted(req)))
+        answer = enroll_post(cfg, path, body, status);
+    if (body) {
+        enroll_wipe(body, strlen(body)); /* it holds the enrollment token */
+        free(body);
+    }
+    cJSON_Delete(req);
+    doc = answer ? cJSON_Parse(answer) : NULL;
     if (*status && *status != 200 && *status != 201) {
         ag_server_error_fields(answer, code, sizeof(code), msg, sizeof(msg));
         fprintf(stderr, "signum-util enroll: the server refused (HTTP %ld): %s (%s)\n", *status,
@@ -154,19 +167,16 @@ static void restart_hint(void)
 static int enroll_service_account(const ag_config *cfg, const char *token, const char *key_path)
 {
     enroll_key *key = enroll_key_new();
-    char *spki_b64 = NULL, *pem = NULL, *body = NULL, kid[65], account[65];
-    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    char *spki_b64 = NULL, *pem = NULL, kid[65], account[65];
+    cJSON *doc = NULL;
     long status = 0;
     int rc = 1;
 
-    if (!key || !req || !(spki_b64 = enroll_key_spki_b64(key)) || !(pem = enroll_key_pem(key))) {
+    if (!key || !(spki_b64 = enroll_key_spki_b64(key)) || !(pem = enroll_key_pem(key))) {
         fprintf(stderr, "signum-util enroll: cannot generate a P-256 key pair\n");
         goto out;
     }
-    cJSON_AddStringToObject(req, "enrollment_token", token);
-    cJSON_AddStringToObject(req, "public_key", spki_b64);
-    body = cJSON_PrintUnformatted(req);
-    doc = body ? post(cfg, "/api/v1/enroll/service-account", body, &status) : NULL;
+    doc = redeem(cfg, "/api/v1/enroll/service-account", token, "public_key", spki_b64, &status);
     if (status != 200 && status != 201)
         goto out;
     if (!str(doc, "service_account") || !str(doc, "kid") ||
@@ -195,12 +205,7 @@ out:
         enroll_wipe(pem, strlen(pem));
         free(pem);
     }
-    if (body) {
-        enroll_wipe(body, strlen(body)); /* it holds the enrollment token */
-        free(body);
-    }
     free(spki_b64);
-    cJSON_Delete(req);
     cJSON_Delete(doc);
     enroll_key_free(key);
     return rc;
@@ -209,24 +214,21 @@ out:
 static int enroll_machine(const ag_config *cfg, const char *token, const char *dir)
 {
     enroll_key *key = NULL;
-    char host[256] = "machine", *csr = NULL, *body = NULL, *chain = NULL, label[128];
+    char host[256] = "machine", *csr = NULL, *chain = NULL, label[128];
     char key_ref[AG_PATH_MAX + 16], cert_path[AG_PATH_MAX + 16];
     const char *fp;
-    cJSON *r = cJSON_CreateObject(), *doc = NULL;
+    cJSON *doc = NULL;
     size_t chain_len;
     long status = 0;
     int rc = 1;
 
     enroll_hostname(host, sizeof(host));
     snprintf(cert_path, sizeof(cert_path), "%s" UTIL_PATH_SEP "machine.crt", dir);
-    if (!r || !(key = enroll_machine_key_new()) || !(csr = enroll_key_csr(key, host))) {
+    if (!(key = enroll_machine_key_new()) || !(csr = enroll_key_csr(key, host))) {
         fprintf(stderr, "signum-util enroll: cannot make a key pair and CSR\n");
         goto out;
     }
-    cJSON_AddStringToObject(r, "enrollment_token", token);
-    cJSON_AddStringToObject(r, "csr_pem", csr);
-    body = cJSON_PrintUnformatted(r);
-    doc = body ? post(cfg, "/api/v1/enroll/machine", body, &status) : NULL;
+    doc = redeem(cfg, "/api/v1/enroll/machine", token, "csr_pem", csr, &status);
     if (status != 200 && status != 201)
         goto out;
     if (!str(doc, "certificate_pem") || !str(doc, "machine")) {
@@ -260,13 +262,8 @@ static int enroll_machine(const ag_config *cfg, const char *token, const char *d
     restart_hint();
     rc = 0;
 out:
-    if (body) {
-        enroll_wipe(body, strlen(body));
-        free(body);
-    }
     free(csr);
     free(chain);
-    cJSON_Delete(r);
     cJSON_Delete(doc);
     enroll_key_free(key);
     return rc;
