@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent.h"
+#include "signum/https.h"
 
 /* Every code server/API.md documents. A code not listed falls back to its HTTP status. */
 static const struct {
@@ -98,8 +98,8 @@ static sg_status by_status(long http_status)
     }
 }
 
-/* The error code of an answer body, copied into code (empty if there is none). */
-static void error_code(const char *body, char *code, size_t code_len, char *msg, size_t msg_len)
+void ag_server_error_fields(const char *body, char *code, size_t code_len, char *msg,
+                            size_t msg_len)
 {
     cJSON *doc = body ? cJSON_Parse(body) : NULL;
     const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
@@ -127,7 +127,7 @@ sg_status ag_map_server_error(long http_status, const char *body, ag_error *err)
         cJSON_Delete(doc);
         return SG_ERR_DENIED;
     }
-    error_code(body, code, sizeof(code), msg, sizeof(msg));
+    ag_server_error_fields(body, code, sizeof(code), msg, sizeof(msg));
     st = by_status(http_status);
     for (size_t i = 0; code[0] && i < sizeof(code_map) / sizeof(code_map[0]); i++)
         if (strcmp(code, code_map[i].code) == 0) {
@@ -147,6 +147,6 @@ int ag_http_retryable(long http_status, const char *body)
         return 0; /* any other 4xx would be answered the same again */
     /* A spent quota stays spent for its window: retrying within seconds only delays the
      * refusal. Other 429s (rate limits) pass with time. */
-    error_code(body, code, sizeof(code), NULL, 0);
+    ag_server_error_fields(body, code, sizeof(code), NULL, 0);
     return strcmp(code, "quota_exceeded") != 0 && strcmp(code, "too_many_attempts") != 0;
 }
