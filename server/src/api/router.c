@@ -82,6 +82,8 @@ static const route routes[] = {
      api_admin_user_disable},
     {SRV_HTTP_POST, "/api/v1/admin/users/*/enable", AUTH_ADMIN, API_BODY_CAP, "user.enable",
      api_admin_user_enable},
+    {SRV_HTTP_POST, "/api/v1/admin/users/*/totp/reset", AUTH_ADMIN, API_BODY_CAP, "user.totp_reset",
+     api_admin_user_totp_reset},
     {SRV_HTTP_GET, "/api/v1/admin/users/*/api-keys", AUTH_ADMIN, 0, "apikey.list",
      api_admin_apikeys_list},
     {SRV_HTTP_POST, "/api/v1/admin/users/*/api-keys/revoke-all", AUTH_ADMIN, API_BODY_CAP,

@@ -23,6 +23,8 @@ void api_console_login(api_call *c);
 void api_console_totp_confirm(api_call *c);
 void api_console_logout(api_call *c);
 void api_console_session(api_call *c);
+/* POST /api/v1/admin/users/{name}/totp/reset */
+void api_admin_user_totp_reset(api_call *c);
 
 /* The session token in the request's cookie, if any (token must hold SRV_TOKEN_TEXT_MAX + 1). */
 int api_console_cookie_token(const api_call *c, char *token);

@@ -488,6 +488,77 @@ void api_console_session(api_call *c)
     free(csrf);
 }
 
+/* ---- an admin resets another user's authenticator ----------------------------------------- */
+
+typedef struct {
+    const api_call *c;
+    const char *reason;
+    int64_t user_id;
+    uint8_t ckaid[SRV_CKAID_LEN];
+    int had;
+} reset_job;
+
+static srv_status run_totp_reset(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    reset_job *j = ctx;
+    srv_user u;
+    srv_totp_row row;
+    cJSON *detail;
+    srv_status st = srv_db_user_get(db, j->c->params[0], &u, err);
+    if (st != SRV_OK)
+        return st;
+    if (u.id == j->c->user.id)
+        return srv_fail(err, SRV_E_FORBIDDEN,
+                        "nobody resets their own authenticator: ask another admin");
+    st = srv_db_totp_get(db, u.id, &row, err);
+    if (st == SRV_E_NOT_FOUND)
+        return srv_fail(err, SRV_E_NOT_FOUND, "\"%s\" has no authenticator", u.name);
+    if (st != SRV_OK || (st = srv_db_totp_delete(db, u.id, err)) != SRV_OK ||
+        (st = srv_db_tokens_revoke(db, u.id, 0, NULL, err)) != SRV_OK)
+        return st;
+    memcpy(j->ckaid, row.ckaid, SRV_CKAID_LEN);
+    j->had = 1;
+    detail = cJSON_CreateObject();
+    cJSON_AddStringToObject(detail, "user", u.name);
+    cJSON_AddStringToObject(detail, "reason", j->reason);
+    st = api_audit(j->c, db, audit, "user.totp_reset", detail, err);
+    cJSON_Delete(detail);
+    return st;
+}
+
+/* POST /api/v1/admin/users/{name}/totp/reset {"reason"}: the user's authenticator is
+ * forgotten (its secret destroyed in the HSM) and its sessions and tokens revoked; the next
+ * console login enrols a new one. */
+void api_admin_user_totp_reset(api_call *c)
+{
+    static const char *const fields[] = {"reason", NULL};
+    reset_job j;
+    cJSON *doc;
+    srv_error err;
+
+    memset(&j, 0, sizeof(j));
+    j.c = c;
+    if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
+        srv_json_get_string(c->body, "reason", 1, 512, &j.reason, &err) != SRV_OK)
+        goto fail;
+    if (!*j.reason) {
+        srv_fail(&err, SRV_E_INVALID_FIELD, "reason must say why (1-512 characters)");
+        goto fail;
+    }
+    if (srv_writer_run(c->w->app->writer, run_totp_reset, &j, &err) != SRV_OK)
+        goto fail;
+    if (j.had)
+        srv_hsm_secret_destroy(c->w->app->hsm, j.ckaid, SRV_CKAID_LEN, NULL);
+    doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "user", c->params[0]);
+    cJSON_AddBoolToObject(doc, "totp_reset", 1);
+    cJSON_AddStringToObject(doc, "reason", j.reason);
+    api_reply(c, 200, doc);
+    return;
+fail:
+    api_reply_error(c, &err);
+}
+
 /* ---- authenticating a request by its cookie ------------------------------------------------ */
 
 typedef struct {
