@@ -5,7 +5,7 @@ add_executable(signum-agent
   src/agent/main_win.c src/agent/cli.c src/agent/log.c src/agent/config.c src/agent/transport.c
   src/agent/transport_winhttp.c src/agent/errmap.c src/agent/session.c src/agent/cache_win.c
   src/agent/caller_win.c src/agent/ctxtext.c src/agent/ipcserver.c src/agent/ipcserver_win.c
-  src/agent/credentials.c src/agent/es256_mbedtls.c src/common/b64.c src/common/win_trust.c
+  src/agent/credentials.c src/agent/es256_mbedtls.c src/common/win_trust.c
   src/common/win_clientcert.c)
 target_include_directories(signum-agent PRIVATE src ${MINGW_DEPS_INC})
 target_compile_definitions(signum-agent PRIVATE SIGNUM_VERSION="${PROJECT_VERSION}"

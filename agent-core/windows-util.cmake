@@ -5,7 +5,7 @@
 add_executable(signum-util
   src/util/main.c src/util/admin.c src/util/admin_api.c src/util/admin_identities.c src/util/admin_keys.c src/util/admin_audit.c src/util/enroll.c src/util/os_win.c src/util/https_win.c
   src/util/enroll_win.c src/util/certstore_win.c src/util/providers_win.c src/agent/config.c
-  src/common/b64.c src/common/win_trust.c src/common/win_clientcert.c)
+  src/common/win_trust.c src/common/win_clientcert.c)
 target_include_directories(signum-util PRIVATE src ${MINGW_DEPS_INC})
 target_compile_definitions(signum-util PRIVATE SIGNUM_VERSION="${PROJECT_VERSION}")
 target_link_libraries(signum-util PRIVATE signum-client ${MINGW_DEPS_LIB}/libcjson.a

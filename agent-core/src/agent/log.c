@@ -7,6 +7,7 @@
 
 #include "../client/client_os.h"
 #include "agent.h"
+#include "signum/common/debug.h"
 
 static char debug_spec[256];
 static FILE *log_stream; /* NULL: stderr */
@@ -20,18 +21,12 @@ void ag_log_init(const char *spec)
 {
     debug_spec[0] = '\0';
     if (spec && *spec)
-        snprintf(debug_spec, sizeof(debug_spec), ",%s,", spec);
+        snprintf(debug_spec, sizeof(debug_spec), "%s", spec);
 }
 
 int ag_debug_enabled(const char *subsystem)
 {
-    char needle[40];
-    if (!debug_spec[0])
-        return 0;
-    if (strstr(debug_spec, ",all,"))
-        return 1;
-    snprintf(needle, sizeof(needle), ",%s,", subsystem);
-    return strstr(debug_spec, needle) != NULL;
+    return sgc_debug_has(debug_spec, subsystem);
 }
 
 void ag_log(const char *subsystem, const char *fmt, ...)

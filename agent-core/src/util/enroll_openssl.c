@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/b64.h"
+#include "signum/common/b64.h"
+#include "signum/common/buf.h"
 #include "enroll_backend.h"
 
 struct enroll_key {
@@ -44,7 +45,7 @@ char *enroll_key_spki_b64(enroll_key *k)
     char *out = NULL;
     int len = i2d_PUBKEY(k->pkey, &spki);
     if (len > 0)
-        out = b64_encode(spki, (size_t)len);
+        out = sgc_b64_encode(spki, (size_t)len);
     OPENSSL_free(spki);
     return out;
 }
@@ -106,34 +107,21 @@ void enroll_machine_key_forget(const char *old_ref)
     (void)old_ref; /* the new key replaced the file of the same name */
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} buffer;
-
 static size_t collect(char *data, size_t size, size_t n, void *arg)
 {
-    buffer *b = arg;
-    size_t len = size * n;
-    char *nb;
-    if (b->len + len > ENROLL_ANSWER_MAX || !(nb = realloc(b->data, b->len + len + 1)))
-        return 0;
-    memcpy(nb + b->len, data, len);
-    b->data = nb;
-    b->len += len;
-    nb[b->len] = '\0';
-    return len;
+    return sgc_buf_add(arg, data, size * n) == SGC_OK ? size * n : 0;
 }
 
 char *enroll_post(const ag_config *cfg, const char *path, const char *body, long *status)
 {
     char url[700];
-    buffer b = {NULL, 0};
+    sgc_buf b;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     CURL *c;
     CURLcode rc;
 
     *status = 0;
+    sgc_buf_init(&b, ENROLL_ANSWER_MAX);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c = curl_easy_init();
     snprintf(url, sizeof(url), "%s%s", cfg->servers[0], path);
