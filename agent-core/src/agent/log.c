@@ -8,6 +8,7 @@
 #include "../client/client_os.h"
 #include "agent.h"
 #include "signum/common/debug.h"
+#include "signum/common/rfc3339.h"
 
 static char debug_spec[256];
 static FILE *log_stream; /* NULL: stderr */
@@ -33,14 +34,12 @@ void ag_log(const char *subsystem, const char *fmt, ...)
 {
     char msg[1024], ts[32];
     time_t now = time(NULL);
-    struct tm tm;
     va_list ap;
     FILE *out;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sgc_rfc3339_format((int64_t)now, ts, sizeof(ts));
     out = log_stream ? log_stream : stderr;
     fprintf(out, "%s signum-agent[%ld] %s: %s\n", ts, sg_os_pid(), subsystem, msg);
     fflush(out);

@@ -40,14 +40,9 @@ const char *adm_text(const cJSON *o, const char *k, char *buf, size_t len)
 const char *adm_time(const cJSON *o, const char *k, char *buf, size_t len)
 {
     const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-    struct tm tm;
-    time_t t;
-    if (!cJSON_IsNumber(v) || v->valuedouble <= 0) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    t = (time_t)v->valuedouble;
-    if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    /* Up to 9999-12-31 (sgc_rfc3339_format); the bound also keeps the cast defined. */
+    if (!cJSON_IsNumber(v) || v->valuedouble <= 0 || v->valuedouble >= 253402300800.0 ||
+        sgc_rfc3339_format((int64_t)v->valuedouble, buf, len) != SGC_OK)
         snprintf(buf, len, "-");
     return buf;
 }
