@@ -493,17 +493,13 @@ static int cmd_sign(int argc, char **argv)
         goto out;
     }
     if (mech_name) {
-        if (!strcmp(mech_name, "rsa-pkcs1"))
-            mech = SG_MECH_RSA_PKCS1;
-        else if (!strcmp(mech_name, "rsa-pss"))
-            mech = SG_MECH_RSA_PSS;
-        else if (!strcmp(mech_name, "ecdsa"))
-            mech = SG_MECH_ECDSA;
-        else {
+        int m = sgc_mech_parse(mech_name); /* the wire's names (signum/common/names.h) */
+        if (m < 0) {
             fprintf(stderr, "signum-util sign: unknown mechanism %s\n", mech_name);
             rc = EXIT_USAGE;
             goto out;
         }
+        mech = (sg_mech)m;
     } else {
         mech = strncmp(k->type, "ec-", 3) == 0 ? SG_MECH_ECDSA : SG_MECH_RSA_PKCS1;
     }
