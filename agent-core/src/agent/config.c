@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../client/client_os.h"
+#include "signum/os.h"
 #include "signum/agent_config.h"
 #include "../common/win_acl.h"
 #include "signum/common/conf.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../client/client_os.h"
+#include "signum/os.h"
 #include "signum/common/b64.h"
 #include "agent.h"
 

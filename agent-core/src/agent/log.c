@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../client/client_os.h"
+#include "signum/os.h"
 #include "signum/agent_config.h"
 #include "signum/common/debug.h"
 #include "signum/common/rfc3339.h"

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../client/client_os.h"
+#include "signum/os.h"
 #include "agent.h"
 
 static void usage(FILE *out)

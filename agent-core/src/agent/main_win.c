@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../client/client_os.h"
+#include "signum/os.h"
 #include "agent.h"
 #include "ipcserver.h"
 #include "../common/win_acl.h"

@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../client/client_os.h"
+#include "signum/os.h"
 #include "signum/https.h"
 
 struct ag_transport {
