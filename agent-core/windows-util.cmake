@@ -1,13 +1,12 @@
 # signum-util.exe: the shared command code (main.c, admin.c, enroll.c) with the Windows parts:
-# the console and doctor's checks (os_win.c), WinHTTP with our own CA check (https_win.c),
-# enrollment with mbedTLS and a private DACL (enroll_win.c), `certstore` (CryptoAPI) and
-# `providers` (the KSP's and CSP's own registration code).
+# the console and doctor's checks (os_win.c), enrollment with mbedTLS and a private DACL
+# (enroll_win.c), `certstore` (CryptoAPI) and `providers` (the KSP's and CSP's own
+# registration code). HTTPS is the agent's transport (signum-agent-base).
 add_executable(signum-util
-  src/util/main.c src/util/admin.c src/util/admin_api.c src/util/admin_identities.c src/util/admin_keys.c src/util/admin_audit.c src/util/admin_projects.c src/util/enroll.c src/util/os_win.c src/util/https_win.c
-  src/util/enroll_win.c src/util/certstore_win.c src/util/providers_win.c src/agent/config.c
-  src/common/b64.c src/common/win_trust.c src/common/win_clientcert.c)
+  src/util/main.c src/util/admin.c src/util/admin_api.c src/util/admin_identities.c src/util/admin_keys.c src/util/admin_audit.c src/util/admin_projects.c src/util/enroll.c src/util/os_win.c
+  src/util/enroll_win.c src/util/certstore_win.c src/util/providers_win.c src/common/b64.c)
 target_include_directories(signum-util PRIVATE src ${MINGW_DEPS_INC})
 target_compile_definitions(signum-util PRIVATE SIGNUM_VERSION="${PROJECT_VERSION}")
-target_link_libraries(signum-util PRIVATE signum-client ${MINGW_DEPS_LIB}/libcjson.a
+target_link_libraries(signum-util PRIVATE signum-agent-base signum-client ${MINGW_DEPS_LIB}/libcjson.a
                       ${MINGW_DEPS_LIB}/libmbedx509.a ${MINGW_DEPS_LIB}/libmbedcrypto.a
                       winhttp crypt32 ws2_32 advapi32 bcrypt)

@@ -13,6 +13,18 @@ target_link_libraries(signum-client PUBLIC ${MINGW_DEPS_LIB}/libmbedx509.a
                                            ${MINGW_DEPS_LIB}/libmbedcrypto.a
                                            Threads::Threads advapi32 bcrypt)
 
+# What signum-agent.exe and signum-util.exe share (signum/agent_config.h, signum/https.h): the
+# configuration, the log, the one HTTPS transport (WinHTTP, with our own CA check and the
+# machine's client certificate) and the one map of server errors to sg_status.
+add_library(signum-agent-base STATIC
+  src/agent/config.c src/agent/log.c src/agent/errmap.c src/agent/transport.c
+  src/agent/transport_winhttp.c src/common/win_trust.c src/common/win_clientcert.c)
+target_include_directories(signum-agent-base PUBLIC include ${MINGW_DEPS_INC} PRIVATE src)
+target_compile_definitions(signum-agent-base PRIVATE _WIN32_WINNT=0x0A00 UNICODE _UNICODE
+                                                    _POSIX_THREAD_SAFE_FUNCTIONS=200112L)
+target_link_libraries(signum-agent-base PUBLIC signum-client ${MINGW_DEPS_LIB}/libcjson.a
+                      winhttp crypt32 advapi32)
+
 # signum-agent.exe and signum-util.exe
 include(${CMAKE_CURRENT_LIST_DIR}/windows-agent.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/windows-util.cmake)

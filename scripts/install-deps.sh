@@ -9,7 +9,7 @@ packages=(
   # style check (scripts/check-format.sh, ctest style.clang_format)
   clang-format
   # server
-  libssl-dev libevent-dev libsqlite3-dev libcjson-dev
+  libssl-dev libevent-dev libsqlite3-dev libcjson-dev libqrencode-dev
   # agent and client library
   libcurl4-openssl-dev libmbedtls-dev
   # HSM

@@ -105,25 +105,17 @@ static CK_RV sign_remote(CK_SESSION_HANDLE h, p11_session *s, const uint8_t *dig
     const p11_key *k = &p11.token.keys[op->key];
     char name[sizeof(k->k->name)];
     uint8_t sig[1024];
-    uint8_t *sigs[1] = {sig};
-    const uint8_t *digests[1] = {digest};
     size_t sig_len = sizeof(sig);
     unsigned ticket = op->ticket;
     const char *mech_name = op->mech->name; /* static: still valid after the lock is dropped */
-    sg_sign_request req;
+    sg_mech mech = sg_mech_of(op->mech->family);
+    unsigned salt = op->salt;
     sg_status st;
 
     snprintf(name, sizeof(name), "%s", k->k->name);
-    memset(&req, 0, sizeof(req));
-    req.key = name;
-    req.mech = sg_mech_of(op->mech->family);
-    req.hash = hash;
-    req.salt_len = op->salt;
-    req.count = 1;
-    req.digests = digests;
     op->state = P11_OP_BUSY;
     p11_unlock();
-    st = sg_sign(p11.client, &req, sigs, &sig_len);
+    st = sg_sign_one(p11.client, name, mech, hash, salt, digest, sig, &sig_len);
     p11_lock();
     s = p11_session_get(h);
     if (s && s->sign.ticket == ticket)

@@ -35,6 +35,8 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     snprintf(cfg->ca_key_name, sizeof(cfg->ca_key_name), "signum-ca");
     snprintf(cfg->auth_audience, sizeof(cfg->auth_audience), "signum");
     cfg->enrollment_token_ttl = 3600;
+    cfg->console_idle_timeout = 900;
+    cfg->console_session_ttl = 8 * 3600;
     cfg->approval_collect_ttl = 86400;
     cfg->audit_denial_window = 60;
     cfg->audit_denial_burst = 64;
@@ -144,6 +146,14 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     INT("approval_collect_ttl", approval_collect_ttl, 1, 30 * 86400)
     INT("audit_denial_window", audit_denial_window, 1, 3600)
     INT("audit_denial_burst", audit_denial_burst, 1, 1000)
+    INT("console_idle_timeout", console_idle_timeout, 10, 86400)
+    INT("console_session_ttl", console_session_ttl, 60, 7 * 86400)
+    if (strcmp(key, "admin_api_totp") == 0) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+            return srv_fail(err, SRV_E_CONFIG, "admin_api_totp must be on or off");
+        cfg->admin_api_totp = strcmp(value, "on") == 0;
+        return SRV_OK;
+    }
     if (strcmp(key, "oidc_config") == 0) {
         /* Optional: an empty value leaves CI OIDC token exchange off. */
         cfg->oidc_config[0] = '\0';

@@ -59,6 +59,13 @@ typedef struct {
      * seconds; the rest are counted into one aggregated record per window. */
     int audit_denial_window;
     int audit_denial_burst;
+    /* The console (server/API.md, "Console"): a session ends after this many seconds without
+     * a request, and this many after its login in any case. */
+    int console_idle_timeout;
+    int console_session_ttl;
+    /* 1: admins need a TOTP code for API tokens too (POST /api/v1/auth/token), not only for
+     * the console. */
+    int admin_api_totp;
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

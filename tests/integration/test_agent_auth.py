@@ -168,5 +168,54 @@ class MachineEnrollment(AgentAuthCase):
         self.assertNotEqual(proc.returncode, 0)
 
 
+class Doctor(AgentAuthCase):
+    """`signum-util doctor` goes over the agent's own HTTPS transport: the same CA, TLS rules
+    and client certificate, so what it finds is what the agent meets."""
+
+    def self_signed(self, name):
+        o = self.server.openssl
+        key, crt = o.path(name + ".key"), o.path(name + ".crt")
+        o("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+          "-keyout", key, "-subj", "/CN=" + name, "-days", "1", "-out", crt)
+        return crt, key
+
+    def test_verdicts(self):
+        a = self.agent(api_key=self.alice_key)
+        out = a.util_ok("doctor").stdout.decode()
+        for check in ("config", "agent", "dns", "connect", "tls", "clock", "health", "auth"):
+            self.assertRegex(out, r"\[ OK \] %s " % check)
+        self.assertIn("handshake and certificate verified", out)
+        self.assertIn("/healthz answered 200", out)
+        self.assertIn("verdict: all good", out)
+        # A CA that did not issue the server's certificate: TLS fails, and says what to check.
+        other, _ = self.self_signed("other-ca")
+        p = a.util("doctor", env={"SIGNUM_CA_FILE": other})
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 1, out)
+        self.assertRegex(out, r"\[ OK \] connect ")
+        self.assertRegex(out, r"\[FAIL\] tls .*\(is ca_file the server's CA\?\)")
+        self.assertNotIn("health", out)
+        # Nothing listens on port 1.
+        p = a.util("doctor", env={"SIGNUM_SERVER": "https://127.0.0.1:1"})
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 1, out)
+        self.assertRegex(out, r"\[ OK \] dns ")
+        self.assertRegex(out, r"\[FAIL\] connect ")
+        self.assertNotIn("tls", out.split("-- https://127.0.0.1:1", 1)[1])
+
+    def test_client_certificate_is_presented(self):
+        # A client certificate the server's CA did not issue: the agent's calls are refused
+        # (401), and doctor, presenting the same certificate, says so instead of "all good".
+        crt, key = self.self_signed("build-99")
+        a = self.agent(api_key=self.alice_key,
+                       extra_env={"SIGNUM_CLIENT_CERT": crt, "SIGNUM_CLIENT_KEY": key})
+        p = a.util("doctor")
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 1, out)
+        self.assertRegex(out, r"\[ OK \] tls ")
+        self.assertRegex(out, r"\[FAIL\] health +/healthz answered 401")
+        self.assertRegex(out, r"\[FAIL\] auth ")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -34,10 +34,7 @@ static DWORD sign_digest(csp_prov *p, csp_hash *h, BYTE *out, DWORD *out_len)
 {
     const sg_key *key;
     sg_pubkey_info pub;
-    sg_sign_request req = {0};
     uint8_t digest[SG_MAX_DIGEST], sig[512];
-    const uint8_t *digests[1] = {digest};
-    uint8_t *sigs[1] = {sig};
     size_t sig_len = sizeof(sig), digest_len = 0;
     sg_status st;
     DWORD err = ERROR_SUCCESS;
@@ -56,12 +53,7 @@ static DWORD sign_digest(csp_prov *p, csp_hash *h, BYTE *out, DWORD *out_len)
     if (hash_value(h, digest, &digest_len) != 0)
         return (DWORD)NTE_FAIL;
 
-    req.key = key->name;
-    req.mech = SG_MECH_RSA_PKCS1;
-    req.hash = h->hash;
-    req.count = 1;
-    req.digests = digests;
-    st = sg_sign(p->client, &req, sigs, &sig_len);
+    st = sg_sign_one(p->client, key->name, SG_MECH_RSA_PKCS1, h->hash, 0, digest, sig, &sig_len);
     if (st != SG_OK) {
         err = csp_map_status(st, CSP_CTX_SIGN);
         goto out;

@@ -101,10 +101,7 @@ SECURITY_STATUS WINAPI ksp_sign_hash(NCRYPT_PROV_HANDLE hp, NCRYPT_KEY_HANDLE hk
 {
     ksp_key *k = ksp_key_get(hp, hk);
     uint8_t buf[1024];
-    uint8_t *sigs[1] = {buf};
-    const uint8_t *digests[1];
     size_t got = sizeof(buf);
-    sg_sign_request req;
     sign_plan plan;
     SECURITY_STATUS ss;
     sg_status st;
@@ -130,15 +127,8 @@ SECURITY_STATUS WINAPI ksp_sign_hash(NCRYPT_PROV_HANDLE hp, NCRYPT_KEY_HANDLE hk
         ss = NTE_BUFFER_TOO_SMALL;
         goto out;
     }
-    digests[0] = plan.digest;
-    memset(&req, 0, sizeof(req));
-    req.key = k->name;
-    req.mech = plan.mech;
-    req.hash = plan.hash;
-    req.salt_len = plan.salt;
-    req.count = 1;
-    req.digests = digests;
-    st = sg_sign(k->prov->client, &req, sigs, &got);
+    st = sg_sign_one(k->prov->client, k->name, plan.mech, plan.hash, plan.salt, plan.digest, buf,
+                     &got);
     if (st != SG_OK) {
         ss = ksp_map_status(st, KSP_CTX_SIGN);
         ksp_debug("SignHash with %s (%s, %s): %s: %s -> 0x%08lx", k->name, sg_mech_name(plan.mech),

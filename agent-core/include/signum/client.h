@@ -99,6 +99,18 @@ typedef struct {
  * ECDSA signatures are raw r||s. */
 sg_status sg_sign(sg_client *c, const sg_sign_request *req, uint8_t *const *sigs, size_t *sig_lens);
 
+/* Signs one digest: the request each provider makes for one C_Sign, NCryptSignHash or
+ * CryptSignHash. sig holds *sig_len bytes on entry, the length on return. */
+static inline sg_status sg_sign_one(sg_client *c, const char *key, sg_mech mech, sg_hash hash,
+                                    unsigned salt_len, const uint8_t *digest, uint8_t *sig,
+                                    size_t *sig_len)
+{
+    const uint8_t *digests[1] = {digest};
+    uint8_t *sigs[1] = {sig};
+    sg_sign_request req = {key, mech, hash, salt_len, 0, 1, digests};
+    return sg_sign(c, &req, sigs, sig_len);
+}
+
 /* Hands an API key to the agent (what a PKCS#11 PIN means for Signum). */
 sg_status sg_login(sg_client *c, const char *secret);
 sg_status sg_logout(sg_client *c);

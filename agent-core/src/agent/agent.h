@@ -1,5 +1,6 @@
-/* signum-agent internals shared across its files: configuration, errors, the transport,
- * the session, caller identity and the IPC server. */
+/* signum-agent internals shared across its files: credentials, the cache, the session, caller
+ * identity and the IPC server. Configuration, errors and logging (signum/agent_config.h) and
+ * the HTTPS transport (signum/https.h) are public: signum-util uses them too. */
 #ifndef AG_AGENT_H
 #define AG_AGENT_H
 
@@ -10,61 +11,9 @@
 #include <sys/types.h>
 
 #include "../common/ipc.h"
+#include "signum/agent_config.h"
 #include "signum/client.h"
-
-#define AG_MAX_SERVERS 8
-#define AG_PATH_MAX    4096 /* a UTF-8 path we report (caller image), whatever the OS */
-
-typedef struct {
-    sg_status status;
-    char message[512];
-} ag_error;
-
-sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
-    __attribute__((format(gnu_printf, 3, 4)));
-
-/* Logging to stderr (the log file when daemonised); SIGNUM_DEBUG=agent,http,ipc,cache,auth. */
-int ag_debug_enabled(const char *subsystem);
-void ag_log(const char *subsystem, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3)));
-#define ag_debug(sub, ...)                                                                         \
-    do {                                                                                           \
-        if (ag_debug_enabled(sub))                                                                 \
-            ag_log(sub, __VA_ARGS__);                                                              \
-    } while (0)
-
-/* ---- configuration ------------------------------------------------------------------------ */
-
-typedef struct {
-    char servers[AG_MAX_SERVERS][512];
-    unsigned server_count;
-    char ca_file[AG_PATH_MAX];
-    char api_key[257];
-    char auth[16]; /* api_key | service_account | oidc; empty: inferred */
-    char service_account[65];
-    char key_file[AG_PATH_MAX]; /* the service account's private key (PEM, 0600) */
-    char key_id[65];            /* its kid, from enrollment */
-    char audience[129];         /* aud of our JWT assertions */
-    char oidc_token_file[AG_PATH_MAX];
-    char oidc_token[8193]; /* SIGNUM_OIDC_TOKEN (CI jobs) */
-    char client_cert[AG_PATH_MAX];
-    char client_key[AG_PATH_MAX];
-    int idle_timeout; /* seconds; 0 = never exit when idle */
-    int connect_timeout_ms;
-    int request_timeout_ms;
-    int retries;      /* extra attempts after the first, on retryable failures */
-    int keys_refresh; /* seconds a key listing is served before revalidation */
-    char cache_dir[AG_PATH_MAX];
-    char sources[1024]; /* which files were read, for `status` and doctor */
-} ag_config;
-
-/* Reads /etc/signum/agent.conf, then the user file ($SIGNUM_CONFIG or
- * $XDG_CONFIG_HOME/signum/agent.conf), then the environment, each overriding the last.
- * Windows: %PROGRAMDATA%\Signum\agent.conf, then $SIGNUM_CONFIG or %APPDATA%\Signum\agent.conf. */
-sg_status ag_config_load(ag_config *cfg, ag_error *err);
-
-/* The authentication method the configuration selects: explicit `auth`, else an API key,
- * else a service-account key pair, else an OIDC token; NULL if none is configured. */
-const char *ag_config_auth_method(const ag_config *cfg);
+#include "signum/https.h"
 
 /* ---- credentials -------------------------------------------------------------------------- */
 
@@ -75,31 +24,6 @@ sg_status ag_es256_sign(const char *key_file, const char *input, size_t len, uin
                         ag_error *err);
 /* The OIDC ID token from the environment or the token file; caller frees. */
 sg_status ag_oidc_token(const ag_config *cfg, char **out, ag_error *err);
-
-/* ---- transport (libcurl) ------------------------------------------------------------------ */
-
-typedef struct ag_transport ag_transport;
-
-typedef struct {
-    long status;
-    char *body; /* NUL-terminated, malloc'd */
-    size_t body_len;
-    char etag[130];
-    long retry_after; /* seconds, -1 if absent */
-    int server_index; /* which configured server answered */
-} ag_response;
-
-void ag_response_free(ag_response *r);
-
-sg_status ag_transport_new(const ag_config *cfg, ag_transport **out, ag_error *err);
-void ag_transport_free(ag_transport *t);
-/* One API call with retries (connection errors, 5xx, 429 with Retry-After; never other 4xx)
- * and failover across the configured servers. */
-sg_status ag_http(ag_transport *t, const char *method, const char *path, const char *bearer,
-                  const char *json_body, const char *if_none_match, ag_response *resp,
-                  ag_error *err);
-/* The server URL currently preferred (the last one that answered). */
-const char *ag_transport_server(ag_transport *t);
 
 /* ---- persisted cache (cache_posix.c, cache_win.c) -------------------------------------- */
 
@@ -136,12 +60,6 @@ typedef struct {
     uint64_t expires;
 } ag_session_info;
 void ag_session_info_get(ag_session *s, ag_session_info *out);
-
-/* The one map of a server answer that is not a success (HTTP status and JSON error code) to
- * an sg_status with a message, and the one retry rule (errmap.c): 1 if the answer may be
- * retried (5xx, and 429 but a spent quota), else 0. */
-sg_status ag_map_server_error(long http_status, const char *body, ag_error *err);
-int ag_http_retryable(long http_status, const char *body);
 
 /* ---- caller identity ---------------------------------------------------------------------- */
 
@@ -187,10 +105,6 @@ typedef struct {
 /* Serves until SHUTDOWN, SIGTERM/SIGINT (Ctrl-C on Windows), or idle_timeout without clients
  * (ipcserver_posix.c, ipcserver_win.c). */
 int ag_serve(ag_server *srv);
-
-/* Logging set-up (log.c): the SIGNUM_DEBUG list, and where lines go (NULL: stderr). */
-void ag_log_init(const char *debug_spec);
-void ag_log_to(FILE *stream);
 
 /* Parses --foreground/--daemon/--socket/--help/--version into *daemon_mode and endpoint
  * (empty: the default). Returns -1 to go on, or the exit code (0 after --help/--version, 2 on

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "win_acl.h"
+#include "../common/win_acl.h"
 
 #define CACHE_FILE_MAX (2 * 1024 * 1024)
 

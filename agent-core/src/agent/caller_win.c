@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "win_acl.h"
+#include "../common/win_acl.h"
 
 #define PROCESS_COMMAND_LINE_INFORMATION 60 /* PROCESSINFOCLASS, Windows 8.1 and later */
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "../client/client_os.h"
-#include "agent.h"
-#include "win_acl.h"
+#include "signum/agent_config.h"
+#include "../common/win_acl.h"
 
 #ifdef _WIN32
 #include <io.h>

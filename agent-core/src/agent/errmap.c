@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent.h"
+#include "signum/https.h"
 
 /* Every code server/API.md documents. A code not listed falls back to its HTTP status. */
 static const struct {
@@ -44,8 +44,13 @@ static const struct {
     {"bad_credentials", SG_ERR_AUTH_FAILED},
     {"token_invalid", SG_ERR_AUTH_FAILED},
     {"token_expired", SG_ERR_AUTH_FAILED},
+    {"totp_required", SG_ERR_AUTH_FAILED},
+    {"totp_invalid", SG_ERR_AUTH_FAILED},
+    {"totp_replayed", SG_ERR_AUTH_FAILED},
+    {"session_expired", SG_ERR_AUTH_FAILED},
     /* 403, 410: the server said no to this call or signature. */
     {"forbidden", SG_ERR_DENIED},
+    {"csrf_token_invalid", SG_ERR_DENIED},
     {"key_not_granted", SG_ERR_DENIED},
     {"key_disabled", SG_ERR_DENIED},
     {"policy_denied_rule", SG_ERR_DENIED},
@@ -65,6 +70,8 @@ static const struct {
     {"key_usage_limit", SG_ERR_DENIED},
     /* 404 */
     {"key_not_found", SG_ERR_KEY_NOT_FOUND},
+    /* 429: too many failed one-time codes: a refusal of the credentials for now. */
+    {"too_many_attempts", SG_ERR_AUTH_FAILED},
     /* 429: a policy quota is spent. A refusal for now, not a fault; not retried. */
     {"quota_exceeded", SG_ERR_QUOTA_EXCEEDED},
     /* 5xx */
@@ -91,8 +98,8 @@ static sg_status by_status(long http_status)
     }
 }
 
-/* The error code of an answer body, copied into code (empty if there is none). */
-static void error_code(const char *body, char *code, size_t code_len, char *msg, size_t msg_len)
+void ag_server_error_fields(const char *body, char *code, size_t code_len, char *msg,
+                            size_t msg_len)
 {
     cJSON *doc = body ? cJSON_Parse(body) : NULL;
     const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
@@ -120,7 +127,7 @@ sg_status ag_map_server_error(long http_status, const char *body, ag_error *err)
         cJSON_Delete(doc);
         return SG_ERR_DENIED;
     }
-    error_code(body, code, sizeof(code), msg, sizeof(msg));
+    ag_server_error_fields(body, code, sizeof(code), msg, sizeof(msg));
     st = by_status(http_status);
     for (size_t i = 0; code[0] && i < sizeof(code_map) / sizeof(code_map[0]); i++)
         if (strcmp(code, code_map[i].code) == 0) {
@@ -140,6 +147,6 @@ int ag_http_retryable(long http_status, const char *body)
         return 0; /* any other 4xx would be answered the same again */
     /* A spent quota stays spent for its window: retrying within seconds only delays the
      * refusal. Other 429s (rate limits) pass with time. */
-    error_code(body, code, sizeof(code), NULL, 0);
-    return strcmp(code, "quota_exceeded") != 0;
+    ag_server_error_fields(body, code, sizeof(code), NULL, 0);
+    return strcmp(code, "quota_exceeded") != 0 && strcmp(code, "too_many_attempts") != 0;
 }

@@ -23,7 +23,7 @@
 #endif
 
 #include "agent.h"
-#include "win_acl.h"
+#include "../common/win_acl.h"
 
 #define KEY_FILE_MAX (16 * 1024)
 

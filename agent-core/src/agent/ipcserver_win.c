@@ -10,7 +10,7 @@
 
 #include "agent.h"
 #include "ipcserver.h"
-#include "win_acl.h"
+#include "../common/win_acl.h"
 
 #define MAX_CONNECTIONS 128
 #define PIPE_BUFFER     65536

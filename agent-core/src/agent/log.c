@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "../client/client_os.h"
-#include "agent.h"
+#include "signum/agent_config.h"
 
 static char debug_spec[256];
 static FILE *log_stream; /* NULL: stderr */

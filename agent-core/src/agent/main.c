@@ -182,7 +182,7 @@ int main(int argc, char **argv)
         ag_log("agent", "cannot listen on %s: %s", socket_path, strerror(errno));
         goto out;
     }
-    if (ag_transport_new(&cfg, &t, &err) != SG_OK ||
+    if (ag_transport_new(&cfg, "signum-agent/" SIGNUM_VERSION, &t, &err) != SG_OK ||
         ag_session_new(&cfg, t, &session, &err) != SG_OK) {
         ag_log("agent", "%s", err.message);
         goto out;

@@ -10,7 +10,7 @@
 #include "../client/client_os.h"
 #include "agent.h"
 #include "ipcserver.h"
-#include "win_acl.h"
+#include "../common/win_acl.h"
 
 #define PIPE_PREFIX "\\\\.\\pipe\\"
 
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
             ag_log("agent", "cannot create the pipe %s (error %lu)", pipe_name, e);
         return 1;
     }
-    if (ag_transport_new(&cfg, &t, &err) != SG_OK ||
+    if (ag_transport_new(&cfg, "signum-agent/" SIGNUM_VERSION, &t, &err) != SG_OK ||
         ag_session_new(&cfg, t, &session, &err) != SG_OK) {
         ag_log("agent", "%s", err.message);
         CloseHandle((HANDLE)first);

@@ -1,5 +1,5 @@
 /* The agent's HTTPS calls, whatever carries them: retries with backoff and jitter, failover
- * across the configured servers. One attempt is the backend's job (transport_backend.h):
+ * across the configured servers. One attempt is the backend's job (signum/https.h):
  * libcurl in transport_curl.c; WinHTTP on Windows (issue #3). */
 #include <pthread.h>
 #include <stdio.h>
@@ -9,8 +9,7 @@
 #include <time.h>
 
 #include "../client/client_os.h"
-#include "agent.h"
-#include "transport_backend.h"
+#include "signum/https.h"
 
 struct ag_transport {
     const ag_config *cfg;
@@ -19,7 +18,8 @@ struct ag_transport {
     unsigned preferred; /* index of the server that answered last */
 };
 
-sg_status ag_transport_new(const ag_config *cfg, ag_transport **out, ag_error *err)
+sg_status ag_transport_new(const ag_config *cfg, const char *user_agent, ag_transport **out,
+                           ag_error *err)
 {
     ag_transport *t = calloc(1, sizeof(*t));
     sg_status st;
@@ -27,7 +27,7 @@ sg_status ag_transport_new(const ag_config *cfg, ag_transport **out, ag_error *e
     if (!t)
         return ag_fail(err, SG_ERR_NOMEM, "out of memory");
     t->cfg = cfg;
-    if ((st = ag_backend_new(cfg, &t->backend, err)) != SG_OK) {
+    if ((st = ag_backend_new(cfg, user_agent, &t->backend, err)) != SG_OK) {
         free(t);
         return st;
     }

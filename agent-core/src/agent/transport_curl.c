@@ -5,12 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "agent.h"
-#include "transport_backend.h"
+#include "signum/https.h"
+
+/* TLS 1.2 suites: forward-secret AEAD only, the server's list (server/src/cmd_serve.c);
+ * TLS 1.3 keeps the library's suites, which are all AEAD. */
+#define AG_TLS12_CIPHERS                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 struct ag_backend {
     const ag_config *cfg;
+    char user_agent[64];
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
@@ -57,7 +65,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *arg)
     pthread_mutex_unlock(&t->locks[data]);
 }
 
-sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
+sg_status ag_backend_new(const ag_config *cfg, const char *user_agent, ag_backend **out,
+                         ag_error *err)
 {
     ag_backend *t;
     *out = NULL;
@@ -67,6 +76,7 @@ sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
     if (!t)
         return ag_fail(err, SG_ERR_NOMEM, "out of memory");
     t->cfg = cfg;
+    snprintf(t->user_agent, sizeof(t->user_agent), "%s", user_agent);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&t->locks[i], NULL);
     t->share = curl_share_init();
@@ -137,8 +147,31 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         return len;
     memcpy(line, data, len);
     line[len] = '\0';
+    if (strncasecmp(line, "date:", 5) == 0) {
+        time_t t = curl_getdate(line + 5 + strspn(line + 5, " "), NULL);
+        r->date = t > 0 ? t : 0;
+    }
     ag_response_header(r, line);
     return len;
+}
+
+/* Where curl stopped: doctor's DNS, TCP and TLS verdicts. */
+static ag_stage stage_of(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_OUT_OF_MEMORY: return AG_STAGE_SETUP;
+    case CURLE_COULDNT_RESOLVE_HOST: return AG_STAGE_DNS;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT: return AG_STAGE_CONNECT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER: return AG_STAGE_TLS;
+    default: return AG_STAGE_HTTP;
+    }
 }
 
 try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, const char *path,
@@ -153,12 +186,14 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
     CURL *h;
 
     h = thread_easy();
+    ag_response_free(resp);
     if (!h) {
+        resp->stage = AG_STAGE_SETUP;
+        snprintf(resp->reason, sizeof(resp->reason), "out of memory");
         ag_fail(err, SG_ERR_NOMEM, "cannot create an HTTP handle");
         return TRY_FATAL;
     }
     curl_easy_reset(h);
-    ag_response_free(resp);
     resp->retry_after = -1;
     resp->server_index = (int)server;
     snprintf(url, sizeof(url), "%s%s", cfg->servers[server], path);
@@ -170,6 +205,7 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, AG_TLS12_CIPHERS);
     if (cfg->ca_file[0])
         curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
     if (cfg->client_cert[0]) {
@@ -181,7 +217,7 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "signum-agent/" SIGNUM_VERSION);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, t->user_agent);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -216,6 +252,8 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
         return TRY_DONE;
     }
     ag_debug("http", "%s %s: %s", method, url, curl_easy_strerror(rc));
+    snprintf(resp->reason, sizeof(resp->reason), "%s", curl_easy_strerror(rc));
+    resp->stage = stage_of(rc);
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:

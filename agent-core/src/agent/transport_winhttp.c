@@ -18,11 +18,10 @@
 #include <wincrypt.h>
 #include <winhttp.h>
 
-#include "agent.h"
-#include "transport_backend.h"
+#include "signum/https.h"
 #include "common/win_clientcert.h"
 #include "common/win_trust.h"
-#include "win_acl.h"
+#include "../common/win_acl.h"
 
 #ifndef WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3
 #define WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3 0x00002000
@@ -73,9 +72,11 @@ static int parse_url(const char *url, ag_server_conn *out)
     return ag_win_widen(host, out->host, 256);
 }
 
-sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
+sg_status ag_backend_new(const ag_config *cfg, const char *user_agent, ag_backend **out,
+                         ag_error *err)
 {
     ag_backend *b;
+    wchar_t wua[64];
     DWORD protocols = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2 | WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3;
     sg_status st;
 
@@ -108,8 +109,12 @@ sg_status ag_backend_new(const ag_config *cfg, ag_backend **out, ag_error *err)
         b->has_client_cert = 1;
         ag_debug("http", "client certificate %s with key %s", cfg->client_cert, cfg->client_key);
     }
-    b->session = WinHttpOpen(L"signum-agent/" SIGNUM_VERSION, WINHTTP_ACCESS_TYPE_DEFAULT_PROXY,
-                             WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
+    if (ag_win_widen(user_agent, wua, 64) != 0) {
+        st = ag_fail(err, SG_ERR_BAD_INPUT, "user agent too long");
+        goto fail;
+    }
+    b->session = WinHttpOpen(wua, WINHTTP_ACCESS_TYPE_DEFAULT_PROXY, WINHTTP_NO_PROXY_NAME,
+                             WINHTTP_NO_PROXY_BYPASS, 0);
     if (!b->session) {
         st = ag_fail(err, SG_ERR_INTERNAL, "WinHttpOpen failed (error %lu)", GetLastError());
         goto fail;
@@ -195,9 +200,36 @@ static void take_header(HINTERNET req, DWORD which, const char *name, ag_respons
     }
 }
 
-static try_result connection_error(ag_backend *b, unsigned server, DWORD e, ag_error *err)
+/* Where a WinHTTP failure stopped, for doctor's verdicts. */
+static ag_stage stage_of(DWORD e)
+{
+    switch (e) {
+    case ERROR_WINHTTP_NAME_NOT_RESOLVED: return AG_STAGE_DNS;
+    case ERROR_WINHTTP_CANNOT_CONNECT:
+    case ERROR_WINHTTP_TIMEOUT:
+    case ERROR_WINHTTP_CONNECTION_ERROR: return AG_STAGE_CONNECT;
+    case ERROR_WINHTTP_SECURE_FAILURE:
+    case ERROR_WINHTTP_SECURE_CHANNEL_ERROR:
+    case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED:
+    case ERROR_WINHTTP_SECURE_INVALID_CA:
+    case ERROR_WINHTTP_SECURE_CERT_CN_INVALID:
+    case ERROR_WINHTTP_SECURE_CERT_DATE_INVALID: return AG_STAGE_TLS;
+    default: return AG_STAGE_HTTP;
+    }
+}
+
+/* what: the step that failed, said where the stage does not say it better. */
+static try_result connection_error(ag_backend *b, unsigned server, DWORD e, const char *what,
+                                   ag_response *resp, ag_error *err)
 {
     const char *url = b->cfg->servers[server];
+    resp->stage = stage_of(e);
+    snprintf(resp->reason, sizeof(resp->reason), "%s (error %lu)",
+             resp->stage == AG_STAGE_DNS       ? "the host name does not resolve"
+             : resp->stage == AG_STAGE_CONNECT ? "no TCP connection to the server"
+             : resp->stage == AG_STAGE_TLS     ? "the TLS handshake failed"
+                                               : what,
+             e);
     switch (e) {
     case ERROR_WINHTTP_TIMEOUT:
         ag_fail(err, SG_ERR_TIMEOUT, "%s did not answer in time", url);
@@ -269,15 +301,15 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
                  if_none_match && *if_none_match ? "If-None-Match: " : "",
                  if_none_match && *if_none_match ? if_none_match : "");
     if (n < 0 || (size_t)n >= sizeof(headers) - 2 || ag_win_widen(headers, wheaders, 900) != 0) {
-        ag_wipe(headers, sizeof(headers));
+        SecureZeroMemory(headers, sizeof(headers));
         ag_fail(err, SG_ERR_BAD_INPUT, "request headers too long");
         return TRY_FATAL;
     }
-    ag_wipe(headers, sizeof(headers));
+    SecureZeroMemory(headers, sizeof(headers));
     req = WinHttpOpenRequest(sc->connect, wmethod, wpath, NULL, WINHTTP_NO_REFERER,
                              WINHTTP_DEFAULT_ACCEPT_TYPES, WINHTTP_FLAG_SECURE);
     if (!req) {
-        ag_wipe(wheaders, sizeof(wheaders));
+        SecureZeroMemory(wheaders, sizeof(wheaders));
         ag_fail(err, SG_ERR_INTERNAL, "WinHttpOpenRequest failed (error %lu)", GetLastError());
         return TRY_FATAL;
     }
@@ -290,7 +322,7 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
     if (b->has_client_cert) {
         if (!WinHttpSetOption(req, WINHTTP_OPTION_CLIENT_CERT_CONTEXT, (void *)b->client.cert,
                               sizeof(CERT_CONTEXT))) {
-            ag_wipe(wheaders, sizeof(wheaders));
+            SecureZeroMemory(wheaders, sizeof(wheaders));
             ag_fail(err, SG_ERR_INTERNAL, "cannot set the client certificate (error %lu)",
                     GetLastError());
             WinHttpCloseHandle(req);
@@ -324,7 +356,7 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
         DWORD e = GetLastError();
         ag_debug("http", "%s %s%s: send failed (error %lu)", method, b->cfg->servers[server], path,
                  e);
-        tr = connection_error(b, server, e, err);
+        tr = connection_error(b, server, e, "the request failed", resp, err);
         goto out;
     }
     if (guard.bad) {
@@ -334,6 +366,8 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
             guard.bad = 1;
     }
     if (guard.bad) {
+        resp->stage = AG_STAGE_TLS;
+        snprintf(resp->reason, sizeof(resp->reason), "%s", why);
         ag_fail(err, SG_ERR_NETWORK, "TLS verification of %s failed: %s (check ca_file)",
                 b->cfg->servers[server], why);
         tr = TRY_FATAL;
@@ -342,7 +376,8 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
     for (size_t off = 0; off < body_len;) {
         DWORD chunk = body_len - off > 65536 ? 65536 : (DWORD)(body_len - off), wrote = 0;
         if (!WinHttpWriteData(req, json_body + off, chunk, &wrote) || wrote == 0) {
-            tr = connection_error(b, server, GetLastError(), err);
+            tr = connection_error(b, server, GetLastError(), "cannot send the request body", resp,
+                                  err);
             goto out;
         }
         off += wrote;
@@ -351,28 +386,45 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
         DWORD e = GetLastError();
         ag_debug("http", "%s %s%s: no response (error %lu)", method, b->cfg->servers[server], path,
                  e);
-        tr = connection_error(b, server, e, err);
+        tr = connection_error(b, server, e, "no answer from the server", resp, err);
         goto out;
     }
     if (!WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER,
                              WINHTTP_HEADER_NAME_BY_INDEX, &status, &len,
                              WINHTTP_NO_HEADER_INDEX)) {
+        resp->stage = AG_STAGE_HTTP;
+        snprintf(resp->reason, sizeof(resp->reason), "the answer has no status");
         ag_fail(err, SG_ERR_PROTOCOL, "%s sent no HTTP status", b->cfg->servers[server]);
         goto out;
     }
     resp->status = (long)status;
+    {
+        SYSTEMTIME st;
+        FILETIME ft;
+        ULARGE_INTEGER u;
+        len = sizeof(st);
+        if (WinHttpQueryHeaders(req, WINHTTP_QUERY_DATE | WINHTTP_QUERY_FLAG_SYSTEMTIME,
+                                WINHTTP_HEADER_NAME_BY_INDEX, &st, &len, WINHTTP_NO_HEADER_INDEX) &&
+            SystemTimeToFileTime(&st, &ft)) {
+            u.LowPart = ft.dwLowDateTime;
+            u.HighPart = ft.dwHighDateTime;
+            resp->date = (time_t)(u.QuadPart / 10000000ULL - 11644473600ULL);
+        }
+    }
     take_header(req, WINHTTP_QUERY_ETAG, "ETag", resp);
     take_header(req, WINHTTP_QUERY_RETRY_AFTER, "Retry-After", resp);
     for (;;) {
         char *nb;
         DWORD got = 0;
         if (!WinHttpQueryDataAvailable(req, &avail)) {
-            tr = connection_error(b, server, GetLastError(), err);
+            tr = connection_error(b, server, GetLastError(), "the answer broke off", resp, err);
             goto out;
         }
         if (avail == 0)
             break;
         if (resp->body_len + avail > AG_MAX_RESPONSE) {
+            resp->stage = AG_STAGE_HTTP;
+            snprintf(resp->reason, sizeof(resp->reason), "the answer is larger than 4 MiB");
             ag_fail(err, SG_ERR_PROTOCOL, "server answer larger than 4 MiB");
             goto out;
         }
@@ -383,7 +435,7 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
         }
         resp->body = nb;
         if (!WinHttpReadData(req, resp->body + resp->body_len, avail, &got)) {
-            tr = connection_error(b, server, GetLastError(), err);
+            tr = connection_error(b, server, GetLastError(), "the answer broke off", resp, err);
             goto out;
         }
         resp->body_len += got;
@@ -393,7 +445,7 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
     }
     tr = ag_http_retryable(resp->status, resp->body) ? TRY_RETRYABLE : TRY_DONE;
 out:
-    ag_wipe(wheaders, sizeof(wheaders));
+    SecureZeroMemory(wheaders, sizeof(wheaders));
     if (!guard.closed)
         WinHttpCloseHandle(req);
     return tr;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <wincrypt.h>
 
-#include "../agent/win_acl.h"
+#include "../common/win_acl.h"
 #include "platform.h"
 #include "util.h"
 

@@ -1,6 +1,7 @@
 /* `signum-util enroll`: a service account's key pair or a machine's TLS client certificate.
  * The private key is generated here and never leaves this machine (a file only the user can
- * read). The platform parts (keys, HTTPS, files, paths) are in enroll_backend.h. */
+ * read). The platform parts (keys, files, paths) are in enroll_backend.h; the POST goes over
+ * the agent's HTTPS transport (signum/https.h), with the agent's TLS rules. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,14 @@
 
 #include <cjson/cJSON.h>
 
-#include "../agent/agent.h"
 #include "enroll.h"
 #include "enroll_backend.h"
 #include "platform.h"
+#include "signum/agent_config.h"
+#include "signum/https.h"
 
-#define CONFIG_MAX (64 * 1024)
+#define CONFIG_MAX        (64 * 1024)
+#define ENROLL_ANSWER_MAX (256 * 1024)
 
 static const char *str(const cJSON *o, const char *k)
 {
@@ -21,23 +24,72 @@ static const char *str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* POSTs and parses the answer; NULL (status 0) if the call failed. */
-static cJSON *post(const ag_config *cfg, const char *path, const char *body, long *status)
+/* POSTs JSON to the first configured server, once: the TLS rules are the agent's, so the
+ * body (it holds the enrollment token) never goes to an unverified server. Returns the answer
+ * body (malloc'd, NUL-terminated) and *status, or NULL after printing why on stderr. No client
+ * certificate is presented: enrolling is how a machine replaces one that has expired or been
+ * revoked, which the server would refuse at once. */
+static char *enroll_post(const ag_config *cfg_in, const char *path, const char *body, long *status)
 {
-    char *answer = enroll_post(cfg, path, body, status);
-    cJSON *doc = answer ? cJSON_Parse(answer) : NULL;
-    free(answer);
-    return doc;
+    static ag_config cfg_plain; /* large: not on the stack */
+    const ag_config *cfg = &cfg_plain;
+    ag_backend *b = NULL;
+    ag_response resp;
+    ag_error err;
+    try_result tr;
+    char *answer = NULL;
+
+    *status = 0;
+    memset(&resp, 0, sizeof(resp));
+    cfg_plain = *cfg_in;
+    cfg_plain.client_cert[0] = cfg_plain.client_key[0] = '\0';
+    if (ag_backend_new(cfg, "signum-util/" SIGNUM_VERSION, &b, &err) != SG_OK) {
+        fprintf(stderr, "signum-util enroll: %s\n", err.message);
+        return NULL;
+    }
+    tr = ag_backend_try(b, 0, "POST", path, NULL, body, NULL, &resp, &err);
+    ag_backend_free(b);
+    if (tr != TRY_DONE && tr != TRY_RETRYABLE)
+        fprintf(stderr, "signum-util enroll: %s%s: %s\n", cfg->servers[0], path,
+                resp.reason[0] ? resp.reason : err.message);
+    else if (resp.body_len > ENROLL_ANSWER_MAX)
+        fprintf(stderr, "signum-util enroll: %s%s: the answer is larger than %d bytes\n",
+                cfg->servers[0], path, ENROLL_ANSWER_MAX);
+    else if ((answer = resp.body ? resp.body : strdup(""))) {
+        resp.body = NULL;
+        *status = resp.status;
+    }
+    ag_response_free(&resp);
+    memset(&cfg_plain, 0, sizeof(cfg_plain)); /* it holds the API key, if one is configured */
+    return answer;
 }
 
-static void print_server_error(const cJSON *doc, long status)
+/* Redeems the enrollment token: POSTs {"enrollment_token": token, field: value} to path and
+ * parses the answer; NULL (status 0) if the call failed. An answer other than 200 or 201 is
+ * reported with the server's code and message. */
+static cJSON *redeem(const ag_config *cfg, const char *path, const char *token, const char *field,
+                     const char *value, long *status)
 {
-    const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
-    if (!status)
-        return; /* enroll_post said why */
-    fprintf(stderr, "signum-util enroll: the server refused (HTTP %ld): %s (%s)\n", status,
-            e && str(e, "message") ? str(e, "message") : "no message",
-            e && str(e, "code") ? str(e, "code") : "no code");
+    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    char *body = NULL, *answer = NULL, code[64], msg[400];
+
+    *status = 0;
+    if (req && cJSON_AddStringToObject(req, "enrollment_token", token) &&
+        cJSON_AddStringToObject(req, field, value) && (body = cJSON_PrintUnformatted(req)))
+        answer = enroll_post(cfg, path, body, status);
+    if (body) {
+        enroll_wipe(body, strlen(body)); /* it holds the enrollment token */
+        free(body);
+    }
+    cJSON_Delete(req);
+    doc = answer ? cJSON_Parse(answer) : NULL;
+    if (*status && *status != 200 && *status != 201) {
+        ag_server_error_fields(answer, code, sizeof(code), msg, sizeof(msg));
+        fprintf(stderr, "signum-util enroll: the server refused (HTTP %ld): %s (%s)\n", *status,
+                msg[0] ? msg : "no message", code[0] ? code : "no code");
+    }
+    free(answer);
+    return doc;
 }
 
 /* Appends text to a growing buffer; -1 when it would pass CONFIG_MAX. */
@@ -115,23 +167,18 @@ static void restart_hint(void)
 static int enroll_service_account(const ag_config *cfg, const char *token, const char *key_path)
 {
     enroll_key *key = enroll_key_new();
-    char *spki_b64 = NULL, *pem = NULL, *body = NULL, kid[65], account[65];
-    cJSON *req = cJSON_CreateObject(), *doc = NULL;
+    char *spki_b64 = NULL, *pem = NULL, kid[65], account[65];
+    cJSON *doc = NULL;
     long status = 0;
     int rc = 1;
 
-    if (!key || !req || !(spki_b64 = enroll_key_spki_b64(key)) || !(pem = enroll_key_pem(key))) {
+    if (!key || !(spki_b64 = enroll_key_spki_b64(key)) || !(pem = enroll_key_pem(key))) {
         fprintf(stderr, "signum-util enroll: cannot generate a P-256 key pair\n");
         goto out;
     }
-    cJSON_AddStringToObject(req, "enrollment_token", token);
-    cJSON_AddStringToObject(req, "public_key", spki_b64);
-    body = cJSON_PrintUnformatted(req);
-    doc = body ? post(cfg, "/api/v1/enroll/service-account", body, &status) : NULL;
-    if (status != 200 && status != 201) {
-        print_server_error(doc, status);
+    doc = redeem(cfg, "/api/v1/enroll/service-account", token, "public_key", spki_b64, &status);
+    if (status != 200 && status != 201)
         goto out;
-    }
     if (!str(doc, "service_account") || !str(doc, "kid") ||
         strlen(str(doc, "service_account")) >= sizeof(account) ||
         strlen(str(doc, "kid")) >= sizeof(kid)) {
@@ -158,12 +205,7 @@ out:
         enroll_wipe(pem, strlen(pem));
         free(pem);
     }
-    if (body) {
-        enroll_wipe(body, strlen(body)); /* it holds the enrollment token */
-        free(body);
-    }
     free(spki_b64);
-    cJSON_Delete(req);
     cJSON_Delete(doc);
     enroll_key_free(key);
     return rc;
@@ -172,28 +214,23 @@ out:
 static int enroll_machine(const ag_config *cfg, const char *token, const char *dir)
 {
     enroll_key *key = NULL;
-    char host[256] = "machine", *csr = NULL, *body = NULL, *chain = NULL, label[128];
+    char host[256] = "machine", *csr = NULL, *chain = NULL, label[128];
     char key_ref[AG_PATH_MAX + 16], cert_path[AG_PATH_MAX + 16];
     const char *fp;
-    cJSON *r = cJSON_CreateObject(), *doc = NULL;
+    cJSON *doc = NULL;
     size_t chain_len;
     long status = 0;
     int rc = 1;
 
     enroll_hostname(host, sizeof(host));
     snprintf(cert_path, sizeof(cert_path), "%s" UTIL_PATH_SEP "machine.crt", dir);
-    if (!r || !(key = enroll_machine_key_new()) || !(csr = enroll_key_csr(key, host))) {
+    if (!(key = enroll_machine_key_new()) || !(csr = enroll_key_csr(key, host))) {
         fprintf(stderr, "signum-util enroll: cannot make a key pair and CSR\n");
         goto out;
     }
-    cJSON_AddStringToObject(r, "enrollment_token", token);
-    cJSON_AddStringToObject(r, "csr_pem", csr);
-    body = cJSON_PrintUnformatted(r);
-    doc = body ? post(cfg, "/api/v1/enroll/machine", body, &status) : NULL;
-    if (status != 200 && status != 201) {
-        print_server_error(doc, status);
+    doc = redeem(cfg, "/api/v1/enroll/machine", token, "csr_pem", csr, &status);
+    if (status != 200 && status != 201)
         goto out;
-    }
     if (!str(doc, "certificate_pem") || !str(doc, "machine")) {
         fprintf(stderr, "signum-util enroll: malformed answer from the server\n");
         goto out;
@@ -225,13 +262,8 @@ static int enroll_machine(const ag_config *cfg, const char *token, const char *d
     restart_hint();
     rc = 0;
 out:
-    if (body) {
-        enroll_wipe(body, strlen(body));
-        free(body);
-    }
     free(csr);
     free(chain);
-    cJSON_Delete(r);
     cJSON_Delete(doc);
     enroll_key_free(key);
     return rc;

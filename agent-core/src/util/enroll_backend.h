@@ -1,14 +1,12 @@
-/* What enroll.c needs of a platform: key pairs, CSRs, one HTTPS POST, private files and the
- * per-user paths. enroll_openssl.c (Linux: OpenSSL, libcurl, mode 0600) and enroll_win.c
- * (Windows: mbedTLS, WinHTTP, a DACL for the user only). */
+/* What enroll.c needs of a platform: key pairs, CSRs, private files and the per-user paths.
+ * enroll_openssl.c (Linux: OpenSSL, mode 0600) and enroll_win.c (Windows: mbedTLS, a DACL
+ * for the user only). The POST goes over the agent's HTTPS transport (signum/https.h). */
 #ifndef UTIL_ENROLL_BACKEND_H
 #define UTIL_ENROLL_BACKEND_H
 
 #include <stddef.h>
 
-#include "../agent/agent.h"
-
-#define ENROLL_ANSWER_MAX (256 * 1024)
+#include "signum/agent_config.h"
 
 typedef struct enroll_key enroll_key;
 
@@ -32,11 +30,6 @@ int enroll_machine_key_store(enroll_key *k, const char *dir, const char *label, 
                              size_t ref_len);
 /* Removes a machine key that a re-enrollment replaced (old_ref as client_key said). */
 void enroll_machine_key_forget(const char *old_ref);
-
-/* POSTs JSON to the first configured server, TLS verified against the configured CA (the body
- * is never sent to an unverified server). Returns the answer body (malloc'd, NUL-terminated)
- * and *status, or NULL after printing why on stderr. */
-char *enroll_post(const ag_config *cfg, const char *path, const char *body, long *status);
 
 /* Writes text to path atomically, readable only by the user when private_, else by all. */
 int enroll_write_file(const char *path, const char *text, int private_);

@@ -1,6 +1,5 @@
-/* enroll's platform part on Linux: OpenSSL key pairs and CSRs, libcurl for the POST, files
- * with mode 0600 under $XDG_CONFIG_HOME/signum. */
-#include <curl/curl.h>
+/* enroll's platform part on Linux: OpenSSL key pairs and CSRs, files with mode 0600 under
+ * $XDG_CONFIG_HOME/signum. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -104,63 +103,6 @@ int enroll_machine_key_store(enroll_key *k, const char *dir, const char *label, 
 void enroll_machine_key_forget(const char *old_ref)
 {
     (void)old_ref; /* the new key replaced the file of the same name */
-}
-
-typedef struct {
-    char *data;
-    size_t len;
-} buffer;
-
-static size_t collect(char *data, size_t size, size_t n, void *arg)
-{
-    buffer *b = arg;
-    size_t len = size * n;
-    char *nb;
-    if (b->len + len > ENROLL_ANSWER_MAX || !(nb = realloc(b->data, b->len + len + 1)))
-        return 0;
-    memcpy(nb + b->len, data, len);
-    b->data = nb;
-    b->len += len;
-    nb[b->len] = '\0';
-    return len;
-}
-
-char *enroll_post(const ag_config *cfg, const char *path, const char *body, long *status)
-{
-    char url[700];
-    buffer b = {NULL, 0};
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    CURL *c;
-    CURLcode rc;
-
-    *status = 0;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    c = curl_easy_init();
-    snprintf(url, sizeof(url), "%s%s", cfg->servers[0], path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (cfg->ca_file[0])
-        curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "signum-util enroll: %s: %s\n", url, curl_easy_strerror(rc));
-        free(b.data);
-        b.data = NULL;
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        if (!b.data)
-            b.data = strdup("");
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    curl_global_cleanup();
-    return b.data;
 }
 
 int enroll_write_file(const char *path, const char *text, int private_)

@@ -1,5 +1,5 @@
 /* enroll's platform part on Windows: mbedTLS key pairs (P-256 for service accounts, RSA 2048
- * for a machine's TLS client certificate) and CSRs, the POST over WinHTTP (https_win.c), files
+ * for a machine's TLS client certificate) and CSRs, files
  * under %APPDATA%\Signum whose DACL grants only the current user (win_acl.h, shared with the
  * agent, which refuses a key file that is not private), and the machine key imported, not
  * exportable, into the user's CryptoAPI key store (win_clientcert.h), never into a file. */
@@ -18,11 +18,10 @@
 #include <mbedtls/rsa.h>
 #include <mbedtls/x509_csr.h>
 
-#include "../agent/win_acl.h"
+#include "../common/win_acl.h"
 #include "../common/b64.h"
 #include "../common/win_clientcert.h"
 #include "enroll_backend.h"
-#include "https_win.h"
 
 struct enroll_key {
     mbedtls_pk_context pk;
@@ -238,21 +237,6 @@ void enroll_machine_key_forget(const char *old_ref)
     if (CryptAcquireContextW(&prov, container, SG_WIN_KEY_PROVIDER, SG_WIN_KEY_PROV_TYPE,
                              CRYPT_DELETEKEYSET | CRYPT_SILENT))
         printf("removed the replaced machine key %s\n", old_ref);
-}
-
-char *enroll_post(const ag_config *cfg, const char *path, const char *body, long *status)
-{
-    https_answer ans;
-    char why[400];
-    https_stage stage =
-        util_https(cfg, 0, "POST", path, body, ENROLL_ANSWER_MAX, &ans, why, sizeof(why));
-    *status = 0;
-    if (stage != HTTPS_OK) {
-        fprintf(stderr, "signum-util enroll: %s%s: %s\n", cfg->servers[0], path, why);
-        return NULL;
-    }
-    *status = ans.status;
-    return ans.body;
 }
 
 /* Creates (or replaces) path with text: through a temporary file created with the private

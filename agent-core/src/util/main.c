@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../agent/agent.h"
 #include "../common/b64.h"
 #include "enroll.h"
 #include "platform.h"

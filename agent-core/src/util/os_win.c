@@ -1,5 +1,6 @@
 /* signum-util on Windows: the console, the agent's named pipe, and doctor's network checks
- * (Winsock for DNS and TCP, WinHTTP for TLS, the server's clock and /healthz). */
+ * (Winsock for DNS and TCP, then the agent's HTTPS transport, WinHTTP, for TLS, the server's
+ * clock and /healthz). */
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
@@ -10,9 +11,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "https_win.h"
 #include "platform.h"
+#include "signum/https.h"
 #include "util.h"
+
+static ag_backend *backend; /* made at the first server, for all of them */
+static ag_error backend_err;
+static int backend_tried;
 
 int util_read_secret_stdin(char *out, size_t len)
 {
@@ -58,6 +63,9 @@ void util_doctor_begin(void)
 
 void util_doctor_end(void)
 {
+    ag_backend_free(backend);
+    backend = NULL;
+    backend_tried = 0;
     WSACleanup();
 }
 
@@ -141,8 +149,10 @@ int util_doctor_server(const ag_config *cfg, unsigned index)
 {
     char host[256], port[16], detail[400];
     struct addrinfo hints, *ai = NULL;
-    https_answer ans;
-    https_stage stage;
+    ag_response ans;
+    ag_error err;
+    ag_stage stage;
+    try_result tr;
     int failures = 0, rc;
 
     if (split_url(cfg->servers[index], host, sizeof(host), port, sizeof(port)) != 0)
@@ -163,26 +173,42 @@ int util_doctor_server(const ag_config *cfg, unsigned index)
     if (rc != 0)
         return failures;
 
-    stage =
-        util_https(cfg, index, "GET", "/healthz", NULL, 64 * 1024, &ans, detail, sizeof(detail));
-    if (stage == HTTPS_FAIL_TLS || stage == HTTPS_FAIL_HTTP || stage == HTTPS_OK) {
-        if (stage == HTTPS_FAIL_TLS)
+    if (!backend_tried) {
+        backend_tried = 1;
+        if (ag_backend_new(cfg, "signum-util/" SIGNUM_VERSION, &backend, &backend_err) != SG_OK)
+            backend = NULL;
+    }
+    if (!backend)
+        return failures + util_verdict("tls", 0, backend_err.message);
+    memset(&ans, 0, sizeof(ans));
+    tr = ag_backend_try(backend, index, "GET", "/healthz", NULL, NULL, NULL, &ans, &err);
+    stage = tr == TRY_DONE || tr == TRY_RETRYABLE ? AG_STAGE_NONE
+            : ans.stage != AG_STAGE_NONE          ? ans.stage
+                                                  : AG_STAGE_SETUP;
+    snprintf(detail, sizeof(detail), "%s",
+             stage == AG_STAGE_NONE ? "ok"
+             : ans.reason[0]        ? ans.reason
+                                    : err.message);
+    if (stage == AG_STAGE_TLS || stage == AG_STAGE_HTTP || stage == AG_STAGE_NONE) {
+        if (stage == AG_STAGE_TLS)
             strncat(detail,
                     cfg->ca_file[0] ? " (is ca_file the server's CA?)"
                                     : " (set ca_file to the server's CA?)",
                     sizeof(detail) - strlen(detail) - 1);
         failures +=
-            util_verdict("tls", stage != HTTPS_FAIL_TLS,
-                         stage == HTTPS_FAIL_TLS ? detail
+            util_verdict("tls", stage != AG_STAGE_TLS,
+                         stage == AG_STAGE_TLS ? detail
                          : cfg->ca_file[0] ? "handshake and certificate verified against ca_file"
                                            : "handshake and certificate verified (Windows roots)");
     } else {
         failures += util_verdict("tls", 0, detail);
     }
-    if (stage == HTTPS_FAIL_HTTP)
+    if (stage == AG_STAGE_HTTP)
         failures += util_verdict("health", 0, detail);
-    if (stage != HTTPS_OK)
+    if (stage != AG_STAGE_NONE) {
+        ag_response_free(&ans);
         return failures;
+    }
     {
         long skew = ans.date ? (long)(time(NULL) - ans.date) : 0;
         snprintf(detail, sizeof(detail), "%s", "server sends no Date header");
@@ -192,6 +218,6 @@ int util_doctor_server(const ag_config *cfg, unsigned index)
     }
     snprintf(detail, sizeof(detail), "/healthz answered %ld", ans.status);
     failures += util_verdict("health", ans.status == 200, detail);
-    free(ans.body);
+    ag_response_free(&ans);
     return failures;
 }

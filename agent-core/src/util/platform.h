@@ -1,13 +1,14 @@
 /* What signum-util needs of the operating system, one implementation per platform:
- * os_posix.c + doctor_curl.c (Linux: termios, the socket path, libcurl) and os_win.c +
- * https_win.c + certstore_win.c (Windows: the console, the named pipe, WinHTTP, CryptoAPI). */
+ * os_posix.c + doctor_posix.c (Linux: termios, the socket path) and os_win.c +
+ * certstore_win.c (Windows: the console, the named pipe, Winsock, CryptoAPI). HTTPS is the
+ * agent's transport on both (signum/https.h). */
 #ifndef UTIL_PLATFORM_H
 #define UTIL_PLATFORM_H
 
 #include <stddef.h>
 #include <time.h>
 
-#include "../agent/agent.h"
+#include "signum/agent_config.h"
 
 /* fopen mode suffix for close-on-exec ("e" is a glibc extension the Windows CRT refuses). */
 #ifdef _WIN32

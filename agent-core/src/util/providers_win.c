@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../agent/win_acl.h"
+#include "../common/win_acl.h"
 #include "platform.h"
 #include "util.h"
 

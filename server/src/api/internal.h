@@ -6,6 +6,7 @@
 
 #include "../app.h"
 #include "../common/json.h"
+#include "../auth/credentials.h"
 #include "../http/http.h"
 #include "../policy/decision.h"
 #include "../policy/policy.h"
@@ -144,6 +145,15 @@ void api_project_member_remove(api_call *c);
 void api_key_project_set(api_call *c);
 void api_admin_grants_list(api_call *c);
 void api_admin_grant_remove(api_call *c);
+
+/* Checks a presented API key (token.c): its owner into c->user, its prefix into prefix (and
+ * into deny, when given, for the denial record). SRV_E_BAD_CREDENTIALS when it is not good. */
+srv_status api_check_api_key(api_call *c, const char *key, char prefix[SRV_APIKEY_PREFIX_LEN + 1],
+                             cJSON *deny, srv_error *err);
+/* Checks c->user's one-time code (console/session.c): totp_required without one, locked
+ * after repeated failures (too_many_attempts), a code used once only (totp_replayed). A
+ * failure is counted and audited. */
+srv_status api_totp_check(api_call *c, const char *code, srv_error *err);
 
 /* Whether the caller may act on the key (by_key) or project named: a global admin always
  * (the handler then answers for an unknown name), else the admin of that project

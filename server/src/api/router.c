@@ -11,6 +11,7 @@
 #include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../console/console.h"
 #include "../store/usage_db.h"
 #include "api.h"
 #include "internal.h"
@@ -81,6 +82,8 @@ static const route routes[] = {
      api_admin_user_disable},
     {SRV_HTTP_POST, "/api/v1/admin/users/*/enable", AUTH_ADMIN, API_BODY_CAP, "user.enable",
      api_admin_user_enable},
+    {SRV_HTTP_POST, "/api/v1/admin/users/*/totp/reset", AUTH_ADMIN, API_BODY_CAP, "user.totp_reset",
+     api_admin_user_totp_reset},
     {SRV_HTTP_GET, "/api/v1/admin/users/*/api-keys", AUTH_ADMIN, 0, "apikey.list",
      api_admin_apikeys_list},
     {SRV_HTTP_POST, "/api/v1/admin/users/*/api-keys/revoke-all", AUTH_ADMIN, API_BODY_CAP,
@@ -195,6 +198,16 @@ static const route routes[] = {
     {SRV_HTTP_POST, "/api/v1/approvals/*/reject", AUTH_USER, API_BODY_CAP, "approval.reject",
      api_approval_reject},
     {SRV_HTTP_GET, "/api/v1/sign/requests/*", AUTH_USER, 0, "sign.poll", api_sign_request_poll},
+    /* The web console (console/): its files, and its sessions in a cookie. */
+    {SRV_HTTP_GET, "/console", AUTH_NONE, 0, "console.file", api_console_asset},
+    {SRV_HTTP_GET, "/console/", AUTH_NONE, 0, "console.file", api_console_asset},
+    {SRV_HTTP_GET, "/console/*", AUTH_NONE, 0, "console.file", api_console_asset},
+    {SRV_HTTP_POST, "/console/api/login", AUTH_NONE, API_BODY_CAP, "console.login",
+     api_console_login},
+    {SRV_HTTP_POST, "/console/api/totp/confirm", AUTH_NONE, API_BODY_CAP, "console.totp_confirm",
+     api_console_totp_confirm},
+    {SRV_HTTP_POST, "/console/api/logout", AUTH_USER, 0, "console.logout", api_console_logout},
+    {SRV_HTTP_GET, "/console/api/session", AUTH_USER, 0, "console.session", api_console_session},
 };
 
 void *srv_api_worker_init(void *app)
@@ -429,20 +442,45 @@ void api_reply_error(api_call *c, const srv_error *err)
 
 /* ---- authentication ----------------------------------------------------------------------- */
 
+static srv_status authenticate_token(api_call *c, const uint8_t hash[32], const char *cookie,
+                                     srv_error *err);
+
 srv_status api_authenticate(api_call *c, srv_error *err)
 {
     const char *h = c->ex->authorization;
+    char cookie[SRV_TOKEN_TEXT_MAX + 1] = "";
     uint8_t hash[32];
+    int console = 0;
+    srv_status st;
+
+    /* No Authorization header: a console session in its cookie, or nothing. */
+    if ((!h || !*h) && api_console_cookie_token(c, cookie)) {
+        console = 1;
+        if (!srv_token_parse(cookie, hash)) {
+            OPENSSL_cleanse(cookie, sizeof(cookie));
+            return srv_fail(err, SRV_E_TOKEN_INVALID, "malformed console session cookie");
+        }
+    } else if (!h || !*h) {
+        return srv_fail(err, SRV_E_UNAUTHENTICATED,
+                        "missing Authorization header; get a token from /api/v1/auth/token");
+    } else if (strncasecmp(h, "Bearer ", 7) != 0) {
+        return srv_fail(err, SRV_E_TOKEN_INVALID, "Authorization must use the Bearer scheme");
+    } else if (!srv_token_parse(h + 7, hash)) {
+        return srv_fail(err, SRV_E_TOKEN_INVALID, "malformed access token");
+    }
+    st = authenticate_token(c, hash, console ? cookie : NULL, err);
+    OPENSSL_cleanse(cookie, sizeof(cookie));
+    return st;
+}
+
+/* The access token (hash) is good: known, unrevoked, unexpired, of an enabled user, with the
+ * machine it is bound to; from a cookie, a live console session too. */
+static srv_status authenticate_token(api_call *c, const uint8_t hash[32], const char *cookie,
+                                     srv_error *err)
+{
     int64_t user_id = 0, expires_at = 0, bound = 0;
     srv_status st;
 
-    if (!h || !*h)
-        return srv_fail(err, SRV_E_UNAUTHENTICATED,
-                        "missing Authorization header; get a token from /api/v1/auth/token");
-    if (strncasecmp(h, "Bearer ", 7) != 0)
-        return srv_fail(err, SRV_E_TOKEN_INVALID, "Authorization must use the Bearer scheme");
-    if (!srv_token_parse(h + 7, hash))
-        return srv_fail(err, SRV_E_TOKEN_INVALID, "malformed access token");
     st = srv_db_token_find(c->w->db, hash, &user_id, &expires_at, err);
     if (st != SRV_OK)
         return st;
@@ -467,6 +505,8 @@ srv_status api_authenticate(api_call *c, srv_error *err)
                         "machine's client certificate",
                         m.name);
     }
+    if (cookie && (st = api_console_authenticate(c, hash, cookie, err)) != SRV_OK)
+        return st;
     c->authenticated = 1;
     api_set_actor(c);
     return SRV_OK;

@@ -112,21 +112,17 @@ static srv_status service_account(api_call *c, const char *name, srv_error *err)
 
 /* ---- grants --------------------------------------------------------------------------------- */
 
-static srv_status grant_api_key(api_call *c, token_job *job, cJSON *deny, srv_error *err)
+srv_status api_check_api_key(api_call *c, const char *key, char prefix[SRV_APIKEY_PREFIX_LEN + 1],
+                             cJSON *deny, srv_error *err)
 {
-    static const char *const fields[] = {"grant_type", "api_key", NULL};
-    char prefix[SRV_APIKEY_PREFIX_LEN + 1];
     uint8_t presented[32], stored[32];
-    const char *key = NULL;
     int64_t user_id = 0;
     srv_status st;
 
-    if ((st = srv_json_check_fields(c->body, fields, err)) != SRV_OK ||
-        (st = srv_json_get_string(c->body, "api_key", 1, SRV_APIKEY_TEXT_MAX, &key, err)) != SRV_OK)
-        return st;
     if (!srv_apikey_parse(key, prefix, presented))
         return srv_fail(err, SRV_E_BAD_CREDENTIALS, "malformed API key");
-    cJSON_AddStringToObject(deny, "api_key_prefix", prefix);
+    if (deny)
+        cJSON_AddStringToObject(deny, "api_key_prefix", prefix);
     if ((st = srv_db_apikey_find(c->w->db, prefix, &user_id, stored, err)) != SRV_OK)
         return st;
     if (!srv_equal_ct(presented, stored, 32))
@@ -135,6 +131,26 @@ static srv_status grant_api_key(api_call *c, token_job *job, cJSON *deny, srv_er
         return st;
     if (c->user.disabled)
         return srv_fail(err, SRV_E_BAD_CREDENTIALS, "user is disabled");
+    return SRV_OK;
+}
+
+static srv_status grant_api_key(api_call *c, token_job *job, cJSON *deny, srv_error *err)
+{
+    static const char *const fields[] = {"grant_type", "api_key", "totp", NULL};
+    char prefix[SRV_APIKEY_PREFIX_LEN + 1];
+    const char *key = NULL, *totp = NULL;
+    srv_status st;
+
+    if ((st = srv_json_check_fields(c->body, fields, err)) != SRV_OK ||
+        (st = srv_json_get_string(c->body, "api_key", 1, SRV_APIKEY_TEXT_MAX, &key, err)) !=
+            SRV_OK ||
+        (st = srv_json_get_string(c->body, "totp", 0, 16, &totp, err)) != SRV_OK ||
+        (st = api_check_api_key(c, key, prefix, deny, err)) != SRV_OK)
+        return st;
+    /* Admins' API tokens need a one-time code too when the server says so. */
+    if (c->user.role == SRV_ROLE_ADMIN && c->w->app->cfg.admin_api_totp &&
+        (st = api_totp_check(c, totp, err)) != SRV_OK)
+        return st;
     cJSON_AddStringToObject(job->detail, "method", "api_key");
     cJSON_AddStringToObject(job->detail, "api_key_prefix", prefix);
     snprintf(job->api_key_prefix, sizeof(job->api_key_prefix), "%s", prefix);

@@ -62,6 +62,12 @@ static const struct {
     [SRV_E_KEY_USAGE_LIMIT] = {"key_usage_limit", 403},
     [SRV_E_PROJECT_NOT_FOUND] = {"project_not_found", 404},
     [SRV_E_PROJECT_NOT_EMPTY] = {"project_not_empty", 409},
+    [SRV_E_TOTP_REQUIRED] = {"totp_required", 401},
+    [SRV_E_TOTP_INVALID] = {"totp_invalid", 401},
+    [SRV_E_TOTP_REPLAYED] = {"totp_replayed", 401},
+    [SRV_E_TOO_MANY_ATTEMPTS] = {"too_many_attempts", 429},
+    [SRV_E_CSRF] = {"csrf_token_invalid", 403},
+    [SRV_E_SESSION_EXPIRED] = {"session_expired", 401},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

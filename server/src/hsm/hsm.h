@@ -70,6 +70,15 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
 /* Destroys the key pair with this CKA_ID (used to undo a key whose registration failed). */
 srv_status srv_hsm_destroy_key(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_error *err);
 
+/* HMAC secrets (hsm_secret.c): imported once (the caller wipes its copy), then sensitive and
+ * non-extractable; the HSM computes HMAC-SHA-1 over them (TOTP, RFC 6238). */
+srv_status srv_hsm_secret_import(srv_hsm *hsm, const uint8_t *id, size_t id_len, const char *label,
+                                 const uint8_t *value, size_t len, srv_error *err);
+/* SRV_E_NOT_FOUND if there is no secret with that id. */
+srv_status srv_hsm_hmac_sha1(srv_hsm *hsm, const uint8_t *id, size_t id_len, const uint8_t *data,
+                             size_t len, uint8_t out[20], srv_error *err);
+srv_status srv_hsm_secret_destroy(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_error *err);
+
 /* Signs `data` with the private key whose CKA_ID is id:
  *  - SRV_MECH_RSA_PKCS1: data is a complete DigestInfo (CKM_RSA_PKCS);
  *  - SRV_MECH_RSA_PSS: data is the digest of `hash`, salt_len bytes of salt (CKM_RSA_PKCS_PSS);

@@ -74,6 +74,8 @@ static void exchange_free(srv_http_exchange *ex)
     free(ex->content_type);
     free_wiped(ex->authorization, ex->authorization ? strlen(ex->authorization) : 0);
     free(ex->if_none_match);
+    free_wiped(ex->cookie, ex->cookie ? strlen(ex->cookie) : 0);
+    free_wiped(ex->csrf_token, ex->csrf_token ? strlen(ex->csrf_token) : 0);
     free_wiped(ex->body, ex->body_len);
     free_wiped(ex->response, ex->response_len);
     for (unsigned i = 0; i < ex->header_count; i++)
@@ -151,6 +153,17 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
                           w->ex.response_type ? w->ex.response_type : "application/json");
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(out, "Strict-Transport-Security", "max-age=31536000");
+    evhttp_add_header(out, "X-Frame-Options", "DENY");
+    evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+    {
+        int own_csp = 0;
+        for (unsigned i = 0; i < w->ex.header_count; i++)
+            own_csp |= strcmp(w->ex.header_names[i], "Content-Security-Policy") == 0;
+        if (!own_csp)
+            evhttp_add_header(out, "Content-Security-Policy",
+                              "default-src 'none'; frame-ancestors 'none'");
+    }
     {
         struct evhttp_connection *conn = evhttp_request_get_connection(w->req);
         if (conn && srv_http_guard_request_end(evhttp_connection_get_bufferevent(conn)))
@@ -378,6 +391,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     w->ex.content_type = dup_header(in, "Content-Type");
     w->ex.authorization = dup_header(in, "Authorization");
     w->ex.if_none_match = dup_header(in, "If-None-Match");
+    w->ex.cookie = dup_header(in, "Cookie");
+    w->ex.csrf_token = dup_header(in, "X-CSRF-Token");
     w->ex.body = malloc(body_len + 1);
     if (!w->ex.path || !w->ex.body || (raw_query && !w->ex.query)) {
         exchange_free(&w->ex);

@@ -11,7 +11,7 @@
 #include "../common/phase.h"
 #include "../common/status.h"
 
-#define SRV_HTTP_MAX_HEADERS 4
+#define SRV_HTTP_MAX_HEADERS 8
 
 typedef enum {
     SRV_HTTP_GET,
@@ -36,6 +36,8 @@ typedef struct {
     char *content_type;  /* NULL if absent */
     char *authorization; /* NULL if absent */
     char *if_none_match; /* NULL if absent */
+    char *cookie;        /* NULL if absent; holds a console session token */
+    char *csrf_token;    /* X-CSRF-Token, NULL if absent */
     char *body;          /* NUL-terminated copy; body_len excludes the NUL */
     size_t body_len;
     char peer[64]; /* remote address */
@@ -90,7 +92,9 @@ long srv_http_tls_handshakes(SSL_CTX *tls);
 /* Connection counters as Prometheus text (malloc'd, NULL when out of memory), for /metrics. */
 char *srv_http_metrics(void);
 
-/* Helper for handlers: adds a response header (name must be a string literal). */
+/* Helper for handlers: adds a response header (name must be a string literal). Every response
+ * also gets HSTS, X-Frame-Options DENY, Referrer-Policy no-referrer, nosniff, no-store, and a
+ * Content-Security-Policy that allows nothing unless the handler set its own. */
 void srv_http_add_header(srv_http_exchange *ex, const char *name, const char *value);
 
 #endif

@@ -145,6 +145,15 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX project_members_group ON project_members(project_id, role, user_group)"
     " WHERE user_group IS NOT NULL;"
     "CREATE INDEX project_members_by_user ON project_members(user_id);",
+    /* 11 -> 12: console sessions are access tokens carried in a cookie, with the hash of
+     * their CSRF token and when they were last used (idle timeout); TOTP secrets of users
+     * (the secret itself is in the HSM, by ckaid). */
+    "ALTER TABLE access_tokens ADD COLUMN csrf_hash BLOB;"
+    "ALTER TABLE access_tokens ADD COLUMN last_seen INTEGER;"
+    "CREATE TABLE totp_secrets(user_id INTEGER PRIMARY KEY REFERENCES users(id),"
+    " ckaid BLOB NOT NULL UNIQUE, enrollment_hash BLOB, created_at INTEGER NOT NULL,"
+    " confirmed_at INTEGER, last_step INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");

@@ -12,14 +12,16 @@
 /* Each family of queries owns a range of slots: policy_db.c from 0, identity_db.c from
  * SRV_DB_SLOT_IDENTITY, ca_db.c from SRV_DB_SLOT_CA, key_db.c from
  * SRV_DB_SLOT_KEY, audit_query_db.c from SRV_DB_SLOT_AUDIT_QUERY,
- * usage_db.c from SRV_DB_SLOT_USAGE, project_db.c from SRV_DB_SLOT_PROJECT. */
+ * usage_db.c from SRV_DB_SLOT_USAGE, project_db.c from SRV_DB_SLOT_PROJECT, console_db.c
+ * from SRV_DB_SLOT_CONSOLE. */
 #define SRV_DB_SLOT_IDENTITY    40
 #define SRV_DB_SLOT_CA          64
 #define SRV_DB_SLOT_KEY         72
 #define SRV_DB_SLOT_AUDIT_QUERY 84
 #define SRV_DB_SLOT_USAGE       88
 #define SRV_DB_SLOT_PROJECT     100
-#define SRV_DB_EXT_SLOTS        120
+#define SRV_DB_SLOT_CONSOLE     120
+#define SRV_DB_EXT_SLOTS        140
 
 typedef enum {
     Q_USER_INSERT,

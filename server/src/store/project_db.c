@@ -34,7 +34,8 @@ enum {
     S_GRANT_DELETE,
     S_COUNT
 };
-_Static_assert(SRV_DB_SLOT_PROJECT + S_COUNT <= SRV_DB_EXT_SLOTS, "too few statement slots");
+_Static_assert(SRV_DB_SLOT_PROJECT + S_COUNT <= SRV_DB_SLOT_CONSOLE,
+               "project overlaps console_db.c");
 
 #define PROJECT_COLUMNS                                                                            \
     "p.id, p.name, p.description, p.created_at,"                                                   \

@@ -1,4 +1,4 @@
-/* Windows access control shared by the agent's files and config.c (header-only so that
+/* Windows access control shared by the agent, config.c and signum-util (header-only so that
  * signum-util, which links config.c, needs nothing more): the current user's SID, security
  * attributes granting only that user, and the check that an object is private to us. */
 #ifndef AG_WIN_ACL_H
