@@ -126,7 +126,7 @@ function loginPage(m) {
       if (err.code === 'totp_required') totp.focus();
       throw err;
     }
-    if (r.totp_enrollment) return enrollment(stage, r.totp_enrollment);
+    if (r.totp_enrollment) return enrollment(stage, r.totp_enrollment, body.api_key);
     loggedIn(r);
   }, { name: 'Log in' }));
   box.appendChild(stage);
@@ -143,7 +143,8 @@ function svgDataUrl(svgText) {
   return 'data:image/svg+xml;base64,' + btoa(bin);
 }
 
-function enrollment(stage, e) {
+// The confirmation proves the API key again, so it is kept (in this closure only) until then.
+function enrollment(stage, e, apiKey) {
   clear(stage);
   const url = e.qr_svg ? svgDataUrl(e.qr_svg) : null;
   stage.appendChild(h('section', { class: 'enroll', 'aria-labelledby': 'enroll-title' },
@@ -154,7 +155,7 @@ function enrollment(stage, e) {
     h('p', {}, h('strong', { text: 'Secret (base32): ' }), h('code', { class: 'mono totp-secret', text: e.secret_base32 })),
     form('stack', [field('Code from the app', input('code', { inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6 }))],
       'Confirm and log in', async (v) => {
-        const r = await post('/console/api/totp/confirm', { enrollment_id: e.enrollment_id, code: v.code.trim() });
+        const r = await post('/console/api/totp/confirm', { api_key: apiKey, enrollment_id: e.enrollment_id, code: v.code.trim() });
         loggedIn(r);
       }, { name: 'Confirm TOTP' })));
   stage.querySelector('input[name=code]').focus();

@@ -80,7 +80,7 @@ export async function auditPage(m) {
     records = records.concat(r.records);
     next = r.next_after;
     more.hidden = !r.more;
-    info.textContent = `${records.length} records shown${r.more ? '; more match after record ' + next : ''}.`;
+    info.textContent = `${records.length} record${records.length === 1 ? '' : 's'} shown${r.more ? '; more match after record ' + next : ''}.`;
     clear(tableBox).appendChild(table([
       ['Seq', (x) => String(x.seq)],
       ['Time', (x) => fmtTime(x.time)],

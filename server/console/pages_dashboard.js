@@ -35,9 +35,9 @@ async function health() {
       ['Component', ([n]) => n],
       ['State', ([, v]) => badge(v.ok ? 'ok' : 'failing', v.ok ? 'ok' : 'bad')],
       ['Detail', ([, v]) => {
-        const extra = Object.entries(v).filter(([k]) => k !== 'ok').map(([k, x]) => `${k}: ${typeof x === 'object' ? JSON.stringify(x) : x}`);
-        return extra.join(' · ');
-      }, 'mono'],
+        if (v.detail) return String(v.detail);
+        return Object.entries(v).filter(([k, x]) => k !== 'ok' && typeof x !== 'object').map(([k, x]) => `${k.replace(/_/g, ' ')}: ${x}`).join(' · ');
+      }],
     ], rows));
 }
 

@@ -67,7 +67,7 @@ export async function policyPage(m, name) {
   const check = h('aside', { id: 'policy-check', class: 'policy-check', 'aria-live': 'polite' },
     h('p', { class: 'muted', text: 'The server checks the rule when you save; its message shows here.' }));
   const save = h('button', { type: 'submit', text: isNew ? 'Create rule' : 'Save rule' });
-  const f = h('form', { class: 'stack', 'aria-label': 'Rule editor' },
+  const f = h('form', { class: 'editor', 'aria-label': 'Rule editor' },
     h('div', { class: 'policy-editor' }, field('Rule (JSON)', ta), check),
     h('div', { class: 'actions' }, save));
   f.addEventListener('submit', async (e) => {
@@ -91,6 +91,12 @@ export async function policyPage(m, name) {
     } catch (err) {
       ta.setAttribute('aria-invalid', 'true');
       check.appendChild(errorBox(err));
+      const at = fieldAt(ta.value, err.message);
+      if (at) {
+        check.appendChild(h('p', { class: 'field-at', text: `At "${at.name}", line ${at.line}.` }));
+        ta.focus();
+        ta.setSelectionRange(at.start, at.end);
+      }
     } finally {
       save.disabled = false;
     }
@@ -105,4 +111,20 @@ export async function policyPage(m, name) {
   }
   m.appendChild(h('h2', { text: 'What if? (explain)' }));
   m.appendChild(explainForm());
+}
+
+// The member a server message names first ("conditions.approval.required must be ...",
+// "effect must be allow or deny"), found in the JSON text so the editor can select it.
+function fieldAt(text, message) {
+  const m = /^([A-Za-z_]+(?:(?:\.[A-Za-z_]+)|(?:\[\d+\]))*)/.exec(message || '');
+  if (!m) return null;
+  const names = m[1].split('.').map((p) => p.replace(/\[\d+\]$/, ''));
+  let from = 0;
+  for (const n of names) {
+    const i = text.indexOf(JSON.stringify(n) + ':', from);
+    if (i < 0) return null;
+    from = i;
+  }
+  const name = names[names.length - 1];
+  return { name: m[1], start: from, end: from + name.length + 2, line: text.slice(0, from).split('\n').length };
 }

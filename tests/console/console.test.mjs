@@ -165,7 +165,11 @@ try {
     await shot(admin, '01-totp-enrollment');
     // A wrong code is refused with its message; the right one logs in.
     confirmStep = nowStep();
-    const wrong = String((Number(totp(secret, confirmStep)) + 1) % 1000000).padStart(6, '0');
+    // A code valid at no step the server accepts now (it allows one step of skew each way).
+    const near = [-1, 0, 1].map((d) => totp(secret, confirmStep + d));
+    let wrong = Number(near[1]);
+    do wrong = (wrong + 1) % 1000000; while (near.includes(String(wrong).padStart(6, '0')));
+    wrong = String(wrong).padStart(6, '0');
     await admin.getByLabel('Code from the app').fill(wrong);
     await admin.getByRole('button', { name: 'Confirm and log in' }).click();
     await admin.locator('.enroll .error').waitFor();
@@ -285,6 +289,9 @@ try {
     await admin.locator('#policy-check .error').waitFor();
     const msg = await admin.locator('#policy-check .error .msg').textContent();
     check(msg.includes('effect'), 'validation message does not name the field: ' + msg);
+    check((await admin.locator('#policy-check .field-at').textContent()).includes('"effect"'), 'the field is not pointed at');
+    const sel = await admin.getByLabel('Rule (JSON)').evaluate((t) => t.value.slice(t.selectionStart, t.selectionEnd));
+    check(sel === '"effect"', 'the editor did not select the field: ' + sel);
     await shot(admin, '09-policy-invalid');
     rule.effect = 'allow';
     await admin.getByLabel('Rule (JSON)').fill(JSON.stringify(rule, null, 2));
@@ -352,8 +359,16 @@ try {
     await admin.locator('#status', { hasText: 'revoked' }).waitFor();
     await admin.locator('td .badge.bad', { hasText: 'revoked' }).first().waitFor();
     await shot(admin, '13-user');
-    const after = await py('p11_sign', { api_key: state.signer1, key: 'rel', expect: 'refused' });
+    // The agent's token was minted from the revoked key: it is refused, and so is the key
+    // itself as the PIN (C_Login hands it to the agent, which exchanges it for a token).
+    const after = await py('p11_sign', { api_key: state.signer1, key: 'rel', pin: state.signer1 });
     check(!after.ok, 'pkcs11 signature still works after the API key was revoked');
+    await go(admin, 'audit');
+    await submit(admin, 'Audit filter', { Outcome: 'denied' });
+    await admin.locator('.audit-records[data-query*="outcome=denied"]').waitFor();
+    const denials = await admin.locator('.audit-records tbody tr').allTextContents();
+    check(denials.some((r) => r.includes('code=token_invalid')), 'no token_invalid denial: ' + denials.join(' | '));
+    check(denials.some((r) => r.includes('code=bad_credentials')), 'no bad_credentials denial: ' + denials.join(' | '));
   });
 
   await step('a POST without the CSRF token is refused', async () => {
@@ -383,9 +398,9 @@ try {
     await admin.locator('.login .form-out .error').waitFor();
     check((await admin.locator('.login .form-out .error .code').textContent()).startsWith('totp_required'), 'no totp_required');
     await shot(admin, '00-login');
-    // The confirmation used its step's code: wait for the next step (usually passed by now).
-    while (nowStep() <= confirmStep) await new Promise((r) => setTimeout(r, 500));
-    const c = totp(secret, nowStep());
+    // The confirmation spent its step and every earlier one; the server takes one step of
+    // skew, so the next step's code is good now (and is, by then, the current one).
+    const c = totp(secret, Math.max(nowStep(), confirmStep + 1));
     await admin.getByLabel(/One-time code/).fill(c);
     await admin.getByRole('button', { name: 'Log in' }).click();
     await admin.waitForSelector('main h1:text("Dashboard")');
