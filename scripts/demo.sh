@@ -5,8 +5,11 @@
 # a key and a code-signing certificate in the HSM and a signer identity with a grant; the
 # signer signs a file's digest (verified with openssl) and a Windows PE with osslsigncode
 # through libsignumpkcs11.so (module -> signum-agent -> server), verified; then the key's audit
-# trail and usage; the agents and the server stop.
+# trail and usage; the agents and the server stop. With --console the server keeps running
+# at the end for the web console (its URL and login are printed) until Ctrl-C.
 set -euo pipefail
+keep_console=0
+[ "${1:-}" = "--console" ] && keep_console=1
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
@@ -116,6 +119,19 @@ as_admin "$util" admin audit --project demo | cut -c1-150
 
 step "Usage of the project's keys today"
 as_admin "$util" admin usage --project demo
+
+if [ "$keep_console" = 1 ]; then
+  step "The web console"
+  echo "open $url/console/ in a browser on this machine (the certificate is issued by $ca;"
+  echo "trust that CA or accept the warning for localhost)"
+  echo "log in as the administrator with the API key in $work/admin.key"
+  echo "  (first login: scan the QR code with an authenticator app, then give its code),"
+  echo "or as the signer release-bot with the API key in $work/signer.key (no code needed)"
+  echo "Ctrl-C stops the server and removes $work"
+  wait "$pid" || true
+  exit 0
+fi
+echo "(bash scripts/demo.sh --console keeps the server running for the web console)"
 
 step "Stopping the agents and the server"
 as_signer "$util" agent stop

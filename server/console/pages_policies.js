@@ -96,6 +96,8 @@ export async function policyPage(m, name) {
         check.appendChild(h('p', { class: 'field-at', text: `At "${at.name}", line ${at.line}.` }));
         ta.focus();
         ta.setSelectionRange(at.start, at.end);
+        const lh = parseFloat(getComputedStyle(ta).lineHeight) || 18;
+        ta.scrollTop = Math.max(0, (at.line - 3) * lh);
       }
     } finally {
       save.disabled = false;
