@@ -143,31 +143,44 @@ export async function keyPage(m, name) {
     status('Key rotated.');
     rerender();
   }, { name: 'Rotate key', danger: true })));
-  if (!k.disabled) {
-    m.appendChild(action('Disable', form('inline', [], 'Disable key', async () => {
+  // Disable / suspend, or enable: redrawn in place after a suspension, so its answer (the
+  // signatures made since) stays on the page.
+  const stateBox = h('div');
+  const suspendOut = h('div');
+  m.appendChild(stateBox);
+  m.appendChild(suspendOut);
+  const drawState = (disabled) => {
+    clear(stateBox);
+    if (disabled) {
+      stateBox.appendChild(action('Enable', form('inline', [field('Reason', input('reason', { required: true, size: 30 }))],
+        'Enable key', async (v) => {
+          await post(base + '/enable', { reason: v.reason });
+          status('Key enabled.');
+          rerender();
+        }, { name: 'Enable key' }), true));
+      return;
+    }
+    stateBox.appendChild(action('Disable', form('inline', [], 'Disable key', async () => {
       await post(base + '/disable');
       status('Key disabled.');
       rerender();
     }, { name: 'Disable key', danger: true })));
-    m.appendChild(action('Suspend (compromise playbook)', form('inline', [
+    stateBox.appendChild(action('Suspend (compromise playbook)', form('inline', [
       field('Reason', input('reason', { required: true, size: 30 })),
       field('Signatures since (UTC date, optional)', input('since', { type: 'date' })),
     ], 'Suspend key', async (v) => {
       const body = { reason: v.reason };
       if (v.since) body.since = Math.floor(Date.parse(v.since + 'T00:00:00Z') / 1000);
       const r = await post(base + '/suspend', body);
-      return h('div', {}, notice(`Key suspended. ${r.signatures_since.length} signatures since then${r.truncated ? ' (truncated)' : ''}:`),
-        table([['Audit', (s) => String(s.audit_id)], ['Time', (s) => fmtTime(s.time)], ['Actor', (s) => s.actor],
-          ['Machine', (s) => s.machine || ''], ['Request', (s) => s.request_id || '']], r.signatures_since));
+      clear(suspendOut).appendChild(h('section', { class: 'card suspended', 'aria-label': 'Suspension' },
+        notice(`Key suspended. ${r.signatures_since.length} signatures since then${r.truncated ? ' (truncated)' : ''}:`),
+        table([['Audit', (x) => String(x.audit_id)], ['Time', (x) => fmtTime(x.time)], ['Actor', (x) => x.actor],
+          ['Machine', (x) => x.machine || ''], ['Request', (x) => x.request_id || '']], r.signatures_since,
+        { empty: 'No signature since then.' })));
+      drawState(true);
     }, { name: 'Suspend key', danger: true })));
-  } else {
-    m.appendChild(action('Enable', form('inline', [field('Reason', input('reason', { required: true, size: 30 }))],
-      'Enable key', async (v) => {
-        await post(base + '/enable', { reason: v.reason });
-        status('Key enabled.');
-        rerender();
-      }, { name: 'Enable key' }), true));
-  }
+  };
+  drawState(k.disabled);
   const projects = (await get('/api/v1/admin/projects')).projects.map((p) => p.name);
   m.appendChild(action('Move to a project', form('inline', [
     field('Project', select('project', [['', '(none)'], ...projects.map((p) => [p, p])], k.project || '')),

@@ -229,6 +229,38 @@ try {
     await shot(admin, '05-keys');
   });
 
+  await step('a reload keeps the session (and its CSRF token)', async () => {
+    await go(admin, 'projects/web');
+    await admin.reload();
+    await admin.waitForSelector('main h1:has-text("Project")');
+    check((await admin.locator('#who-name').textContent()).includes('(admin)'), 'logged out by a reload');
+  });
+
+  await step('an external-CA key: CSR download, suspend and enable', async () => {
+    await go(admin, 'keys');
+    const out = await submit(admin, 'Create a key', {
+      Name: 'ext', Type: 'ec-p256', Certificate: 'external', 'Common name (built-in or external)': 'External CA key', Project: '',
+    });
+    const [dl] = await Promise.all([admin.waitForEvent('download'), out.getByRole('button', { name: 'Download CSR' }).click()]);
+    check(fs.readFileSync(await dl.path(), 'utf8').startsWith('-----BEGIN CERTIFICATE REQUEST-----'), 'CSR download');
+    await go(admin, 'keys/ext');
+    await submit(admin, 'Suspend key', { Reason: 'console test' });
+    await admin.locator('section.suspended .notice').waitFor();
+    await submit(admin, 'Enable key', { Reason: 'console test over' });
+    await admin.locator('#status', { hasText: 'Key enabled.' }).waitFor();
+    await admin.locator('.badge.ok', { hasText: 'enabled' }).waitFor();
+  });
+
+  await step('a service account and a machine: enrollment tokens shown once', async () => {
+    await go(admin, 'identities/service-accounts');
+    let out = await submit(admin, 'Create a service account', { Name: 'ci-release' });
+    check((await out.locator('.secret-value').textContent()).startsWith('sge_'), 'no enrollment token');
+    await go(admin, 'identities/machines');
+    out = await submit(admin, 'Add a machine', { Name: 'build-01' });
+    check((await out.locator('.secret-value').textContent()).startsWith('sge_'), 'no machine enrollment token');
+    await admin.locator('td', { hasText: 'build-01' }).first().waitFor();
+  });
+
   await step('project members: signer and approver', async () => {
     await go(admin, 'projects/web');
     for (const [name, role] of [['signer1', 'signer'], ['approver1', 'approver']]) {
@@ -264,6 +296,14 @@ try {
     const csv = fs.readFileSync(await dl2.path(), 'utf8').split('\r\n');
     check(csv[0] === 'seq,time,actor,action,outcome,hash,prev,detail' && csv.length >= 3, 'CSV export');
     await shot(admin, '07-audit');
+    // Paging: two records a page, "More" appends the next two.
+    await submit(admin, 'Audit filter', { 'Action (e.g. sign)': '', Key: '', 'Page size': '2' });
+    await admin.locator('.audit-records[data-query*="limit=2"]').waitFor();
+    check(await admin.locator('.audit-records tbody tr').count() === 2, 'a page of 2 is not 2 rows');
+    await admin.getByRole('button', { name: 'More' }).click();
+    await admin.locator('.audit-records tbody tr').nth(3).waitFor();
+    const seqs = (await admin.locator('.audit-records tbody tr td:first-child').allTextContents()).map(Number);
+    check(seqs.length === 4 && seqs.every((v, i) => i === 0 || v > seqs[i - 1]), 'paging order ' + seqs);
   });
 
   await step('the signature is in the key usage chart', async () => {
@@ -338,9 +378,33 @@ try {
     await ctx.close();
   });
 
+  await step('the signer sees their key', async () => {
+    const ctx = await browser.newContext(ctxOpts);
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    const p = await ctx.newPage();
+    watch(p, 'signer');
+    await p.goto(URL_BASE + '/console/#/keys');
+    await p.getByLabel('API key').fill(state.signer1);
+    await p.getByRole('button', { name: 'Log in' }).click();
+    await p.waitForSelector('main h1:text("My keys")');
+    await p.locator('td', { hasText: 'rel' }).first().waitFor();
+    check((await p.locator('main').textContent()).includes('CN=' + XSS), 'CN not shown as text to the signer');
+    await noInjectedImg(p);
+    await shot(p, '15-signer-keys');
+    await ctx.close();
+  });
+
   await step('the requester collects the signature', async () => {
     const r = await py('collect', { approval_id: approvalId });
     check(r.status === 200 && r.signature, 'collect answered ' + JSON.stringify(r));
+  });
+
+  await step('remove a project member with a reason', async () => {
+    await go(admin, 'projects/web');
+    await admin.getByRole('button', { name: 'Remove user approver1 as approver' }).click();
+    await submit(admin, 'Remove member', { Reason: 'console test: rotation of duties' });
+    await admin.locator('#status', { hasText: 'Removed approver1' }).waitFor();
+    check(await admin.locator('td', { hasText: 'approver1' }).count() === 0, 'approver1 still a member');
   });
 
   await step('delete the approval rule', async () => {
@@ -418,8 +482,10 @@ try {
     const p = await ctx.newPage();
     watch(p, 'narrow');
     await p.goto(URL_BASE + '/console/');
-    await p.getByLabel('API key').fill(state.approver1 || ADMIN_KEY);
-    await p.getByRole('button', { name: 'Log in' }).click();
+    // The keyboard alone: the API key field has the focus, Enter submits.
+    await p.locator('#login-title').waitFor();
+    await p.keyboard.type(state.approver1);
+    await p.keyboard.press('Enter');
     await p.waitForSelector('main h1:text("Dashboard")');
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     check(overflow <= 0, 'the page scrolls sideways at 400 px: ' + overflow);
