@@ -4,7 +4,7 @@
 add_executable(signum-agent
   src/agent/main_win.c src/agent/cli.c src/agent/session.c src/agent/cache_win.c
   src/agent/caller_win.c src/agent/ctxtext.c src/agent/ipcserver.c src/agent/ipcserver_win.c
-  src/agent/credentials.c src/agent/es256_mbedtls.c src/common/b64.c)
+  src/agent/credentials.c src/agent/es256_mbedtls.c)
 target_include_directories(signum-agent PRIVATE src ${MINGW_DEPS_INC})
 target_compile_definitions(signum-agent PRIVATE SIGNUM_VERSION="${PROJECT_VERSION}"
                                                _WIN32_WINNT=0x0A00 UNICODE _UNICODE

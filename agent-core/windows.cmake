@@ -9,7 +9,7 @@ add_link_options(-static)
 add_library(signum-client STATIC src/client/client.c src/client/client_win.c
                                   src/client/crypto.c src/common/ipc.c src/common/ipc_io_win.c)
 target_include_directories(signum-client PUBLIC include ${MINGW_DEPS_INC} PRIVATE src)
-target_link_libraries(signum-client PUBLIC ${MINGW_DEPS_LIB}/libmbedx509.a
+target_link_libraries(signum-client PUBLIC signum_common ${MINGW_DEPS_LIB}/libmbedx509.a
                                            ${MINGW_DEPS_LIB}/libmbedcrypto.a
                                            Threads::Threads advapi32 bcrypt)
 

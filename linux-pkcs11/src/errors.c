@@ -1,6 +1,7 @@
 /* The one map from the client library's status to CK_RV, and CK_RV names for the debug log.
  * The table is documented in linux-pkcs11/README.md; change both together. */
 #include "p11.h"
+#include "signum/common/names.h"
 
 CK_RV p11_map_status(sg_status st, p11_context ctx)
 {
@@ -39,53 +40,8 @@ CK_RV p11_map_status(sg_status st, p11_context ctx)
     return CKR_GENERAL_ERROR;
 }
 
+/* One CK_RV name table for the module and the server (signum/common/names.h). */
 const char *p11_rv_name(CK_RV rv)
 {
-    switch (rv) {
-#define N(x)                                                                                       \
-    case x: return #x;
-        N(CKR_OK)
-        N(CKR_HOST_MEMORY)
-        N(CKR_SLOT_ID_INVALID)
-        N(CKR_GENERAL_ERROR)
-        N(CKR_FUNCTION_FAILED)
-        N(CKR_ARGUMENTS_BAD)
-        N(CKR_CANT_LOCK)
-        N(CKR_ATTRIBUTE_SENSITIVE)
-        N(CKR_ATTRIBUTE_TYPE_INVALID)
-        N(CKR_ATTRIBUTE_VALUE_INVALID)
-        N(CKR_DATA_INVALID)
-        N(CKR_DATA_LEN_RANGE)
-        N(CKR_DEVICE_ERROR)
-        N(CKR_DEVICE_REMOVED)
-        N(CKR_FUNCTION_NOT_PARALLEL)
-        N(CKR_FUNCTION_NOT_SUPPORTED)
-        N(CKR_KEY_HANDLE_INVALID)
-        N(CKR_KEY_TYPE_INCONSISTENT)
-        N(CKR_KEY_FUNCTION_NOT_PERMITTED)
-        N(CKR_MECHANISM_INVALID)
-        N(CKR_MECHANISM_PARAM_INVALID)
-        N(CKR_OBJECT_HANDLE_INVALID)
-        N(CKR_OPERATION_ACTIVE)
-        N(CKR_OPERATION_NOT_INITIALIZED)
-        N(CKR_PIN_INCORRECT)
-        N(CKR_PIN_LEN_RANGE)
-        N(CKR_SESSION_HANDLE_INVALID)
-        N(CKR_SESSION_PARALLEL_NOT_SUPPORTED)
-        N(CKR_SESSION_READ_ONLY)
-        N(CKR_SESSION_COUNT)
-        N(CKR_TEMPLATE_INCONSISTENT)
-        N(CKR_TOKEN_NOT_PRESENT)
-        N(CKR_TOKEN_WRITE_PROTECTED)
-        N(CKR_USER_ALREADY_LOGGED_IN)
-        N(CKR_USER_NOT_LOGGED_IN)
-        N(CKR_USER_TYPE_INVALID)
-        N(CKR_RANDOM_NO_RNG)
-        N(CKR_BUFFER_TOO_SMALL)
-        N(CKR_CRYPTOKI_NOT_INITIALIZED)
-        N(CKR_CRYPTOKI_ALREADY_INITIALIZED)
-        N(CKR_FUNCTION_REJECTED)
-#undef N
-    }
-    return "CKR_(other)";
+    return sgc_ckr_name(rv);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "p11.h"
+#include "signum/common/buf.h"
 
 #define MAX_ENTRIES 0xFFFF
 #define GEN_MASK    0x7FFF
@@ -19,16 +20,13 @@ CK_RV p11_handle_add(p11_handle_table *t, p11_handle_kind kind, void *ptr, CK_UL
         if (t->count == MAX_ENTRIES)
             return CKR_HOST_MEMORY;
         if (t->count == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 64;
-            p11_handle_entry *e;
-            if (cap > MAX_ENTRIES)
-                cap = MAX_ENTRIES;
-            e = realloc(t->entries, cap * sizeof(*e));
-            if (!e)
+            void *items = t->entries;
+            size_t old = t->cap;
+            if (sgc_array_grow(&items, &t->cap, t->count + 1, sizeof(*t->entries), MAX_ENTRIES) !=
+                SGC_OK)
                 return CKR_HOST_MEMORY;
-            memset(e + t->cap, 0, (cap - t->cap) * sizeof(*e));
-            t->entries = e;
-            t->cap = cap;
+            t->entries = items;
+            memset(t->entries + old, 0, (t->cap - old) * sizeof(*t->entries));
         }
         t->count++;
     }

@@ -9,27 +9,15 @@
 #include <unistd.h>
 
 #include "p11.h"
+#include "signum/common/debug.h"
 
 static int enabled;
 static int fd = -1;
 
-static int debug_names_p11(const char *list)
-{
-    char buf[256];
-    char *save = NULL;
-    if (!list)
-        return 0;
-    snprintf(buf, sizeof(buf), "%s", list);
-    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        if (strcmp(t, "p11") == 0 || strcmp(t, "all") == 0)
-            return 1;
-    return 0;
-}
-
 void p11_log_init(void)
 {
     const char *path = secure_getenv("SIGNUM_P11_LOG");
-    enabled = debug_names_p11(secure_getenv("SIGNUM_DEBUG"));
+    enabled = sgc_debug_has(secure_getenv("SIGNUM_DEBUG"), "p11");
     if (fd >= 0 && fd != STDERR_FILENO)
         close(fd);
     fd = STDERR_FILENO;

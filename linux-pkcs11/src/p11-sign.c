@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "p11.h"
+#include "signum/common/names.h"
 
 static unsigned next_ticket;
 
@@ -159,18 +160,15 @@ static CK_RV raw_input_digest(const p11_sign_op *op, const uint8_t *data, CK_ULO
         *hash = op->hash;
         memcpy(digest, data, len);
         return CKR_OK;
-    case P11_FAM_ECDSA:
+    case P11_FAM_ECDSA: {
         /* The server needs the hash that matches the digest's length. */
-        if (len == 32)
-            *hash = SG_HASH_SHA256;
-        else if (len == 48)
-            *hash = SG_HASH_SHA384;
-        else if (len == 64)
-            *hash = SG_HASH_SHA512;
-        else
+        int h = sgc_hash_for_digest_len(len);
+        if (h < 0)
             return CKR_DATA_LEN_RANGE;
+        *hash = (sg_hash)h;
         memcpy(digest, data, len);
         return CKR_OK;
+    }
     case P11_FAM_DIGEST: break;
     }
     return CKR_MECHANISM_INVALID;

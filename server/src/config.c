@@ -1,12 +1,12 @@
 /* Loading and writing signum-server.conf. */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "signum/common/conf.h"
 
 void srv_config_defaults(srv_config *cfg, const char *dir)
 {
@@ -44,17 +44,6 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->audit_checkpoint_seconds = 60;
     cfg->export_batch = 200;
     cfg->export_backoff_max = 60;
-}
-
-static char *trim(char *s)
-{
-    char *end;
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
 }
 
 static srv_status set_int(const char *key, const char *value, long min, long max, long *out,
@@ -183,11 +172,31 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     return srv_fail(err, SRV_E_CONFIG, "unknown setting \"%s\"", key);
 }
 
+typedef struct {
+    srv_config *cfg;
+    srv_error *err;
+    srv_status st;
+} load_ctx;
+
+static int load_entry(void *arg, const char *key, const char *value, unsigned line)
+{
+    load_ctx *c = arg;
+    if ((c->st = apply(c->cfg, key, value, c->err)) != SRV_OK) {
+        char msg[sizeof(c->err->message)];
+        snprintf(msg, sizeof(msg), "%s", c->err ? c->err->message : "");
+        c->st = srv_fail(c->err, SRV_E_CONFIG, "%s line %u: %s", SRV_CONFIG_FILE, line, msg);
+        return -1;
+    }
+    return 0;
+}
+
 srv_status srv_config_load(const char *dir, srv_config *cfg, srv_error *err)
 {
-    char path[PATH_MAX], *text = NULL, *line, *save = NULL;
+    char path[PATH_MAX], *text = NULL;
+    size_t len = 0;
     srv_status st;
-    unsigned lineno = 0;
+    load_ctx ctx = {cfg, err, SRV_OK};
+    sgc_conf_error perr;
 
     srv_config_defaults(cfg, dir);
     if ((st = srv_path_join(path, sizeof(path), dir, SRV_CONFIG_FILE, err)) != SRV_OK)
@@ -203,32 +212,18 @@ srv_status srv_config_load(const char *dir, srv_config *cfg, srv_error *err)
             (st = set_path(cfg, cfg->ca_cert, d.ca_cert, err)) != SRV_OK)
             return st;
     }
-    st = srv_read_file(path, 64 * 1024, &text, NULL, err);
+    st = srv_read_file(path, SGC_CONF_FILE_MAX, &text, &len, err);
     if (st != SRV_OK)
         return srv_fail(err, SRV_E_CONFIG, "%s is not a Signum state directory (cannot read %s)",
                         dir, SRV_CONFIG_FILE);
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq, *key, *value;
-        lineno++;
-        line = trim(line);
-        if (*line == '\0' || *line == '#')
-            continue;
-        eq = strchr(line, '=');
-        if (!eq) {
-            st = srv_fail(err, SRV_E_CONFIG, "%s line %u: expected key = value", path, lineno);
-            goto out;
-        }
-        *eq = '\0';
-        key = trim(line);
-        value = trim(eq + 1);
-        if ((st = apply(cfg, key, value, err)) != SRV_OK) {
-            char msg[sizeof(err->message)];
-            snprintf(msg, sizeof(msg), "%s", err ? err->message : "");
-            st = srv_fail(err, SRV_E_CONFIG, "%s line %u: %s", SRV_CONFIG_FILE, lineno, msg);
-            goto out;
-        }
+    switch (sgc_conf_parse(text, len, SGC_CONF_LINE_MAX, load_entry, &ctx, &perr)) {
+    case SGC_CONF_OK: st = SRV_OK; break;
+    case SGC_CONF_E_CALLBACK: st = ctx.st; break; /* load_entry said why */
+    case SGC_CONF_E_NOMEM: st = srv_fail(err, SRV_E_NOMEM, "out of memory"); break;
+    default:
+        st = srv_fail(err, SRV_E_CONFIG, "%s line %u: %s", path, perr.line, perr.message);
+        break;
     }
-out:
     free(text);
     return st;
 }

@@ -109,6 +109,24 @@ class ServiceAccountEnrollment(AgentAuthCase):
         self.assertEqual(proc.returncode, 4, proc.stderr)
         self.assertIn("mode 0600", proc.stderr.decode())
 
+    def test_config_too_large_is_said(self):
+        # Enrollment rewrites the user's agent.conf with the new settings, 64 KiB at most: a
+        # file that would pass it is refused with that reason (the message was lost before).
+        s = self.server
+        token = s.call("POST", "/api/v1/admin/service-accounts/ci-release/enrollment-tokens",
+                       token=s.admin_token(), expect=201)["enrollment_token"]
+        a = self.agent()
+        conf = os.path.join(a.root, "config", "signum", "agent.conf")
+        os.makedirs(os.path.dirname(conf))
+        with open(conf, "w") as f:  # 65,400 bytes of comments: read fine, no room to add
+            f.write(("#" + "x" * 1998 + "\n") * 32 + "#" + "y" * 1398 + "\n")
+        os.chmod(conf, 0o600)
+        proc = a.util("enroll", "service-account", "--token", token)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("%s is too large" % conf, proc.stderr.decode())
+        with open(conf) as f:
+            self.assertEqual(len(f.read()), 65400)  # left as it was
+
 
 class OidcLogin(AgentAuthCase):
 

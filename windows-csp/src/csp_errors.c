@@ -6,20 +6,17 @@
 #include <stdlib.h>
 
 #include "csp.h"
+#include "signum/common/debug.h"
 
-/* SIGNUM_DEBUG names "csp" or "all" (comma- or space-separated). Read on each call: the log is
+/* SIGNUM_DEBUG names "csp" or "all" (signum/common/debug.h). Read on each call: the log is
  * only written on failures and a few milestones. */
 static int debug_enabled(void)
 {
     char buf[256];
     DWORD n = GetEnvironmentVariableA("SIGNUM_DEBUG", buf, sizeof(buf));
-    char *save = NULL;
     if (n == 0 || n >= sizeof(buf))
         return 0;
-    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        if (strcmp(t, "csp") == 0 || strcmp(t, "all") == 0)
-            return 1;
-    return 0;
+    return sgc_debug_has(buf, "csp");
 }
 
 void csp_debug(const char *fmt, ...)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ksp.h"
+#include "signum/common/debug.h"
 
 SECURITY_STATUS ksp_map_status(sg_status st, ksp_context ctx)
 {
@@ -86,7 +87,7 @@ static int debug_on(void)
     static volatile LONG state; /* 0 unknown, 1 off, 2 on */
     if (state == 0) {
         const char *v = getenv("SIGNUM_DEBUG");
-        InterlockedExchange(&state, v && (strstr(v, "ksp") || strstr(v, "all")) ? 2 : 1);
+        InterlockedExchange(&state, sgc_debug_has(v, "ksp") ? 2 : 1);
     }
     return state == 2;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ksp.h"
+#include "signum/common/names.h"
 
 #define KSP_SIGN_FLAGS (NCRYPT_SILENT_FLAG | BCRYPT_PAD_PKCS1 | BCRYPT_PAD_PSS)
 
@@ -44,14 +45,10 @@ static SECURITY_STATUS plan_sign(const ksp_key *k, const void *padding, const ui
             return NTE_BAD_FLAGS; /* ECDSA has no padding */
         plan->mech = SG_MECH_ECDSA;
         /* The server needs the hash that made the digest: known by its length. */
-        if (in_len == 32)
-            plan->hash = SG_HASH_SHA256;
-        else if (in_len == 48)
-            plan->hash = SG_HASH_SHA384;
-        else if (in_len == 64)
-            plan->hash = SG_HASH_SHA512;
-        else
+        int h = sgc_hash_for_digest_len(in_len);
+        if (h < 0)
             return NTE_NOT_SUPPORTED; /* a SHA-1 or truncated digest: not signed by the server */
+        plan->hash = (sg_hash)h;
         plan->digest = in;
         plan->digest_len = in_len;
         return ERROR_SUCCESS;

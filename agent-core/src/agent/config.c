@@ -1,6 +1,5 @@
 /* Agent configuration: system file, user file, then environment, each overriding the last.
  * The OS decides only where the files are and what "private" means (the block below). */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -13,6 +12,7 @@
 #include "../client/client_os.h"
 #include "signum/agent_config.h"
 #include "../common/win_acl.h"
+#include "signum/common/conf.h"
 
 #ifdef _WIN32
 #include <io.h>
@@ -95,17 +95,6 @@ sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
         va_end(ap);
     }
     return st;
-}
-
-static char *trim(char *s)
-{
-    char *end;
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
 }
 
 static sg_status set_servers(ag_config *cfg, const char *list, ag_error *err)
@@ -192,62 +181,88 @@ static sg_status apply(ag_config *cfg, const char *key, const char *value, ag_er
     return ag_fail(err, SG_ERR_BAD_INPUT, "unknown setting \"%s\"", key);
 }
 
+/* The line length fgets() read before the common parser; longer lines are refused. */
+#define AG_CONFIG_LINE_MAX 2047
+
+typedef struct {
+    ag_config *cfg;
+    const char *path;
+    int fd;
+    const struct stat *sb;
+    ag_error *err;
+    sg_status st;
+} load_ctx;
+
+static int load_entry(void *arg, const char *key, const char *value, unsigned line)
+{
+    load_ctx *c = arg;
+    ag_error *err = c->err;
+    if (strcmp(key, "api_key") == 0 && !config_private(c->fd, c->sb)) {
+        c->st = ag_fail(err, SG_ERR_BAD_INPUT,
+#ifdef _WIN32
+                        "%s holds an api_key but is not private to you (owner or DACL); "
+                        "restrict it to your account",
+                        c->path);
+#else
+                        "%s holds an api_key but others can read it (mode %o); chmod 600 it",
+                        c->path, (unsigned)(c->sb->st_mode & 0777));
+#endif
+        return -1;
+    }
+    if ((c->st = apply(c->cfg, key, value, err)) != SG_OK) {
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        ag_fail(err, c->st, "%s line %u: %s", c->path, line, msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads one config file if it exists. A file holding an API key must be private. */
 static sg_status load_file(ag_config *cfg, const char *path, ag_error *err)
 {
-    char line[2048];
+    char *text = NULL;
+    size_t len = 0;
     struct stat sb;
-    unsigned lineno = 0;
     int fd = open_config(path);
     FILE *f;
-    sg_status st = SG_OK;
+    load_ctx ctx = {cfg, path, fd, &sb, err, SG_OK};
+    sgc_conf_error perr;
 
     if (fd < 0)
         return errno == ENOENT
                    ? SG_OK
                    : ag_fail(err, SG_ERR_BAD_INPUT, "cannot read %s: %s", path, strerror(errno));
-    if (fstat(fd, &sb) != 0 || sb.st_size > 64 * 1024 || !(f = fdopen(fd, "r"))) {
+    if (fstat(fd, &sb) != 0 || sb.st_size > SGC_CONF_FILE_MAX || !(f = fdopen(fd, "r"))) {
         close(fd);
         return ag_fail(err, SG_ERR_BAD_INPUT, "%s is unreadable or larger than 64 KiB", path);
     }
-    while (fgets(line, sizeof(line), f)) {
-        char *eq, *key, *value, *l = trim(line);
-        lineno++;
-        if (!*l || *l == '#')
-            continue;
-        eq = strchr(l, '=');
-        if (!eq) {
-            st = ag_fail(err, SG_ERR_BAD_INPUT, "%s line %u: expected key = value", path, lineno);
-            break;
-        }
-        *eq = '\0';
-        key = trim(l);
-        value = trim(eq + 1);
-        if (strcmp(key, "api_key") == 0 && !config_private(fd, &sb)) {
-            st = ag_fail(err, SG_ERR_BAD_INPUT,
-#ifdef _WIN32
-                         "%s holds an api_key but is not private to you (owner or DACL); "
-                         "restrict it to your account",
-                         path);
-#else
-                         "%s holds an api_key but others can read it (mode %o); chmod 600 it", path,
-                         (unsigned)(sb.st_mode & 0777));
-#endif
-            break;
-        }
-        if ((st = apply(cfg, key, value, err)) != SG_OK) {
-            char msg[sizeof(err->message)];
-            snprintf(msg, sizeof(msg), "%s", err->message);
-            ag_fail(err, st, "%s line %u: %s", path, lineno, msg);
-            break;
-        }
+    /* One byte more than the cap: a file that grew since fstat() is refused, not cut. */
+    if (!(text = malloc(SGC_CONF_FILE_MAX + 1))) {
+        fclose(f);
+        return ag_fail(err, SG_ERR_NOMEM, "out of memory");
     }
+    len = fread(text, 1, SGC_CONF_FILE_MAX + 1, f);
+    if (ferror(f) || len > SGC_CONF_FILE_MAX) {
+        ctx.st = ag_fail(err, SG_ERR_BAD_INPUT, "%s is unreadable or larger than 64 KiB", path);
+        goto out;
+    }
+    switch (sgc_conf_parse(text, len, AG_CONFIG_LINE_MAX, load_entry, &ctx, &perr)) {
+    case SGC_CONF_OK: break;
+    case SGC_CONF_E_CALLBACK: break; /* load_entry said why */
+    case SGC_CONF_E_NOMEM: ctx.st = ag_fail(err, SG_ERR_NOMEM, "out of memory"); break;
+    default:
+        ctx.st = ag_fail(err, SG_ERR_BAD_INPUT, "%s line %u: %s", path, perr.line, perr.message);
+        break;
+    }
+out:
+    free(text);
     fclose(f);
-    if (st == SG_OK) {
+    if (ctx.st == SG_OK) {
         size_t n = strlen(cfg->sources);
         snprintf(cfg->sources + n, sizeof(cfg->sources) - n, "%s%s", n ? ", " : "", path);
     }
-    return st;
+    return ctx.st;
 }
 
 static const char *env(const char *name)

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "../client/client_os.h"
-#include "../common/b64.h"
+#include "signum/common/b64.h"
 #include "agent.h"
 
 #define ASSERTION_LIFETIME 120 /* seconds; the server accepts at most 300 */
@@ -23,7 +23,7 @@ static char *b64url_json(cJSON *doc)
     char *text = cJSON_PrintUnformatted(doc), *enc;
     if (!text)
         return NULL;
-    enc = b64url_encode((const uint8_t *)text, strlen(text));
+    enc = sgc_b64url_encode((const uint8_t *)text, strlen(text));
     free(text);
     return enc;
 }
@@ -78,7 +78,7 @@ sg_status ag_jwt_assertion(const ag_config *cfg, char **out, ag_error *err)
     st = ag_es256_sign(cfg->key_file, signing_input, strlen(signing_input), raw, err);
     if (st != SG_OK)
         goto out;
-    sig64 = b64url_encode(raw, sizeof(raw));
+    sig64 = sgc_b64url_encode(raw, sizeof(raw));
     if (!sig64 || !(*out = join_dot(signing_input, sig64)))
         goto fail;
     st = SG_OK;

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "../client/client_os.h"
-#include "../common/b64.h"
+#include "signum/common/b64.h"
 #include "../common/ipc.h"
 #include "agent.h"
 #include "ipcserver.h"
@@ -64,7 +64,8 @@ static int put_b64(ipc_writer *w, ipc_tag tag, const char *b64)
 {
     uint8_t buf[16384];
     size_t len;
-    if (!b64 || b64_decode(b64, buf, sizeof(buf), &len) != 0)
+    if (!b64 ||
+        sgc_b64_decode(b64, strlen(b64), SGC_B64, buf, sizeof(buf), &len, NULL, 0) != SGC_OK)
         return -1;
     ipc_put_bytes(w, tag, buf, len);
     return 0;
@@ -196,7 +197,7 @@ static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields
         char *b64;
         if (f.tag != IPC_TAG_DIGEST)
             continue;
-        b64 = b64_encode(f.value, f.len);
+        b64 = sgc_b64_encode(f.value, f.len);
         if (!b64)
             break;
         if (digests)

@@ -7,6 +7,8 @@
 
 #include "../client/client_os.h"
 #include "signum/agent_config.h"
+#include "signum/common/debug.h"
+#include "signum/common/rfc3339.h"
 
 static char debug_spec[256];
 static FILE *log_stream; /* NULL: stderr */
@@ -20,32 +22,24 @@ void ag_log_init(const char *spec)
 {
     debug_spec[0] = '\0';
     if (spec && *spec)
-        snprintf(debug_spec, sizeof(debug_spec), ",%s,", spec);
+        snprintf(debug_spec, sizeof(debug_spec), "%s", spec);
 }
 
 int ag_debug_enabled(const char *subsystem)
 {
-    char needle[40];
-    if (!debug_spec[0])
-        return 0;
-    if (strstr(debug_spec, ",all,"))
-        return 1;
-    snprintf(needle, sizeof(needle), ",%s,", subsystem);
-    return strstr(debug_spec, needle) != NULL;
+    return sgc_debug_has(debug_spec, subsystem);
 }
 
 void ag_log(const char *subsystem, const char *fmt, ...)
 {
     char msg[1024], ts[32];
     time_t now = time(NULL);
-    struct tm tm;
     va_list ap;
     FILE *out;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sgc_rfc3339_format((int64_t)now, ts, sizeof(ts));
     out = log_stream ? log_stream : stderr;
     fprintf(out, "%s signum-agent[%ld] %s: %s\n", ts, sg_os_pid(), subsystem, msg);
     fflush(out);

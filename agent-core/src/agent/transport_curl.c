@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "signum/common/buf.h"
 #include "signum/https.h"
 
 /* TLS 1.2 suites: forward-secret AEAD only, the server's list (server/src/cmd_serve.c);
@@ -116,6 +117,7 @@ void ag_backend_free(ag_backend *t)
 
 typedef struct {
     ag_response *resp;
+    sgc_buf body; /* capped at AG_MAX_RESPONSE; its bytes belong to resp */
     int too_big;
 } sink;
 
@@ -123,18 +125,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     sink *s = arg;
     size_t len = size * n;
-    char *nb;
-    if (s->resp->body_len + len > AG_MAX_RESPONSE) {
-        s->too_big = 1;
+    int rc = sgc_buf_add(&s->body, data, len);
+    if (rc != SGC_OK) {
+        s->too_big = rc == SGC_E_TOO_LARGE;
         return 0;
     }
-    nb = realloc(s->resp->body, s->resp->body_len + len + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + s->resp->body_len, data, len);
-    s->resp->body = nb;
-    s->resp->body_len += len;
-    nb[s->resp->body_len] = '\0';
+    /* resp owns the bytes (ag_response_free frees them); the buffer only grows them. */
+    s->resp->body = s->body.data;
+    s->resp->body_len = s->body.len;
     return len;
 }
 
@@ -181,7 +179,7 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
     const ag_config *cfg = t->cfg;
     char url[1024], auth[600], inm[200];
     struct curl_slist *headers = NULL;
-    sink s = {resp, 0};
+    sink s = {.resp = resp};
     CURLcode rc;
     CURL *h;
 
@@ -194,6 +192,7 @@ try_result ag_backend_try(ag_backend *t, unsigned server, const char *method, co
         return TRY_FATAL;
     }
     curl_easy_reset(h);
+    sgc_buf_init(&s.body, AG_MAX_RESPONSE);
     resp->retry_after = -1;
     resp->server_index = (int)server;
     snprintf(url, sizeof(url), "%s%s", cfg->servers[server], path);

@@ -11,6 +11,7 @@
 #include <mbedtls/x509_crt.h>
 #include <string.h>
 
+#include "signum/common/names.h"
 #include "signum/crypto.h"
 
 _Static_assert(sizeof(((sg_digest_ctx *)0)->opaque) >= sizeof(mbedtls_sha512_context),
@@ -26,14 +27,18 @@ static const uint8_t di_sha384[] = {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x
 static const uint8_t di_sha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
                                     0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
 
-static const struct {
-    const char *name;
-    size_t len;
-    const uint8_t *prefix;
-} hashes[] = {
-    [SG_HASH_SHA256] = {"sha256", 32, di_sha256},
-    [SG_HASH_SHA384] = {"sha384", 48, di_sha384},
-    [SG_HASH_SHA512] = {"sha512", 64, di_sha512},
+/* Names and lengths are the wire's (signum/common/names.h), in the same order. */
+_Static_assert(SG_HASH_SHA256 == (int)SGC_HASH_SHA256 && SG_HASH_SHA384 == (int)SGC_HASH_SHA384 &&
+                   SG_HASH_SHA512 == (int)SGC_HASH_SHA512,
+               "sg_hash follows sgc_hash");
+_Static_assert(SG_MECH_RSA_PKCS1 == (int)SGC_MECH_RSA_PKCS1 &&
+                   SG_MECH_RSA_PSS == (int)SGC_MECH_RSA_PSS && SG_MECH_ECDSA == (int)SGC_MECH_ECDSA,
+               "sg_mech follows sgc_mech");
+
+static const uint8_t *const di_prefix[] = {
+    [SG_HASH_SHA256] = di_sha256,
+    [SG_HASH_SHA384] = di_sha384,
+    [SG_HASH_SHA512] = di_sha512,
 };
 
 static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -46,22 +51,17 @@ static int hash_ok(sg_hash h)
 
 size_t sg_hash_len(sg_hash hash)
 {
-    return hash_ok(hash) ? hashes[hash].len : 0;
+    return sgc_hash_len((int)hash);
 }
 
 const char *sg_hash_name(sg_hash hash)
 {
-    return hash_ok(hash) ? hashes[hash].name : "unknown";
+    return sgc_hash_name((int)hash);
 }
 
 const char *sg_mech_name(sg_mech mech)
 {
-    switch (mech) {
-    case SG_MECH_RSA_PKCS1: return "rsa-pkcs1";
-    case SG_MECH_RSA_PSS: return "rsa-pss";
-    case SG_MECH_ECDSA: return "ecdsa";
-    }
-    return "unknown";
+    return sgc_mech_name((int)mech);
 }
 
 /* ---- digests ------------------------------------------------------------------------------ */
@@ -142,14 +142,14 @@ sg_status sg_digestinfo_build(sg_hash hash, const uint8_t *digest, size_t digest
                               size_t *out_len)
 {
     size_t n;
-    if (!hash_ok(hash) || digest_len != hashes[hash].len)
+    if (!hash_ok(hash) || digest_len != sg_hash_len(hash))
         return SG_ERR_BAD_INPUT;
     n = 19 + digest_len;
     if (!out || *out_len < n) {
         *out_len = n;
         return out ? SG_ERR_BUFFER_TOO_SMALL : SG_OK;
     }
-    memcpy(out, hashes[hash].prefix, 19);
+    memcpy(out, di_prefix[hash], 19);
     memcpy(out + 19, digest, digest_len);
     *out_len = n;
     return SG_OK;
@@ -160,10 +160,10 @@ sg_status sg_digestinfo_parse(const uint8_t *der, size_t der_len, sg_hash *hash,
 {
     /* Only the exact DER forms are accepted (NULL parameters present), as signers produce. */
     for (int h = SG_HASH_SHA256; h <= SG_HASH_SHA512; h++) {
-        if (der_len == 19 + hashes[h].len && memcmp(der, hashes[h].prefix, 19) == 0) {
+        if (der_len == 19 + sg_hash_len(h) && memcmp(der, di_prefix[h], 19) == 0) {
             *hash = (sg_hash)h;
             *digest = der + 19;
-            *digest_len = hashes[h].len;
+            *digest_len = sg_hash_len(h);
             return SG_OK;
         }
     }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "signum/common/buf.h"
+
 typedef enum { KIND_BYTES, KIND_TEXT, KIND_U32, KIND_U64, KIND_NESTED } field_kind;
 
 static const struct {
@@ -87,27 +89,17 @@ static uint32_t be32(const uint8_t *p)
 
 static int reserve(ipc_writer *w, size_t more)
 {
-    size_t need;
+    void *items = w->buf;
     if (w->failed)
         return 0;
-    need = w->len + more;
-    if (need - IPC_HEADER_LEN > IPC_MAX_PAYLOAD) {
+    /* A frame is never larger than its header and IPC_MAX_PAYLOAD. */
+    if (more > IPC_HEADER_LEN + IPC_MAX_PAYLOAD - w->len ||
+        sgc_array_grow(&items, &w->cap, w->len + more, 1, IPC_HEADER_LEN + IPC_MAX_PAYLOAD) !=
+            SGC_OK) {
         w->failed = 1;
         return 0;
     }
-    if (need > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        uint8_t *nb;
-        while (cap < need)
-            cap *= 2;
-        nb = realloc(w->buf, cap);
-        if (!nb) {
-            w->failed = 1;
-            return 0;
-        }
-        w->buf = nb;
-        w->cap = cap;
-    }
+    w->buf = items;
     return 1;
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "platform.h"
+#include "signum/common/rfc3339.h"
 #include "util.h"
 
 const char *adm_str(const cJSON *o, const char *k)
@@ -39,14 +40,9 @@ const char *adm_text(const cJSON *o, const char *k, char *buf, size_t len)
 const char *adm_time(const cJSON *o, const char *k, char *buf, size_t len)
 {
     const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-    struct tm tm;
-    time_t t;
-    if (!cJSON_IsNumber(v) || v->valuedouble <= 0) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    t = (time_t)v->valuedouble;
-    if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    /* Up to 9999-12-31 (sgc_rfc3339_format); the bound also keeps the cast defined. */
+    if (!cJSON_IsNumber(v) || v->valuedouble <= 0 || v->valuedouble >= 253402300800.0 ||
+        sgc_rfc3339_format((int64_t)v->valuedouble, buf, len) != SGC_OK)
         snprintf(buf, len, "-");
     return buf;
 }
@@ -297,38 +293,13 @@ int adm_run(const char *what, const char *method, const char *path, const cJSON 
 
 long long adm_parse_time(const char *s)
 {
-    int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-    struct tm tm;
     char *end;
+    int64_t t;
     long long v = strtoll(s, &end, 10);
-    const char *rest;
     if (*s && !*end && v >= 0)
         return v;
-    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+    /* RFC 3339 with any offset (signum/common/rfc3339.h); -1 for anything else. */
+    if (sgc_rfc3339_parse(s, 0, &t) != SGC_OK || t < 0)
         return -1;
-    rest = s + n;
-    if (*rest == '.') /* fractions of a second are dropped */
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-            ;
-    if ((*rest == 'Z' || *rest == 'z') && !rest[1]) {
-        /* UTC */
-    } else if ((*rest == '+' || *rest == '-') && strlen(rest) == 6 &&
-               sscanf(rest + 1, "%2d:%2d", &oh, &om) == 2) {
-        if (*rest == '-') {
-            oh = -oh;
-            om = -om;
-        }
-    } else {
-        return -1;
-    }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    return (long long)timegm(&tm) - (oh * 3600LL + om * 60LL);
+    return (long long)t;
 }

@@ -12,6 +12,7 @@
 #include "enroll.h"
 #include "enroll_backend.h"
 #include "platform.h"
+#include "signum/common/buf.h"
 #include "signum/agent_config.h"
 #include "signum/https.h"
 
@@ -92,33 +93,20 @@ static cJSON *redeem(const ag_config *cfg, const char *path, const char *token, 
     return doc;
 }
 
-/* Appends text to a growing buffer; -1 when it would pass CONFIG_MAX. */
-static int append(char **buf, size_t *len, const char *text)
-{
-    size_t n = strlen(text);
-    char *nb;
-    if (*len + n > CONFIG_MAX || !(nb = realloc(*buf, *len + n + 1)))
-        return -1;
-    memcpy(nb + *len, text, n + 1);
-    *buf = nb;
-    *len += n;
-    return 0;
-}
-
 /* Sets `key = value` lines in the user's agent.conf (created private), keeping the rest. */
 static int update_config(const char *const *keys, const char *const *values, size_t n)
 {
     char path[AG_PATH_MAX], line[2048];
-    char *out = NULL;
-    size_t out_len = 0;
+    sgc_buf out; /* the new file, CONFIG_MAX at most */
     FILE *f;
-    int rc = -1;
+    int rc = -1, added = SGC_OK;
 
     if (enroll_config_path(path, sizeof(path)) != 0) {
         fprintf(stderr, "signum-util enroll: no place for the configuration (set SIGNUM_CONFIG)\n");
         return -1;
     }
-    if (append(&out, &out_len, "") != 0)
+    sgc_buf_init(&out, CONFIG_MAX);
+    if (sgc_buf_add(&out, "", 0) != SGC_OK)
         return -1;
     f = fopen(path, "r" UTIL_FOPEN_CLOEXEC);
     while (f && fgets(line, sizeof(line), f)) {
@@ -129,24 +117,24 @@ static int update_config(const char *const *keys, const char *const *values, siz
             if (!strncmp(l, keys[i], kl) && strchr(" \t=", l[kl]))
                 replaced = 1;
         }
-        if (!replaced && append(&out, &out_len, line) != 0)
+        if (!replaced && (added = sgc_buf_add_str(&out, line)) != SGC_OK)
             goto out;
     }
     for (size_t i = 0; i < n; i++) {
         char entry[AG_PATH_MAX + 128];
         snprintf(entry, sizeof(entry), "%s = %s\n", keys[i], values[i]);
-        if (append(&out, &out_len, entry) != 0)
+        if ((added = sgc_buf_add_str(&out, entry)) != SGC_OK)
             goto out;
     }
-    rc = enroll_write_file(path, out, 1);
+    rc = enroll_write_file(path, out.data, 1);
     if (rc == 0)
         printf("settings written to %s\n", path);
 out:
     if (f)
         fclose(f);
-    if (rc != 0 && out_len >= CONFIG_MAX)
+    if (added == SGC_E_TOO_LARGE)
         fprintf(stderr, "signum-util enroll: %s is too large\n", path);
-    free(out);
+    sgc_buf_free(&out);
     return rc;
 }
 

@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/b64.h"
+#include "signum/common/b64.h"
+#include "signum/common/buf.h"
 #include "enroll_backend.h"
 
 struct enroll_key {
@@ -43,7 +44,7 @@ char *enroll_key_spki_b64(enroll_key *k)
     char *out = NULL;
     int len = i2d_PUBKEY(k->pkey, &spki);
     if (len > 0)
-        out = b64_encode(spki, (size_t)len);
+        out = sgc_b64_encode(spki, (size_t)len);
     OPENSSL_free(spki);
     return out;
 }

@@ -19,7 +19,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "../common/win_acl.h"
-#include "../common/b64.h"
+#include "signum/common/b64.h"
 #include "../common/win_clientcert.h"
 #include "enroll_backend.h"
 
@@ -63,7 +63,7 @@ char *enroll_key_spki_b64(enroll_key *k)
     uint8_t der[256];
     int n = mbedtls_pk_write_pubkey_der(&k->pk, der, sizeof(der));
     /* mbedTLS writes at the end of the buffer. */
-    return n > 0 ? b64_encode(der + sizeof(der) - (size_t)n, (size_t)n) : NULL;
+    return n > 0 ? sgc_b64_encode(der + sizeof(der) - (size_t)n, (size_t)n) : NULL;
 }
 
 char *enroll_key_pem(enroll_key *k)

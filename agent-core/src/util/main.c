@@ -8,7 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/b64.h"
+#include "signum/common/b64.h"
+#include "signum/common/names.h"
 #include "enroll.h"
 #include "platform.h"
 #include "util.h"
@@ -288,7 +289,7 @@ static const sg_key *find_key(const sg_key_list *list, const char *name)
 
 static void write_pem(FILE *out, const uint8_t *der, size_t len)
 {
-    char *b64 = b64_encode(der, len);
+    char *b64 = sgc_b64_encode(der, len);
     size_t n = b64 ? strlen(b64) : 0;
     fprintf(out, "-----BEGIN CERTIFICATE-----\n");
     for (size_t i = 0; i < n; i += 64)
@@ -363,14 +364,10 @@ static int cmd_cert(int argc, char **argv)
 
 static int parse_hash(const char *s, sg_hash *h)
 {
-    if (!strcmp(s, "sha256"))
-        *h = SG_HASH_SHA256;
-    else if (!strcmp(s, "sha384"))
-        *h = SG_HASH_SHA384;
-    else if (!strcmp(s, "sha512"))
-        *h = SG_HASH_SHA512;
-    else
+    int v = sgc_hash_parse(s); /* the wire's names (signum/common/names.h) */
+    if (v < 0)
         return -1;
+    *h = (sg_hash)v;
     return 0;
 }
 
@@ -386,7 +383,8 @@ static int parse_digest(const char *text, size_t want, uint8_t *out)
         }
         return 0;
     }
-    return b64_decode(text, out, want, &len) == 0 && len == want ? 0 : -1;
+    return sgc_b64_decode(text, n, SGC_B64, out, want, &len, NULL, 0) == SGC_OK && len == want ? 0
+                                                                                               : -1;
 }
 
 static int hash_file(const char *path, sg_hash hash, uint8_t *out)
@@ -494,17 +492,13 @@ static int cmd_sign(int argc, char **argv)
         goto out;
     }
     if (mech_name) {
-        if (!strcmp(mech_name, "rsa-pkcs1"))
-            mech = SG_MECH_RSA_PKCS1;
-        else if (!strcmp(mech_name, "rsa-pss"))
-            mech = SG_MECH_RSA_PSS;
-        else if (!strcmp(mech_name, "ecdsa"))
-            mech = SG_MECH_ECDSA;
-        else {
+        int m = sgc_mech_parse(mech_name); /* the wire's names (signum/common/names.h) */
+        if (m < 0) {
             fprintf(stderr, "signum-util sign: unknown mechanism %s\n", mech_name);
             rc = EXIT_USAGE;
             goto out;
         }
+        mech = (sg_mech)m;
     } else {
         mech = strncmp(k->type, "ec-", 3) == 0 ? SG_MECH_ECDSA : SG_MECH_RSA_PKCS1;
     }
@@ -560,7 +554,7 @@ static int cmd_sign(int argc, char **argv)
                 len = der_len;
             }
             if (ndigest_args) {
-                char *b64 = b64_encode(sig, len);
+                char *b64 = sgc_b64_encode(sig, len);
                 printf("%s\n", b64 ? b64 : "");
                 free(b64);
             } else {

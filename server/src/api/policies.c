@@ -7,6 +7,7 @@
 
 #include "../common/util.h"
 #include "internal.h"
+#include "signum/common/names.h"
 
 /* ---- rules -------------------------------------------------------------------------------- */
 
@@ -547,11 +548,11 @@ void api_admin_policy_explain(api_call *c)
         srv_db_key_get(c->w->db, key_name, &key, &err) != SRV_OK)
         goto fail;
     have_key = 1;
-    if (mech && strcmp(mech, "rsa-pkcs1") && strcmp(mech, "rsa-pss") && strcmp(mech, "ecdsa")) {
+    if (mech && sgc_mech_parse(mech) < 0) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "mechanism must be rsa-pkcs1, rsa-pss or ecdsa");
         goto fail;
     }
-    if (hash && strcmp(hash, "sha256") && strcmp(hash, "sha384") && strcmp(hash, "sha512")) {
+    if (hash && sgc_hash_parse(hash) < 0) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "hash must be sha256, sha384 or sha512");
         goto fail;
     }

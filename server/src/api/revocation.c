@@ -14,6 +14,7 @@
 #include "../store/ca_db.h"
 #include "../store/key_db.h"
 #include "internal.h"
+#include "signum/common/buf.h"
 
 #define CRL_VALIDITY  (7 * 86400) /* nextUpdate - thisUpdate */
 #define CRL_REFRESH   86400       /* re-sign once less than this is left */
@@ -51,16 +52,14 @@ static void collect(const srv_revocation *r, void *ctx)
     entry_list *l = ctx;
     if (l->st != SRV_OK)
         return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        srv_crl_entry *grown =
-            cap <= CRL_ENTRY_CAP ? realloc(l->entries, cap * sizeof(*grown)) : NULL;
-        if (!grown) {
+    {
+        void *items = l->entries;
+        if (sgc_array_grow(&items, &l->cap, l->n + 1, sizeof(*l->entries), CRL_ENTRY_CAP) !=
+            SGC_OK) {
             l->st = SRV_E_NOMEM;
             return;
         }
-        l->entries = grown;
-        l->cap = cap;
+        l->entries = items;
     }
     l->entries[l->n].serial_hex = strdup(r->serial);
     l->entries[l->n].revoked_at = r->revoked_at;

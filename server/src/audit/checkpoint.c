@@ -14,6 +14,7 @@
 #include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "signum/common/buf.h"
 
 static const char zero_hash[65] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -294,16 +295,12 @@ static void collect_key(const srv_audit_key_row *key, void *arg)
 {
     verify_ctx *v = arg;
     key_entry *k;
-    if (v->nkeys == v->cap_keys) {
-        size_t cap = v->cap_keys ? v->cap_keys * 2 : 4;
-        key_entry *grown = realloc(v->keys, cap * sizeof(*grown));
-        if (!grown) {
-            v->nomem = 1;
-            return;
-        }
-        v->keys = grown;
-        v->cap_keys = cap;
+    void *items = v->keys;
+    if (sgc_array_grow(&items, &v->cap_keys, v->nkeys + 1, sizeof(*v->keys), SIZE_MAX) != SGC_OK) {
+        v->nomem = 1;
+        return;
     }
+    v->keys = items;
     k = &v->keys[v->nkeys];
     if (!(k->spki = malloc(key->spki_len))) {
         v->nomem = 1;
@@ -321,17 +318,13 @@ static int collect_checkpoint(const srv_checkpoint_row *cp, void *arg)
     const key_entry *key = NULL;
     cp_entry *e;
     uint8_t d[SRV_SHA256_LEN];
+    void *items = v->cps;
 
-    if (v->ncps == v->cap_cps) {
-        size_t cap = v->cap_cps ? v->cap_cps * 2 : 64;
-        cp_entry *grown = realloc(v->cps, cap * sizeof(*grown));
-        if (!grown) {
-            v->nomem = 1;
-            return 1;
-        }
-        v->cps = grown;
-        v->cap_cps = cap;
+    if (sgc_array_grow(&items, &v->cap_cps, v->ncps + 1, sizeof(*v->cps), SIZE_MAX) != SGC_OK) {
+        v->nomem = 1;
+        return 1;
     }
+    v->cps = items;
     e = &v->cps[v->ncps++];
     memset(e, 0, sizeof(*e));
     e->seq = cp->seq;

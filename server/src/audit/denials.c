@@ -9,6 +9,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "signum/common/buf.h"
 
 #define BUCKETS       512
 #define PEER_FACTOR   4  /* individual records per source address and window: 4 x burst */
@@ -130,13 +131,10 @@ static bucket *take_due(srv_denials *d, uint64_t now, int force, size_t *n)
         if (!b->used || (!force && now < b->window_end))
             continue;
         if (b->counted) {
-            if (*n == cap) {
-                bucket *grown = realloc(out, (cap ? cap * 2 : 8) * sizeof(*grown));
-                if (!grown)
-                    break; /* the rest waits for the next tick */
-                out = grown;
-                cap = cap ? cap * 2 : 8;
-            }
+            void *items = out;
+            if (sgc_array_grow(&items, &cap, *n + 1, sizeof(*out), BUCKETS + 1) != SGC_OK)
+                break; /* the rest waits for the next tick */
+            out = items;
             out[(*n)++] = *b;
         }
         memset(b, 0, sizeof(*b));

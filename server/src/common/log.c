@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "signum/common/debug.h"
+
 static char debug_spec[256];
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -16,7 +18,7 @@ static void log_read_env(void)
 {
     const char *spec = secure_getenv("SIGNUM_DEBUG");
     if (spec)
-        snprintf(debug_spec, sizeof(debug_spec), ",%s,", spec);
+        snprintf(debug_spec, sizeof(debug_spec), "%s", spec);
 }
 
 void srv_log_init(void)
@@ -26,14 +28,8 @@ void srv_log_init(void)
 
 int srv_log_debug_enabled(const char *subsystem)
 {
-    char needle[40];
     srv_log_init();
-    if (!debug_spec[0])
-        return 0;
-    if (strstr(debug_spec, ",all,"))
-        return 1;
-    snprintf(needle, sizeof(needle), ",%s,", subsystem);
-    return strstr(debug_spec, needle) != NULL;
+    return sgc_debug_has(debug_spec, subsystem);
 }
 
 static void json_escape_to(FILE *f, const char *s)

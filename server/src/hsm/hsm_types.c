@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "hsm_internal.h"
+#include "signum/common/names.h"
 
 static const struct {
     const char *name;
@@ -14,21 +15,22 @@ static const struct {
     [SRV_KEY_EC_P384] = {"ec-p384", 0, 384, 96},
 };
 
+/* Hash and mechanism names and lengths are the wire's (signum/common/names.h), same order. */
+_Static_assert(SRV_HASH_SHA256 == (int)SGC_HASH_SHA256 && SRV_HASH_SHA384 == (int)SGC_HASH_SHA384 &&
+                   SRV_HASH_SHA512 == (int)SGC_HASH_SHA512 && SRV_HASH_COUNT == (int)SGC_HASH_COUNT,
+               "srv_hash follows sgc_hash");
+_Static_assert(SRV_MECH_RSA_PKCS1 == (int)SGC_MECH_RSA_PKCS1 &&
+                   SRV_MECH_RSA_PSS == (int)SGC_MECH_RSA_PSS &&
+                   SRV_MECH_ECDSA == (int)SGC_MECH_ECDSA && SRV_MECH_COUNT == (int)SGC_MECH_COUNT,
+               "srv_mech follows sgc_mech");
+
 static const struct {
-    const char *name;
-    size_t len;
     CK_MECHANISM_TYPE ck_hash;
     CK_RSA_PKCS_MGF_TYPE ck_mgf;
 } hashes[SRV_HASH_COUNT] = {
-    [SRV_HASH_SHA256] = {"sha256", 32, CKM_SHA256, CKG_MGF1_SHA256},
-    [SRV_HASH_SHA384] = {"sha384", 48, CKM_SHA384, CKG_MGF1_SHA384},
-    [SRV_HASH_SHA512] = {"sha512", 64, CKM_SHA512, CKG_MGF1_SHA512},
-};
-
-static const char *mech_names[SRV_MECH_COUNT] = {
-    [SRV_MECH_RSA_PKCS1] = "rsa-pkcs1",
-    [SRV_MECH_RSA_PSS] = "rsa-pss",
-    [SRV_MECH_ECDSA] = "ecdsa",
+    [SRV_HASH_SHA256] = {CKM_SHA256, CKG_MGF1_SHA256},
+    [SRV_HASH_SHA384] = {CKM_SHA384, CKG_MGF1_SHA384},
+    [SRV_HASH_SHA512] = {CKM_SHA512, CKG_MGF1_SHA512},
 };
 
 const char *srv_key_type_name(srv_key_type type)
@@ -58,37 +60,35 @@ size_t srv_key_type_sig_len(srv_key_type type)
 
 const char *srv_hash_name(srv_hash hash)
 {
-    return (unsigned)hash < SRV_HASH_COUNT ? hashes[hash].name : "unknown";
+    return sgc_hash_name((int)hash);
 }
 
 int srv_hash_parse(const char *name, srv_hash *out)
 {
-    for (int i = 0; i < SRV_HASH_COUNT; i++)
-        if (strcmp(name, hashes[i].name) == 0) {
-            *out = (srv_hash)i;
-            return 1;
-        }
-    return 0;
+    int h = sgc_hash_parse(name);
+    if (h < 0)
+        return 0;
+    *out = (srv_hash)h;
+    return 1;
 }
 
 size_t srv_hash_len(srv_hash hash)
 {
-    return (unsigned)hash < SRV_HASH_COUNT ? hashes[hash].len : 0;
+    return sgc_hash_len((int)hash);
 }
 
 const char *srv_mech_name(srv_mech mech)
 {
-    return (unsigned)mech < SRV_MECH_COUNT ? mech_names[mech] : "unknown";
+    return sgc_mech_name((int)mech);
 }
 
 int srv_mech_parse(const char *name, srv_mech *out)
 {
-    for (int i = 0; i < SRV_MECH_COUNT; i++)
-        if (strcmp(name, mech_names[i]) == 0) {
-            *out = (srv_mech)i;
-            return 1;
-        }
-    return 0;
+    int m = sgc_mech_parse(name);
+    if (m < 0)
+        return 0;
+    *out = (srv_mech)m;
+    return 1;
 }
 
 unsigned hsm_key_bits(srv_key_type type)

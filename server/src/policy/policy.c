@@ -11,6 +11,7 @@
 
 #include "../common/json.h"
 #include "../common/util.h"
+#include "signum/common/rfc3339.h"
 
 static const struct {
     const char *code;
@@ -153,30 +154,10 @@ static int parse_hhmm(const char *s, int *out)
     return 1;
 }
 
-/* RFC 3339 in UTC: "2025-01-31T12:00:00Z". */
+/* RFC 3339 in UTC: "2025-01-31T12:00:00Z" (signum/common/rfc3339.h). */
 static int parse_utc(const char *s, int64_t *out)
 {
-    struct tm tm;
-    int y, mo, d, h, mi, se;
-    time_t t;
-    if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[19] != 'Z' ||
-        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &se) != 6)
-        return 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return 0;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    t = timegm(&tm);
-    if (t == (time_t)-1 || tm.tm_mday != d) /* 2025-02-30 normalises to March: refuse */
-        return 0;
-    *out = (int64_t)t;
-    return 1;
+    return sgc_rfc3339_parse(s, SGC_RFC3339_UTC_ONLY, out) == SGC_OK;
 }
 
 static int parse_cidr(const char *s, policy_cidr *out)
