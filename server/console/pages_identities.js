@@ -118,6 +118,12 @@ export async function identityPage(m, kind, name) {
       }, { name: 'New API key' })));
       m.appendChild(reasonAction('Revoke every API key', 'Revoke all API keys', async (reason) =>
         changed('Every API key revoked')(await post(base + '/api-keys/revoke-all', { reason })), true));
+      // A lost phone: the user enrols a new authenticator at their next console login.
+      m.appendChild(reasonAction('Reset the authenticator (TOTP)', 'Reset authenticator', async (reason) => {
+        await post(base + '/totp/reset', { reason });
+        status('Authenticator reset: a new one is enrolled at the next login; sessions and tokens were revoked.');
+        rerender();
+      }, true));
     }
   } else {
     m.appendChild(h('h2', { text: 'Enrolled keys' }));

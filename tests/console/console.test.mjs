@@ -454,6 +454,36 @@ try {
     check(!list.includes('csrf-probe'), 'a cross-site POST created a project (' + status + ')');
   });
 
+  await step("reset another admin's authenticator: they enrol anew", async () => {
+    await go(admin, 'identities/users');
+    const out = await submit(admin, 'Create a user', { Name: 'admin2', Role: 'admin' });
+    const key2 = (await out.locator('.secret-value').textContent()).trim();
+    const ctx = await browser.newContext(ctxOpts);
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    const p = await ctx.newPage();
+    watch(p, 'admin2');
+    const enrol = async () => {
+      await p.getByLabel('API key').fill(key2);
+      await p.getByRole('button', { name: 'Log in' }).click();
+      await p.locator('.totp-secret').waitFor();
+      return (await p.locator('.totp-secret').textContent()).trim();
+    };
+    await p.goto(URL_BASE + '/console/');
+    const first = await enrol();
+    await p.getByLabel('Code from the app').fill(totp(first, nowStep()));
+    await p.getByRole('button', { name: 'Confirm and log in' }).click();
+    await p.waitForSelector('main h1:text("Dashboard")');
+    await go(admin, 'identities/users/admin2');
+    await submit(admin, 'Reset authenticator', { Reason: 'console test: lost phone' });
+    await admin.locator('#status', { hasText: 'Authenticator reset' }).waitFor();
+    // Their session ended with the reset; the next login enrols a new secret.
+    await p.reload();
+    await p.locator('#login-title').waitFor();
+    const second = await enrol();
+    check(second !== first, 'the reset kept the old secret');
+    await ctx.close();
+  });
+
   await step('logout, then a TOTP login; a replayed code is refused', async () => {
     await admin.getByRole('button', { name: 'Log out' }).click();
     await admin.waitForSelector('#login-title');
