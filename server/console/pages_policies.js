@@ -67,9 +67,14 @@ export async function policyPage(m, name) {
   const check = h('aside', { id: 'policy-check', class: 'policy-check', 'aria-live': 'polite' },
     h('p', { class: 'muted', text: 'The server checks the rule when you save; its message shows here.' }));
   const save = h('button', { type: 'submit', text: isNew ? 'Create rule' : 'Save rule' });
+  const saved = JSON.stringify(doc.policy, null, 2);
+  const diffBox = h('div', { class: 'diff-box' });
+  const showDiff = h('button', { type: 'button', class: 'secondary', text: 'Show changes', onclick: () => {
+    clear(diffBox).appendChild(diffView(saved, ta.value, isNew ? 'template' : `version ${doc.version}`));
+  } });
   const f = h('form', { class: 'editor', 'aria-label': 'Rule editor' },
     h('div', { class: 'policy-editor' }, field('Rule (JSON)', ta), check),
-    h('div', { class: 'actions' }, save));
+    h('div', { class: 'actions' }, save, showDiff), diffBox);
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     clear(check);
@@ -129,4 +134,30 @@ function fieldAt(text, message) {
   }
   const name = names[names.length - 1];
   return { name: m[1], start: from, end: from + name.length + 2, line: text.slice(0, from).split('\n').length };
+}
+
+// A line diff (longest common subsequence) of the saved rule and the edited text.
+export function diffLines(a, b) {
+  const x = a.split('\n'), y = b.split('\n');
+  if (x.length * y.length > 4000000) return null; // too large to compare here
+  const n = x.length, m = y.length;
+  const L = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && x[i] === y[j]) { out.push([' ', x[i]]); i++; j++; }
+    else if (j < m && (i === n || L[i][j + 1] >= L[i + 1][j])) out.push(['+', y[j++]]);
+    else out.push(['-', x[i++]]);
+  }
+  return out;
+}
+
+function diffView(a, b, label) {
+  const d = diffLines(a, b);
+  if (!d) return h('p', { class: 'muted', text: 'Too large to compare here.' });
+  if (d.every(([t]) => t === ' ')) return h('p', { class: 'muted', text: `No change against the ${label}.` });
+  return h('section', { 'aria-label': 'Changes' }, h('h3', { text: `Changes against the ${label}` }),
+    h('pre', { class: 'diff' }, d.map(([t, line]) => h('span', { class: t === '+' ? 'add' : t === '-' ? 'del' : 'same', text: `${t} ${line}\n` }))));
 }

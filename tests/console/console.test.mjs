@@ -335,6 +335,12 @@ try {
     await shot(admin, '09-policy-invalid');
     rule.effect = 'allow';
     await admin.getByLabel('Rule (JSON)').fill(JSON.stringify(rule, null, 2));
+    await admin.getByRole('button', { name: 'Show changes' }).click();
+    // Against the template: its name goes, ours comes; the unchanged effect is common.
+    const added = await admin.locator('pre.diff .add').allTextContents();
+    const removed = await admin.locator('pre.diff .del').allTextContents();
+    check(added.some((l) => l.includes('"name": "web-approval"')) && removed.some((l) => l.includes('"name": "new-rule"'))
+      && !added.concat(removed).some((l) => l.includes('"effect"')), 'diff: +' + added.join('') + ' -' + removed.join(''));
     await admin.getByRole('button', { name: 'Create rule' }).click();
     await admin.waitForSelector('p.version:text("Version 1")');
     const out = await submit(admin, 'Explain', { User: 'signer1', Key: 'rel' });
