@@ -19,7 +19,7 @@ function summary(r) {
   return parts.join(' ');
 }
 
-function csvCell(v) {
+export function csvCell(v) {
   const s = v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   // A leading =, +, - or @ would be a formula in a spreadsheet: quote it as text.
   const safe = /^[=+\-@\t\r]/.test(s) ? "'" + s : s;
