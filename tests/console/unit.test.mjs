@@ -6,9 +6,19 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { certInfo } from '../../server/console/ui.js';
-import { diffLines } from '../../server/console/pages_policies.js';
-import { csvCell } from '../../server/console/pages_audit.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// server/console/ holds ES modules without a package.json (every file there is served): Node 18
+// would read them as CommonJS, so they are imported from a copy marked "type": "module".
+const src = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'server', 'console');
+const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'signum-console-js-'));
+for (const f of fs.readdirSync(src)) if (f.endsWith('.js')) fs.copyFileSync(path.join(src, f), path.join(copy, f));
+fs.writeFileSync(path.join(copy, 'package.json'), '{"type": "module"}');
+const load = (f) => import(pathToFileURL(path.join(copy, f)).href);
+const { certInfo } = await load('ui.js');
+const { diffLines } = await load('pages_policies.js');
+const { csvCell } = await load('pages_audit.js');
+fs.rmSync(copy, { recursive: true, force: true });
 
 test('certInfo reads subject, issuer and notAfter of a DER certificate', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signum-console-unit-'));
