@@ -26,7 +26,9 @@ function approvalCard(a) {
       ['Rule', a.rule],
       ['Digest', h('span', { class: 'mono digest', text: `${q.hash || ''} ${digests.map(b64hex).join(', ')}` })],
       ['Mechanism', q.mechanism || ''],
-      ['Machine', q.machine || ctx.host || null],
+      // A verified (mTLS) machine when the server names one; else the client's own claim.
+      ['Machine', q.machine || null],
+      ['Host (client-reported)', ctx.host || null],
       ['Application', ctx.application || null],
       ['Command line', ctx.command_line ? h('span', { class: 'mono', text: ctx.command_line }) : null],
       ['Client request id', q.request_id || null],
