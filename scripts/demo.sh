@@ -5,22 +5,22 @@
 # a key and a code-signing certificate in the HSM and a signer identity with a grant; the
 # signer signs a file's digest (verified with openssl) and a Windows PE with osslsigncode
 # through libsignumpkcs11.so (module -> signum-agent -> server), verified; then the key's audit
-# trail and usage; the agents and the server stop. With --keep the server stays up for the
-# web console (its URL and how to log in are printed) until Ctrl-C.
+# trail and usage; the agents and the server stop. With --console the server keeps running
+# at the end for the web console (its URL and login are printed) until Ctrl-C.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-keep=0
+keep_console=0
 for arg in "$@"; do
   case $arg in
-    --keep) keep=1 ;;
+    --console) keep_console=1 ;;
     -h | --help)
-      echo "Usage: bash scripts/demo.sh [--keep]"
-      echo "  --keep  leave the server running for the web console until Ctrl-C"
+      echo "Usage: bash scripts/demo.sh [--console]"
+      echo "  --console  leave the server running for the web console until Ctrl-C"
       exit 0 ;;
     *) echo "demo.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
+cd "$(dirname "$0")/.."
+root=$(pwd)
 
 bash scripts/install-deps.sh
 bash scripts/build.sh
@@ -129,21 +129,22 @@ as_admin "$util" admin audit --project demo | cut -c1-150
 step "Usage of the project's keys today"
 as_admin "$util" admin usage --project demo
 
-step "Stopping the agents"
-as_signer "$util" agent stop
-as_admin "$util" agent stop
-if [ "$keep" = 1 ]; then
-  step "The web console stays up"
-  echo "  open:    $url/console/  (TLS from the server's own CA: $ca)"
-  echo "  admin:   log in with the API key in $work/admin.key; the first login enrols a TOTP"
-  echo "           authenticator (scan the QR code, then enter its 6-digit code)"
-  echo "  signer:  the API key in $work/signer.key (signers need no TOTP)"
-  echo "Ctrl-C stops the server and removes $work."
+if [ "$keep_console" = 1 ]; then
+  step "The web console"
+  echo "open $url/console/ in a browser on this machine (the certificate is issued by $ca;"
+  echo "trust that CA or accept the warning for localhost)"
+  echo "log in as the administrator with the API key in $work/admin.key"
+  echo "  (first login: scan the QR code with an authenticator app, then give its code),"
+  echo "or as the signer release-bot with the API key in $work/signer.key (no code needed)"
+  echo "Ctrl-C stops the server and removes $work"
   wait "$pid" || true
-  pid=""
   exit 0
 fi
-step "Stopping the server"
+echo "(bash scripts/demo.sh --console keeps the server running for the web console)"
+
+step "Stopping the agents and the server"
+as_signer "$util" agent stop
+as_admin "$util" agent stop
 kill -TERM "$pid"
 wait "$pid"
 pid=""

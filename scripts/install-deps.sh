@@ -29,7 +29,14 @@ packages=(
   nsis
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
+  # the console's browser tests (tests/console): a real headless Chromium
+  chromium
 )
+# Node.js runs the browser tests' driver (playwright-core, pinned in tests/console). Debian's
+# nodejs (18 on bookworm) and npm unless a node is there already (a NodeSource node brings its
+# own npm, and Debian's npm package would conflict with it).
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 # From bookworm-backports: pkcs11-provider (none in bookworm) and osslsigncode 2.9 (2.5 there).
 backports=(pkcs11-provider osslsigncode)
 backports_list=/etc/apt/sources.list.d/signum-backports.list
@@ -49,8 +56,27 @@ for p in "${backports[@]}"; do
   fi
 done
 
+# The browser tests' npm packages, exactly as package-lock.json pins them, into
+# tests/console/node_modules (git-ignored). Skipped when that lock was installed already.
+console_npm() {
+  local dir lock stamp want
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/console"
+  lock="$dir/package-lock.json"
+  stamp="$dir/node_modules/.signum-lock-sha256"
+  [ -f "$lock" ] || return 0
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$dir/node_modules/playwright-core" ]; then
+    echo "install-deps: tests/console/node_modules matches package-lock.json"
+    return 0
+  fi
+  echo "install-deps: npm ci in tests/console"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
 if [ ${#missing[@]} -eq 0 ] && [ ${#missing_bpo[@]} -eq 0 ]; then
   echo "install-deps: all $(( ${#packages[@]} + ${#backports[@]} )) packages present"
+  console_npm
   exit 0
 fi
 
@@ -79,3 +105,4 @@ fi
 if [ ${#missing_bpo[@]} -gt 0 ]; then
   $sudo apt-get install -y -q --no-install-recommends -t bookworm-backports "${missing_bpo[@]}"
 fi
+console_npm

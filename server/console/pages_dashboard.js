@@ -1,0 +1,92 @@
+// Dashboard: health of the server's components, usage per day, pending approvals, and keys
+// whose certificate expires soon (admins); a signer's keys and approvals (signers).
+import { get, qs, isAdmin } from './api.js';
+import { h, table, errorBox, usageChart, fmtTime, badge } from './ui.js';
+
+const DAY = 86400;
+
+function isoDay(offsetDays) {
+  return new Date(Date.now() + offsetDays * DAY * 1000).toISOString().slice(0, 10);
+}
+
+// Runs each loader into its own card so one failing call does not hide the others.
+async function card(parent, title, load, cls) {
+  const c = h('section', { class: 'card ' + (cls || ''), 'aria-label': title }, h('h2', { text: title }));
+  parent.appendChild(c);
+  try {
+    const content = await load();
+    if (content) c.appendChild(content);
+  } catch (err) {
+    c.appendChild(errorBox(err));
+  }
+  return c;
+}
+
+async function health() {
+  const r = await fetch('/healthz', { cache: 'no-store' });
+  const doc = await r.json();
+  const rows = [];
+  for (const [name, v] of Object.entries(doc)) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && 'ok' in v) rows.push([name, v]);
+  }
+  return h('div', {},
+    h('p', {}, 'Status: ', badge(doc.status, doc.status === 'ok' ? 'ok' : 'bad')),
+    table([
+      ['Component', ([n]) => n],
+      ['State', ([, v]) => badge(v.ok ? 'ok' : 'failing', v.ok ? 'ok' : 'bad')],
+      ['Detail', ([, v]) => {
+        if (v.detail) return String(v.detail);
+        return Object.entries(v).filter(([k, x]) => k !== 'ok' && typeof x !== 'object').map(([k, x]) => `${k.replace(/_/g, ' ')}: ${x}`).join(' · ');
+      }],
+    ], rows));
+}
+
+export async function expiringKeys(days) {
+  const r = await get('/api/v1/admin/keys');
+  const limit = Date.now() / 1000 + days * DAY;
+  return r.keys.filter((k) => k.certificate_not_after && k.certificate_not_after < limit);
+}
+
+export async function dashboardPage(m) {
+  m.appendChild(h('h1', { text: 'Dashboard' }));
+  const grid = h('div', { class: 'grid' });
+  m.appendChild(grid);
+  const jobs = [];
+  if (isAdmin()) {
+    jobs.push(card(grid, 'Health', health));
+    jobs.push(card(grid, 'Signatures and denials per day (14 days)', async () => {
+      const u = await get('/api/v1/admin/usage' + qs({ from: isoDay(-13), to: isoDay(0), limit: 5000 }));
+      return h('div', {}, usageChart(u.usage, 14, 'All keys'),
+        h('p', { class: 'muted', text: `Totals: ${u.totals.signatures} signatures, ${u.totals.denials} denials${u.truncated ? ' (truncated)' : ''}` }));
+    }, 'wide'));
+    jobs.push(card(grid, 'Certificates expiring within 30 days', async () => {
+      const keys = await expiringKeys(30);
+      return table([
+        ['Key', (k) => h('a', { href: '#/keys/' + encodeURIComponent(k.name), text: k.name })],
+        ['Expires', (k) => fmtTime(k.certificate_not_after)],
+        ['Project', (k) => k.project || '—'],
+      ], keys, { empty: 'No certificate expires within 30 days.' });
+    }));
+  } else {
+    jobs.push(card(grid, 'My keys', async () => {
+      const r = await get('/api/v1/keys');
+      return table([
+        ['Key', (k) => k.name], ['Type', (k) => k.type],
+        ['Certificate until', (k) => fmtTime(k.certificate_not_after)],
+      ], r.keys, { empty: 'No key is available to you.' });
+    }));
+    jobs.push(card(grid, 'My projects', async () => {
+      const r = await get('/api/v1/admin/projects');
+      return table([['Project', (p) => h('a', { href: '#/projects/' + encodeURIComponent(p.name), text: p.name })],
+        ['Description', (p) => p.description || '']], r.projects, { empty: 'You hold no project role.' });
+    }));
+  }
+  jobs.push(card(grid, 'Pending approvals', async () => {
+    const r = await get('/api/v1/approvals');
+    const waiting = r.approvals.filter((a) => !a.decided_by_me);
+    return h('div', {},
+      h('p', { class: 'big', 'data-testid': 'pending-count', text: String(waiting.length) }),
+      h('p', {}, h('a', { href: '#/approvals', text: 'Open approvals' })));
+  }));
+  await Promise.all(jobs);
+}

@@ -1,0 +1,163 @@
+// Policies: the rules in evaluation order; an editor (JSON, checked by the server, whose
+// message is shown beside the text); the explain what-if form.
+import { get, post, put, del, enc } from './api.js';
+import { h, table, field, input, select, form, action, fmtTime, notice, badge, clear, errorBox } from './ui.js';
+
+const status = (text) => window.dispatchEvent(new CustomEvent('signum-status', { detail: text }));
+
+const TEMPLATE = {
+  name: 'new-rule', description: '', effect: 'allow', priority: 100, enabled: true,
+  subjects: { users: ['alice'] }, keys: { projects: ['web'] },
+  conditions: { approval: { required: 1, project_approvers: true, ttl_seconds: 3600 } },
+};
+
+export async function policiesPage(m) {
+  m.appendChild(h('h1', { text: 'Policies' }));
+  m.appendChild(h('p', {}, h('a', { href: '#/policies/new', class: 'button-link', text: 'New rule' }),
+    ' · Rules are tried by priority (higher first; deny before allow at equal priority); the first match decides.'));
+  const r = await get('/api/v1/admin/policies');
+  const rows = r.policies.slice().sort((a, b) => (b.policy.priority ?? 100) - (a.policy.priority ?? 100)
+    || (a.policy.effect === 'deny' ? -1 : 0) - (b.policy.effect === 'deny' ? -1 : 0) || a.policy.name.localeCompare(b.policy.name));
+  m.appendChild(table([
+    ['Name', (p) => h('a', { href: '#/policies/' + enc(p.policy.name), text: p.policy.name })],
+    ['Effect', (p) => badge(p.policy.effect, p.policy.effect === 'deny' ? 'bad' : 'ok')],
+    ['Priority', (p) => String(p.policy.priority ?? 100)],
+    ['Enabled', (p) => (p.policy.enabled === false ? 'no' : 'yes')],
+    ['Description', (p) => p.policy.description || ''],
+    ['Version', (p) => String(p.version)],
+    ['Updated', (p) => fmtTime(p.updated_at)],
+  ], rows, { empty: 'No rule: only grants and project signer roles allow signing.', onRow: (p) => { location.hash = '#/policies/' + enc(p.policy.name); } }));
+  m.appendChild(h('h2', { text: 'What if? (explain)' }));
+  m.appendChild(explainForm());
+}
+
+function explainForm() {
+  return form('inline', [
+    field('User', input('user', { required: true })),
+    field('Key', input('key', { required: true })),
+    field('Machine', input('machine')),
+    field('IP address', input('ip')),
+    field('Application', input('application')),
+    field('Hash', select('hash', ['sha256', 'sha384', 'sha512'], 'sha256')),
+    field('Mechanism', select('mechanism', [['', '(key default)'], 'rsa-pkcs1', 'rsa-pss', 'ecdsa'], '')),
+    field('Time (UTC, optional)', input('time', { type: 'datetime-local' })),
+  ], 'Explain', async (v) => {
+    const body = { user: v.user.trim(), key: v.key.trim(), hash: v.hash };
+    for (const k of ['machine', 'ip', 'application', 'mechanism']) if (v[k].trim()) body[k] = v[k].trim();
+    if (v.time) body.time = Math.floor(Date.parse(v.time + 'Z') / 1000);
+    const r = await post('/api/v1/admin/policies/explain', body);
+    return h('div', { class: 'card explain-result', role: 'status' },
+      h('p', {}, 'Decision: ', badge(r.decision, r.decision === 'allow' ? 'ok' : r.decision === 'deny' ? 'bad' : 'warn'),
+        r.rule ? ' by rule ' : '', r.rule ? h('strong', { text: r.rule }) : ''),
+      r.message ? h('p', { text: r.message }) : null,
+      r.code ? h('p', { class: 'muted mono', text: r.code }) : null,
+      h('pre', { class: 'json', text: JSON.stringify(r.request, null, 2) }));
+  }, { name: 'Explain' });
+}
+
+export async function policyPage(m, name) {
+  const isNew = name === 'new';
+  let doc = { policy: TEMPLATE, version: 0 };
+  if (!isNew) doc = await get('/api/v1/admin/policies/' + enc(name));
+  m.appendChild(h('p', {}, h('a', { href: '#/policies', text: '← Policies' })));
+  m.appendChild(h('h1', {}, isNew ? 'New rule' : 'Rule ', isNew ? '' : h('span', { class: 'mono', text: name })));
+  if (!isNew) m.appendChild(h('p', { class: 'muted version', text: `Version ${doc.version}` }));
+  const ta = h('textarea', { name: 'policy', class: 'policy', spellcheck: 'false', 'aria-describedby': 'policy-check' });
+  ta.value = JSON.stringify(doc.policy, null, 2);
+  const check = h('aside', { id: 'policy-check', class: 'policy-check', 'aria-live': 'polite' },
+    h('p', { class: 'muted', text: 'The server checks the rule when you save; its message shows here.' }));
+  const save = h('button', { type: 'submit', text: isNew ? 'Create rule' : 'Save rule' });
+  const saved = JSON.stringify(doc.policy, null, 2);
+  const diffBox = h('div', { class: 'diff-box' });
+  const showDiff = h('button', { type: 'button', class: 'secondary', text: 'Show changes', onclick: () => {
+    clear(diffBox).appendChild(diffView(saved, ta.value, isNew ? 'template' : `version ${doc.version}`));
+  } });
+  const f = h('form', { class: 'editor', 'aria-label': 'Rule editor' },
+    h('div', { class: 'policy-editor' }, field('Rule (JSON)', ta), check),
+    h('div', { class: 'actions' }, save, showDiff), diffBox);
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clear(check);
+    let rule;
+    try {
+      rule = JSON.parse(ta.value);
+    } catch (err) {
+      check.appendChild(errorBox({ message: 'Not valid JSON: ' + err.message, code: 'client' }));
+      ta.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    save.disabled = true;
+    try {
+      const r = isNew ? await post('/api/v1/admin/policies', rule) : await put('/api/v1/admin/policies/' + enc(name), rule);
+      ta.removeAttribute('aria-invalid');
+      status(`Rule ${r.policy.name} saved, version ${r.version}.`);
+      if (isNew) location.hash = '#/policies/' + enc(r.policy.name);
+      else window.dispatchEvent(new HashChangeEvent('hashchange'));
+    } catch (err) {
+      ta.setAttribute('aria-invalid', 'true');
+      check.appendChild(errorBox(err));
+      const at = fieldAt(ta.value, err.message);
+      if (at) {
+        check.appendChild(h('p', { class: 'field-at', text: `At "${at.name}", line ${at.line}.` }));
+        ta.focus();
+        ta.setSelectionRange(at.start, at.end);
+        const lh = parseFloat(getComputedStyle(ta).lineHeight) || 18;
+        ta.scrollTop = Math.max(0, (at.line - 3) * lh);
+      }
+    } finally {
+      save.disabled = false;
+    }
+  });
+  m.appendChild(f);
+  if (!isNew) {
+    m.appendChild(action('Delete this rule', form('inline', [], 'Delete rule', async () => {
+      await del('/api/v1/admin/policies/' + enc(name));
+      status(`Rule ${name} deleted.`);
+      location.hash = '#/policies';
+    }, { danger: true, name: 'Delete rule' })));
+  }
+  m.appendChild(h('h2', { text: 'What if? (explain)' }));
+  m.appendChild(explainForm());
+}
+
+// The member a server message names first ("conditions.approval.required must be ...",
+// "effect must be allow or deny"), found in the JSON text so the editor can select it.
+function fieldAt(text, message) {
+  const m = /^([A-Za-z_]+(?:(?:\.[A-Za-z_]+)|(?:\[\d+\]))*)/.exec(message || '');
+  if (!m) return null;
+  const names = m[1].split('.').map((p) => p.replace(/\[\d+\]$/, ''));
+  let from = 0;
+  for (const n of names) {
+    const i = text.indexOf(JSON.stringify(n) + ':', from);
+    if (i < 0) return null;
+    from = i;
+  }
+  const name = names[names.length - 1];
+  return { name: m[1], start: from, end: from + name.length + 2, line: text.slice(0, from).split('\n').length };
+}
+
+// A line diff (longest common subsequence) of the saved rule and the edited text.
+export function diffLines(a, b) {
+  const x = a.split('\n'), y = b.split('\n');
+  if (x.length * y.length > 4000000) return null; // too large to compare here
+  const n = x.length, m = y.length;
+  const L = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && x[i] === y[j]) { out.push([' ', x[i]]); i++; j++; }
+    else if (i < n && (j === m || L[i + 1][j] >= L[i][j + 1])) out.push(['-', x[i++]]);
+    else out.push(['+', y[j++]]);
+  }
+  return out;
+}
+
+function diffView(a, b, label) {
+  const d = diffLines(a, b);
+  if (!d) return h('p', { class: 'muted', text: 'Too large to compare here.' });
+  if (d.every(([t]) => t === ' ')) return h('p', { class: 'muted', text: `No change against the ${label}.` });
+  return h('section', { 'aria-label': 'Changes' }, h('h3', { text: `Changes against the ${label}` }),
+    h('pre', { class: 'diff' }, d.map(([t, line]) => h('span', { class: t === '+' ? 'add' : t === '-' ? 'del' : 'same', text: `${t} ${line}\n` }))));
+}
