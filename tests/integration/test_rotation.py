@@ -130,6 +130,12 @@ class RotationTest(ServerTestCase):
         sig3 = self.p11_sign(agent, MSG2 + b" via pkcs11")
         self.assertTrue(self.verifies(new["certificate"], MSG2 + b" via pkcs11", sig3))
         self.assertFalse(self.verifies(old["certificate"], MSG2 + b" via pkcs11", sig3))
+        # pkcs11-tool was given the API key as its PIN: the audited command line hides it.
+        records = s.audit_show()
+        self.assertNotIn(self.signer_key, json.dumps(records))
+        lines = [r["detail"]["client"]["command_line"] for r in records
+                 if r["action"] == "sign" and "command_line" in r["detail"].get("client", {})]
+        self.assertTrue(any("--login --pin *** --sign" in line for line in lines), lines)
 
         # Retiring the earlier version destroys it in the HSM, with an audit record.
         self.assertTrue(self.hsm_has(old["id"]))

@@ -84,13 +84,48 @@ static void test_reversible(void **state)
     assert_memory_equal(back, in, 265);
 }
 
+static void redacted(const char *in, size_t len, char sep, const char *want)
+{
+    char out[512];
+    size_t n = ag_ctx_redact(in, len, sep, out, sizeof(out));
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\0')
+            out[i] = '|';
+    out[n] = '\0';
+    assert_string_equal(out, want);
+}
+
+static void test_redact(void **state)
+{
+    static const char argv_pin[] = "pkcs11-tool\0--module\0/x.so\0--login\0--pin\0"
+                                   "sgk_0123456789ab_secret\0--sign";
+    static const char argv_inline[] = "p11tool\0--pin=1234\0--list-all";
+    static const char argv_uri[] = "osslsigncode\0-key\0pkcs11:token=t;object=k?pin-value=s3cr3t"
+                                   "&module-path=/m.so\0-in\0a.exe";
+    (void)state;
+    redacted(argv_pin, sizeof(argv_pin) - 1, '\0',
+             "pkcs11-tool|--module|/x.so|--login|--pin|***|--sign");
+    redacted(argv_inline, sizeof(argv_inline) - 1, '\0', "p11tool|--pin=***|--list-all");
+    redacted(argv_uri, sizeof(argv_uri) - 1, '\0',
+             "osslsigncode|-key|pkcs11:token=t;object=k?pin-value=***&module-path=/m.so|-in|a.exe");
+    /* Windows: one space-separated line; option names in any case. */
+    redacted("signtool sign /P hunter2 /f x.pfx a.exe", 39, ' ',
+             "signtool sign /P *** /f x.pfx a.exe");
+    redacted("jarsigner -storepass a -keypass b x.jar k", 41, ' ',
+             "jarsigner -storepass *** -keypass *** x.jar k");
+    redacted("openssl pkeyutl -passin pass:x -sign", 36, ' ', "openssl pkeyutl -passin *** -sign");
+    /* Nothing to hide: unchanged; a trailing option hides nothing that is not there. */
+    redacted("gpg --detach-sign file", 22, ' ', "gpg --detach-sign file");
+    redacted("tool --pin", 10, ' ', "tool --pin");
+    redacted("", 0, ' ', "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escapes),
-        cmocka_unit_test(test_cap_never_cuts),
-        cmocka_unit_test(test_fit),
-        cmocka_unit_test(test_reversible),
+        cmocka_unit_test(test_escapes), cmocka_unit_test(test_cap_never_cuts),
+        cmocka_unit_test(test_fit),     cmocka_unit_test(test_reversible),
+        cmocka_unit_test(test_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

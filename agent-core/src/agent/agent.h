@@ -74,6 +74,11 @@ void ag_session_info_get(ag_session *s, ag_session_info *out);
  * are written (plus a NUL, so out holds cap + 1), never cutting a character or an escape.
  * Returns the length written. */
 size_t ag_ctx_escape(const void *bytes, size_t len, char *out, size_t cap);
+/* A command line (arguments separated by sep) with its secrets replaced by "***": the argument
+ * after an option such as --pin, -passin, -storepass or /p, the value of --pin=..., and the
+ * pin-value of a PKCS#11 URI. At most cap bytes are written (no NUL); returns the length.
+ * The caller's context is audited, and an audit record must never hold a PIN or an API key. */
+size_t ag_ctx_redact(const char *in, size_t len, char sep, char *out, size_t cap);
 /* The length of the longest prefix of the UTF-8 string s that fits in cap bytes and ends on a
  * character boundary. */
 size_t ag_ctx_fit(const char *s, size_t cap);

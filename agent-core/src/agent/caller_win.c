@@ -67,8 +67,22 @@ static void command_line(HANDLE proc, char *out, size_t len)
             chars = sizeof(tmp) / sizeof(tmp[0]) - 1;
         memcpy(tmp, w, chars * sizeof(wchar_t));
         tmp[chars] = L'\0';
-        if (WideCharToMultiByte(CP_UTF8, 0, tmp, -1, out, (int)len, NULL, NULL) <= 0)
+        int n = WideCharToMultiByte(CP_UTF8, 0, tmp, -1, out, (int)len, NULL, NULL);
+        if (n <= 1) {
             out[0] = '\0';
+        } else {
+            /* Secrets out before the command line goes anywhere (see ag_ctx_redact). */
+            char *shown = malloc(len);
+            if (shown) {
+                size_t m = ag_ctx_redact(out, (size_t)(n - 1), ' ', shown, len - 1);
+                memcpy(out, shown, m);
+                out[m] = '\0';
+                SecureZeroMemory(shown, len);
+                free(shown);
+            } else {
+                out[0] = '\0';
+            }
+        }
     }
 out:
     free(buf);

@@ -93,3 +93,99 @@ size_t ag_ctx_fit(const char *s, size_t cap)
         n--;
     return n;
 }
+
+/* ---- secrets in a command line ------------------------------------------------------------ */
+
+/* Options whose next argument is a secret, as signing tools spell them (pkcs11-tool, p11tool,
+ * openssl, osslsigncode, jarsigner, keytool, gpg, signtool). Compared case-insensitively. */
+static const char *const secret_options[] = {
+    "--pin",      "--so-pin",  "--new-pin", "--puk",      "-p",       "-pin",
+    "-pass",      "-passin",   "-passout",  "-storepass", "-keypass", "--passphrase",
+    "--password", "-password", "/p",        "--api-key",  NULL};
+
+static int ascii_ieq(const char *a, size_t alen, const char *b)
+{
+    size_t n = strlen(b);
+    if (alen != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether arg is one of the options, alone (*inline_at 0) or as "OPTION=VALUE" (*inline_at
+ * the offset of the value). */
+static int secret_option(const char *arg, size_t len, size_t *inline_at)
+{
+    const char *eq = memchr(arg, '=', len);
+    *inline_at = 0;
+    for (const char *const *o = secret_options; *o; o++) {
+        if (ascii_ieq(arg, len, *o))
+            return 1;
+        if (eq && ascii_ieq(arg, (size_t)(eq - arg), *o) && (*o)[1] == '-') {
+            *inline_at = (size_t)(eq - arg) + 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static size_t put(char *out, size_t o, size_t cap, const char *s, size_t n)
+{
+    if (o + n > cap)
+        n = cap > o ? cap - o : 0;
+    memcpy(out + o, s, n);
+    return o + n;
+}
+
+size_t ag_ctx_redact(const char *in, size_t len, char sep, char *out, size_t cap)
+{
+    static const char hidden[] = "***", pin_value[] = "pin-value=";
+    size_t i = 0, o = 0;
+    int next_secret = 0;
+
+    while (i < len) {
+        size_t n = 0, at = 0;
+        const char *arg = in + i;
+        while (i + n < len && arg[n] != sep)
+            n++;
+        if (o > 0 || i > 0)
+            o = put(out, o, cap, &sep, 1);
+        if (next_secret) {
+            o = put(out, o, cap, hidden, sizeof(hidden) - 1);
+            next_secret = 0;
+        } else if (secret_option(arg, n, &at)) {
+            if (at) {
+                o = put(out, o, cap, arg, at);
+                o = put(out, o, cap, hidden, sizeof(hidden) - 1);
+            } else {
+                o = put(out, o, cap, arg, n);
+                next_secret = 1;
+            }
+        } else {
+            /* A PKCS#11 URI may carry the PIN: pkcs11:...?pin-value=SECRET&... */
+            size_t k = 0;
+            while (k < n) {
+                size_t rest = n - k;
+                if (rest >= sizeof(pin_value) - 1 &&
+                    memcmp(arg + k, pin_value, sizeof(pin_value) - 1) == 0) {
+                    o = put(out, o, cap, arg + k, sizeof(pin_value) - 1);
+                    o = put(out, o, cap, hidden, sizeof(hidden) - 1);
+                    k += sizeof(pin_value) - 1;
+                    while (k < n && arg[k] != '&' && arg[k] != ';')
+                        k++;
+                } else {
+                    o = put(out, o, cap, arg + k, 1);
+                    k++;
+                }
+            }
+        }
+        i += n + (i + n < len ? 1 : 0);
+    }
+    return o;
+}
