@@ -232,6 +232,32 @@ class ConsoleApiTest(ServerTestCase):
             "api_key": self.keys["con-admin"],
             "totp": totp(type(self)._admin_secret, now_step() + 1)}))
 
+    def test_policy_versions_and_audit_status(self):
+        s = self.server
+        adm = s.admin_token()
+        rule = {"name": "con-rule", "effect": "allow", "subjects": {"users": ["con-signer"]},
+                "keys": {"names": ["*"]}}
+        s.call("POST", "/api/v1/admin/policies", rule, token=adm, expect=201)
+        rule["description"] = "second"
+        s.call("PUT", "/api/v1/admin/policies/con-rule", rule, token=adm)
+        s.call("DELETE", "/api/v1/admin/policies/con-rule", token=adm)
+        got = s.call("GET", "/api/v1/admin/policies/con-rule/versions", token=adm)
+        self.assertEqual([(v["version"], v["deleted"]) for v in got["versions"]],
+                         [(3, True), (2, False), (1, False)])
+        self.assertEqual(got["versions"][1]["policy"]["description"], "second")
+        self.assertNotIn("description", got["versions"][2]["policy"])
+        self.assertError(s.request("GET", "/api/v1/admin/policies/con-never/versions",
+                                   token=adm), 404, "not_found")
+        status = s.call("GET", "/api/v1/admin/audit/status", token=adm)
+        self.assertTrue(status["intact"])
+        self.assertGreater(status["records"], 0)
+        self.assertEqual(status["records"] - status["checkpoints"]["last_seq"],
+                         status["checkpoints"]["unchecked_records"])
+        self.assertTrue(status["checkpoints"]["hsm_mark_checked"])
+        self.assertError(s.request("GET", "/api/v1/admin/audit/status",
+                                   token=s.token_for(s.create_user("con-reader"))), 403,
+                         "forbidden")
+
     def test_bad_input(self):
         for body, status, code in (
                 ({}, 400, "invalid_field"),

@@ -137,6 +137,8 @@ void api_approval_approve(api_call *c);
 void api_approval_reject(api_call *c);
 void api_sign_request_poll(api_call *c);
 void api_projects_list(api_call *c);
+void api_admin_policy_versions(api_call *c);
+void api_admin_audit_status(api_call *c);
 void api_project_create(api_call *c);
 void api_project_get(api_call *c);
 void api_project_delete(api_call *c);

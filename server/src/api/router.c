@@ -166,6 +166,8 @@ static const route routes[] = {
      "project.member_remove", api_project_member_remove},
     /* Audit and usage: global admins, or project admins filtering on their project. */
     {SRV_HTTP_GET, "/api/v1/admin/audit", AUTH_USER, 0, "audit.read", api_admin_audit},
+    {SRV_HTTP_GET, "/api/v1/admin/audit/status", AUTH_ADMIN, 0, "audit.status",
+     api_admin_audit_status},
     /* Policy engine and approvals (policies.c, approvals.c). */
     {SRV_HTTP_GET, "/api/v1/admin/policies", AUTH_ADMIN, 0, "policy.list", api_admin_policies_list},
     {SRV_HTTP_POST, "/api/v1/admin/policies", AUTH_ADMIN, API_BODY_CAP, "policy.create",
@@ -173,6 +175,8 @@ static const route routes[] = {
     {SRV_HTTP_POST, "/api/v1/admin/policies/explain", AUTH_ADMIN, API_BODY_CAP, "policy.explain",
      api_admin_policy_explain},
     {SRV_HTTP_GET, "/api/v1/admin/policies/*", AUTH_ADMIN, 0, "policy.get", api_admin_policy_get},
+    {SRV_HTTP_GET, "/api/v1/admin/policies/*/versions", AUTH_ADMIN, 0, "policy.versions",
+     api_admin_policy_versions},
     {SRV_HTTP_PUT, "/api/v1/admin/policies/*", AUTH_ADMIN, API_BODY_CAP, "policy.update",
      api_admin_policy_update},
     {SRV_HTTP_DELETE, "/api/v1/admin/policies/*", AUTH_ADMIN, 0, "policy.delete",

@@ -32,6 +32,7 @@ enum {
     S_APPROVALS_PENDING,
     S_VOTE_INSERT,
     S_VOTES_LIST,
+    S_POLICY_VERSIONS,
     S_COUNT
 };
 _Static_assert(S_COUNT <= SRV_DB_SLOT_IDENTITY, "policy queries overlap identity_db.c's slots");
@@ -47,6 +48,8 @@ static const char *const sql[S_COUNT] = {
                          " VALUES(?1, ?2, ?3, ?4)",
     [S_POLICY_LAST_VERSION] = "SELECT max(version) FROM policy_versions WHERE name = ?1",
     [S_POLICIES_LIST] = "SELECT name, version, document, updated_at FROM policies ORDER BY name",
+    [S_POLICY_VERSIONS] = "SELECT version, document, changed_at FROM policy_versions"
+                          " WHERE name = ?1 ORDER BY version DESC LIMIT ?2",
     [S_GROUP_INSERT] = "INSERT INTO policy_groups(kind, name, members, updated_at)"
                        " VALUES(?1, ?2, ?3, ?4)",
     [S_GROUP_UPDATE] = "UPDATE policy_groups SET members = ?3, updated_at = ?4"
@@ -448,4 +451,20 @@ srv_status srv_db_votes_list(srv_db *db, const char *id, srv_vote_cb cb, void *c
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "votes list");
+}
+
+srv_status srv_db_policy_versions(srv_db *db, const char *name, long limit, srv_policy_cb cb,
+                                  void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = st_get(db, S_POLICY_VERSIONS, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb(name, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+           sqlite3_column_int64(s, 2), ctx);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "policy versions");
 }

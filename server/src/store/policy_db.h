@@ -20,6 +20,9 @@ srv_status srv_db_policy_delete(srv_db *db, const char *name, srv_error *err);
 typedef void (*srv_policy_cb)(const char *name, int64_t version, const char *doc,
                               int64_t updated_at, void *ctx);
 srv_status srv_db_policies_list(srv_db *db, srv_policy_cb cb, void *ctx, srv_error *err);
+/* The kept versions of a rule, newest first, at most limit; doc is NULL for a deletion. */
+srv_status srv_db_policy_versions(srv_db *db, const char *name, long limit, srv_policy_cb cb,
+                                  void *ctx, srv_error *err);
 
 /* Groups: kind "user" (users and service accounts) or "key"; members is a JSON array text. */
 srv_status srv_db_group_put(srv_db *db, const char *kind, const char *name, const char *members,
