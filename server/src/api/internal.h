@@ -4,7 +4,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../app.h"
+#include "app.h"
 #include "../common/json.h"
 #include "../auth/credentials.h"
 #include "../http/http.h"

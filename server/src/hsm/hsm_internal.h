@@ -109,7 +109,6 @@ srv_status hsm_read_attr(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj
                          CK_ATTRIBUTE_TYPE type, uint8_t **val, CK_ULONG *len, srv_error *err);
 
 /* ---- hsm_types.c ---- */
-unsigned hsm_key_bits(srv_key_type type);
 CK_MECHANISM_TYPE hsm_hash_mech(srv_hash hash);
 CK_RSA_PKCS_MGF_TYPE hsm_hash_mgf(srv_hash hash);
 

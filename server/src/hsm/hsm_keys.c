@@ -246,7 +246,7 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
                                 const char *label, uint8_t **spki, size_t *spki_len, srv_error *err)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG bits = hsm_key_bits(type);
+    CK_ULONG bits = srv_key_type_bits(type);
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
     CK_MECHANISM mech = {
         srv_key_type_is_rsa(type) ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0};

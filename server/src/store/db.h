@@ -1,5 +1,5 @@
 /* Storage: one SQLite connection per thread (WAL), versioned migrations, and the typed
- * queries the server needs. Writes happen only on the writer thread (writer.h). */
+ * queries the server needs. Writes happen only on the writer thread (audit/writer.h). */
 #ifndef SRV_DB_H
 #define SRV_DB_H
 
@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "../common/status.h"
-#include "../hsm/hsm.h"
+#include "../common/key_types.h"
 
 #define SRV_NAME_MAX       64
 #define SRV_CKAID_LEN      16

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "hsm/hsm.h"
 #include "store/db.h"
-#include "store/writer.h"
+#include "audit/writer.h"
 
 typedef struct {
     srv_config cfg;
