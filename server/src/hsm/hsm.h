@@ -1,7 +1,7 @@
 /* The HSM, reached through PKCS#11: SoftHSMv2 by default, any PKCS#11 module by config.
  * PKCS#11 is itself the plug-in interface, so there is one implementation: hsm_module.c (the
- * module and its errors), hsm_pool.c (sessions, outage recovery), hsm_keys.c, hsm_sign.c,
- * hsm_types.c.
+ * module and its errors), hsm_pool.c (sessions, outage recovery), hsm_cache.c (key handles),
+ * hsm_keys.c, hsm_sign.c, hsm_types.c.
  *
  * Errors: SRV_E_KEY_NOT_FOUND only when the token, with a logged-in session, confirms that no
  * such key exists; SRV_E_HSM_UNAVAILABLE (503) when the HSM or the way to it failed (device,
