@@ -98,6 +98,30 @@ class CheckLayers(unittest.TestCase):
                 self.assertIn(f"server/src/store/keys_db.c:2: layer: server/src/store/ includes "
                               f"server/src/{layer}/{header}", out)
 
+    def test_audit_signs_without_the_ca(self):
+        t = clean_tree(self)
+        t.write("server/src/audit/checkpoint.c", '#include "writer.h"\n#include "../ca/ca.h"\n')
+        rc, out = run(t.root)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("server/src/audit/checkpoint.c:2: layer: server/src/audit/ includes "
+                      "server/src/ca/ca.h", out)
+
+    def test_lower_layers_and_the_cli(self):
+        t = clean_tree(self)
+        t.write("server/src/cli/cli.h", "#pragma once\n")
+        t.write("server/src/cli/main.c", '#include "cli.h"\n#include "../store/db.h"\n')
+        rc, out = run(t.root)
+        self.assertEqual(rc, 0, out)  # the CLI may use everything, itself included
+        t.write("server/src/hsm/hsm.c", '#include "hsm.h"\n#include "../store/db.h"\n')
+        t.write("server/src/common/log.c", '#include "../cli/cli.h"\n')
+        rc, out = run(t.root)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("server/src/hsm/hsm.c:2: layer: server/src/hsm/ includes "
+                      "server/src/store/db.h (the HSM layer sits below it)", out)
+        self.assertIn("server/src/common/log.c:1: layer: server/src/common/ includes "
+                      "server/src/cli/cli.h", out)
+        self.assertIn("(the core library does not depend on the CLI)", out)
+
     def test_util_agent_rule_is_a_note_until_enforced(self):
         t = clean_tree(self)
         t.write("agent-core/src/util/admin.c", '#include "signum/client.h"\n'
