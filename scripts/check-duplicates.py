@@ -50,7 +50,8 @@ KEYWORDS = frozenset("""
 PUNCT_ONLY_RE = re.compile(r"^[{}()\[\];,\s]*$")
 # A declaration without initialiser ("srv_key key ;", "char * end ;"): every function of a
 # family opens with the same few, which says nothing about the code that follows.
-DECL_RE = re.compile(r"^(?:(?:const|struct|enum|unsigned|signed|static) )*\w+(?: \*)* \w+"
+DECL_RE = re.compile(r"^(?!(?:return|goto|case|else|do|sizeof|typedef) )"
+                     r"(?:(?:const|struct|enum|unsigned|signed|static) )*\w+(?: \*)* \w+"
                      r"(?: \[ \w* \])*(?: , (?:\* )*\w+(?: \[ \w* \])*)* ;$")
 
 

@@ -95,6 +95,16 @@ class CheckDuplicates(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("windows-csp/src/c.c", out)
 
+    def test_return_and_goto_lines_count(self):
+        # "return CKR_OK;" has the shape of a declaration ("type name;") but is a statement.
+        body = ("    if (!list) {\n        *count = n;\n        return CKR_OK;\n    }\n"
+                "    if (*count < n) {\n        *count = n;\n        goto out;\n    }\n")
+        root = self.tree({"linux-pkcs11/src/a.c": func("a", body),
+                          "linux-pkcs11/src/b.c": func("b", body)})
+        rc, out = self.run_checker(root)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("linux-pkcs11/src/a.c:3-9 ~ linux-pkcs11/src/b.c:3-9: duplicate: 6 lines", out)
+
     def test_other_folders_are_not_read(self):
         root = self.tree({"tests/unit/a.c": func("a"), "tests/unit/b.c": func("b"),
                           "server/src/c.py": func("c"), "server/src/d.py": func("d")})
