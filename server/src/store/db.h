@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/status.h"
 #include "../common/key_types.h"
+#include "../common/status.h"
 
 #define SRV_NAME_MAX       64
 #define SRV_CKAID_LEN      16
