@@ -73,6 +73,22 @@ class CheckCallCycles(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("1 targets, 3 object files: 0 circle(s)", out)
 
+    def test_objects_the_target_no_longer_links_are_ignored(self):
+        # transport.c once compiled into this target too: its object stays in the build tree
+        # until a clean, but link.txt no longer names it.
+        build = self.build({
+            "session.c": "int send_req(int);\nint session_token(void) { return 1; }\n"
+                         "int session_call(void) { return send_req(2); }\n",
+            "transport.c": "int session_token(void);\n"
+                           "int send_req(int x) { return x + session_token(); }\n",
+        })
+        with open(os.path.join(build, "lib", "CMakeFiles", "demo.dir", "link.txt"), "w") as fh:
+            fh.write('/usr/bin/ar qc libdemo.a "CMakeFiles/demo.dir/src/session.c.o"\n'
+                     "/usr/bin/ranlib libdemo.a\n")
+        rc, out = self.check(build)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("1 targets, 1 object files: 0 circle(s)", out)
+
     def test_nothing_built_is_an_error(self):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
