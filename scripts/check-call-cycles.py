@@ -69,13 +69,23 @@ def objects(build):
         link = os.path.join(base, "CMakeFiles", target + ".dir", "link.txt")
         if not os.path.exists(link):
             continue
-        with open(link, encoding="utf-8", errors="replace") as fh:
-            linked = {os.path.normpath(os.path.join(base, tok))
-                      for line in fh for tok in shlex.split(line)
-                      if tok.endswith((".o", ".obj"))}
+        linked = set()
+        for tok in link_tokens(link):
+            if tok.startswith("@"):  # a response file (mingw: the object list)
+                rsp = os.path.join(base, tok[1:])
+                toks = link_tokens(rsp) if os.path.isfile(rsp) else []
+            else:
+                toks = [tok]
+            linked |= {os.path.normpath(os.path.join(base, t)) for t in toks
+                       if t.endswith((".o", ".obj"))}
         for src in [s for s, obj in files.items() if os.path.normpath(obj) not in linked]:
             del files[src]
     return {k: v for k, v in targets.items() if v}
+
+
+def link_tokens(path):
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return [tok for line in fh for tok in shlex.split(line)]
 
 
 def symbols(nm, objs):

@@ -89,6 +89,22 @@ class CheckCallCycles(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("1 targets, 1 object files: 0 circle(s)", out)
 
+    def test_objects_listed_in_a_response_file(self):
+        # mingw links through @response files: the objects named there are the target's.
+        build = self.build({
+            "global.c": "int p_enter(void) { return 0; }\nint C_Sign(void);\n"
+                        "int (*const table[])(void) = {C_Sign};\n",
+            "sign.c": "int p_enter(void);\nint C_Sign(void) { return p_enter(); }\n",
+        })
+        tdir = os.path.join(build, "lib", "CMakeFiles", "demo.dir")
+        with open(os.path.join(tdir, "link.txt"), "w") as fh:
+            fh.write("ar qc CMakeFiles/demo.dir/objects.a @CMakeFiles/demo.dir/objects1\n")
+        with open(os.path.join(tdir, "objects1"), "w") as fh:
+            fh.write("CMakeFiles/demo.dir/src/global.c.o CMakeFiles/demo.dir/src/sign.c.o\n")
+        rc, out = self.check(build)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("1 targets, 2 object files: 1 circle(s)", out)
+
     def test_nothing_built_is_an_error(self):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
