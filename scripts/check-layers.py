@@ -27,7 +27,7 @@ import sys
 MAX_LINES = 800
 
 # Files that count as source for the size rule (prose and data do not).
-SOURCE_EXT = (".c", ".h", ".m", ".cc", ".cpp", ".py", ".sh", ".ps1", ".cmake")
+SOURCE_EXT = (".c", ".h", ".m", ".cc", ".cpp", ".py", ".sh", ".ps1", ".cmake", ".js", ".mjs")
 SOURCE_NAMES = ("CMakeLists.txt",)
 # Files whose #include lines make the folder graph.
 C_EXT = (".c", ".h", ".m", ".cc", ".cpp")
@@ -80,7 +80,7 @@ def list_files(root):
     for f in files:
         f = f.replace(os.sep, "/")
         top = f.split("/", 1)[0]
-        if top in SKIP_TOP or top.startswith(SKIP_PREFIX):
+        if top in SKIP_TOP or top.startswith(SKIP_PREFIX) or "/node_modules/" in "/" + f:
             continue
         keep.append(f)
     return sorted(keep)
