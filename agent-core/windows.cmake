@@ -18,7 +18,8 @@ target_link_libraries(signum-client PUBLIC signum_common ${MINGW_DEPS_LIB}/libmb
 # machine's client certificate) and the one map of server errors to sg_status.
 add_library(signum-agent-base STATIC
   src/agent/config.c src/agent/log.c src/agent/errmap.c src/agent/transport.c
-  src/agent/transport_winhttp.c src/common/win_trust.c src/common/win_clientcert.c)
+  src/agent/transport_winhttp.c src/agent/response.c src/common/win_trust.c
+  src/common/win_clientcert.c)
 target_include_directories(signum-agent-base PUBLIC include ${MINGW_DEPS_INC} PRIVATE src)
 target_compile_definitions(signum-agent-base PRIVATE _WIN32_WINNT=0x0A00 UNICODE _UNICODE
                                                     _POSIX_THREAD_SAFE_FUNCTIONS=200112L)

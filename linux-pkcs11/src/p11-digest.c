@@ -3,13 +3,6 @@
 
 #include "p11.h"
 
-void p11_digest_op_end(p11_digest_op *op)
-{
-    if (op->state != P11_OP_NONE)
-        sg_digest_free(&op->dctx);
-    memset(op, 0, sizeof(*op));
-}
-
 static CK_RV digest_init(CK_SESSION_HANDLE h, const CK_MECHANISM *mech)
 {
     p11_session *s;

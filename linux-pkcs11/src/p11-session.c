@@ -25,6 +25,13 @@ void p11_sign_op_end(p11_sign_op *op)
     memset(op, 0, sizeof(*op));
 }
 
+void p11_digest_op_end(p11_digest_op *op)
+{
+    if (op->state != P11_OP_NONE)
+        sg_digest_free(&op->dctx);
+    memset(op, 0, sizeof(*op));
+}
+
 static void session_free(p11_session *s)
 {
     p11_sign_op_end(&s->sign);

@@ -35,10 +35,15 @@ typedef enum {
 CK_RV p11_map_status(sg_status st, p11_context ctx);
 const char *p11_rv_name(CK_RV rv);
 
-/* ---- locking: every C_Initialize combination (p11-global.c) -------------------------------- */
+/* ---- locking: every C_Initialize combination (state.c) ------------------------------------- */
 
 void p11_lock(void);
 void p11_unlock(void);
+/* Sets the lock up for C_Initialize's arguments (CKR_ARGUMENTS_BAD, CKR_CANT_LOCK) and tears
+ * it down in C_Finalize; p11_lock_is_app: the application's mutex functions are used. */
+CK_RV p11_lock_setup(const CK_C_INITIALIZE_ARGS *a);
+void p11_lock_teardown(void);
+int p11_lock_is_app(void);
 
 /* ---- typed handles (handles.c) ------------------------------------------------------------- */
 
@@ -150,6 +155,8 @@ typedef struct {
     p11_digest_op digest;
 } p11_session;
 
+/* The sessions and their operations' state (p11-session.c); the operations themselves are
+ * p11-sign.c's and p11-digest.c's. */
 p11_session *p11_session_get(CK_SESSION_HANDLE h);
 CK_RV p11_session_lookup(CK_SESSION_HANDLE h, p11_session **out);
 void p11_sessions_close_all(void);
@@ -180,7 +187,7 @@ size_t p11_mech_for_key(CK_KEY_TYPE kt, CK_MECHANISM_TYPE *out, size_t cap);
 CK_RV p11_mech_check(const p11_mech *m, const CK_MECHANISM *mech, const p11_key *key, sg_hash *hash,
                      unsigned *salt);
 
-/* ---- global state (p11-global.c) ----------------------------------------------------------- */
+/* ---- global state (state.c) --------------------------------------------------------------- */
 
 typedef struct {
     int initialized;
@@ -198,6 +205,9 @@ extern p11_global p11;
 CK_RV p11_enter(void);
 /* Unlocks and logs the result of one call. */
 CK_RV p11_leave(CK_RV rv, const char *fn);
+/* C_GetInfo as a library of this Cryptoki version (2.40 through C_GetFunctionList, 3.0
+ * through the interfaces of p11-interface.c). */
+CK_RV p11_get_info(CK_INFO_PTR info, CK_BYTE major, CK_BYTE minor);
 
 /* Pads a string with blanks into a fixed PKCS#11 text field. */
 void p11_pad(CK_UTF8CHAR *dst, size_t len, const char *src);

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#include "store/writer.h"
+#include "audit/writer.h"
 #include "test_util.h"
 
 static char db_path[PATH_MAX + 32];

@@ -45,12 +45,6 @@ void ag_transport_free(ag_transport *t)
     free(t);
 }
 
-void ag_response_free(ag_response *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
 const char *ag_transport_server(ag_transport *t)
 {
     unsigned i;
@@ -60,24 +54,6 @@ const char *ag_transport_server(ag_transport *t)
     i = t->preferred;
     pthread_mutex_unlock(&t->pref_lock);
     return t->cfg->servers[i];
-}
-
-void ag_response_header(ag_response *r, const char *raw)
-{
-    char line[256];
-    snprintf(line, sizeof(line), "%s", raw);
-    line[strcspn(line, "\r\n")] = '\0';
-    if (strncasecmp(line, "etag:", 5) == 0) {
-        const char *v = line + 5;
-        while (*v == ' ')
-            v++;
-        size_t vlen = strlen(v);
-        if (vlen < sizeof(r->etag)) /* an over-long validator is ignored, not truncated */
-            memcpy(r->etag, v, vlen + 1);
-    } else if (strncasecmp(line, "retry-after:", 12) == 0) {
-        long v = strtol(line + 12, NULL, 10);
-        r->retry_after = v < 0 ? 0 : v > AG_MAX_RETRY_AFTER ? AG_MAX_RETRY_AFTER : v;
-    }
 }
 
 /* Exponential backoff with full jitter: uniform in [0, base * 2^attempt], at least 50 ms. */

@@ -14,7 +14,7 @@ enum {
     EXIT_DENIED = 5,
 };
 
-/* A client for the per-user agent (exits with EXIT_USAGE if none can be made). */
+/* report.c: a client for the per-user agent (exits with EXIT_USAGE if none can be made). */
 sg_client *util_client(int autostart);
 /* Prints a failed call's error with a hint about what to do next; returns the exit code. */
 int util_report(const char *what, sg_status st);

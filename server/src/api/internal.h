@@ -4,7 +4,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../app.h"
+#include "app.h"
 #include "../common/json.h"
 #include "../auth/credentials.h"
 #include "../http/http.h"
@@ -152,6 +152,22 @@ void api_admin_grant_remove(api_call *c);
  * into deny, when given, for the denial record). SRV_E_BAD_CREDENTIALS when it is not good. */
 srv_status api_check_api_key(api_call *c, const char *key, char prefix[SRV_APIKEY_PREFIX_LEN + 1],
                              cJSON *deny, srv_error *err);
+/* The web console's handlers (console/): GET /console, /console/ (index.html) and
+ * /console/{file}; its login, TOTP confirmation, logout and session; POST
+ * /api/v1/admin/users/{name}/totp/reset. */
+void api_console_asset(api_call *c);
+void api_console_login(api_call *c);
+void api_console_totp_confirm(api_call *c);
+void api_console_logout(api_call *c);
+void api_console_session(api_call *c);
+void api_admin_user_totp_reset(api_call *c);
+/* The session token in the request's cookie, if any (token must hold SRV_TOKEN_TEXT_MAX + 1). */
+int api_console_cookie_token(const api_call *c, char *token);
+/* After the token (hash) was found good as an access token: that it is a console session,
+ * not idle for too long, and for a call other than GET that the request carries its CSRF
+ * token. Records the session's use. */
+srv_status api_console_authenticate(api_call *c, const uint8_t hash[32], const char *token,
+                                    srv_error *err);
 /* Checks c->user's one-time code (console/session.c): totp_required without one, locked
  * after repeated failures (too_many_attempts), a code used once only (totp_replayed). A
  * failure is counted and audited. */

@@ -11,7 +11,6 @@
 #include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
-#include "../console/console.h"
 #include "../store/usage_db.h"
 #include "api.h"
 #include "internal.h"

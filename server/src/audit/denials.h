@@ -15,7 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/status.h"
-#include "../store/writer.h"
+#include "writer.h"
 
 /* Bytes an unauthenticated request may put into one string of an audit record. */
 #define SRV_AUDIT_ANON_FIELD_MAX 256

@@ -13,7 +13,7 @@
 #include "../common/status.h"
 #include "../config.h"
 #include "../store/db.h"
-#include "../store/writer.h"
+#include "writer.h"
 
 /* The SD-ID of the structured data element in syslog messages. 32473 is the IANA private
  * enterprise number reserved for documentation (RFC 5612); deployments that own a number

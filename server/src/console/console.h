@@ -17,21 +17,7 @@ typedef struct {
 extern const srv_console_asset srv_console_assets[];
 extern const size_t srv_console_asset_count;
 
-/* GET /console, /console/ (index.html) and /console/{file}. */
-void api_console_asset(api_call *c);
-void api_console_login(api_call *c);
-void api_console_totp_confirm(api_call *c);
-void api_console_logout(api_call *c);
-void api_console_session(api_call *c);
-/* POST /api/v1/admin/users/{name}/totp/reset */
-void api_admin_user_totp_reset(api_call *c);
-
-/* The session token in the request's cookie, if any (token must hold SRV_TOKEN_TEXT_MAX + 1). */
-int api_console_cookie_token(const api_call *c, char *token);
-/* After the token (hash) was found good as an access token: that it is a console session,
- * not idle for too long, and for a call other than GET that the request carries its CSRF
- * token. Records the session's use. */
-srv_status api_console_authenticate(api_call *c, const uint8_t hash[32], const char *token,
-                                    srv_error *err);
+/* Its handlers and the session check are declared with the other handlers in api/internal.h
+ * (the router reaches them there: api/ includes nothing of console/). */
 
 #endif

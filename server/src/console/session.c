@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../api/internal.h"
-#include "../store/writer.h"
+#include "../audit/writer.h"
 #include "../auth/totp.h"
 #include "../common/b64.h"
 #include "../common/util.h"

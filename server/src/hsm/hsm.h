@@ -1,7 +1,7 @@
 /* The HSM, reached through PKCS#11: SoftHSMv2 by default, any PKCS#11 module by config.
  * PKCS#11 is itself the plug-in interface, so there is one implementation: hsm_module.c (the
- * module and its errors), hsm_pool.c (sessions, outage recovery), hsm_keys.c, hsm_sign.c,
- * hsm_types.c.
+ * module and its errors), hsm_pool.c (sessions, outage recovery), hsm_cache.c (key handles),
+ * hsm_keys.c, hsm_sign.c, hsm_types.c.
  *
  * Errors: SRV_E_KEY_NOT_FOUND only when the token, with a logged-in session, confirms that no
  * such key exists; SRV_E_HSM_UNAVAILABLE (503) when the HSM or the way to it failed (device,
@@ -15,34 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/key_types.h"
 #include "../common/status.h"
-
-typedef enum {
-    SRV_KEY_RSA_2048,
-    SRV_KEY_RSA_3072,
-    SRV_KEY_RSA_4096,
-    SRV_KEY_EC_P256,
-    SRV_KEY_EC_P384,
-    SRV_KEY_TYPE_COUNT
-} srv_key_type;
-
-typedef enum { SRV_HASH_SHA256, SRV_HASH_SHA384, SRV_HASH_SHA512, SRV_HASH_COUNT } srv_hash;
-
-typedef enum { SRV_MECH_RSA_PKCS1, SRV_MECH_RSA_PSS, SRV_MECH_ECDSA, SRV_MECH_COUNT } srv_mech;
-
-#define SRV_MAX_SIG_LEN 512 /* RSA-4096 */
-
-const char *srv_key_type_name(srv_key_type type); /* "rsa2048", "ec-p256", ... */
-int srv_key_type_parse(const char *name, srv_key_type *out);
-int srv_key_type_is_rsa(srv_key_type type);
-size_t srv_key_type_sig_len(srv_key_type type); /* raw signature length */
-
-const char *srv_hash_name(srv_hash hash); /* "sha256", ... */
-int srv_hash_parse(const char *name, srv_hash *out);
-size_t srv_hash_len(srv_hash hash);
-
-const char *srv_mech_name(srv_mech mech); /* "rsa-pkcs1", "rsa-pss", "ecdsa" */
-int srv_mech_parse(const char *name, srv_mech *out);
 
 typedef struct srv_hsm srv_hsm;
 

@@ -92,12 +92,14 @@ srv_status hsm_op_retry(srv_hsm *hsm, pooled *s, const char *what, CK_RV rv, int
 /* Records that the HSM failed; wakes the recovery thread. Returns SRV_E_HSM_UNAVAILABLE. */
 srv_status hsm_mark_down(srv_hsm *hsm, const char *what, CK_RV rv, srv_error *err);
 
-/* ---- hsm_keys.c ---- */
+/* ---- hsm_cache.c ---- */
 int hsm_cache_get(srv_hsm *hsm, const uint8_t *id, size_t len, CK_OBJECT_HANDLE *out);
 void hsm_cache_put(srv_hsm *hsm, const uint8_t *id, size_t len, CK_OBJECT_HANDLE handle);
 void hsm_cache_forget(srv_hsm *hsm, const uint8_t *id, size_t len);
 /* Drops every cached handle: after a re-init they name nothing (or something else). Lock held. */
 void hsm_cache_clear_locked(srv_hsm *hsm);
+
+/* ---- hsm_keys.c ---- */
 /* Finds one object of this class and CKA_ID. CKR_KEY_HANDLE_INVALID only when the object is
  * truly absent: an empty search is confirmed against the session's login state and the
  * token, since private objects vanish from a session that silently lost its login. */
@@ -109,7 +111,6 @@ srv_status hsm_read_attr(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj
                          CK_ATTRIBUTE_TYPE type, uint8_t **val, CK_ULONG *len, srv_error *err);
 
 /* ---- hsm_types.c ---- */
-unsigned hsm_key_bits(srv_key_type type);
 CK_MECHANISM_TYPE hsm_hash_mech(srv_hash hash);
 CK_RSA_PKCS_MGF_TYPE hsm_hash_mgf(srv_hash hash);
 

@@ -1,5 +1,5 @@
-/* Keys: the CKA_ID -> handle cache, finding objects (and telling "absent" from "cannot see
- * it"), public key export, key generation and destruction. */
+/* Keys: finding objects (and telling "absent" from "cannot see it"), public key export, key
+ * generation and destruction. The CKA_ID -> handle cache is hsm_cache.c's. */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -12,77 +12,6 @@
 /* DER OIDs for CKA_EC_PARAMS. */
 static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 static const uint8_t oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-
-/* ---- key handles -------------------------------------------------------------------------- */
-
-static unsigned id_bucket(const uint8_t *id, size_t len)
-{
-    unsigned h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ id[i]) * 16777619u;
-    return h % KEY_CACHE_BUCKETS;
-}
-
-int hsm_cache_get(srv_hsm *hsm, const uint8_t *id, size_t len, CK_OBJECT_HANDLE *out)
-{
-    key_entry *e;
-    int found = 0;
-    pthread_mutex_lock(&hsm->lock);
-    for (e = hsm->keys[id_bucket(id, len)]; e; e = e->next)
-        if (e->id_len == len && memcmp(e->id, id, len) == 0) {
-            *out = e->handle;
-            found = 1;
-            break;
-        }
-    pthread_mutex_unlock(&hsm->lock);
-    return found;
-}
-
-void hsm_cache_put(srv_hsm *hsm, const uint8_t *id, size_t len, CK_OBJECT_HANDLE handle)
-{
-    unsigned b = id_bucket(id, len);
-    key_entry *e;
-    pthread_mutex_lock(&hsm->lock);
-    for (e = hsm->keys[b]; e; e = e->next)
-        if (e->id_len == len && memcmp(e->id, id, len) == 0) {
-            e->handle = handle;
-            goto out;
-        }
-    e = calloc(1, sizeof(*e));
-    if (e) {
-        memcpy(e->id, id, len);
-        e->id_len = len;
-        e->handle = handle;
-        e->next = hsm->keys[b];
-        hsm->keys[b] = e;
-    }
-out:
-    pthread_mutex_unlock(&hsm->lock);
-}
-
-void hsm_cache_forget(srv_hsm *hsm, const uint8_t *id, size_t len)
-{
-    key_entry **p, *e;
-    pthread_mutex_lock(&hsm->lock);
-    for (p = &hsm->keys[id_bucket(id, len)]; (e = *p); p = &e->next)
-        if (e->id_len == len && memcmp(e->id, id, len) == 0) {
-            *p = e->next;
-            free(e);
-            break;
-        }
-    pthread_mutex_unlock(&hsm->lock);
-}
-void hsm_cache_clear_locked(srv_hsm *hsm)
-{
-    for (unsigned i = 0; i < KEY_CACHE_BUCKETS; i++) {
-        key_entry *e = hsm->keys[i], *next;
-        for (; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-        hsm->keys[i] = NULL;
-    }
-}
 
 CK_RV hsm_confirm_absent(srv_hsm *hsm, CK_SESSION_HANDLE s)
 {
@@ -246,7 +175,7 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
                                 const char *label, uint8_t **spki, size_t *spki_len, srv_error *err)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG bits = hsm_key_bits(type);
+    CK_ULONG bits = srv_key_type_bits(type);
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
     CK_MECHANISM mech = {
         srv_key_type_is_rsa(type) ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0};

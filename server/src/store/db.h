@@ -1,13 +1,13 @@
 /* Storage: one SQLite connection per thread (WAL), versioned migrations, and the typed
- * queries the server needs. Writes happen only on the writer thread (writer.h). */
+ * queries the server needs. Writes happen only on the writer thread (audit/writer.h). */
 #ifndef SRV_DB_H
 #define SRV_DB_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/key_types.h"
 #include "../common/status.h"
-#include "../hsm/hsm.h"
 
 #define SRV_NAME_MAX       64
 #define SRV_CKAID_LEN      16

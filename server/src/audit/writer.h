@@ -5,9 +5,9 @@
 #ifndef SRV_WRITER_H
 #define SRV_WRITER_H
 
-#include "../audit/audit.h"
-#include "../audit/checkpoint.h"
-#include "db.h"
+#include "../store/db.h"
+#include "audit.h"
+#include "checkpoint.h"
 
 typedef struct srv_writer srv_writer;
 

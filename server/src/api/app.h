@@ -5,13 +5,13 @@
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 
-#include "audit/denials.h"
-#include "auth/oidc.h"
-#include "ca/ca.h"
-#include "config.h"
-#include "hsm/hsm.h"
-#include "store/db.h"
-#include "store/writer.h"
+#include "../audit/denials.h"
+#include "../audit/writer.h"
+#include "../auth/oidc.h"
+#include "../ca/ca.h"
+#include "../config.h"
+#include "../hsm/hsm.h"
+#include "../store/db.h"
 
 typedef struct {
     srv_config cfg;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "app.h"
+#include "api/app.h"
 #include "audit/checkpoint.h"
 #include "audit/export.h"
 #include "cli.h"

@@ -10,7 +10,7 @@
 #include "../common/log.h"
 #include "../common/phase.h"
 #include "../common/util.h"
-#include "syncvfs.h"
+#include "../store/syncvfs.h"
 
 #define MAX_BATCH 512
 
