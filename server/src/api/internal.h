@@ -49,8 +49,14 @@ void api_reply_error(api_call *c, const srv_error *err);
 /* Same, for errors before a handler ran; detail may add fields to the denial record. */
 void api_deny(api_call *c, const srv_error *err, cJSON *detail);
 
-/* Authenticates the bearer token on the request into c->user. */
+/* Authenticates the bearer token (or console session cookie) on the request into c->user
+ * (authn.c). */
 srv_status api_authenticate(api_call *c, srv_error *err);
+/* Maps a verified client certificate to its enrolled machine (c->machine_id); any other
+ * certificate is refused. */
+srv_status api_identify_machine(api_call *c, srv_error *err);
+/* Wipes every string of a JSON tree before it is freed (reply.c). */
+void api_json_wipe(cJSON *item);
 
 /* Adds the request's method, path, peer address and machine to a detail object. */
 void api_add_request_detail(api_call *c, cJSON *detail);
