@@ -306,9 +306,11 @@ class AuditExportTest(ServerTestCase):
         # /healthz shows every configured exporter behind the log (informative: still 200).
         health = self.server.request("GET", "/healthz")
         self.assertEqual(health.status, 200, health)
-        lag = {e["sink"]: e["lag_records"] for e in health.json["exporters"]}
+        lag = {e["kind"]: e["lag_records"] for e in health.json["exporters"]}
         self.assertEqual(set(lag), {"syslog-tcp", "syslog-tls", "syslog-udp", "hec"})
         self.assertGreaterEqual(lag["hec"], SIGNATURES)
+        udp = [e for e in health.json["exporters"] if e["kind"] == "syslog-udp"][0]
+        self.assertTrue(udp["sink"].startswith("syslog-udp:127.0.0.1:"), udp)
         # The sinks come up: everything arrives, each record once per id (duplicates only
         # possible after a failure mid-batch, and then with the same id).
         self.tcp.start()
@@ -319,6 +321,20 @@ class AuditExportTest(ServerTestCase):
             ids, want = self.wait_all(rcv, name)
             self.assertGreaterEqual(len(set(ids)), SIGNATURES + 4, name)
             self.assertEqual(len(set(ids)), len(want), name)
+        # Delivered: /healthz reads the exporters' own cursors, each stored just after its sink
+        # took the records (so it may trail the receiver by a moment: bounded wait).
+        deadline = time.monotonic() + 20
+        while True:
+            health = self.server.request("GET", "/healthz").json
+            delivered = {e["kind"]: e for e in health["exporters"]}
+            done = all(delivered[k]["delivered_seq"] >= SIGNATURES
+                       for k in ("syslog-tcp", "syslog-tls", "hec"))
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        for kind in ("syslog-tcp", "syslog-tls", "hec"):
+            self.assertGreaterEqual(delivered[kind]["delivered_seq"], SIGNATURES, kind)
+            self.assertIsNotNone(delivered[kind]["updated_at"], kind)
         self.assertEqual(self.hec.bad_auth, 0)
         sys.stderr.write("\n500 signatures with every sink down took %.1f s\n" % signing_time)
 

@@ -9,6 +9,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../audit/export.h"
 #include "../common/util.h"
 #include "../store/audit_query_db.h"
 #include "internal.h"
@@ -132,12 +133,15 @@ static void add_exporters(api_call *c, cJSON *doc)
     cJSON *arr = cJSON_AddArrayToObject(doc, "exporters");
     for (size_t i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++) {
         int64_t delivered = 0, updated_at = 0, head = 0;
+        char name[1100];
         cJSON *o;
-        if (!sinks[i].setting[0] || srv_db_export_state(c->w->db, sinks[i].sink, &delivered,
-                                                        &updated_at, &head, NULL) != SRV_OK)
+        if (!sinks[i].setting[0] ||
+            !srv_export_sink_name(sinks[i].sink, sinks[i].setting, name, sizeof(name)) ||
+            srv_db_export_state(c->w->db, name, &delivered, &updated_at, &head, NULL) != SRV_OK)
             continue;
         o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "sink", sinks[i].sink);
+        cJSON_AddStringToObject(o, "sink", name);
+        cJSON_AddStringToObject(o, "kind", sinks[i].sink);
         cJSON_AddNumberToObject(o, "delivered_seq", (double)delivered);
         cJSON_AddNumberToObject(o, "lag_records",
                                 (double)(head > delivered ? head - delivered : 0));

@@ -568,6 +568,17 @@ static srv_status read_token(const char *path, char **token, srv_error *err)
     return SRV_OK;
 }
 
+int srv_export_sink_name(const char *kind, const char *dest, char *out, size_t len)
+{
+    char host[256], port[8], path[512] = "";
+    int hec = strcmp(kind, "hec") == 0;
+    if (hec ? !srv_parse_https_url(dest, host, sizeof(host), port, sizeof(port), path, sizeof(path))
+            : !srv_parse_host_port(dest, host, sizeof(host), port, sizeof(port)))
+        return 0;
+    snprintf(out, len, "%s:%s:%s%s", kind, host, port, path);
+    return 1;
+}
+
 static srv_status add_sink(srv_exporters *e, const sink_ops *ops, const char *dest,
                            const char *ca_file, srv_error *err)
 {
@@ -584,8 +595,7 @@ static srv_status add_sink(srv_exporters *e, const sink_ops *ops, const char *de
         return srv_fail(err, SRV_E_CONFIG, "export_%s must be host:port, not \"%s\"", ops->kind,
                         dest);
     }
-    snprintf(s->name, sizeof(s->name), "%s:%s:%s%s", ops->kind, s->host, s->port,
-             ops == &hec_ops ? s->path : "");
+    srv_export_sink_name(ops->kind, dest, s->name, sizeof(s->name));
     s->tls = ops == &syslog_tls_ops;
     if (ca_file)
         snprintf(s->ca_file, sizeof(s->ca_file), "%s", ca_file);

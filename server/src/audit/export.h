@@ -27,6 +27,10 @@ srv_status srv_exporters_start(const srv_config *cfg, srv_writer *writer, srv_ex
                                srv_error *err);
 void srv_exporters_stop(srv_exporters *e);
 
+/* The name a sink's cursor is kept under: "KIND:HOST:PORT" (and the path for "hec"), KIND one
+ * of syslog-tcp, syslog-tls, syslog-udp, hec; 0 if dest does not parse. */
+int srv_export_sink_name(const char *kind, const char *dest, char *out, size_t len);
+
 /* ---- formatting (pure; unit-tested) ------------------------------------------------------- */
 
 /* The RFC 5424 message for one record: PRI (facility 13, log audit; severity from the
