@@ -116,8 +116,43 @@ export async function policyPage(m, name) {
       location.hash = '#/policies';
     }, { danger: true, name: 'Delete rule' })));
   }
+  if (!isNew) m.appendChild(await versionHistory(name));
   m.appendChild(h('h2', { text: 'What if? (explain)' }));
   m.appendChild(explainForm());
+}
+
+const ruleText = (p) => (p ? JSON.stringify(p, null, 2) : '');
+
+// The kept versions of a rule, newest first; any version opens its diff against the one
+// before it (the first against nothing, a deletion as the removal of every line).
+async function versionHistory(name) {
+  const box = h('section', { class: 'versions', 'aria-labelledby': 'versions-title' },
+    h('h2', { id: 'versions-title', text: 'Version history' }));
+  let r;
+  try {
+    r = await get('/api/v1/admin/policies/' + enc(name) + '/versions');
+  } catch (err) {
+    box.appendChild(errorBox(err));
+    return box;
+  }
+  const list = r.versions;
+  const diffBox = h('div', { class: 'version-diff', 'aria-live': 'polite' });
+  const show = (i) => {
+    const v = list[i], before = list[i + 1];
+    const title = before ? `Version ${v.version} against version ${before.version}` : `Version ${v.version} (the first kept)`;
+    clear(diffBox).appendChild(diffView(ruleText(before && before.policy), ruleText(v.policy), null, title));
+    diffBox.dataset.version = String(v.version);
+  };
+  box.appendChild(table([
+    ['Version', (v) => String(v.version)],
+    ['Changed', (v) => fmtTime(v.changed_at)],
+    ['State', (v) => (v.deleted ? badge('deleted', 'bad') : v === list[0] ? badge('current', 'ok') : 'earlier')],
+    ['Description', (v) => (v.policy && v.policy.description) || ''],
+    ['', (v) => h('button', { type: 'button', class: 'secondary', text: 'Show diff',
+      'aria-label': `Show the changes of version ${v.version}`, onclick: () => show(list.indexOf(v)) })],
+  ], list, { empty: 'No version is kept.', caption: list.length >= 100 ? 'The latest 100 versions' : undefined }));
+  box.appendChild(diffBox);
+  return box;
 }
 
 // The member a server message names first ("conditions.approval.required must be ...",
@@ -154,10 +189,12 @@ export function diffLines(a, b) {
   return out;
 }
 
-function diffView(a, b, label) {
-  const d = diffLines(a, b);
+// label: what the edited text is compared with ("version 3"), or title: the whole heading.
+function diffView(a, b, label, title) {
+  // Against nothing (a rule's first version, a deletion) every line is new or gone.
+  const d = a === '' ? b.split('\n').map((l) => ['+', l]) : b === '' ? a.split('\n').map((l) => ['-', l]) : diffLines(a, b);
   if (!d) return h('p', { class: 'muted', text: 'Too large to compare here.' });
-  if (d.every(([t]) => t === ' ')) return h('p', { class: 'muted', text: `No change against the ${label}.` });
-  return h('section', { 'aria-label': 'Changes' }, h('h3', { text: `Changes against the ${label}` }),
+  if (d.every(([t]) => t === ' ')) return h('p', { class: 'muted', text: title ? `${title}: no change.` : `No change against the ${label}.` });
+  return h('section', { 'aria-label': title || 'Changes' }, h('h3', { text: title || `Changes against the ${label}` }),
     h('pre', { class: 'diff' }, d.map(([t, line]) => h('span', { class: t === '+' ? 'add' : t === '-' ? 'del' : 'same', text: `${t} ${line}\n` }))));
 }
