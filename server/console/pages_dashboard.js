@@ -1,7 +1,7 @@
 // Dashboard: health of the server's components, usage per day, pending approvals, and keys
 // whose certificate expires soon (admins); a signer's keys and approvals (signers).
 import { get, qs, isAdmin } from './api.js';
-import { h, table, errorBox, usageChart, fmtTime, badge } from './ui.js';
+import { h, table, errorBox, usageChart, hourlyChart, fmtTime, badge } from './ui.js';
 
 const DAY = 86400;
 
@@ -29,6 +29,7 @@ async function health() {
   for (const [name, v] of Object.entries(doc)) {
     if (v && typeof v === 'object' && !Array.isArray(v) && 'ok' in v) rows.push([name, v]);
   }
+  const q = doc.queue;
   return h('div', {},
     h('p', {}, 'Status: ', badge(doc.status, doc.status === 'ok' ? 'ok' : 'bad')),
     table([
@@ -38,7 +39,38 @@ async function health() {
         if (v.detail) return String(v.detail);
         return Object.entries(v).filter(([k, x]) => k !== 'ok' && typeof x !== 'object').map(([k, x]) => `${k.replace(/_/g, ' ')}: ${x}`).join(' · ');
       }],
-    ], rows));
+    ], rows),
+    h('h3', { text: 'Signing queue' }),
+    q && typeof q === 'object'
+      ? h('p', { class: 'queue', 'data-waiting': q.waiting, 'data-limit': q.limit },
+        `${q.waiting} request${q.waiting === 1 ? '' : 's'} waiting (limit ${q.limit}) `,
+        badge(q.waiting >= q.limit ? 'full' : 'ok', q.waiting >= q.limit ? 'bad' : 'ok'))
+      : h('p', { class: 'muted', text: 'This server does not report its queue.' }),
+    h('h3', { text: 'Audit exporters' }),
+    Array.isArray(doc.exporters)
+      ? table([
+        ['Sink', (e) => h('span', { class: 'mono', text: e.sink })],
+        ['Delivered up to', (e) => String(e.delivered_seq)],
+        ['Behind', (e) => badge(`${e.lag_records} record${e.lag_records === 1 ? '' : 's'}`, e.lag_records > 0 ? 'warn' : 'ok')],
+        ['Updated', (e) => fmtTime(e.updated_at)],
+      ], doc.exporters, { empty: 'No exporter is configured.' })
+      : h('p', { class: 'muted', text: 'This server does not report its exporters.' }));
+}
+
+const REQUEST_STATE = { pending: 'warn', approved: 'ok', completed: 'ok', rejected: 'bad', expired: 'bad' };
+
+// The caller's own sign requests that needed approval, newest first, with their state.
+async function myRequests() {
+  const r = await get('/api/v1/sign/requests');
+  return table([
+    ['Request', (a) => h('span', { class: 'mono', text: a.approval_id })],
+    ['Key', (a) => a.key || (a.request && a.request.key) || ''],
+    ['State', (a) => badge(a.status, REQUEST_STATE[a.status] || 'warn')],
+    ['Approvals', (a) => `${a.approvals}/${a.required}`],
+    ['Requested', (a) => fmtTime(a.created_at)],
+    ['Expires', (a) => fmtTime(a.expires_at)],
+    ['Application', (a) => (a.request && a.request.context && a.request.context.application) || ''],
+  ], r.requests, { empty: 'You have no sign request that needed approval.', caption: 'At most the latest 100' });
 }
 
 export async function expiringKeys(days) {
@@ -54,6 +86,10 @@ export async function dashboardPage(m) {
   const jobs = [];
   if (isAdmin()) {
     jobs.push(card(grid, 'Health', health));
+    jobs.push(card(grid, 'Signatures and denials per hour (48 hours)', async () => {
+      const u = await get('/api/v1/admin/usage/hourly' + qs({ hours: 48 }));
+      return h('div', { class: 'hourly' }, hourlyChart(u.hours, 'All keys, per hour'));
+    }, 'wide'));
     jobs.push(card(grid, 'Signatures and denials per day (14 days)', async () => {
       const u = await get('/api/v1/admin/usage' + qs({ from: isoDay(-13), to: isoDay(0), limit: 5000 }));
       return h('div', {}, usageChart(u.usage, 14, 'All keys'),
@@ -75,6 +111,12 @@ export async function dashboardPage(m) {
         ['Certificate until', (k) => fmtTime(k.certificate_not_after)],
       ], r.keys, { empty: 'No key is available to you.' });
     }));
+    jobs.push(card(grid, 'My requests', myRequests, 'wide'));
+    jobs.push(card(grid, 'My usage (30 days)', async () => {
+      const u = await get('/api/v1/usage' + qs({ from: isoDay(-29), to: isoDay(0) }));
+      return h('div', { class: 'my-usage' }, usageChart(u.usage, 30, 'My signatures'),
+        h('p', { class: 'muted', text: `Totals: ${u.totals.signatures} signatures, ${u.totals.denials} denials${u.truncated ? ' (truncated)' : ''}` }));
+    }, 'wide'));
     jobs.push(card(grid, 'My projects', async () => {
       const r = await get('/api/v1/admin/projects');
       return table([['Project', (p) => h('a', { href: '#/projects/' + encodeURIComponent(p.name), text: p.name })],
