@@ -148,7 +148,7 @@ async function versionHistory(name) {
     ['Changed', (v) => fmtTime(v.changed_at)],
     ['State', (v) => (v.deleted ? badge('deleted', 'bad') : v === list[0] ? badge('current', 'ok') : 'earlier')],
     ['Description', (v) => (v.policy && v.policy.description) || ''],
-    ['', (v) => h('button', { type: 'button', class: 'secondary', text: 'Show diff',
+    ['Diff', (v) => h('button', { type: 'button', class: 'secondary', text: 'Show diff',
       'aria-label': `Show the changes of version ${v.version}`, onclick: () => show(list.indexOf(v)) })],
   ], list, { empty: 'No version is kept.', caption: list.length >= 100 ? 'The latest 100 versions' : undefined }));
   box.appendChild(diffBox);
