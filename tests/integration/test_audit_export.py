@@ -303,6 +303,12 @@ class AuditExportTest(ServerTestCase):
             signs = db.execute("SELECT count(*) FROM audit WHERE action = 'sign'").fetchone()[0]
         self.assertEqual(signs, SIGNATURES)
         self.assertEqual(self.hec.received(), [])
+        # /healthz shows every configured exporter behind the log (informative: still 200).
+        health = self.server.request("GET", "/healthz")
+        self.assertEqual(health.status, 200, health)
+        lag = {e["sink"]: e["lag_records"] for e in health.json["exporters"]}
+        self.assertEqual(set(lag), {"syslog-tcp", "syslog-tls", "syslog-udp", "hec"})
+        self.assertGreaterEqual(lag["hec"], SIGNATURES)
         # The sinks come up: everything arrives, each record once per id (duplicates only
         # possible after a failure mid-batch, and then with the same id).
         self.tcp.start()

@@ -258,6 +258,58 @@ class ConsoleApiTest(ServerTestCase):
                                    token=s.token_for(s.create_user("con-reader"))), 403,
                          "forbidden")
 
+    def test_hourly_usage_own_usage_and_own_requests(self):
+        s = self.server
+        adm = s.admin_token()
+        s.create_key("con-k", "ec-p256")
+        s.create_key("con-other", "ec-p256")
+        signer = s.token_for(s.create_user("con-s1"))
+        other = s.token_for(s.create_user("con-s2"))
+        s.grant("con-k", "con-s1")
+        s.grant("con-k", "con-s2")
+
+        def hourly_totals():
+            hours = s.call("GET", "/api/v1/admin/usage/hourly?hours=3", token=adm)["hours"]
+            self.assertEqual(len(hours), 3)
+            self.assertEqual([h["start"] % 3600 for h in hours], [0, 0, 0])
+            self.assertEqual(hours[1]["start"] - hours[0]["start"], 3600)
+            return (sum(h["signatures"] for h in hours), sum(h["denials"] for h in hours))
+
+        before = hourly_totals()
+        digest = hashlib.sha256(b"hourly").digest()
+        for _ in range(3):
+            s.sign(signer, "con-k", "ecdsa", "sha256", digest=digest)
+        self.assertError(s.sign_request(signer, "con-other", "ecdsa", "sha256", digest=digest),
+                         403, "key_not_granted")
+        s.sign(other, "con-k", "ecdsa", "sha256", digest=digest)
+        after = hourly_totals()
+        self.assertEqual((after[0] - before[0], after[1] - before[1]), (4, 1))
+
+        mine = s.call("GET", "/api/v1/usage", token=signer)
+        self.assertEqual({(u["key"], u["signer"]) for u in mine["usage"]},
+                         {("con-k", "con-s1"), ("con-other", "con-s1")})
+        self.assertEqual(mine["totals"], {"signatures": 3, "denials": 1})
+
+        # A request that waits for approval is listed for its requester, with its machine.
+        s.call("POST", "/api/v1/admin/policies", {
+            "name": "con-approve", "effect": "allow", "priority": 10,
+            "subjects": {"users": ["con-s1"]}, "keys": {"names": ["con-other"]},
+            "conditions": {"approval": {"required": 1, "approvers": ["con-s2"]}}},
+            token=adm, expect=201)
+        r = s.sign_request(signer, "con-other", "ecdsa", "sha256", digest=digest)
+        self.assertEqual(r.status, 202, r)
+        listed = s.call("GET", "/api/v1/sign/requests", token=signer)["requests"]
+        self.assertEqual([(x["approval_id"], x["status"], x["machine"]) for x in listed],
+                         [(r.json["approval_id"], "pending", None)])
+        self.assertEqual(listed[0]["request"]["key"], "con-other")
+        self.assertEqual(s.call("GET", "/api/v1/sign/requests", token=other)["requests"], [])
+        pending = s.call("GET", "/api/v1/approvals", token=other)["approvals"]
+        self.assertEqual([(a["approval_id"], a["machine"]) for a in pending],
+                         [(r.json["approval_id"], None)])
+        health = s.request("GET", "/healthz")
+        self.assertEqual((health.json["exporters"], health.json["queue"]["limit"]), ([], 4096))
+        self.assertGreaterEqual(health.json["queue"]["waiting"], 0)
+
     def test_bad_input(self):
         for body, status, code in (
                 ({}, 400, "invalid_field"),

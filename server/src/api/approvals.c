@@ -75,6 +75,10 @@ static cJSON *approval_json(srv_db *db, const srv_approval *a, int64_t now, vote
     cJSON_AddNumberToObject(doc, "created_at", (double)a->created_at);
     cJSON_AddNumberToObject(doc, "expires_at", (double)a->expires_at);
     cJSON_AddItemToObject(doc, "approvers", cJSON_Parse(a->approvers));
+    if (a->machine[0])
+        cJSON_AddStringToObject(doc, "machine", a->machine);
+    else
+        cJSON_AddNullToObject(doc, "machine");
     /* What would be signed: key, mechanism, hash, digests and the client's context. */
     if (req) {
         static const char *const shown[] = {"key",     "mechanism", "hash",       "digest",
@@ -297,4 +301,31 @@ void api_sign_request_poll(api_call *c)
         api_reply(c, 202, approval_json(c->w->db, &a, now, &t));
     }
     srv_approval_clear(&a);
+}
+
+typedef struct {
+    api_call *c;
+    cJSON *arr;
+    int64_t now;
+} mine_ctx;
+
+static void add_mine(const srv_approval *a, void *ctx)
+{
+    mine_ctx *m = ctx;
+    vote_tally t = {NULL, 0, 0, 0, NULL};
+    cJSON_AddItemToArray(m->arr, approval_json(m->c->w->db, a, m->now, &t));
+}
+
+/* GET /api/v1/sign/requests: the caller's own approval requests, newest first. */
+void api_sign_requests_mine(api_call *c)
+{
+    cJSON *doc = cJSON_CreateObject();
+    mine_ctx m = {c, cJSON_AddArrayToObject(doc, "requests"), srv_now()};
+    srv_error err;
+    if (srv_db_approvals_of_user(c->w->db, c->user.id, 100, add_mine, &m, &err) != SRV_OK) {
+        cJSON_Delete(doc);
+        api_reply_error(c, &err);
+        return;
+    }
+    api_reply(c, 200, doc);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../store/audit_query_db.h"
 #include "internal.h"
 
 /* Below this much free space on the database's filesystem the audit log is reported at risk:
@@ -114,6 +115,40 @@ static void audit_probe(srv_app *app, int *ok, unsigned long long *free_bytes, c
     snprintf(detail, detail_len, "%s", text);
 }
 
+/* Each configured exporter's progress: how far behind the log its sink is, and since when it
+ * last took records. Informative: an exporter outage never stops signing, so it is never one
+ * of the failing components. */
+static void add_exporters(api_call *c, cJSON *doc)
+{
+    const srv_config *cfg = &c->w->app->cfg;
+    const struct {
+        const char *sink, *setting;
+    } sinks[] = {
+        {"syslog-tcp", cfg->export_syslog_tcp},
+        {"syslog-tls", cfg->export_syslog_tls},
+        {"syslog-udp", cfg->export_syslog_udp},
+        {"hec", cfg->export_hec_url},
+    };
+    cJSON *arr = cJSON_AddArrayToObject(doc, "exporters");
+    for (size_t i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++) {
+        int64_t delivered = 0, updated_at = 0, head = 0;
+        cJSON *o;
+        if (!sinks[i].setting[0] || srv_db_export_state(c->w->db, sinks[i].sink, &delivered,
+                                                        &updated_at, &head, NULL) != SRV_OK)
+            continue;
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "sink", sinks[i].sink);
+        cJSON_AddNumberToObject(o, "delivered_seq", (double)delivered);
+        cJSON_AddNumberToObject(o, "lag_records",
+                                (double)(head > delivered ? head - delivered : 0));
+        if (updated_at)
+            cJSON_AddNumberToObject(o, "updated_at", (double)updated_at);
+        else
+            cJSON_AddNullToObject(o, "updated_at");
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
 void api_healthz(api_call *c)
 {
     srv_app *app = c->w->app;
@@ -154,6 +189,12 @@ void api_healthz(api_call *c)
     cJSON_AddBoolToObject(a, "last_commit_ok", cs.ok);
     cJSON_AddNumberToObject(a, "failed_commits_in_a_row", (double)cs.failures);
     cJSON_AddNumberToObject(a, "free_bytes", (double)free_bytes);
+    add_exporters(c, doc);
+    {
+        cJSON *q = cJSON_AddObjectToObject(doc, "queue");
+        cJSON_AddNumberToObject(q, "waiting", srv_http_queue_depth());
+        cJSON_AddNumberToObject(q, "limit", srv_http_queue_limit());
+    }
     api_reply(c, all_ok ? 200 : 503, doc);
 }
 

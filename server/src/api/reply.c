@@ -174,8 +174,7 @@ static srv_status run_counted_denial(srv_db *db, srv_audit_head *audit, void *ct
     denial_job *j = ctx;
     srv_status st = srv_audit_append(db, audit, j->ev, err);
     if (st == SRV_OK)
-        st = srv_db_usage_day_add(db, srv_now() / 86400, j->c->usage_key_id, j->c->user.id, 0, 1,
-                                  err);
+        st = srv_db_usage_record(db, srv_now(), j->c->usage_key_id, j->c->user.id, 0, 1, err);
     return st;
 }
 

@@ -191,6 +191,10 @@ static const route routes[] = {
     {SRV_HTTP_POST, "/api/v1/approvals/*/reject", AUTH_USER, API_BODY_CAP, "approval.reject",
      api_approval_reject},
     {SRV_HTTP_GET, "/api/v1/sign/requests/*", AUTH_USER, 0, "sign.poll", api_sign_request_poll},
+    {SRV_HTTP_GET, "/api/v1/sign/requests", AUTH_USER, 0, "sign.requests", api_sign_requests_mine},
+    {SRV_HTTP_GET, "/api/v1/usage", AUTH_USER, 0, "usage.mine", api_usage_mine},
+    {SRV_HTTP_GET, "/api/v1/admin/usage/hourly", AUTH_ADMIN, 0, "usage.hourly",
+     api_admin_usage_hourly},
     /* The web console (console/): its files, and its sessions in a cookie. */
     {SRV_HTTP_GET, "/console", AUTH_NONE, 0, "console.file", api_console_asset},
     {SRV_HTTP_GET, "/console/", AUTH_NONE, 0, "console.file", api_console_asset},

@@ -178,8 +178,8 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
     if ((st = srv_db_usage_add(db, j->c->user.id, j->key->id, srv_now(), (long long)j->in->ndigests,
                                err)) != SRV_OK ||
         (st = srv_db_key_total_add(db, j->key->id, (long long)j->in->ndigests, err)) != SRV_OK ||
-        (st = srv_db_usage_day_add(db, srv_now() / 86400, j->key->id, j->c->user.id,
-                                   (long long)j->in->ndigests, 0, err)) != SRV_OK)
+        (st = srv_db_usage_record(db, srv_now(), j->key->id, j->c->user.id,
+                                  (long long)j->in->ndigests, 0, err)) != SRV_OK)
         return st;
     if (j->approval) {
         char *text = cJSON_PrintUnformatted(j->response);
@@ -438,6 +438,8 @@ static void sign_pending(api_call *c, api_sign_input *in, const srv_key *key,
     snprintf(a.rule, sizeof(a.rule), "%s", rule->name);
     a.request = cJSON_PrintUnformatted(c->body);
     a.required = rule->approvals_required;
+    if (c->machine_id)
+        snprintf(a.machine, sizeof(a.machine), "%s", c->machine);
     who = cJSON_CreateObject();
     cJSON_AddItemToObject(who, "approvers", names_json(&rule->approvers));
     cJSON_AddItemToObject(who, "groups", names_json(&rule->approver_groups));

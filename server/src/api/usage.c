@@ -77,38 +77,29 @@ static srv_status query_day(const char *q, const char *name, int64_t dflt, int64
     return SRV_OK;
 }
 
-/* GET /api/v1/admin/usage?key=K&signer=S&project=P&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N:
- * global admins, or the admin of project P. */
-void api_admin_usage(api_call *c)
+/* The usage rows f selects (from, to and limit read from the query here), answered. */
+static void usage_reply(api_call *c, srv_usage_filter *f)
 {
-    char key_buf[API_QUERY_VALUE_MAX + 1], user_buf[API_QUERY_VALUE_MAX + 1],
-        project_buf[API_QUERY_VALUE_MAX + 1];
     const char *q = c->ex->query;
     int64_t today = srv_now() / 86400;
     long long limit = 0;
-    srv_usage_filter f;
     usage_page page = {NULL, 0, 0};
     cJSON *doc, *totals;
     int more = 0;
     srv_error err;
 
-    memset(&f, 0, sizeof(f));
-    if (api_query_text(q, "project", project_buf, &f.project, &err) != SRV_OK ||
-        api_require_admin_or_project(c, f.project, &err) != SRV_OK ||
-        api_query_text(q, "key", key_buf, &f.key, &err) != SRV_OK ||
-        api_query_text(q, "signer", user_buf, &f.user, &err) != SRV_OK ||
-        query_day(q, "from", today - USAGE_DEFAULT_DAY, &f.from_day, &err) != SRV_OK ||
-        query_day(q, "to", today, &f.to_day, &err) != SRV_OK ||
+    if (query_day(q, "from", today - USAGE_DEFAULT_DAY, &f->from_day, &err) != SRV_OK ||
+        query_day(q, "to", today, &f->to_day, &err) != SRV_OK ||
         api_query_int(q, "limit", 1000, 1, INT64_MAX, USAGE_ROWS_MAX, &limit, &err) != SRV_OK)
         goto fail;
-    if (f.from_day > f.to_day || f.to_day > DAY_MAX) {
+    if (f->from_day > f->to_day || f->to_day > DAY_MAX) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "from must not be after to");
         goto fail;
     }
-    f.limit = (long)limit;
+    f->limit = (long)limit;
     doc = cJSON_CreateObject();
     page.rows = cJSON_AddArrayToObject(doc, "usage");
-    if (srv_db_usage_list(c->w->db, &f, add_row, &page, &more, &err) != SRV_OK) {
+    if (srv_db_usage_list(c->w->db, f, add_row, &page, &more, &err) != SRV_OK) {
         cJSON_Delete(doc);
         goto fail;
     }
@@ -120,6 +111,93 @@ void api_admin_usage(api_call *c)
     return;
 fail:
     api_reply_error(c, &err);
+}
+
+/* GET /api/v1/admin/usage?key=K&signer=S&project=P&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N:
+ * global admins, or the admin of project P. */
+void api_admin_usage(api_call *c)
+{
+    char key_buf[API_QUERY_VALUE_MAX + 1], user_buf[API_QUERY_VALUE_MAX + 1],
+        project_buf[API_QUERY_VALUE_MAX + 1];
+    const char *q = c->ex->query;
+    srv_usage_filter f;
+    srv_error err;
+
+    memset(&f, 0, sizeof(f));
+    if (api_query_text(q, "project", project_buf, &f.project, &err) != SRV_OK ||
+        api_require_admin_or_project(c, f.project, &err) != SRV_OK ||
+        api_query_text(q, "key", key_buf, &f.key, &err) != SRV_OK ||
+        api_query_text(q, "signer", user_buf, &f.user, &err) != SRV_OK) {
+        api_reply_error(c, &err);
+        return;
+    }
+    usage_reply(c, &f);
+}
+
+/* GET /api/v1/usage?key=K&from=&to=&limit=: the caller's own usage, any role. */
+void api_usage_mine(api_call *c)
+{
+    char key_buf[API_QUERY_VALUE_MAX + 1];
+    srv_usage_filter f;
+    srv_error err;
+
+    memset(&f, 0, sizeof(f));
+    f.user = c->user.name;
+    if (api_query_text(c->ex->query, "key", key_buf, &f.key, &err) != SRV_OK) {
+        api_reply_error(c, &err);
+        return;
+    }
+    usage_reply(c, &f);
+}
+
+typedef struct {
+    cJSON *arr;
+    int64_t next; /* the next hour to write; hours without a row are zeros */
+} hours_page;
+
+static void add_hour_entry(cJSON *arr, int64_t hour, long long sigs, long long denials)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "start", (double)(hour * 3600));
+    cJSON_AddNumberToObject(o, "signatures", (double)sigs);
+    cJSON_AddNumberToObject(o, "denials", (double)denials);
+    cJSON_AddItemToArray(arr, o);
+}
+
+static void add_hour(int64_t hour, long long sigs, long long denials, void *ctx)
+{
+    hours_page *p = ctx;
+    for (; p->next < hour; p->next++)
+        add_hour_entry(p->arr, p->next, 0, 0);
+    add_hour_entry(p->arr, hour, sigs, denials);
+    p->next = hour + 1;
+}
+
+/* GET /api/v1/admin/usage/hourly?hours=N: the server's signatures and denials per hour for the
+ * last N hours (1-720, default 48), oldest first, every hour present. */
+void api_admin_usage_hourly(api_call *c)
+{
+    long long hours = 0;
+    int64_t now_hour = srv_now() / 3600;
+    hours_page p;
+    cJSON *doc;
+    srv_error err;
+
+    if (api_query_int(c->ex->query, "hours", 48, 1, 720, 720, &hours, &err) != SRV_OK) {
+        api_reply_error(c, &err);
+        return;
+    }
+    doc = cJSON_CreateObject();
+    p.arr = cJSON_AddArrayToObject(doc, "hours");
+    p.next = now_hour - hours + 1;
+    if (srv_db_usage_hours(c->w->db, p.next, now_hour, add_hour, &p, &err) != SRV_OK) {
+        cJSON_Delete(doc);
+        api_reply_error(c, &err);
+        return;
+    }
+    for (; p.next <= now_hour; p.next++)
+        add_hour_entry(p.arr, p.next, 0, 0);
+    api_reply(c, 200, doc);
 }
 
 typedef struct {

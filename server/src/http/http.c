@@ -97,6 +97,18 @@ long srv_http_tls_handshakes(SSL_CTX *tls)
 }
 
 static atomic_ulong accept_errors; /* accept() failures (descriptor limit and others) */
+static atomic_uint queue_depth;    /* requests waiting for a worker, for /healthz */
+static atomic_uint queue_cap;      /* the configured queue_limit */
+
+unsigned srv_http_queue_depth(void)
+{
+    return atomic_load(&queue_depth);
+}
+
+unsigned srv_http_queue_limit(void)
+{
+    return atomic_load(&queue_cap);
+}
 
 char *srv_http_metrics(void)
 {
@@ -223,6 +235,7 @@ static void *worker_main(void *arg)
         if (!srv->head)
             srv->tail = NULL;
         srv->queued--;
+        atomic_store(&queue_depth, srv->queued);
         pthread_mutex_unlock(&srv->lock);
         w->ex.phase_ns[SRV_PHASE_QUEUE_WAIT] = srv_phase_now() - w->ex.t_mark;
 
@@ -427,6 +440,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         srv->head = w;
     srv->tail = w;
     srv->queued++;
+    atomic_store(&queue_depth, srv->queued);
     srv->in_flight++;
     if (conn)
         srv_http_guard_request_begin(evhttp_connection_get_bufferevent(conn));
@@ -594,6 +608,7 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
 
     memset(&srv, 0, sizeof(srv));
     srv.cfg = cfg;
+    atomic_store(&queue_cap, cfg->queue_limit);
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.wake, NULL);
     signal(SIGPIPE, SIG_IGN);

@@ -86,6 +86,10 @@ typedef struct {
 /* Serves until SIGTERM or SIGINT, then drains in-flight requests and returns. */
 srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err);
 
+/* Requests waiting for a worker now, and how many may wait (for /healthz). */
+unsigned srv_http_queue_depth(void);
+unsigned srv_http_queue_limit(void);
+
 /* TLS handshakes completed since start (for /metrics). */
 long srv_http_tls_handshakes(SSL_CTX *tls);
 

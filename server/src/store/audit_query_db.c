@@ -6,7 +6,7 @@
 
 #include "db_internal.h"
 
-enum { S_SEARCH, S_MAX_SEQ, S_COUNT };
+enum { S_SEARCH, S_MAX_SEQ, S_CURSOR, S_COUNT };
 _Static_assert(SRV_DB_SLOT_AUDIT_QUERY + S_COUNT <= SRV_DB_SLOT_USAGE,
                "audit search overlaps usage_db.c's");
 
@@ -21,6 +21,7 @@ static const char *const sql[S_COUNT] = {
                  " AND (?11 IS NULL OR json_extract(record, '$.detail.project') = ?11)"
                  " ORDER BY seq LIMIT ?10",
     [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM audit",
+    [S_CURSOR] = "SELECT seq, updated_at FROM export_cursors WHERE sink = ?1",
 };
 
 static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
@@ -99,4 +100,30 @@ srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_c
         return srv_db_fail(db, err, "audit search");
     *more = *scanned_to < last;
     return SRV_OK;
+}
+
+srv_status srv_db_export_state(srv_db *db, const char *sink, int64_t *delivered,
+                               int64_t *updated_at, int64_t *head, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_CURSOR, err);
+    int rc;
+    *delivered = *updated_at = *head = 0;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *delivered = sqlite3_column_int64(s, 0);
+        *updated_at = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return srv_db_fail(db, err, "export cursor");
+    if (!(s = stmt(db, S_MAX_SEQ, err)))
+        return SRV_E_DATABASE;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *head = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? SRV_OK : srv_db_fail(db, err, "audit head");
 }

@@ -19,4 +19,9 @@ typedef struct {
 srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_cb cb, void *ctx,
                                int64_t *scanned_to, int *more, srv_error *err);
 
+/* An exporter's progress: the last seq its sink took (0 if none yet), when, and the log's
+ * last seq. */
+srv_status srv_db_export_state(srv_db *db, const char *sink, int64_t *delivered,
+                               int64_t *updated_at, int64_t *head, srv_error *err);
+
 #endif

@@ -154,6 +154,12 @@ static const char *const migrations[] = {
     " ckaid BLOB NOT NULL UNIQUE, enrollment_hash BLOB, created_at INTEGER NOT NULL,"
     " confirmed_at INTEGER, last_step INTEGER NOT NULL DEFAULT 0,"
     " failures INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0);",
+    /* 12 -> 13: signatures and denials per hour (all keys: the dashboard's chart), and the
+     * verified machine an approval request came from. */
+    "CREATE TABLE usage_hourly(hour INTEGER PRIMARY KEY, signatures INTEGER NOT NULL DEFAULT 0,"
+    " denials INTEGER NOT NULL DEFAULT 0);"
+    "ALTER TABLE approval_requests ADD COLUMN machine TEXT;"
+    "CREATE INDEX approval_requests_user ON approval_requests(user_id, created_at);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");

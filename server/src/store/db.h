@@ -79,7 +79,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 12
+#define SRV_DB_SCHEMA_VERSION 13
 
 /* Opens a connection; the writer runs migrations and uses synchronous=FULL. */
 srv_status srv_db_open(const char *path, int writer, srv_db **out, srv_error *err);

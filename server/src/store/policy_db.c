@@ -33,6 +33,7 @@ enum {
     S_VOTE_INSERT,
     S_VOTES_LIST,
     S_POLICY_VERSIONS,
+    S_APPROVALS_OF_USER,
     S_COUNT
 };
 _Static_assert(S_COUNT <= SRV_DB_SLOT_IDENTITY, "policy queries overlap identity_db.c's slots");
@@ -68,15 +69,19 @@ static const char *const sql[S_COUNT] = {
                      " AND user_id = ?1 AND time > ?3",
     [S_USAGE_PURGE] = "DELETE FROM sign_usage WHERE time < ?1",
     [S_APPROVAL_INSERT] = "INSERT INTO approval_requests(id, user_id, key_id, rule, request,"
-                          " required, approvers, status, created_at, expires_at)"
-                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
+                          " required, approvers, status, created_at, expires_at, machine)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)",
     [S_APPROVAL_GET] = "SELECT id, user_id, key_id, rule, request, required, approvers, status,"
-                       " created_at, expires_at, decided_at, response FROM approval_requests"
-                       " WHERE id = ?1",
+                       " created_at, expires_at, decided_at, response, machine"
+                       " FROM approval_requests WHERE id = ?1",
+    [S_APPROVALS_OF_USER] = "SELECT id, user_id, key_id, rule, request, required, approvers,"
+                            " status, created_at, expires_at, decided_at, response, machine"
+                            " FROM approval_requests WHERE user_id = ?1"
+                            " ORDER BY created_at DESC, id LIMIT ?2",
     [S_APPROVAL_STATUS] = "UPDATE approval_requests SET status = ?2, response = ?3,"
                           " decided_at = ?4 WHERE id = ?1",
     [S_APPROVALS_PENDING] = "SELECT id, user_id, key_id, rule, request, required, approvers,"
-                            " status, created_at, expires_at, decided_at, response"
+                            " status, created_at, expires_at, decided_at, response, machine"
                             " FROM approval_requests WHERE status = 'pending' AND expires_at > ?1"
                             " ORDER BY created_at, id",
     [S_VOTE_INSERT] = "INSERT INTO approval_votes(request_id, approver, decision, time, reason)"
@@ -336,6 +341,10 @@ srv_status srv_db_approval_insert(srv_db *db, const srv_approval *a, srv_error *
     sqlite3_bind_text(s, 7, a->approvers, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, a->created_at);
     sqlite3_bind_int64(s, 9, a->expires_at);
+    if (a->machine[0])
+        sqlite3_bind_text(s, 10, a->machine, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 10);
     return srv_db_step_done(db, s, err, "approval request");
 }
 
@@ -357,6 +366,8 @@ static srv_status approval_row(sqlite3_stmt *s, srv_approval *a, srv_error *err)
     a->expires_at = sqlite3_column_int64(s, 9);
     a->decided_at = sqlite3_column_int64(s, 10);
     a->response = dup_col(s, 11);
+    snprintf(a->machine, sizeof(a->machine), "%s",
+             (t = sqlite3_column_text(s, 12)) ? (const char *)t : "");
     if (!a->request || !a->approvers) {
         srv_approval_clear(a);
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
@@ -467,4 +478,27 @@ srv_status srv_db_policy_versions(srv_db *db, const char *name, long limit, srv_
            sqlite3_column_int64(s, 2), ctx);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "policy versions");
+}
+
+srv_status srv_db_approvals_of_user(srv_db *db, int64_t user_id, long limit, srv_approval_cb cb,
+                                    void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = st_get(db, S_APPROVALS_OF_USER, err);
+    srv_status st = SRV_OK;
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        srv_approval a;
+        if ((st = approval_row(s, &a, err)) != SRV_OK)
+            break;
+        cb(&a, ctx);
+        srv_approval_clear(&a);
+    }
+    sqlite3_reset(s);
+    if (st != SRV_OK)
+        return st;
+    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "approval requests");
 }

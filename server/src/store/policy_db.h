@@ -50,7 +50,8 @@ typedef struct {
     char *approvers; /* {"approvers": [...], "groups": [...]} */
     char status[16]; /* pending, approved, rejected, signed */
     int64_t created_at, expires_at, decided_at;
-    char *response; /* the answer once signed */
+    char *response;                 /* the answer once signed */
+    char machine[SRV_NAME_MAX + 1]; /* the verified mTLS machine of the request, "" if none */
 } srv_approval;
 
 void srv_approval_clear(srv_approval *a);
@@ -60,6 +61,9 @@ srv_status srv_db_approval_get(srv_db *db, const char *id, srv_approval *out, sr
 srv_status srv_db_approval_set_status(srv_db *db, const char *id, const char *status,
                                       const char *response, int64_t now, srv_error *err);
 typedef void (*srv_approval_cb)(const srv_approval *a, void *ctx);
+/* The approval requests a user made, newest first, at most limit. */
+srv_status srv_db_approvals_of_user(srv_db *db, int64_t user_id, long limit, srv_approval_cb cb,
+                                    void *ctx, srv_error *err);
 /* Pending, unexpired requests, oldest first. */
 srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb, void *ctx,
                                     srv_error *err);

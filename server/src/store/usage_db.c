@@ -5,13 +5,18 @@
 
 #include "db_internal.h"
 
-enum { S_DAY_ADD, S_TOTAL_ADD, S_KEY_USAGE, S_SET_LIMIT, S_LIST, S_COUNT };
+enum { S_DAY_ADD, S_TOTAL_ADD, S_KEY_USAGE, S_SET_LIMIT, S_LIST, S_HOUR_ADD, S_HOURS, S_COUNT };
 _Static_assert(SRV_DB_SLOT_USAGE + S_COUNT <= SRV_DB_SLOT_PROJECT, "usage overlaps project_db.c");
 
 static const char *const sql[S_COUNT] = {
     [S_DAY_ADD] = "INSERT INTO usage_daily(day, key_id, user_id, signatures, denials)"
                   " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(day, key_id, user_id) DO UPDATE"
                   " SET signatures = signatures + ?4, denials = denials + ?5",
+    [S_HOUR_ADD] = "INSERT INTO usage_hourly(hour, signatures, denials) VALUES(?1, ?2, ?3)"
+                   " ON CONFLICT(hour) DO UPDATE SET signatures = signatures + ?2,"
+                   " denials = denials + ?3",
+    [S_HOURS] = "SELECT hour, signatures, denials FROM usage_hourly WHERE hour BETWEEN ?1 AND ?2"
+                " ORDER BY hour",
     [S_TOTAL_ADD] = "UPDATE keys SET signatures_total = signatures_total + ?2 WHERE id = ?1"
                     " AND (usage_limit IS NULL OR signatures_total + ?2 <= usage_limit)",
     [S_KEY_USAGE] = "SELECT signatures_total, coalesce(usage_limit, -1) FROM keys WHERE id = ?1",
@@ -29,18 +34,41 @@ static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
     return srv_db_stmt_ext(db, SRV_DB_SLOT_USAGE + q, sql[q], err);
 }
 
-srv_status srv_db_usage_day_add(srv_db *db, int64_t day, int64_t key_id, int64_t user_id,
-                                long long signatures, long long denials, srv_error *err)
+srv_status srv_db_usage_record(srv_db *db, int64_t now, int64_t key_id, int64_t user_id,
+                               long long signatures, long long denials, srv_error *err)
 {
     sqlite3_stmt *s = stmt(db, S_DAY_ADD, err);
+    srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, day);
+    sqlite3_bind_int64(s, 1, now / 86400);
     sqlite3_bind_int64(s, 2, key_id);
     sqlite3_bind_int64(s, 3, user_id);
     sqlite3_bind_int64(s, 4, signatures);
     sqlite3_bind_int64(s, 5, denials);
-    return srv_db_step_done(db, s, err, "usage");
+    if ((st = srv_db_step_done(db, s, err, "usage")) != SRV_OK)
+        return st;
+    if (!(s = stmt(db, S_HOUR_ADD, err)))
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, now / 3600);
+    sqlite3_bind_int64(s, 2, signatures);
+    sqlite3_bind_int64(s, 3, denials);
+    return srv_db_step_done(db, s, err, "hourly usage");
+}
+
+srv_status srv_db_usage_hours(srv_db *db, int64_t from_hour, int64_t to_hour, srv_usage_hour_cb cb,
+                              void *ctx, srv_error *err)
+{
+    sqlite3_stmt *s = stmt(db, S_HOURS, err);
+    int rc;
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, from_hour);
+    sqlite3_bind_int64(s, 2, to_hour);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), ctx);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "hourly usage");
 }
 
 srv_status srv_db_key_total_add(srv_db *db, int64_t key_id, long long n, srv_error *err)

@@ -5,9 +5,15 @@
 
 #include "db.h"
 
-/* Adds to the day's counters of (key, user); day is days since 1970-01-01 (UTC). */
-srv_status srv_db_usage_day_add(srv_db *db, int64_t day, int64_t key_id, int64_t user_id,
-                                long long signatures, long long denials, srv_error *err);
+/* Adds to the counters of the UTC day of now for (key, user), and of its hour for the whole
+ * server (the dashboard's chart). */
+srv_status srv_db_usage_record(srv_db *db, int64_t now, int64_t key_id, int64_t user_id,
+                               long long signatures, long long denials, srv_error *err);
+/* The server's signatures and denials per hour for from_hour <= hour <= to_hour (hours since
+ * 1970 UTC), hours without any left out. */
+typedef void (*srv_usage_hour_cb)(int64_t hour, long long signatures, long long denials, void *ctx);
+srv_status srv_db_usage_hours(srv_db *db, int64_t from_hour, int64_t to_hour, srv_usage_hour_cb cb,
+                              void *ctx, srv_error *err);
 /* Adds n to the key's total unless that passes its limit: SRV_E_KEY_USAGE_LIMIT then, with
  * nothing changed. */
 srv_status srv_db_key_total_add(srv_db *db, int64_t key_id, long long n, srv_error *err);
