@@ -22,14 +22,17 @@ async function card(parent, title, load, cls) {
   return c;
 }
 
-async function health() {
+// One /healthz answer for the two cards that show it.
+async function healthz() {
   const r = await fetch('/healthz', { cache: 'no-store' });
-  const doc = await r.json();
+  return r.json();
+}
+
+function health(doc) {
   const rows = [];
   for (const [name, v] of Object.entries(doc)) {
     if (v && typeof v === 'object' && !Array.isArray(v) && 'ok' in v) rows.push([name, v]);
   }
-  const q = doc.queue;
   return h('div', {},
     h('p', {}, 'Status: ', badge(doc.status, doc.status === 'ok' ? 'ok' : 'bad')),
     table([
@@ -39,21 +42,26 @@ async function health() {
         if (v.detail) return String(v.detail);
         return Object.entries(v).filter(([k, x]) => k !== 'ok' && typeof x !== 'object').map(([k, x]) => `${k.replace(/_/g, ' ')}: ${x}`).join(' · ');
       }],
-    ], rows),
-    h('h3', { text: 'Signing queue' }),
+    ], rows));
+}
+
+// The signing queue and each audit exporter's progress (informative: neither fails /healthz).
+function exportersAndQueue(doc) {
+  const q = doc.queue;
+  return h('div', {},
     q && typeof q === 'object'
       ? h('p', { class: 'queue', 'data-waiting': q.waiting, 'data-limit': q.limit },
-        `${q.waiting} request${q.waiting === 1 ? '' : 's'} waiting (limit ${q.limit}) `,
+        `Signing queue: ${q.waiting} request${q.waiting === 1 ? '' : 's'} waiting (limit ${q.limit}) `,
         badge(q.waiting >= q.limit ? 'full' : 'ok', q.waiting >= q.limit ? 'bad' : 'ok'))
       : h('p', { class: 'muted', text: 'This server does not report its queue.' }),
-    h('h3', { text: 'Audit exporters' }),
     Array.isArray(doc.exporters)
       ? table([
-        ['Sink', (e) => h('span', { class: 'mono', text: e.sink })],
-        ['Delivered up to', (e) => String(e.delivered_seq)],
-        ['Behind', (e) => badge(`${e.lag_records} record${e.lag_records === 1 ? '' : 's'}`, e.lag_records > 0 ? 'warn' : 'ok')],
-        ['Updated', (e) => fmtTime(e.updated_at)],
-      ], doc.exporters, { empty: 'No exporter is configured.' })
+        ['Audit exporter', (e) => h('span', { class: 'mono', text: e.sink })],
+        ['Delivered up to', (e) => `record ${e.delivered_seq}`],
+        ['Behind', (e) => badge(`${e.lag_records} record${e.lag_records === 1 ? '' : 's'} behind`, e.lag_records > 0 ? 'warn' : 'ok')],
+        ['Last delivery', (e) => fmtTime(e.updated_at)],
+      ], doc.exporters, { empty: 'No audit exporter is configured.',
+        rowAttrs: (e) => ({ class: 'exporter', 'data-delivered': e.delivered_seq, 'data-lag': e.lag_records }) })
       : h('p', { class: 'muted', text: 'This server does not report its exporters.' }));
 }
 
@@ -85,7 +93,9 @@ export async function dashboardPage(m) {
   m.appendChild(grid);
   const jobs = [];
   if (isAdmin()) {
-    jobs.push(card(grid, 'Health', health));
+    const doc = healthz();
+    jobs.push(card(grid, 'Health', async () => health(await doc)));
+    jobs.push(card(grid, 'Exporters and queue', async () => exportersAndQueue(await doc), 'wide'));
     jobs.push(card(grid, 'Signatures and denials per hour (48 hours)', async () => {
       const u = await get('/api/v1/admin/usage/hourly' + qs({ hours: 48 }));
       return h('div', { class: 'hourly' }, hourlyChart(u.hours, 'All keys, per hour'));

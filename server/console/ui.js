@@ -67,14 +67,15 @@ export function badge(text, kind) {
 
 // A table: columns are [header, (row) => cell content]; onRow makes rows clickable and
 // keyboard-activatable (Enter), for lists that open a detail.
-export function table(columns, rows, { onRow, caption, empty } = {}) {
+// rowAttrs(row) gives attributes of each <tr> (data-* for tests and styles).
+export function table(columns, rows, { onRow, caption, empty, rowAttrs } = {}) {
   if (!rows.length) return h('p', { class: 'muted', text: empty || 'Nothing to show.' });
   const thead = h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col', text: head }))));
   const tbody = h('tbody');
   for (const r of rows) {
-    const tr = h('tr', {}, columns.map(([, cell, cls]) => h('td', { class: cls || null }, cell(r))));
+    const tr = h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map(([, cell, cls]) => h('td', { class: cls || null }, cell(r))));
     if (onRow) {
-      tr.className = 'clickable';
+      tr.classList.add('clickable');
       tr.tabIndex = 0;
       tr.addEventListener('click', (e) => { if (!e.target.closest('button, a, input, select')) onRow(r, tr); });
       tr.addEventListener('keydown', (e) => { if (e.key === 'Enter' && e.target === tr) onRow(r, tr); });

@@ -186,10 +186,14 @@ try {
     const health = await admin.locator('section[aria-label="Health"]').textContent();
     for (const c of ['hsm', 'database', 'audit']) check(health.includes(c), 'health lacks ' + c);
     // The signing queue and the audit exporters (none configured here).
-    const queue = admin.locator('section[aria-label="Health"] p.queue');
-    check(Number(await queue.getAttribute('data-limit')) > 0, 'no queue limit shown: ' + health);
+    const eq = admin.locator('section[aria-label="Exporters and queue"]');
+    const queue = eq.locator('p.queue');
+    await queue.waitFor();
+    check(Number(await queue.getAttribute('data-limit')) > 0, 'no queue limit shown: ' + await eq.textContent());
     check((await queue.textContent()).includes('waiting (limit'), 'queue text: ' + await queue.textContent());
-    check(health.includes('No exporter is configured.'), 'exporters not shown: ' + health);
+    const exporter = eq.locator('tr.exporter', { hasText: 'syslog-udp' });
+    check(await exporter.count() === 1, 'the syslog exporter is not shown: ' + await eq.textContent());
+    check(/^\d+ records? behind$/.test(await exporter.locator('td').nth(2).textContent()), 'exporter lag: ' + await exporter.textContent());
     await admin.locator('.hourly svg.chart g.hour').first().waitFor();
     check(await admin.locator('.hourly svg.chart g.hour').count() === 48, 'the hourly chart has not 48 bars');
     await admin.locator('svg.chart').first().waitFor();

@@ -11,6 +11,7 @@ one JSON line back. Screenshots go to $SIGNUM_SCREENSHOTS (the build tree)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,9 +39,15 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.assertTrue(os.access(NODE, os.X_OK), "no node: run scripts/install-deps.sh")
         self.assertTrue(os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")),
                         "no tests/console/node_modules: run scripts/install-deps.sh (npm ci)")
+        # A syslog receiver on 127.0.0.1 for the audit exporter the dashboard shows (what it
+        # receives is not read: the exporter's progress is the server's to report).
+        self.syslog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(self.syslog.close)
+        self.syslog.bind(("127.0.0.1", 0))
         # A checkpoint every 5 records, so the audit page has a signed one to show.
         self.server = Server(ca_key_type="ec-p256", name="console",
-                             conf={"audit_checkpoint_records": "5"})
+                             conf={"audit_checkpoint_records": "5",
+                                   "export_syslog_udp": "127.0.0.1:%d" % self.syslog.getsockname()[1]})
         self.requester_cert = None
         self.addCleanup(self.server.cleanup)
         self.agents = {}
