@@ -529,15 +529,15 @@ class Server:
         return _Closing(conn)
 
     def db_snapshot(self):
-        """Every row of every table except the audit log and the daily usage counters (which
-        count refused sign requests, as the audit log records them), to check that nothing
-        changed."""
+        """Every row of every table except the audit log and the usage counters (daily and
+        hourly: they count refused sign requests, as the audit log records them), to check that
+        nothing changed."""
         snap = {}
         with self.db() as db:
             tables = [r[0] for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             for t in tables:
-                if t in ("audit", "usage_daily"):
+                if t in ("audit", "usage_daily", "usage_hourly"):
                     continue
                 snap[t] = sorted(db.execute("SELECT * FROM \"%s\"" % t).fetchall(), key=repr)
         return snap

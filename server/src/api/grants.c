@@ -101,12 +101,8 @@ void api_admin_grant_remove(api_call *c)
     srv_error err;
 
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "reason", 1, 512, &job.reason, &err) != SRV_OK)
+        api_get_reason(c->body, &job.reason, &err) != SRV_OK)
         goto fail;
-    if (!*job.reason) {
-        srv_fail(&err, SRV_E_INVALID_FIELD, "reason must say why (1-512 characters)");
-        goto fail;
-    }
     if (srv_writer_run(c->w->app->writer, run_grant, &job, &err) != SRV_OK)
         goto fail;
     grant_reply(c, &job, 200);

@@ -10,8 +10,6 @@
 #include "../store/project_db.h"
 #include "internal.h"
 
-#define REASON_MAX 512
-
 typedef enum {
     OP_DISABLE,
     OP_ENABLE,
@@ -65,12 +63,7 @@ static srv_status get_reason(api_call *c, const char **reason, srv_error *err)
 {
     static const char *const fields[] = {"reason", NULL};
     srv_status st = srv_json_check_fields(c->body, fields, err);
-    if (st == SRV_OK)
-        st = srv_json_get_string(c->body, "reason", 1, REASON_MAX, reason, err);
-    if (st == SRV_OK && !**reason)
-        st =
-            srv_fail(err, SRV_E_INVALID_FIELD, "reason must say why (1-%d characters)", REASON_MAX);
-    return st;
+    return st == SRV_OK ? api_get_reason(c->body, reason, err) : st;
 }
 
 /* Nobody locks themselves out: an admin is disabled or deleted by another admin. */

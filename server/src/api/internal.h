@@ -55,6 +55,10 @@ srv_status api_authenticate(api_call *c, srv_error *err);
 /* Maps a verified client certificate to its enrolled machine (c->machine_id); any other
  * certificate is refused. */
 srv_status api_identify_machine(api_call *c, srv_error *err);
+/* The "reason" an administrative change must give (1-API_REASON_MAX characters, not empty),
+ * for its audit record (reply.c). */
+#define API_REASON_MAX 512
+srv_status api_get_reason(const cJSON *body, const char **reason, srv_error *err);
 /* Wipes every string of a JSON tree before it is freed (reply.c). */
 void api_json_wipe(cJSON *item);
 

@@ -90,14 +90,9 @@ static void change_state(api_call *c, int suspend)
     job.c = c;
     job.suspend = suspend;
     if (srv_json_check_fields(c->body, suspend ? suspend_fields : enable_fields, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "reason", 1, SRV_REASON_MAX, &job.reason, &err) != SRV_OK ||
+        api_get_reason(c->body, &job.reason, &err) != SRV_OK ||
         (suspend && srv_json_get_int(c->body, "since", 0, 0, srv_now(), &since, &err) != SRV_OK))
         goto fail;
-    if (!*job.reason) {
-        srv_fail(&err, SRV_E_INVALID_FIELD, "reason must say why (1-%d characters)",
-                 SRV_REASON_MAX);
-        goto fail;
-    }
     job.since = since;
     srv_format_time_ms(since * 1000, job.since_text, sizeof(job.since_text));
     job.signatures = cJSON_CreateArray();

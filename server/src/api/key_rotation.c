@@ -90,15 +90,11 @@ void api_admin_key_rotate(api_call *c)
     memset(&rec, 0, sizeof(rec));
     memset(&job, 0, sizeof(job));
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "reason", 1, 512, &reason, &err) != SRV_OK ||
+        api_get_reason(c->body, &reason, &err) != SRV_OK ||
         srv_json_get_string(c->body, "common_name", 0, 64, &cn, &err) != SRV_OK ||
         srv_json_get_string(c->body, "organization", 0, 64, &org, &err) != SRV_OK ||
         srv_json_get_int(c->body, "validity_days", 0, 1, 3650, &days, &err) != SRV_OK)
         goto fail;
-    if (!*reason) {
-        srv_fail(&err, SRV_E_INVALID_FIELD, "reason must say why (1-512 characters)");
-        goto fail;
-    }
     if (srv_db_key_get(c->w->db, c->params[0], &old, &err) != SRV_OK)
         goto fail;
     if (old.is_ca) {
@@ -260,12 +256,8 @@ void api_admin_key_retire(api_call *c)
         goto fail;
     }
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "reason", 1, 512, &job.reason, &err) != SRV_OK)
+        api_get_reason(c->body, &job.reason, &err) != SRV_OK)
         goto fail;
-    if (!*job.reason) {
-        srv_fail(&err, SRV_E_INVALID_FIELD, "reason must say why (1-512 characters)");
-        goto fail;
-    }
     if (srv_writer_run(c->w->app->writer, run_retire, &job, &err) != SRV_OK)
         goto fail;
     /* Recorded as retired first: a failure here leaves an unused object, never a key the

@@ -11,8 +11,6 @@
 #include "../store/project_db.h"
 #include "internal.h"
 
-#define REASON_MAX 512
-
 /* ---- who may act on a project or a project's key ------------------------------------------ */
 
 srv_status api_project_scope(api_call *c, int by_key, const char *name, srv_error *err)
@@ -163,15 +161,6 @@ typedef struct {
     const char *key;
     char from[SRV_NAME_MAX + 1];
 } project_job;
-
-static srv_status get_reason(const cJSON *body, const char **reason, srv_error *err)
-{
-    srv_status st = srv_json_get_string(body, "reason", 1, REASON_MAX, reason, err);
-    if (st == SRV_OK && !**reason)
-        st =
-            srv_fail(err, SRV_E_INVALID_FIELD, "reason must say why (1-%d characters)", REASON_MAX);
-    return st;
-}
 
 typedef struct {
     const char *name;
@@ -384,7 +373,7 @@ void api_project_delete(api_call *c)
     j.op = OP_DELETE;
     j.name = c->params[0];
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        get_reason(c->body, &j.reason, &err) != SRV_OK) {
+        api_get_reason(c->body, &j.reason, &err) != SRV_OK) {
         api_reply_error(c, &err);
         return;
     }
@@ -409,7 +398,7 @@ static void member_change(api_call *c, project_op op)
     j.name = c->params[0];
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
         srv_json_get_string(c->body, "role", 1, 16, &role, &err) != SRV_OK ||
-        get_reason(c->body, &j.reason, &err) != SRV_OK)
+        api_get_reason(c->body, &j.reason, &err) != SRV_OK)
         goto fail;
     if (!srv_project_role_parse(role, &j.role)) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "role must be admin, signer or approver");
@@ -460,7 +449,7 @@ void api_key_project_set(api_call *c)
     j.op = OP_KEY_MOVE;
     j.key = c->params[0];
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        get_reason(c->body, &j.reason, &err) != SRV_OK)
+        api_get_reason(c->body, &j.reason, &err) != SRV_OK)
         goto fail;
     if (!p || (!cJSON_IsNull(p) &&
                !(cJSON_IsString(p) && srv_valid_name(p->valuestring, SRV_NAME_MAX)))) {

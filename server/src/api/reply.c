@@ -238,3 +238,12 @@ void api_set_actor(api_call *c)
     snprintf(c->actor, sizeof(c->actor), "%s:%s",
              c->user.kind == SRV_KIND_SERVICE ? "service" : "user", c->user.name);
 }
+
+srv_status api_get_reason(const cJSON *body, const char **reason, srv_error *err)
+{
+    srv_status st = srv_json_get_string(body, "reason", 1, API_REASON_MAX, reason, err);
+    if (st == SRV_OK && !**reason)
+        st = srv_fail(err, SRV_E_INVALID_FIELD, "reason must say why (1-%d characters)",
+                      API_REASON_MAX);
+    return st;
+}

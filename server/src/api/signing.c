@@ -95,6 +95,29 @@ static cJSON *make_detail(api_call *c, const api_sign_input *in, const srv_key *
     return d;
 }
 
+/* The answer stored for request_id of user: *answer NULL when there is none, the stored
+ * answer (malloc'd) when fp matches the request it answered, request_id_conflict when the id
+ * was used for another request. The one idempotency check of direct, approved and pending
+ * requests, at their first look and again where commits are serialised. */
+static srv_status prior_answer(srv_db *db, int64_t user_id, const char *request_id,
+                               const uint8_t fp[32], char **answer, srv_error *err)
+{
+    srv_sign_request prior;
+    srv_status st = srv_db_signreq_get(db, user_id, request_id, &prior, err);
+    *answer = NULL;
+    if (st == SRV_E_NOT_FOUND)
+        return SRV_OK;
+    if (st != SRV_OK)
+        return st;
+    if (memcmp(prior.fingerprint, fp, 32) != 0) {
+        srv_sign_request_clear(&prior);
+        return srv_fail(err, SRV_E_REQUEST_ID_CONFLICT,
+                        "request_id was already used for a different request");
+    }
+    *answer = prior.response;
+    return SRV_OK;
+}
+
 /* Whether the key may sign now: not disabled or suspended, its certificate (if it has one)
  * neither revoked nor expired. Checked on the request's snapshot before the HSM, and again
  * where commits are serialised, so that once a suspension or revocation has committed no
@@ -148,21 +171,11 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
             return st;
     }
     if (j->in->request_id && j->response && !j->approval) {
-        /* A twin request with the same id may have committed since our first look. */
-        srv_sign_request prior;
-        st = srv_db_signreq_get(db, j->c->user.id, j->in->request_id, &prior, err);
-        if (st == SRV_OK) {
-            int same = memcmp(prior.fingerprint, j->fp, 32) == 0;
-            j->replayed = same ? prior.response : NULL;
-            if (!same) {
-                srv_sign_request_clear(&prior);
-                return srv_fail(err, SRV_E_REQUEST_ID_CONFLICT,
-                                "request_id was already used for a different request");
-            }
-            prior.response = NULL;
-            return SRV_OK; /* our signature is discarded; the committed one is returned */
-        }
-        if (st != SRV_E_NOT_FOUND)
+        /* A twin request with the same id may have committed since our first look: then our
+         * signature is discarded and the committed answer returned. */
+        if ((st = prior_answer(db, j->c->user.id, j->in->request_id, j->fp, &j->replayed, err)) !=
+                SRV_OK ||
+            j->replayed)
             return st;
     }
     if (j->response && (st = key_usable(db, j->key, srv_now(), 0, err)) != SRV_OK)
@@ -366,22 +379,10 @@ static srv_status run_pending_record(srv_db *db, srv_audit_head *audit, void *ct
     pending_job *j = ctx;
     cJSON *detail;
     srv_status st;
-    if (j->in->request_id) {
-        srv_sign_request prior;
-        st = srv_db_signreq_get(db, j->c->user.id, j->in->request_id, &prior, err);
-        if (st == SRV_OK) {
-            int same = memcmp(prior.fingerprint, j->fp, 32) == 0;
-            j->replayed = same ? prior.response : NULL;
-            if (!same) {
-                srv_sign_request_clear(&prior);
-                return srv_fail(err, SRV_E_REQUEST_ID_CONFLICT,
-                                "request_id was already used for a different request");
-            }
-            return SRV_OK;
-        }
-        if (st != SRV_E_NOT_FOUND)
-            return st;
-    }
+    if (j->in->request_id && ((st = prior_answer(db, j->c->user.id, j->in->request_id, j->fp,
+                                                 &j->replayed, err)) != SRV_OK ||
+                              j->replayed))
+        return st;
     if ((st = srv_db_approval_insert(db, j->a, err)) != SRV_OK)
         return st;
     detail = cJSON_CreateObject();
@@ -495,22 +496,12 @@ fail:
 static int replay_stored(api_call *c, const api_sign_input *in, const uint8_t fp[32],
                          srv_error *err, srv_status *st)
 {
-    srv_sign_request prior;
-    *st = srv_db_signreq_get(c->w->db, c->user.id, in->request_id, &prior, err);
-    if (*st == SRV_E_NOT_FOUND) {
-        *st = SRV_OK;
+    char *answer = NULL;
+    *st = prior_answer(c->w->db, c->user.id, in->request_id, fp, &answer, err);
+    if (*st != SRV_OK || !answer)
         return 0;
-    }
-    if (*st != SRV_OK)
-        return 0;
-    if (memcmp(prior.fingerprint, fp, 32) != 0) {
-        srv_sign_request_clear(&prior);
-        *st = srv_fail(err, SRV_E_REQUEST_ID_CONFLICT,
-                       "request_id was already used for a different request");
-        return 0;
-    }
     /* The same answer, no second signature (or the same pending approval id). */
-    reply_text(c, strstr(prior.response, "\"status\":\"pending\"") ? 202 : 200, prior.response);
+    reply_text(c, strstr(answer, "\"status\":\"pending\"") ? 202 : 200, answer);
     return 1;
 }
 

@@ -438,12 +438,8 @@ void api_admin_user_totp_reset(api_call *c)
     memset(&j, 0, sizeof(j));
     j.c = c;
     if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "reason", 1, 512, &j.reason, &err) != SRV_OK)
+        api_get_reason(c->body, &j.reason, &err) != SRV_OK)
         goto fail;
-    if (!*j.reason) {
-        srv_fail(&err, SRV_E_INVALID_FIELD, "reason must say why (1-512 characters)");
-        goto fail;
-    }
     if (srv_writer_run(c->w->app->writer, run_totp_reset, &j, &err) != SRV_OK)
         goto fail;
     if (j.had)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "signum/common/buf.h"
 #include "../store/project_db.h"
 
 /* ---- loading and deciding ----------------------------------------------------------------- */
@@ -53,9 +54,15 @@ static srv_status load_rules(srv_db *db, policy_set *set, srv_error *err)
 typedef struct {
     const char *member;
     char **names;
-    size_t n;
+    size_t n, cap;
     int failed;
 } group_scan;
+
+/* Caps on what one decision or listing holds (far above any real deployment): a store that
+ * passes them is refused rather than let grow without bound. */
+#define GROUPS_MAX   65536 /* groups of one member, or key groups in all */
+#define KEYS_MAX     1000000
+#define PROJECTS_MAX 65536
 
 static void scan_group(const char *name, const char *members, int64_t updated_at, void *ctx)
 {
@@ -64,14 +71,12 @@ static void scan_group(const char *name, const char *members, int64_t updated_at
     (void)updated_at;
     for (const cJSON *m = arr ? arr->child : NULL; m; m = m->next) {
         if (cJSON_IsString(m) && strcmp(m->valuestring, g->member) == 0) {
-            char **grown = realloc(g->names, (g->n + 1) * sizeof(*grown));
-            if (!grown || !(grown[g->n] = strdup(name))) {
-                if (grown)
-                    g->names = grown;
+            if (sgc_array_grow((void **)&g->names, &g->cap, g->n + 1, sizeof(*g->names),
+                               GROUPS_MAX) != SGC_OK ||
+                !(g->names[g->n] = strdup(name))) {
                 g->failed = 1;
                 break;
             }
-            g->names = grown;
             g->n++;
             break;
         }
@@ -82,7 +87,7 @@ static void scan_group(const char *name, const char *members, int64_t updated_at
 static srv_status groups_of(srv_db *db, const char *kind, const char *member, char ***names,
                             size_t *n, srv_error *err)
 {
-    group_scan g = {member, NULL, 0, 0};
+    group_scan g = {member, NULL, 0, 0, 0};
     srv_status st = srv_db_groups_list(db, kind, scan_group, &g, err);
     *names = g.names;
     *n = g.n;
@@ -170,12 +175,12 @@ typedef struct {
     char **groups; /* the caller's user groups */
     size_t ngroups;
     key_group *kgroups; /* every key group */
-    size_t nkgroups;
+    size_t nkgroups, kgroups_cap;
     const char **kg;  /* scratch: one key's groups (room for all of them) */
     int64_t *granted; /* ids of the keys granted to the caller */
-    size_t ngranted;
+    size_t ngranted, granted_cap;
     int64_t *projects; /* ids of the projects where the caller is a signer */
-    size_t nprojects;
+    size_t nprojects, projects_cap;
     int failed;
     const srv_user *user;
     srv_key_cb cb;
@@ -185,20 +190,20 @@ typedef struct {
 static void listing_add_group(const char *name, const char *members, int64_t updated_at, void *ctx)
 {
     key_listing *l = ctx;
-    key_group *grown;
+    key_group *g;
     (void)updated_at;
     if (l->failed)
         return;
-    grown = realloc(l->kgroups, (l->nkgroups + 1) * sizeof(*grown));
-    if (!grown) {
+    if (sgc_array_grow((void **)&l->kgroups, &l->kgroups_cap, l->nkgroups + 1, sizeof(*l->kgroups),
+                       GROUPS_MAX) != SGC_OK) {
         l->failed = 1;
         return;
     }
-    l->kgroups = grown;
-    grown[l->nkgroups].name = strdup(name);
-    grown[l->nkgroups].members = cJSON_Parse(members);
-    if (!grown[l->nkgroups].name) {
-        cJSON_Delete(grown[l->nkgroups].members);
+    g = &l->kgroups[l->nkgroups];
+    g->name = strdup(name);
+    g->members = cJSON_Parse(members);
+    if (!g->name) {
+        cJSON_Delete(g->members);
         l->failed = 1;
         return;
     }
@@ -208,31 +213,27 @@ static void listing_add_group(const char *name, const char *members, int64_t upd
 static void listing_add_grant(const srv_key *key, void *ctx)
 {
     key_listing *l = ctx;
-    int64_t *grown;
     if (l->failed)
         return;
-    grown = realloc(l->granted, (l->ngranted + 1) * sizeof(*grown));
-    if (!grown) {
+    if (sgc_array_grow((void **)&l->granted, &l->granted_cap, l->ngranted + 1, sizeof(*l->granted),
+                       KEYS_MAX) != SGC_OK) {
         l->failed = 1;
         return;
     }
-    l->granted = grown;
-    grown[l->ngranted++] = key->id;
+    l->granted[l->ngranted++] = key->id;
 }
 
 static void listing_add_project(int64_t project_id, void *ctx)
 {
     key_listing *l = ctx;
-    int64_t *grown;
     if (l->failed)
         return;
-    grown = realloc(l->projects, (l->nprojects + 1) * sizeof(*grown));
-    if (!grown) {
+    if (sgc_array_grow((void **)&l->projects, &l->projects_cap, l->nprojects + 1,
+                       sizeof(*l->projects), PROJECTS_MAX) != SGC_OK) {
         l->failed = 1;
         return;
     }
-    l->projects = grown;
-    grown[l->nprojects++] = project_id;
+    l->projects[l->nprojects++] = project_id;
 }
 
 static void listing_visit(const srv_key *key, void *ctx)

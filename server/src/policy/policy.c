@@ -11,6 +11,7 @@
 
 #include "../common/json.h"
 #include "../common/util.h"
+#include "signum/common/buf.h"
 #include "signum/common/rfc3339.h"
 
 static const struct {
@@ -468,10 +469,12 @@ void policy_rule_clear(policy_rule *r)
 
 srv_status policy_set_add(policy_set *set, policy_rule *rule, srv_error *err)
 {
-    policy_rule *grown = realloc(set->rules, (set->n + 1) * sizeof(*grown));
-    if (!grown)
+    int rc = sgc_array_grow((void **)&set->rules, &set->cap, set->n + 1, sizeof(*set->rules),
+                            POLICY_RULES_MAX);
+    if (rc == SGC_E_TOO_LARGE)
+        return srv_fail(err, SRV_E_INVALID_FIELD, "more than %d policy rules", POLICY_RULES_MAX);
+    if (rc != SGC_OK)
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
-    set->rules = grown;
     set->rules[set->n++] = *rule;
     memset(rule, 0, sizeof(*rule));
     return SRV_OK;
@@ -501,6 +504,7 @@ void policy_set_clear(policy_set *set)
     free(set->rules);
     set->rules = NULL;
     set->n = 0;
+    set->cap = 0;
 }
 
 /* ---- evaluation --------------------------------------------------------------------------- */

@@ -97,8 +97,10 @@ typedef struct {
 
 typedef struct {
     policy_rule *rules;
-    size_t n;
+    size_t n, cap;
 } policy_set;
+
+#define POLICY_RULES_MAX 100000 /* rules in one set */
 
 /* Returns the signatures counted in the sliding window [since, now] for scope, or -1 on error. */
 typedef long long (*policy_count_fn)(void *ctx, policy_quota_scope scope, int64_t since);

@@ -409,15 +409,12 @@ srv_status srv_db_approval_set_status(srv_db *db, const char *id, const char *st
     return srv_db_step_done(db, s, err, "approval status");
 }
 
-srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb, void *ctx,
-                                    srv_error *err)
+/* Calls cb for every row of a bound approvals statement. */
+static srv_status approvals_each(srv_db *db, sqlite3_stmt *s, srv_approval_cb cb, void *ctx,
+                                 srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_APPROVALS_PENDING, err);
     srv_status st = SRV_OK;
     int rc;
-    if (!s)
-        return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, now);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         srv_approval a;
         if ((st = approval_row(s, &a, err)) != SRV_OK)
@@ -429,6 +426,16 @@ srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb,
     if (st != SRV_OK)
         return st;
     return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "approvals list");
+}
+
+srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb, void *ctx,
+                                    srv_error *err)
+{
+    sqlite3_stmt *s = st_get(db, S_APPROVALS_PENDING, err);
+    if (!s)
+        return SRV_E_DATABASE;
+    sqlite3_bind_int64(s, 1, now);
+    return approvals_each(db, s, cb, ctx, err);
 }
 
 srv_status srv_db_vote_insert(srv_db *db, const char *id, const char *approver,
@@ -484,21 +491,9 @@ srv_status srv_db_approvals_of_user(srv_db *db, int64_t user_id, long limit, srv
                                     void *ctx, srv_error *err)
 {
     sqlite3_stmt *s = st_get(db, S_APPROVALS_OF_USER, err);
-    srv_status st = SRV_OK;
-    int rc;
     if (!s)
         return SRV_E_DATABASE;
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, limit);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        srv_approval a;
-        if ((st = approval_row(s, &a, err)) != SRV_OK)
-            break;
-        cb(&a, ctx);
-        srv_approval_clear(&a);
-    }
-    sqlite3_reset(s);
-    if (st != SRV_OK)
-        return st;
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "approval requests");
+    return approvals_each(db, s, cb, ctx, err);
 }
