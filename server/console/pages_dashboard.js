@@ -65,7 +65,7 @@ function exportersAndQueue(doc) {
       : h('p', { class: 'muted', text: 'This server does not report its exporters.' }));
 }
 
-const REQUEST_STATE = { pending: 'warn', approved: 'ok', completed: 'ok', rejected: 'bad', expired: 'bad' };
+const REQUEST_STATE = { pending: 'warn', approved: 'ok', signed: 'ok', rejected: 'bad', expired: 'bad' };
 
 // The caller's own sign requests that needed approval, newest first, with their state.
 async function myRequests() {

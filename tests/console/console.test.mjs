@@ -479,6 +479,11 @@ try {
     check((await p.locator('main').textContent()).includes('CN=' + XSS), 'CN not shown as text to the signer');
     await noInjectedImg(p);
     await shot(p, '15-signer-keys');
+    // Their request, approved now, awaits collection.
+    await go(p, 'dashboard');
+    const row = p.locator('section[aria-label="My requests"] tbody tr', { hasText: approvalId });
+    await row.waitFor();
+    check((await row.textContent()).includes('approved') && (await row.textContent()).includes('1/1'), 'request row: ' + await row.textContent());
     await ctx.close();
   });
 
