@@ -15,6 +15,9 @@ export async function policiesPage(m) {
   m.appendChild(h('h1', { text: 'Policies' }));
   m.appendChild(h('p', {}, h('a', { href: '#/policies/new', class: 'button-link', text: 'New rule' }),
     ' · Rules are tried by priority (higher first; deny before allow at equal priority); the first match decides.'));
+  m.appendChild(form('inline', [field('Rule name (also a deleted one)', input('name', { required: true }))], 'Show history', async (v) => {
+    location.hash = '#/policies/' + enc(v.name.trim());
+  }, { name: 'Find a rule' }));
   const r = await get('/api/v1/admin/policies');
   const rows = r.policies.slice().sort((a, b) => (b.policy.priority ?? 100) - (a.policy.priority ?? 100)
     || (a.policy.effect === 'deny' ? -1 : 0) - (b.policy.effect === 'deny' ? -1 : 0) || a.policy.name.localeCompare(b.policy.name));
@@ -58,19 +61,39 @@ function explainForm() {
 export async function policyPage(m, name) {
   const isNew = name === 'new';
   let doc = { policy: TEMPLATE, version: 0 };
-  if (!isNew) doc = await get('/api/v1/admin/policies/' + enc(name));
+  let deleted = false;
+  if (!isNew) {
+    try {
+      doc = await get('/api/v1/admin/policies/' + enc(name));
+    } catch (err) {
+      // A deleted rule keeps its versions: show them, and offer its last text to create anew.
+      if (err.status !== 404) throw err;
+      let hist;
+      try {
+        hist = await get('/api/v1/admin/policies/' + enc(name) + '/versions');
+      } catch (e) {
+        throw err;
+      }
+      const last = hist.versions.find((v) => v.policy);
+      doc = { policy: last ? last.policy : TEMPLATE, version: 0 };
+      deleted = true;
+    }
+  }
   m.appendChild(h('p', {}, h('a', { href: '#/policies', text: '← Policies' })));
-  m.appendChild(h('h1', {}, isNew ? 'New rule' : 'Rule ', isNew ? '' : h('span', { class: 'mono', text: name })));
-  if (!isNew) m.appendChild(h('p', { class: 'muted version', text: `Version ${doc.version}` }));
+  m.appendChild(h('h1', {}, isNew ? 'New rule' : 'Rule ', isNew ? '' : h('span', { class: 'mono', text: name }),
+    deleted ? ' (deleted)' : ''));
+  if (deleted) m.appendChild(notice('This rule was deleted. Its kept versions are below; the editor holds its last text, and saving creates the rule anew.'));
+  else if (!isNew) m.appendChild(h('p', { class: 'muted version', text: `Version ${doc.version}` }));
+  const create = isNew || deleted;
   const ta = h('textarea', { name: 'policy', class: 'policy', spellcheck: 'false', 'aria-describedby': 'policy-check' });
   ta.value = JSON.stringify(doc.policy, null, 2);
   const check = h('aside', { id: 'policy-check', class: 'policy-check', 'aria-live': 'polite' },
     h('p', { class: 'muted', text: 'The server checks the rule when you save; its message shows here.' }));
-  const save = h('button', { type: 'submit', text: isNew ? 'Create rule' : 'Save rule' });
+  const save = h('button', { type: 'submit', text: create ? 'Create rule' : 'Save rule' });
   const saved = JSON.stringify(doc.policy, null, 2);
   const diffBox = h('div', { class: 'diff-box' });
   const showDiff = h('button', { type: 'button', class: 'secondary', text: 'Show changes', onclick: () => {
-    clear(diffBox).appendChild(diffView(saved, ta.value, isNew ? 'template' : `version ${doc.version}`));
+    clear(diffBox).appendChild(diffView(saved, ta.value, isNew ? 'template' : deleted ? 'last kept version' : `version ${doc.version}`));
   } });
   const f = h('form', { class: 'editor', 'aria-label': 'Rule editor' },
     h('div', { class: 'policy-editor' }, field('Rule (JSON)', ta), check),
@@ -88,10 +111,11 @@ export async function policyPage(m, name) {
     }
     save.disabled = true;
     try {
-      const r = isNew ? await post('/api/v1/admin/policies', rule) : await put('/api/v1/admin/policies/' + enc(name), rule);
+      const r = create ? await post('/api/v1/admin/policies', rule) : await put('/api/v1/admin/policies/' + enc(name), rule);
       ta.removeAttribute('aria-invalid');
       status(`Rule ${r.policy.name} saved, version ${r.version}.`);
-      if (isNew) location.hash = '#/policies/' + enc(r.policy.name);
+      const target = '#/policies/' + enc(r.policy.name);
+      if (location.hash !== target) location.hash = target;
       else window.dispatchEvent(new HashChangeEvent('hashchange'));
     } catch (err) {
       ta.setAttribute('aria-invalid', 'true');
@@ -109,7 +133,7 @@ export async function policyPage(m, name) {
     }
   });
   m.appendChild(f);
-  if (!isNew) {
+  if (!create) {
     m.appendChild(action('Delete this rule', form('inline', [], 'Delete rule', async () => {
       await del('/api/v1/admin/policies/' + enc(name));
       status(`Rule ${name} deleted.`);

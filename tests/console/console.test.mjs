@@ -505,6 +505,17 @@ try {
     await submit(admin, 'Delete rule', {});
     await admin.waitForSelector('main h1:text("Policies")');
     check(await admin.locator('td', { hasText: 'web-approval' }).count() === 0, 'rule still listed');
+    // Its history outlives it: the deletion is the newest version, every line gone.
+    await submit(admin, 'Find a rule', { 'Rule name (also a deleted one)': 'web-approval' });
+    await admin.waitForSelector('main h1:has-text("(deleted)")');
+    const versions = admin.locator('section.versions tbody tr');
+    await versions.nth(2).waitFor();
+    check(await versions.count() === 3 && (await versions.nth(0).textContent()).includes('deleted'), 'deletion not in the history');
+    await admin.getByRole('button', { name: 'Show the changes of version 3' }).click();
+    await admin.locator('.version-diff[data-version="3"] pre.diff').waitFor();
+    check(await admin.locator('.version-diff pre.diff .add').count() === 0
+      && await admin.locator('.version-diff pre.diff .del', { hasText: '"priority": 20' }).count() === 1, 'the deletion diff');
+    check(await admin.getByRole('button', { name: 'Create rule' }).count() === 1, 'no way to create the deleted rule anew');
   });
 
   await step("revoke the signer's API key: the next signature is refused", async () => {
