@@ -181,6 +181,12 @@ int api_console_cookie_token(const api_call *c, char *token);
  * token. Records the session's use. */
 srv_status api_console_authenticate(api_call *c, const uint8_t hash[32], const char *token,
                                     srv_error *err);
+/* Inside the transaction that stores a new access token (hash, already inserted): its user is
+ * still enabled and the credential it is minted from (an API key by prefix, or an enrolled
+ * key by kid) still good; the token remembers it, so revoking it revokes the token (token.c).
+ * SRV_E_BAD_CREDENTIALS otherwise. */
+srv_status api_token_source_check(srv_db *db, int64_t user_id, const char *api_key_prefix,
+                                  const char *kid, const uint8_t token_hash[32], srv_error *err);
 /* Checks c->user's one-time code (console/session.c): totp_required without one, locked
  * after repeated failures (too_many_attempts), a code used once only (totp_replayed). A
  * failure is counted and audited. */

@@ -40,27 +40,33 @@ typedef struct {
 
 /* The credential and its owner are still good at commit time; the token remembers the
  * credential, so revoking it revokes the token. */
-static srv_status check_source(srv_db *db, token_job *j, srv_error *err)
+srv_status api_token_source_check(srv_db *db, int64_t user_id, const char *api_key_prefix,
+                                  const char *kid, const uint8_t token_hash[32], srv_error *err)
 {
     int64_t now = srv_now(), api_key_id = 0;
     srv_user u;
-    srv_status st = srv_db_user_get_by_id(db, j->c->user.id, &u, err);
+    srv_status st = srv_db_user_get_by_id(db, user_id, &u, err);
     if (st != SRV_OK)
         return st;
     if (u.disabled)
         return srv_fail(err, SRV_E_BAD_CREDENTIALS, "\"%s\" is disabled", u.name);
-    if (j->api_key_prefix[0]) {
-        st = srv_db_apikey_active_id(db, u.id, j->api_key_prefix, &api_key_id, err);
+    if (api_key_prefix && api_key_prefix[0]) {
+        st = srv_db_apikey_active_id(db, u.id, api_key_prefix, &api_key_id, err);
         if (st == SRV_E_NOT_FOUND)
             return srv_fail(err, SRV_E_BAD_CREDENTIALS, "unknown or revoked API key");
         if (st == SRV_OK)
             st = srv_db_apikey_touch(db, api_key_id, now, err);
-    } else if (j->kid) {
-        st = srv_db_sakey_use(db, u.id, j->kid, now, err);
+    } else if (kid) {
+        st = srv_db_sakey_use(db, u.id, kid, now, err);
     }
     if (st == SRV_OK)
-        st = srv_db_token_set_source(db, j->token_hash, api_key_id, j->kid, err);
+        st = srv_db_token_set_source(db, token_hash, api_key_id, kid, err);
     return st;
+}
+
+static srv_status check_source(srv_db *db, token_job *j, srv_error *err)
+{
+    return api_token_source_check(db, j->c->user.id, j->api_key_prefix, j->kid, j->token_hash, err);
 }
 
 static srv_status store_token(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)

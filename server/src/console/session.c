@@ -80,21 +80,13 @@ typedef struct {
 static srv_status run_session(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     session_job *j = ctx;
-    int64_t now = srv_now(), api_key_id = 0;
-    srv_user u;
     cJSON *detail;
-    srv_status st = srv_db_user_get_by_id(db, j->c->user.id, &u, err);
-    if (st != SRV_OK)
-        return st;
-    if (u.disabled)
-        return srv_fail(err, SRV_E_BAD_CREDENTIALS, "\"%s\" is disabled", u.name);
-    st = srv_db_apikey_active_id(db, u.id, j->prefix, &api_key_id, err);
-    if (st == SRV_E_NOT_FOUND)
-        return srv_fail(err, SRV_E_BAD_CREDENTIALS, "unknown or revoked API key");
-    if (st != SRV_OK || (st = srv_db_apikey_touch(db, api_key_id, now, err)) != SRV_OK ||
-        (st = srv_db_token_insert(db, j->token_hash, u.id, j->expires_at, err)) != SRV_OK ||
-        (st = srv_db_token_set_source(db, j->token_hash, api_key_id, NULL, err)) != SRV_OK ||
-        (st = srv_db_token_console_set(db, j->token_hash, j->csrf_hash, now, err)) != SRV_OK)
+    srv_status st;
+    if ((st = srv_db_token_insert(db, j->token_hash, j->c->user.id, j->expires_at, err)) !=
+            SRV_OK ||
+        (st = api_token_source_check(db, j->c->user.id, j->prefix, NULL, j->token_hash, err)) !=
+            SRV_OK ||
+        (st = srv_db_token_console_set(db, j->token_hash, j->csrf_hash, srv_now(), err)) != SRV_OK)
         return st;
     detail = cJSON_CreateObject();
     cJSON_AddStringToObject(detail, "method", j->how);
