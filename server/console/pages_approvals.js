@@ -26,8 +26,10 @@ function approvalCard(a) {
       ['Rule', a.rule],
       ['Digest', h('span', { class: 'mono digest', text: `${q.hash || ''} ${digests.map(b64hex).join(', ')}` })],
       ['Mechanism', q.mechanism || ''],
-      // A verified (mTLS) machine when the server names one; else the client's own claim.
-      ['Machine', q.machine || null],
+      // The machine whose client certificate the server verified (mTLS), kept apart from the
+      // host name the client reports about itself, which anyone can write.
+      ['Machine (verified, mTLS)', h('span', { class: 'machine' + (a.machine ? ' mono' : ' muted'),
+        text: a.machine || 'none: the request came without a machine certificate' })],
       ['Host (client-reported)', ctx.host || null],
       ['Application', ctx.application || null],
       ['Command line', ctx.command_line ? h('span', { class: 'mono', text: ctx.command_line }) : null],

@@ -1,7 +1,7 @@
 // Audit: a filter form, the matching records oldest first with cursor paging ("more"), one
 // record's detail, and an export of the shown records as JSON lines or CSV.
 import { get, qs } from './api.js';
-import { h, field, input, select, form, fmtTime, clear, table, download, badge } from './ui.js';
+import { h, field, input, select, form, fmtTime, clear, table, download, badge, kv, errorBox } from './ui.js';
 
 const OUTCOMES = [['', '(any)'], 'ok', 'allowed', 'denied', 'error', 'pending'];
 
@@ -26,8 +26,40 @@ export function csvCell(v) {
   return /[",\n\r]/.test(safe) ? '"' + safe.replace(/"/g, '""') + '"' : safe;
 }
 
+// The chain's verified state: every record's hash and link and every signed checkpoint,
+// checked by the server (its answer is at most 30 s old).
+export async function chainStatus() {
+  const box = h('section', { class: 'card audit-status', 'aria-label': 'Chain verification' },
+    h('h2', { text: 'Chain verification' }));
+  let st;
+  try {
+    st = await get('/api/v1/admin/audit/status');
+  } catch (err) {
+    box.appendChild(errorBox(err));
+    return box;
+  }
+  const c = st.checkpoints || {};
+  box.dataset.intact = String(!!st.intact);
+  box.dataset.lastSeq = String(c.last_seq || 0);
+  box.appendChild(h('p', { class: 'verdict' }, badge(st.intact ? 'intact' : 'broken', st.intact ? 'ok' : 'bad'),
+    st.intact ? ` All ${st.records} records and their signed checkpoints verify.` : ` The chain does not verify from record ${st.first_bad}.`));
+  box.appendChild(kv([
+    ['Records', String(st.records)],
+    ['First bad record', st.intact ? undefined : String(st.first_bad ?? '—')],
+    ['Reason', st.intact ? undefined : h('span', { class: 'reason', text: st.reason || '' })],
+    ['Last signed checkpoint', c.last_seq ? h('span', { class: 'last-checkpoint', text: `record ${c.last_seq}` }) : 'none yet'],
+    ['Checkpoints', c.verified ? 'verified' : 'not verified'],
+    ['Records after it (not yet signed)', String(c.unchecked_records ?? '—')],
+    ['Audit key (SHA-256 of its public key)', c.key_sha256 ? h('span', { class: 'mono', text: c.key_sha256 }) : null],
+    ['HSM high-water mark', c.hsm_mark_checked ? `checked: record ${c.hsm_mark_seq}` : 'not checked'],
+    ['Checked at', fmtTime(st.checked_at)],
+  ]));
+  return box;
+}
+
 export async function auditPage(m) {
   m.appendChild(h('h1', { text: 'Audit' }));
+  m.appendChild(await chainStatus());
   let records = [];
   let filter = {};
   let next = 0;

@@ -1,7 +1,7 @@
 // Dashboard: health of the server's components, usage per day, pending approvals, and keys
 // whose certificate expires soon (admins); a signer's keys and approvals (signers).
 import { get, qs, isAdmin } from './api.js';
-import { h, table, errorBox, usageChart, fmtTime, badge } from './ui.js';
+import { h, table, errorBox, usageChart, hourlyChart, fmtTime, badge } from './ui.js';
 
 const DAY = 86400;
 
@@ -22,9 +22,13 @@ async function card(parent, title, load, cls) {
   return c;
 }
 
-async function health() {
+// One /healthz answer for the two cards that show it.
+async function healthz() {
   const r = await fetch('/healthz', { cache: 'no-store' });
-  const doc = await r.json();
+  return r.json();
+}
+
+function health(doc) {
   const rows = [];
   for (const [name, v] of Object.entries(doc)) {
     if (v && typeof v === 'object' && !Array.isArray(v) && 'ok' in v) rows.push([name, v]);
@@ -41,6 +45,42 @@ async function health() {
     ], rows));
 }
 
+// The signing queue and each audit exporter's progress (informative: neither fails /healthz).
+function exportersAndQueue(doc) {
+  const q = doc.queue;
+  return h('div', {},
+    q && typeof q === 'object'
+      ? h('p', { class: 'queue', 'data-waiting': q.waiting, 'data-limit': q.limit },
+        `Signing queue: ${q.waiting} request${q.waiting === 1 ? '' : 's'} waiting (limit ${q.limit}) `,
+        badge(q.waiting >= q.limit ? 'full' : 'ok', q.waiting >= q.limit ? 'bad' : 'ok'))
+      : h('p', { class: 'muted', text: 'This server does not report its queue.' }),
+    Array.isArray(doc.exporters)
+      ? table([
+        ['Audit exporter', (e) => h('span', { class: 'mono', text: e.sink })],
+        ['Delivered up to', (e) => `record ${e.delivered_seq}`],
+        ['Behind', (e) => badge(`${e.lag_records} record${e.lag_records === 1 ? '' : 's'} behind`, e.lag_records > 0 ? 'warn' : 'ok')],
+        ['Last delivery', (e) => fmtTime(e.updated_at)],
+      ], doc.exporters, { empty: 'No audit exporter is configured.',
+        rowAttrs: (e) => ({ class: 'exporter', 'data-delivered': e.delivered_seq, 'data-lag': e.lag_records }) })
+      : h('p', { class: 'muted', text: 'This server does not report its exporters.' }));
+}
+
+const REQUEST_STATE = { pending: 'warn', approved: 'ok', signed: 'ok', rejected: 'bad', expired: 'bad' };
+
+// The caller's own sign requests that needed approval, newest first, with their state.
+async function myRequests() {
+  const r = await get('/api/v1/sign/requests');
+  return table([
+    ['Request', (a) => h('span', { class: 'mono', text: a.approval_id })],
+    ['Key', (a) => a.key || (a.request && a.request.key) || ''],
+    ['State', (a) => badge(a.status, REQUEST_STATE[a.status] || 'warn')],
+    ['Approvals', (a) => `${a.approvals}/${a.required}`],
+    ['Requested', (a) => fmtTime(a.created_at)],
+    ['Expires', (a) => fmtTime(a.expires_at)],
+    ['Application', (a) => (a.request && a.request.context && a.request.context.application) || ''],
+  ], r.requests, { empty: 'You have no sign request that needed approval.', caption: 'At most the latest 100' });
+}
+
 export async function expiringKeys(days) {
   const r = await get('/api/v1/admin/keys');
   const limit = Date.now() / 1000 + days * DAY;
@@ -53,7 +93,13 @@ export async function dashboardPage(m) {
   m.appendChild(grid);
   const jobs = [];
   if (isAdmin()) {
-    jobs.push(card(grid, 'Health', health));
+    const doc = healthz();
+    jobs.push(card(grid, 'Health', async () => health(await doc)));
+    jobs.push(card(grid, 'Exporters and queue', async () => exportersAndQueue(await doc), 'wide'));
+    jobs.push(card(grid, 'Signatures and denials per hour (48 hours)', async () => {
+      const u = await get('/api/v1/admin/usage/hourly' + qs({ hours: 48 }));
+      return h('div', { class: 'hourly' }, hourlyChart(u.hours, 'All keys, per hour'));
+    }, 'wide'));
     jobs.push(card(grid, 'Signatures and denials per day (14 days)', async () => {
       const u = await get('/api/v1/admin/usage' + qs({ from: isoDay(-13), to: isoDay(0), limit: 5000 }));
       return h('div', {}, usageChart(u.usage, 14, 'All keys'),
@@ -75,6 +121,12 @@ export async function dashboardPage(m) {
         ['Certificate until', (k) => fmtTime(k.certificate_not_after)],
       ], r.keys, { empty: 'No key is available to you.' });
     }));
+    jobs.push(card(grid, 'My requests', myRequests, 'wide'));
+    jobs.push(card(grid, 'My usage (30 days)', async () => {
+      const u = await get('/api/v1/usage' + qs({ from: isoDay(-29), to: isoDay(0) }));
+      return h('div', { class: 'my-usage' }, usageChart(u.usage, 30, 'My signatures'),
+        h('p', { class: 'muted', text: `Totals: ${u.totals.signatures} signatures, ${u.totals.denials} denials${u.truncated ? ' (truncated)' : ''}` }));
+    }, 'wide'));
     jobs.push(card(grid, 'My projects', async () => {
       const r = await get('/api/v1/admin/projects');
       return table([['Project', (p) => h('a', { href: '#/projects/' + encodeURIComponent(p.name), text: p.name })],

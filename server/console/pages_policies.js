@@ -15,6 +15,9 @@ export async function policiesPage(m) {
   m.appendChild(h('h1', { text: 'Policies' }));
   m.appendChild(h('p', {}, h('a', { href: '#/policies/new', class: 'button-link', text: 'New rule' }),
     ' · Rules are tried by priority (higher first; deny before allow at equal priority); the first match decides.'));
+  m.appendChild(form('inline', [field('Rule name (also a deleted one)', input('name', { required: true }))], 'Show history', async (v) => {
+    location.hash = '#/policies/' + enc(v.name.trim());
+  }, { name: 'Find a rule' }));
   const r = await get('/api/v1/admin/policies');
   const rows = r.policies.slice().sort((a, b) => (b.policy.priority ?? 100) - (a.policy.priority ?? 100)
     || (a.policy.effect === 'deny' ? -1 : 0) - (b.policy.effect === 'deny' ? -1 : 0) || a.policy.name.localeCompare(b.policy.name));
@@ -58,19 +61,39 @@ function explainForm() {
 export async function policyPage(m, name) {
   const isNew = name === 'new';
   let doc = { policy: TEMPLATE, version: 0 };
-  if (!isNew) doc = await get('/api/v1/admin/policies/' + enc(name));
+  let deleted = false;
+  if (!isNew) {
+    try {
+      doc = await get('/api/v1/admin/policies/' + enc(name));
+    } catch (err) {
+      // A deleted rule keeps its versions: show them, and offer its last text to create anew.
+      if (err.status !== 404) throw err;
+      let hist;
+      try {
+        hist = await get('/api/v1/admin/policies/' + enc(name) + '/versions');
+      } catch (e) {
+        throw err;
+      }
+      const last = hist.versions.find((v) => v.policy);
+      doc = { policy: last ? last.policy : TEMPLATE, version: 0 };
+      deleted = true;
+    }
+  }
   m.appendChild(h('p', {}, h('a', { href: '#/policies', text: '← Policies' })));
-  m.appendChild(h('h1', {}, isNew ? 'New rule' : 'Rule ', isNew ? '' : h('span', { class: 'mono', text: name })));
-  if (!isNew) m.appendChild(h('p', { class: 'muted version', text: `Version ${doc.version}` }));
+  m.appendChild(h('h1', {}, isNew ? 'New rule' : 'Rule ', isNew ? '' : h('span', { class: 'mono', text: name }),
+    deleted ? ' (deleted)' : ''));
+  if (deleted) m.appendChild(notice('This rule was deleted. Its kept versions are below; the editor holds its last text, and saving creates the rule anew.'));
+  else if (!isNew) m.appendChild(h('p', { class: 'muted version', text: `Version ${doc.version}` }));
+  const create = isNew || deleted;
   const ta = h('textarea', { name: 'policy', class: 'policy', spellcheck: 'false', 'aria-describedby': 'policy-check' });
   ta.value = JSON.stringify(doc.policy, null, 2);
   const check = h('aside', { id: 'policy-check', class: 'policy-check', 'aria-live': 'polite' },
     h('p', { class: 'muted', text: 'The server checks the rule when you save; its message shows here.' }));
-  const save = h('button', { type: 'submit', text: isNew ? 'Create rule' : 'Save rule' });
+  const save = h('button', { type: 'submit', text: create ? 'Create rule' : 'Save rule' });
   const saved = JSON.stringify(doc.policy, null, 2);
   const diffBox = h('div', { class: 'diff-box' });
   const showDiff = h('button', { type: 'button', class: 'secondary', text: 'Show changes', onclick: () => {
-    clear(diffBox).appendChild(diffView(saved, ta.value, isNew ? 'template' : `version ${doc.version}`));
+    clear(diffBox).appendChild(diffView(saved, ta.value, isNew ? 'template' : deleted ? 'last kept version' : `version ${doc.version}`));
   } });
   const f = h('form', { class: 'editor', 'aria-label': 'Rule editor' },
     h('div', { class: 'policy-editor' }, field('Rule (JSON)', ta), check),
@@ -88,10 +111,11 @@ export async function policyPage(m, name) {
     }
     save.disabled = true;
     try {
-      const r = isNew ? await post('/api/v1/admin/policies', rule) : await put('/api/v1/admin/policies/' + enc(name), rule);
+      const r = create ? await post('/api/v1/admin/policies', rule) : await put('/api/v1/admin/policies/' + enc(name), rule);
       ta.removeAttribute('aria-invalid');
       status(`Rule ${r.policy.name} saved, version ${r.version}.`);
-      if (isNew) location.hash = '#/policies/' + enc(r.policy.name);
+      const target = '#/policies/' + enc(r.policy.name);
+      if (location.hash !== target) location.hash = target;
       else window.dispatchEvent(new HashChangeEvent('hashchange'));
     } catch (err) {
       ta.setAttribute('aria-invalid', 'true');
@@ -109,15 +133,50 @@ export async function policyPage(m, name) {
     }
   });
   m.appendChild(f);
-  if (!isNew) {
+  if (!create) {
     m.appendChild(action('Delete this rule', form('inline', [], 'Delete rule', async () => {
       await del('/api/v1/admin/policies/' + enc(name));
       status(`Rule ${name} deleted.`);
       location.hash = '#/policies';
     }, { danger: true, name: 'Delete rule' })));
   }
+  if (!isNew) m.appendChild(await versionHistory(name));
   m.appendChild(h('h2', { text: 'What if? (explain)' }));
   m.appendChild(explainForm());
+}
+
+const ruleText = (p) => (p ? JSON.stringify(p, null, 2) : '');
+
+// The kept versions of a rule, newest first; any version opens its diff against the one
+// before it (the first against nothing, a deletion as the removal of every line).
+async function versionHistory(name) {
+  const box = h('section', { class: 'versions', 'aria-labelledby': 'versions-title' },
+    h('h2', { id: 'versions-title', text: 'Version history' }));
+  let r;
+  try {
+    r = await get('/api/v1/admin/policies/' + enc(name) + '/versions');
+  } catch (err) {
+    box.appendChild(errorBox(err));
+    return box;
+  }
+  const list = r.versions;
+  const diffBox = h('div', { class: 'version-diff', 'aria-live': 'polite' });
+  const show = (i) => {
+    const v = list[i], before = list[i + 1];
+    const title = before ? `Version ${v.version} against version ${before.version}` : `Version ${v.version} (the first kept)`;
+    clear(diffBox).appendChild(diffView(ruleText(before && before.policy), ruleText(v.policy), null, title));
+    diffBox.dataset.version = String(v.version);
+  };
+  box.appendChild(table([
+    ['Version', (v) => String(v.version)],
+    ['Changed', (v) => fmtTime(v.changed_at)],
+    ['State', (v) => (v.deleted ? badge('deleted', 'bad') : v === list[0] ? badge('current', 'ok') : 'earlier')],
+    ['Description', (v) => (v.policy && v.policy.description) || ''],
+    ['Diff', (v) => h('button', { type: 'button', class: 'secondary', text: 'Show diff',
+      'aria-label': `Show the changes of version ${v.version}`, onclick: () => show(list.indexOf(v)) })],
+  ], list, { empty: 'No version is kept.', caption: list.length >= 100 ? 'The latest 100 versions' : undefined }));
+  box.appendChild(diffBox);
+  return box;
 }
 
 // The member a server message names first ("conditions.approval.required must be ...",
@@ -154,10 +213,12 @@ export function diffLines(a, b) {
   return out;
 }
 
-function diffView(a, b, label) {
-  const d = diffLines(a, b);
+// label: what the edited text is compared with ("version 3"), or title: the whole heading.
+function diffView(a, b, label, title) {
+  // Against nothing (a rule's first version, a deletion) every line is new or gone.
+  const d = a === '' ? b.split('\n').map((l) => ['+', l]) : b === '' ? a.split('\n').map((l) => ['-', l]) : diffLines(a, b);
   if (!d) return h('p', { class: 'muted', text: 'Too large to compare here.' });
-  if (d.every(([t]) => t === ' ')) return h('p', { class: 'muted', text: `No change against the ${label}.` });
-  return h('section', { 'aria-label': 'Changes' }, h('h3', { text: `Changes against the ${label}` }),
+  if (d.every(([t]) => t === ' ')) return h('p', { class: 'muted', text: title ? `${title}: no change.` : `No change against the ${label}.` });
+  return h('section', { 'aria-label': title || 'Changes' }, h('h3', { text: title || `Changes against the ${label}` }),
     h('pre', { class: 'diff' }, d.map(([t, line]) => h('span', { class: t === '+' ? 'add' : t === '-' ? 'del' : 'same', text: `${t} ${line}\n` }))));
 }

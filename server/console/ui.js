@@ -67,14 +67,15 @@ export function badge(text, kind) {
 
 // A table: columns are [header, (row) => cell content]; onRow makes rows clickable and
 // keyboard-activatable (Enter), for lists that open a detail.
-export function table(columns, rows, { onRow, caption, empty } = {}) {
+// rowAttrs(row) gives attributes of each <tr> (data-* for tests and styles).
+export function table(columns, rows, { onRow, caption, empty, rowAttrs } = {}) {
   if (!rows.length) return h('p', { class: 'muted', text: empty || 'Nothing to show.' });
   const thead = h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col', text: head }))));
   const tbody = h('tbody');
   for (const r of rows) {
-    const tr = h('tr', {}, columns.map(([, cell, cls]) => h('td', { class: cls || null }, cell(r))));
+    const tr = h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map(([, cell, cls]) => h('td', { class: cls || null }, cell(r))));
     if (onRow) {
-      tr.className = 'clickable';
+      tr.classList.add('clickable');
       tr.tabIndex = 0;
       tr.addEventListener('click', (e) => { if (!e.target.closest('button, a, input, select')) onRow(r, tr); });
       tr.addEventListener('keydown', (e) => { if (e.key === 'Enter' && e.target === tr) onRow(r, tr); });
@@ -179,29 +180,49 @@ export function usageChart(rows, days, label) {
   for (let i = days - 1; i >= 0; i--) {
     const d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i));
     const key = d.toISOString().slice(0, 10);
-    list.push(Object.assign({ day: key }, byDay.get(key) || { signatures: 0, denials: 0 }));
+    const e = byDay.get(key) || { signatures: 0, denials: 0 };
+    list.push({ key, attr: { 'data-day': key }, tick: key.slice(5), title: key, signatures: e.signatures, denials: e.denials });
   }
+  return barChart(list, label, `${days} days`, 'day');
+}
+
+// Signatures and denials per hour, from the server's hourly answer: [{start, signatures,
+// denials}] oldest first, one entry per hour (zeros included).
+export function hourlyChart(hours, label) {
+  const list = hours.map((x) => {
+    const t = new Date(x.start * 1000).toISOString();
+    const stamp = t.slice(0, 10) + ' ' + t.slice(11, 16) + ' UTC';
+    return { key: String(x.start), attr: { 'data-start': x.start }, tick: t.slice(11, 13) === '00' ? t.slice(5, 10) : t.slice(11, 13) + 'h',
+      title: stamp, signatures: x.signatures || 0, denials: x.denials || 0 };
+  });
+  return barChart(list, label, `${hours.length} hours`, 'hour');
+}
+
+// Grouped bars: list [{attr, tick, title, signatures, denials}], one slot each.
+function barChart(list, label, span, cls) {
   const max = Math.max(1, ...list.map((d) => Math.max(d.signatures, d.denials)));
   const W = 720, H = 220, left = 36, bottom = 28, top = 10;
-  const plotH = H - bottom - top, slot = (W - left - 8) / list.length, bw = Math.max(2, slot / 2 - 2);
+  const plotH = H - bottom - top, slot = (W - left - 8) / Math.max(1, list.length), bw = Math.max(1, slot / 2 - 1);
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img' });
   const total = list.reduce((a, d) => [a[0] + d.signatures, a[1] + d.denials], [0, 0]);
-  svg.appendChild(s('title', {}, `${label}: ${total[0]} signatures and ${total[1]} denials in ${days} days`));
+  const summary = `${label}: ${total[0]} signatures and ${total[1]} denials in ${span}`;
+  svg.setAttribute('aria-label', summary);
+  svg.appendChild(s('title', {}, summary));
   svg.appendChild(s('line', { class: 'axis', x1: left, y1: H - bottom, x2: W - 4, y2: H - bottom }));
   svg.appendChild(s('text', { x: 2, y: top + 8 }, String(max)));
   svg.appendChild(s('text', { x: 2, y: H - bottom }, '0'));
+  const every = list.length <= 16 ? 1 : Math.ceil(list.length / 12);
   list.forEach((d, i) => {
     const x = left + i * slot;
     const hs = (d.signatures / max) * plotH, hd = (d.denials / max) * plotH;
-    const g = s('g', { class: 'day', 'data-day': d.day, 'data-signatures': d.signatures, 'data-denials': d.denials });
-    g.appendChild(s('title', {}, `${d.day}: ${d.signatures} signatures, ${d.denials} denials`));
+    const g = s('g', Object.assign({ class: cls, 'data-signatures': d.signatures, 'data-denials': d.denials }, d.attr));
+    g.appendChild(s('title', {}, `${d.title}: ${d.signatures} signatures, ${d.denials} denials`));
     g.appendChild(s('rect', { class: 'bar-sig', x: x + 1, y: H - bottom - hs, width: bw, height: hs }));
     g.appendChild(s('rect', { class: 'bar-den', x: x + 1 + bw + 1, y: H - bottom - hd, width: bw, height: hd }));
-    if (list.length <= 16 || i % Math.ceil(list.length / 10) === 0)
-      g.appendChild(s('text', { x: x + 1, y: H - 10 }, d.day.slice(5)));
+    if (i % every === 0) g.appendChild(s('text', { x: x + 1, y: H - 10 }, d.tick));
     svg.appendChild(g);
   });
-  return h('figure', { class: 'usage' },
+  return h('figure', { class: 'usage', 'data-signatures': total[0], 'data-denials': total[1] },
     svg,
     h('figcaption', { class: 'legend' },
       h('span', {}, h('span', { class: 'sw sig' }), `signatures (${total[0]})`),

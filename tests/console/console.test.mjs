@@ -185,8 +185,18 @@ try {
     check((await admin.locator('#who-name').textContent()).includes('(admin)'), 'not shown as admin');
     const health = await admin.locator('section[aria-label="Health"]').textContent();
     for (const c of ['hsm', 'database', 'audit']) check(health.includes(c), 'health lacks ' + c);
+    // The signing queue and the audit exporters (none configured here).
+    const eq = admin.locator('section[aria-label="Exporters and queue"]');
+    const queue = eq.locator('p.queue');
+    await queue.waitFor();
+    check(Number(await queue.getAttribute('data-limit')) > 0, 'no queue limit shown: ' + await eq.textContent());
+    check((await queue.textContent()).includes('waiting (limit'), 'queue text: ' + await queue.textContent());
+    const exporter = eq.locator('tr.exporter', { hasText: 'syslog-udp' });
+    check(await exporter.count() === 1, 'the syslog exporter is not shown: ' + await eq.textContent());
+    check(/^\d+ records? behind$/.test(await exporter.locator('td').nth(2).textContent()), 'exporter lag: ' + await exporter.textContent());
+    await admin.locator('.hourly svg.chart g.hour').first().waitFor();
+    check(await admin.locator('.hourly svg.chart g.hour').count() === 48, 'the hourly chart has not 48 bars');
     await admin.locator('svg.chart').first().waitFor();
-    await shot(admin, '02-dashboard');
   });
 
   await step('a user named with markup is refused, the message shown as text', async () => {
@@ -257,7 +267,8 @@ try {
     check((await out.locator('.secret-value').textContent()).startsWith('sge_'), 'no enrollment token');
     await go(admin, 'identities/machines');
     out = await submit(admin, 'Add a machine', { Name: 'build-01' });
-    check((await out.locator('.secret-value').textContent()).startsWith('sge_'), 'no machine enrollment token');
+    state.machineToken = (await out.locator('.secret-value').textContent()).trim();
+    check(state.machineToken.startsWith('sge_'), 'no machine enrollment token');
     await admin.locator('td', { hasText: 'build-01' }).first().waitFor();
   });
 
@@ -272,13 +283,39 @@ try {
     await shot(admin, '06-project');
   });
 
+  const signedAt = [];
   await step('the signer signs through libsignumpkcs11.so', async () => {
+    signedAt.push(Date.now());
     const r = await py('p11_sign', { api_key: state.signer1, key: 'rel', expect: 'ok' });
+    signedAt.push(Date.now());
     check(r.ok, 'pkcs11 signature failed: ' + r.detail);
+  });
+
+  await step('the signature is in the hourly chart of the dashboard', async () => {
+    await go(admin, 'dashboard');
+    await admin.locator('.hourly svg.chart g.hour').first().waitFor();
+    // The hour the signature was made in (two, if the call straddled the full hour).
+    const hours = [...new Set(signedAt.map((t) => Math.floor(t / 3600000) * 3600))];
+    let n = 0;
+    for (const hr of hours) {
+      const bar = admin.locator(`.hourly g.hour[data-start="${hr}"]`);
+      if (await bar.count()) n += Number(await bar.getAttribute('data-signatures'));
+    }
+    check(n === 1, `the hour of the signature shows ${n} signatures, not 1`);
+    check(await admin.locator('.hourly figure').getAttribute('data-signatures') === '1', 'the hourly total is not 1');
+    await shot(admin, '02-dashboard');
   });
 
   await step('the signature is in the audit page', async () => {
     await go(admin, 'audit');
+    // The chain verified, with the last signed checkpoint (one every 5 records here).
+    const st = admin.locator('section.audit-status');
+    await st.locator('.verdict').waitFor();
+    check(await st.getAttribute('data-intact') === 'true', 'chain not intact: ' + await st.textContent());
+    const lastSeq = Number(await st.getAttribute('data-last-seq'));
+    check(lastSeq >= 5, 'no signed checkpoint shown: ' + await st.textContent());
+    check((await st.locator('.last-checkpoint').textContent()) === `record ${lastSeq}`, 'checkpoint seq not shown');
+    check((await st.locator('.verdict').textContent()).includes('intact'), 'verdict text');
     await submit(admin, 'Audit filter', { 'Action (e.g. sign)': 'sign', Key: 'rel' });
     // The filtered table replaces the unfiltered one: wait for the signer's allowed signature.
     await admin.locator('.audit-records[data-query*="action=sign"]').waitFor();
@@ -343,6 +380,23 @@ try {
       && !added.concat(removed).some((l) => l.includes('"effect"')), 'diff: +' + added.join('') + ' -' + removed.join(''));
     await admin.getByRole('button', { name: 'Create rule' }).click();
     await admin.waitForSelector('p.version:text("Version 1")');
+    // A second version, then its diff against the first from the history.
+    rule.priority = 20;
+    await admin.getByLabel('Rule (JSON)').fill(JSON.stringify(rule, null, 2));
+    await admin.getByRole('button', { name: 'Save rule' }).click();
+    await admin.waitForSelector('p.version:text("Version 2")');
+    const versions = admin.locator('section.versions tbody tr');
+    await versions.nth(1).waitFor();
+    check(await versions.count() === 2, 'the history does not hold two versions');
+    check((await versions.nth(0).locator('td').first().textContent()) === '2', 'newest version not first');
+    await admin.getByRole('button', { name: 'Show the changes of version 2' }).click();
+    await admin.locator('.version-diff[data-version="2"] pre.diff').waitFor();
+    const vAdd = await admin.locator('.version-diff pre.diff .add').allTextContents();
+    const vDel = await admin.locator('.version-diff pre.diff .del').allTextContents();
+    check(vAdd.length === 1 && vAdd[0].includes('"priority": 20') && vDel.length === 1 && vDel[0].includes('"priority": 10'),
+      'version diff: +' + vAdd.join('') + ' -' + vDel.join(''));
+    check((await admin.locator('.version-diff h3').textContent()) === 'Version 2 against version 1', 'diff heading');
+    await shot(admin, '09-policy-versions');
     const out = await submit(admin, 'Explain', { User: 'signer1', Key: 'rel' });
     await out.locator('.explain-result').waitFor();
     check((await out.locator('.explain-result').textContent()).includes('approval_required'), 'explain did not say approval_required');
@@ -354,9 +408,32 @@ try {
 
   let approvalId = null;
   await step('a sign request that needs approval', async () => {
-    const r = await py('file_request', { api_key: state.signer1, key: 'rel' });
+    const r = await py('file_request', { api_key: state.signer1, key: 'rel', machine_token: state.machineToken });
     approvalId = r.approval_id;
     check(/^[0-9a-f]{32}$/.test(approvalId), 'approval id ' + approvalId);
+  });
+
+  await step("the signer's home: their pending request and their usage", async () => {
+    const ctx = await browser.newContext(ctxOpts);
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    const p = await ctx.newPage();
+    watch(p, 'signer');
+    await p.goto(URL_BASE + '/console/');
+    await p.getByLabel('API key').fill(state.signer1);
+    await p.getByRole('button', { name: 'Log in' }).click();
+    await p.waitForSelector('main h1:text("Dashboard")');
+    const mine = p.locator('section[aria-label="My requests"]');
+    const row = mine.locator('tbody tr', { hasText: approvalId });
+    await row.waitFor();
+    check(await mine.locator('tbody tr').count() === 1, 'the signer sees more than their one request');
+    const text = await row.textContent();
+    check(text.includes('pending') && text.includes('rel') && text.includes('0/1'), 'request row: ' + text);
+    const usage = p.locator('section[aria-label="My usage (30 days)"] figure');
+    await usage.waitFor();
+    // One signature through PKCS#11 so far (the request awaits approval: no signature yet).
+    check(await usage.getAttribute('data-signatures') === '1', 'usage signatures ' + await usage.getAttribute('data-signatures'));
+    await shot(p, '11-signer-home');
+    await ctx.close();
   });
 
   await step('the approver (no TOTP for signers) approves it in a second browser context', async () => {
@@ -371,12 +448,17 @@ try {
     await ap.locator('[data-testid=pending-count]').waitFor();
     check((await ap.locator('[data-testid=pending-count]').textContent()) === '1', 'pending count is not 1');
     check(await ap.locator('#nav a', { hasText: 'Audit' }).count() === 0, 'a signer sees the audit page');
-    await shot(ap, '11-signer-dashboard');
+    // The approver filed nothing: the signer's request is not theirs.
+    await ap.locator('section[aria-label="My requests"] p.muted', { hasText: 'You have no sign request' }).waitFor();
+    await shot(ap, '11-approver-dashboard');
     await go(ap, 'approvals');
     const card = ap.locator(`section[data-approval-id="${approvalId}"]`);
     await card.waitFor();
     const text = await card.textContent();
     check(text.includes('signer1') && text.includes('rel') && text.includes('sha256'), 'approval card lacks requester/key/hash');
+    // The machine the server verified (mTLS), apart from the host the client names.
+    check((await card.locator('.machine').textContent()) === 'build-01', 'verified machine: ' + await card.locator('.machine').textContent());
+    check(text.includes('build-console'), 'client-reported host missing');
     await shot(ap, '12-approvals');
     await card.getByRole('button', { name: 'Approve' }).click();
     await card.locator('.notice').waitFor();
@@ -397,6 +479,11 @@ try {
     check((await p.locator('main').textContent()).includes('CN=' + XSS), 'CN not shown as text to the signer');
     await noInjectedImg(p);
     await shot(p, '15-signer-keys');
+    // Their request, approved now, awaits collection.
+    await go(p, 'dashboard');
+    const row = p.locator('section[aria-label="My requests"] tbody tr', { hasText: approvalId });
+    await row.waitFor();
+    check((await row.textContent()).includes('approved') && (await row.textContent()).includes('1/1'), 'request row: ' + await row.textContent());
     await ctx.close();
   });
 
@@ -418,6 +505,17 @@ try {
     await submit(admin, 'Delete rule', {});
     await admin.waitForSelector('main h1:text("Policies")');
     check(await admin.locator('td', { hasText: 'web-approval' }).count() === 0, 'rule still listed');
+    // Its history outlives it: the deletion is the newest version, every line gone.
+    await submit(admin, 'Find a rule', { 'Rule name (also a deleted one)': 'web-approval' });
+    await admin.waitForSelector('main h1:has-text("(deleted)")');
+    const versions = admin.locator('section.versions tbody tr');
+    await versions.nth(2).waitFor();
+    check(await versions.count() === 3 && (await versions.nth(0).textContent()).includes('deleted'), 'deletion not in the history');
+    await admin.getByRole('button', { name: 'Show the changes of version 3' }).click();
+    await admin.locator('.version-diff[data-version="3"] pre.diff').waitFor();
+    check(await admin.locator('.version-diff pre.diff .add').count() === 0
+      && await admin.locator('.version-diff pre.diff .del', { hasText: '"priority": 20' }).count() === 1, 'the deletion diff');
+    check(await admin.getByRole('button', { name: 'Create rule' }).count() === 1, 'no way to create the deleted rule anew');
   });
 
   await step("revoke the signer's API key: the next signature is refused", async () => {

@@ -11,6 +11,7 @@ one JSON line back. Screenshots go to $SIGNUM_SCREENSHOTS (the build tree)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from agent_harness import Agent  # noqa: E402
 from signum_harness import HASHES, Server, b64  # noqa: E402
+from signum_jwt import EcKey  # noqa: E402
 
 MODULE = os.environ.get("SIGNUM_PKCS11") or os.path.normpath(
     os.path.join(HERE, "..", "..", "build", "linux-pkcs11", "libsignumpkcs11.so"))
@@ -37,7 +39,16 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.assertTrue(os.access(NODE, os.X_OK), "no node: run scripts/install-deps.sh")
         self.assertTrue(os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")),
                         "no tests/console/node_modules: run scripts/install-deps.sh (npm ci)")
-        self.server = Server(ca_key_type="ec-p256", name="console")
+        # A syslog receiver on 127.0.0.1 for the audit exporter the dashboard shows (what it
+        # receives is not read: the exporter's progress is the server's to report).
+        self.syslog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(self.syslog.close)
+        self.syslog.bind(("127.0.0.1", 0))
+        # A checkpoint every 5 records, so the audit page has a signed one to show.
+        self.server = Server(ca_key_type="ec-p256", name="console",
+                             conf={"audit_checkpoint_records": "5",
+                                   "export_syslog_udp": "127.0.0.1:%d" % self.syslog.getsockname()[1]})
+        self.requester_cert = None
         self.addCleanup(self.server.cleanup)
         self.agents = {}
         self.tmp = tempfile.mkdtemp(prefix="signum-console-")
@@ -72,19 +83,31 @@ class ConsoleBrowserTest(unittest.TestCase):
 
     def op_file_request(self, req):
         s = self.server
-        self.requester = s.token_for(req["api_key"])
+        # Over mTLS as the machine the browser created: the approval names it as verified.
+        # The machine's key is made here; the certificate comes from the enrollment token.
+        key = EcKey(s.openssl, "console-machine")
+        r = s.call("POST", "/api/v1/enroll/machine",
+                   {"enrollment_token": req["machine_token"], "csr_pem": key.csr("/CN=ignored")},
+                   expect=201)
+        cert = (s.openssl.write("console-machine.crt.pem", r["certificate_pem"]), key.pem_path)
+        self.requester_cert = cert
+        # A token minted over the machine's connection is bound to it.
+        t = s.request("POST", "/api/v1/auth/token",
+                      {"grant_type": "api_key", "api_key": req["api_key"]}, cert=cert)
+        self.assertEqual(t.status, 200, t)
+        self.requester = t.json["access_token"]
         r = s.sign_request(self.requester, req["key"], "ecdsa", "sha256",
                            digest=HASHES["sha256"](b"needs approval").digest(),
-                           request_id="console-approval-1",
+                           request_id="console-approval-1", cert=cert,
                            context={"application": "/usr/bin/osslsigncode",
                                     "command_line": "osslsigncode sign -in app.exe",
                                     "host": "build-console"})
         self.assertEqual(r.status, 202, r)
-        return {"approval_id": r.json["approval_id"]}
+        return {"approval_id": r.json["approval_id"], "machine": r.json.get("machine")}
 
     def op_collect(self, req):
         r = self.server.request("GET", "/api/v1/sign/requests/" + req["approval_id"],
-                                token=self.requester)
+                                token=self.requester, cert=self.requester_cert)
         return {"status": r.status, "signature": (r.json or {}).get("signature")}
 
     def console_url(self):
