@@ -303,6 +303,16 @@ try {
     }
     check(n === 1, `the hour of the signature shows ${n} signatures, not 1`);
     check(await admin.locator('.hourly figure').getAttribute('data-signatures') === '1', 'the hourly total is not 1');
+    // The UDP exporter has delivered records by now: its row shows how far (bounded wait,
+    // reloading the dashboard: the cursor is stored just after the sink took the records).
+    let delivered = 0;
+    for (let i = 0; i < 40 && delivered === 0; i++) {
+      if (i) { await admin.waitForTimeout(250); await go(admin, 'dashboard'); }
+      const row = admin.locator('section[aria-label="Exporters and queue"] tr.exporter', { hasText: 'syslog-udp' });
+      await row.waitFor();
+      delivered = Number(await row.getAttribute('data-delivered'));
+    }
+    check(delivered > 0, 'the syslog exporter shows nothing delivered');
     await shot(admin, '02-dashboard');
   });
 
