@@ -10,6 +10,7 @@
 #include "../common/ipc.h"
 #include "client_os.h"
 #include "signum/client.h"
+#include "signum/common/rc.h"
 #include "signum/crypto.h"
 
 #define POOL_MAX           8
@@ -30,7 +31,7 @@ struct sg_client {
 
 static __thread char last_error[512];
 
-static sg_status fail(sg_status st, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3)));
+static sg_status fail(sg_status st, const char *fmt, ...) SGC_PRINTF(2, 3);
 
 static sg_status fail(sg_status st, const char *fmt, ...)
 {
