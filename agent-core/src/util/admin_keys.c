@@ -121,6 +121,22 @@ static void add_opt(cJSON *body, const char *name, const char *value)
         cJSON_AddStringToObject(body, name, value);
 }
 
+/* --days N (1-3650) as the certificate's validity_days, when given; 0 (said why) if bad. */
+static int add_days(const char *what, cJSON *body, const char *value)
+{
+    char *end;
+    long days;
+    if (!value)
+        return 1;
+    days = strtol(value, &end, 10);
+    if (*end || end == value || days < 1 || days > 3650) {
+        fprintf(stderr, "signum-util %s: --days must be 1-3650\n", what);
+        return 0;
+    }
+    cJSON_AddNumberToObject(body, "validity_days", (double)days);
+    return 1;
+}
+
 static const char keys_usage[] =
     "Usage: signum-util admin keys ACTION ... [--json]\n"
     "  list                                  every key, its type, state and certificate\n"
@@ -176,15 +192,9 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         add_opt(body, "common_name", v[O_CN]);
         add_opt(body, "organization", v[O_ORG]);
         add_opt(body, "project", v[O_PROJECT]);
-        if (v[O_DAYS]) {
-            char *end;
-            long days = strtol(v[O_DAYS], &end, 10);
-            if (*end || days < 1 || days > 3650) {
-                cJSON_Delete(body);
-                fprintf(stderr, "signum-util %s: --days must be 1-3650\n", what);
-                return EXIT_USAGE;
-            }
-            cJSON_AddNumberToObject(body, "validity_days", (double)days);
+        if (!add_days(what, body, v[O_DAYS])) {
+            cJSON_Delete(body);
+            return EXIT_USAGE;
         }
         return post_json(what, KEYS_BASE, body, json, print_created);
     }
@@ -192,15 +202,9 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "common_name", v[O_CN]);
         add_opt(body, "organization", v[O_ORG]);
-        if (v[O_DAYS] && !strcmp(act, "issue-cert")) {
-            char *end;
-            long days = strtol(v[O_DAYS], &end, 10);
-            if (*end || days < 1 || days > 3650) {
-                cJSON_Delete(body);
-                fprintf(stderr, "signum-util %s: --days must be 1-3650\n", what);
-                return EXIT_USAGE;
-            }
-            cJSON_AddNumberToObject(body, "validity_days", (double)days);
+        if (!strcmp(act, "issue-cert") && !add_days(what, body, v[O_DAYS])) {
+            cJSON_Delete(body);
+            return EXIT_USAGE;
         }
         strcat(path, !strcmp(act, "csr") ? "/csr" : "/certificate");
         return post_json(what, path, body, json, print_pem);

@@ -296,14 +296,27 @@ static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, s
     return st;
 }
 
+srv_status api_issue_codesigning(api_call *c, const uint8_t *spki, size_t spki_len, const char *cn,
+                                 const char *org, long long days, X509 **out, srv_error *err)
+{
+    char crl_url[SRV_PUBLIC_URL_MAX + sizeof(SRV_CRL_PATH)];
+    srv_cert_request req;
+    memset(&req, 0, sizeof(req));
+    req.profile = SRV_CERT_CODESIGNING;
+    req.common_name = cn;
+    req.organization = org;
+    req.validity_days = (unsigned)days;
+    snprintf(crl_url, sizeof(crl_url), "%s%s", c->w->app->public_url, SRV_CRL_PATH);
+    req.crl_url = crl_url;
+    return srv_ca_issue(&c->w->app->ca, spki, spki_len, &req, out, err);
+}
+
 /* The certificate the new key gets at once: one from the built-in CA (issued before the key
  * is committed, so both land together), or a CSR for an external CA, or none. */
 static srv_status key_certificate(api_call *c, srv_key *key, key_job *job, const char *cn,
                                   const char *org, long long days, char **csr_pem, srv_error *err)
 {
     srv_hsm_key hk = {key->type, key->ckaid, SRV_CKAID_LEN, key->spki, key->spki_len};
-    char crl_url[SRV_PUBLIC_URL_MAX + sizeof(SRV_CRL_PATH)];
-    srv_cert_request req;
     X509_REQ *csr = NULL;
     X509 *cert = NULL;
     BIO *bio = NULL;
@@ -311,14 +324,7 @@ static srv_status key_certificate(api_call *c, srv_key *key, key_job *job, const
     srv_status st = SRV_OK;
 
     if (!strcmp(job->certificate, "builtin")) {
-        memset(&req, 0, sizeof(req));
-        req.profile = SRV_CERT_CODESIGNING;
-        req.common_name = cn;
-        req.organization = org;
-        req.validity_days = (unsigned)days;
-        snprintf(crl_url, sizeof(crl_url), "%s%s", c->w->app->public_url, SRV_CRL_PATH);
-        req.crl_url = crl_url;
-        if ((st = srv_ca_issue(&c->w->app->ca, key->spki, key->spki_len, &req, &cert, err)) ==
+        if ((st = api_issue_codesigning(c, key->spki, key->spki_len, cn, org, days, &cert, err)) ==
             SRV_OK)
             st = srv_cert_to_der(cert, &job->der, &job->der_len, err);
         job->not_after = cert ? srv_cert_not_after(cert) : 0;
@@ -501,8 +507,6 @@ void api_admin_cert_issue(api_call *c)
     static const char *const fields[] = {"common_name", "organization", "validity_days", NULL};
     const char *cn = NULL, *org = NULL;
     long long days = 365;
-    srv_cert_request req;
-    char crl_url[SRV_PUBLIC_URL_MAX + sizeof(SRV_CRL_PATH)];
     srv_key key;
     X509 *cert = NULL;
     uint8_t *der = NULL;
@@ -522,14 +526,7 @@ void api_admin_cert_issue(api_call *c)
         srv_fail(&err, SRV_E_KEY_DISABLED, "key \"%s\" is disabled", key.name);
         goto fail;
     }
-    memset(&req, 0, sizeof(req));
-    req.profile = SRV_CERT_CODESIGNING;
-    req.common_name = cn;
-    req.organization = org;
-    req.validity_days = (unsigned)days;
-    snprintf(crl_url, sizeof(crl_url), "%s%s", c->w->app->public_url, SRV_CRL_PATH);
-    req.crl_url = crl_url;
-    if (srv_ca_issue(&c->w->app->ca, key.spki, key.spki_len, &req, &cert, &err) != SRV_OK ||
+    if (api_issue_codesigning(c, key.spki, key.spki_len, cn, org, days, &cert, &err) != SRV_OK ||
         srv_cert_to_der(cert, &der, &job.der_len, &err) != SRV_OK)
         goto fail;
     job.c = c;

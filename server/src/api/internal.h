@@ -213,6 +213,13 @@ srv_status api_query_int(const char *query, const char *name, long long dflt, lo
 srv_status api_query_text(const char *query, const char *name, char *out, const char **value,
                           srv_error *err);
 
+/* A code-signing certificate from the built-in CA for the public key spki, naming this
+ * server's CRL as its distribution point (admin.c); the caller frees *out (X509_free). */
+struct x509_st;
+srv_status api_issue_codesigning(api_call *c, const uint8_t *spki, size_t spki_len, const char *cn,
+                                 const char *org, long long days, struct x509_st **out,
+                                 srv_error *err);
+
 /* Describes a key (with certificate and chain when present) as JSON. */
 cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert);
 

@@ -78,7 +78,6 @@ void api_admin_key_rotate(api_call *c)
     long long days = ROTATE_VALIDITY_DAYS;
     srv_key old, new_key;
     srv_cert_record rec;
-    srv_cert_request req;
     rotate_job job;
     X509 *cert = NULL;
     char *pem = NULL;
@@ -115,15 +114,7 @@ void api_admin_key_rotate(api_call *c)
         goto fail;
     generated = 1;
     if (cn) {
-        memset(&req, 0, sizeof(req));
-        req.profile = SRV_CERT_CODESIGNING;
-        req.common_name = cn;
-        req.organization = org;
-        req.validity_days = (unsigned)days;
-        char crl_url[SRV_PUBLIC_URL_MAX + sizeof(SRV_CRL_PATH)];
-        snprintf(crl_url, sizeof(crl_url), "%s%s", c->w->app->public_url, SRV_CRL_PATH);
-        req.crl_url = crl_url;
-        if (srv_ca_issue(&c->w->app->ca, new_key.spki, new_key.spki_len, &req, &cert, &err) !=
+        if (api_issue_codesigning(c, new_key.spki, new_key.spki_len, cn, org, days, &cert, &err) !=
                 SRV_OK ||
             srv_cert_to_der(cert, &job.der, &job.der_len, &err) != SRV_OK ||
             srv_cert_to_pem(cert, &pem, &err) != SRV_OK)
