@@ -160,10 +160,7 @@ static void *flush_main(void *arg)
     srv_denials *d = arg;
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&d->wake, &d->lock, &ts);
+        srv_cond_wait_us(&d->wake, &d->lock, 1000000u);
         if (d->stopping)
             break;
         pthread_mutex_unlock(&d->lock);

@@ -227,16 +227,7 @@ static void *writer_main(void *arg)
             continue;
         }
         if (now < w->timer_due) {
-            struct timespec ts;
-            uint64_t wait = w->timer_due - now;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += (time_t)(wait / 1000000u);
-            ts.tv_nsec += (long)(wait % 1000000u) * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+            srv_cond_wait_us(&w->wake, &w->lock, w->timer_due - now);
             continue;
         }
         while (w->busy)

@@ -40,6 +40,19 @@ uint64_t srv_monotonic_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+void srv_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(us / 1000000u);
+    ts.tv_nsec += (long)(us % 1000000u) * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cond, lock, &ts);
+}
+
 void srv_format_time_ms(int64_t ms, char *out, size_t out_len)
 {
     time_t secs = (time_t)(ms / 1000);

@@ -2,6 +2,7 @@
 #ifndef SRV_UTIL_H
 #define SRV_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,8 @@ srv_status srv_random(uint8_t *out, size_t len, srv_error *err);
 int64_t srv_now(void);    /* seconds since the epoch */
 int64_t srv_now_ms(void); /* milliseconds since the epoch */
 uint64_t srv_monotonic_us(void);
+/* Waits on cond (created with CLOCK_MONOTONIC, lock held) for at most us microseconds. */
+void srv_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t us);
 /* RFC 3339 UTC with milliseconds; out holds at least 25 bytes. */
 void srv_format_time_ms(int64_t ms, char *out, size_t out_len);
 

@@ -218,16 +218,7 @@ static void *recovery_main(void *arg)
             continue;
         }
         if (now < hsm->next_try_us) {
-            struct timespec ts;
-            uint64_t wait = hsm->next_try_us - now;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += (time_t)(wait / 1000000u);
-            ts.tv_nsec += (long)(wait % 1000000u) * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&hsm->recovery_wake, &hsm->lock, &ts);
+            srv_cond_wait_us(&hsm->recovery_wake, &hsm->lock, hsm->next_try_us - now);
             continue;
         }
         pthread_mutex_unlock(&hsm->lock);
