@@ -5,6 +5,8 @@ minted before the change."""
 
 import os
 import sys
+import threading
+import time
 import unittest
 import uuid
 
@@ -16,6 +18,9 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 AUDIENCE = "signum-id"
 DIGEST = HASHES["sha256"](b"identity lifecycle").digest()
 ADMIN = "/api/v1/admin"
+RACE_MAX = 800        # sign requests over all racing threads, at most
+RACE_SECONDS = 30.0   # and for at most this long
+RACE_THREADS = 4
 
 
 class IdentityLifecycleTest(ServerTestCase):
@@ -113,6 +118,62 @@ class IdentityLifecycleTest(ServerTestCase):
         self.assertError(self.sign(tok), 401, "token_invalid")
         self.assertEqual(self.sign(self.server.token_for(k)).status, 200)
         self.assertEqual(self.last_record("user.enable")["detail"]["reason"], "came back")
+
+    def test_disable_while_signing(self):
+        """Requests already past authentication when the disable commits get nothing: the
+        caller is looked at again where the signature's record commits."""
+        s = self.server
+        tok = s.token_for(self.new_signer("rita"))
+        results, lock, stop = [], threading.Lock(), threading.Event()
+        counter = iter(range(RACE_MAX))
+        deadline = time.monotonic() + RACE_SECONDS
+
+        def client():
+            conn = s.connection()
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    with lock:
+                        n = next(counter, None)
+                    if n is None:
+                        return
+                    sent = time.monotonic()
+                    r = s.request("POST", "/api/v1/sign", {
+                        "key": "id-ec", "mechanism": "ecdsa", "hash": "sha256",
+                        "digest": b64(HASHES["sha256"](b"race %d" % n).digest())},
+                        token=tok, conn=conn)
+                    with lock:
+                        results.append((sent, r.status, r.error_code,
+                                        r.json.get("audit_id") if r.status == 200 else None))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(RACE_THREADS)]
+        for t in threads:
+            t.start()
+        while len([x for x in results if x[1] == 200]) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.admin("POST", "/users/rita/disable", {"reason": "left mid-build"})
+        returned = time.monotonic()
+        while time.monotonic() < min(returned + 1.0, deadline):
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join(60)
+            self.assertFalse(t.is_alive())
+
+        ok = [x for x in results if x[1] == 200]
+        self.assertGreaterEqual(len(ok), 20, "the loop never got going")
+        after = [x for x in results if x[0] >= returned]
+        self.assertTrue(after, "no request was sent after the disable returned")
+        self.assertEqual({(x[1], x[2]) for x in after}, {(401, "token_invalid")})
+        rec = self.last_record("user.disable")
+        # Every signature handed out was committed before the disable, and nothing signed
+        # for rita is in the log after it.
+        self.assertTrue(all(x[3] < rec["seq"] for x in ok))
+        late = [r for r in s.audit_show() if r["seq"] > rec["seq"] and r["action"] == "sign"
+                and r["outcome"] == "allowed" and r["actor"] == "user:rita"]
+        self.assertEqual(late, [])
+        self.assertEqual(s.audit_verify()[0], 0)
 
     def test_delete_a_user_keeps_the_history(self):
         s = self.server

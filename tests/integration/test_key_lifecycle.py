@@ -81,7 +81,7 @@ class KeyLifecycleTest(ServerTestCase):
             time.sleep(0.01)
         answer = self.admin("kl-hot/suspend", {"reason": "key compromised", "since": since})
         returned = time.monotonic()
-#Keep signing a while after the suspension returned, then stop.
+        # Keep signing a while after the suspension returned, then stop.
         while time.monotonic() < min(returned + 2.0, deadline):
             time.sleep(0.05)
         stop.set()
@@ -97,7 +97,7 @@ class KeyLifecycleTest(ServerTestCase):
             self.assertIn("key compromised", msg)
         rec = [r for r in s.audit_show() if r["action"] == "key.suspend"][-1]
         self.assertEqual((rec["actor"], rec["detail"]["reason"]), ("user:admin", "key compromised"))
-#Every signature handed out was committed before the suspension...
+        # Every signature handed out was committed before the suspension...
         self.assertTrue(all(x[3] < rec["seq"] for x in ok))
 #... and the suspension's answer lists exactly them.
         listed = sorted(sig["audit_id"] for sig in answer["signatures_since"])
@@ -106,7 +106,7 @@ class KeyLifecycleTest(ServerTestCase):
         self.assertEqual(rec["detail"]["signatures_since"], len(ok))
         self.assertEqual(s.audit_verify()[0], 0)
 
-#Enabling it again(with a reason) lets it sign.
+        # Enabling it again (with a reason) lets it sign.
         self.admin("kl-hot/enable", {"reason": "key rotated out, false alarm"})
         self.assertEqual(self.sign("kl-hot").status, 200)
 
@@ -125,7 +125,7 @@ class KeyLifecycleTest(ServerTestCase):
         self.assertEqual(self.sign("kl-rev").status, 200)
         self.admin("kl-rev/certificate/revoke", {"reason": "key_compromise", "comment": "test"})
         self.assertError(self.sign("kl-rev", 1), 403, "certificate_revoked")
-#A new certificate for the same key(renewal) makes it usable again.
+        # A new certificate for the same key (renewal) makes it usable again.
         s.issue_cert("kl-rev", "Lifecycle kl-rev renewed")
         self.assertEqual(self.sign("kl-rev", 2).status, 200)
 

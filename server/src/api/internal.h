@@ -26,6 +26,9 @@ typedef struct {
     const char *action;    /* the route's audit action, e.g. "sign" */
     const char *params[2]; /* path parameters */
     int authenticated;
+    /* SHA-256 of the access token the request came with, kept to look at it again where
+     * commits are serialised (api_caller_current). */
+    uint8_t token_hash[32];
     srv_user user;
     char actor[96]; /* "user:alice", "service:ci-release" or "anonymous" */
     cJSON *body;    /* parsed JSON body when the route takes one */
@@ -179,6 +182,11 @@ int api_console_cookie_token(const api_call *c, char *token);
 /* After the token (hash) was found good as an access token: that it is a console session,
  * not idle for too long, and for a call other than GET that the request carries its CSRF
  * token. Records the session's use. */
+/* Whether the caller authenticated earlier in this request still may act: its token is
+ * still known and unrevoked, its user still enabled and its machine (mTLS) still enrolled.
+ * Called where commits are serialised, so that once a disable or revocation has committed
+ * nothing it forbids is handed out by a request that was already past authentication. */
+srv_status api_caller_current(api_call *c, srv_db *db, srv_error *err);
 srv_status api_console_authenticate(api_call *c, const uint8_t hash[32], const char *token,
                                     srv_error *err);
 /* Inside the transaction that stores a new access token (hash, already inserted): its user is

@@ -152,6 +152,10 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
     srv_audit_event ev = {0, j->c->actor, "sign", j->outcome, j->detail};
     srv_status st;
 
+    /* A caller disabled, or a token or machine revoked, since the request authenticated gets
+     * nothing: not a new signature, nor one a twin request committed. */
+    if (j->response && (st = api_caller_current(j->c, db, err)) != SRV_OK)
+        return st;
     if (j->approval && j->response) {
         /* A concurrent poll of the same approved request may have signed it already. */
         srv_approval now;
