@@ -24,41 +24,41 @@ static const char *const sql[S_COUNT] = {
     [S_CURSOR] = "SELECT seq, updated_at FROM export_cursors WHERE sink = ?1",
 };
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_AUDIT_QUERY + q, sql[q], err);
 }
 
-static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+static void bind_opt(srv_stmt *s, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        srv_bind_text(s, i, v, -1);
     else
-        sqlite3_bind_null(s, i);
+        srv_bind_null(s, i);
 }
 
 srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_cb cb, void *ctx,
                                int64_t *scanned_to, int *more, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_MAX_SEQ, err);
+    srv_stmt *s = stmt(db, S_MAX_SEQ, err);
     int64_t last = 0, end;
     long n = 0;
     int rc, stopped = 0;
 
     if (!s)
         return SRV_E_DATABASE;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        last = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW)
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
+        last = srv_col_int64(s, 0);
+    srv_reset(s);
+    if (rc != SRV_DB_ROW)
         return srv_db_fail(db, err, "audit head");
     end = q->after + q->window < last ? q->after + q->window : last;
     *scanned_to = end > q->after ? end : q->after;
     if (!(s = stmt(db, S_SEARCH, err)))
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, q->after);
-    sqlite3_bind_int64(s, 2, end);
+    srv_bind_int64(s, 1, q->after);
+    srv_bind_int64(s, 2, end);
     bind_opt(s, 3, q->actor);
     bind_opt(s, 4, q->action);
     bind_opt(s, 5, q->outcome);
@@ -66,23 +66,23 @@ srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_c
     bind_opt(s, 7, q->until);
     bind_opt(s, 8, q->key);
     bind_opt(s, 9, q->request_id);
-    sqlite3_bind_int64(s, 10, q->limit);
+    srv_bind_int64(s, 10, q->limit);
     bind_opt(s, 11, q->project);
-    while (!stopped && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while (!stopped && (rc = srv_step(s)) == SRV_DB_ROW) {
         srv_audit_row row;
         const unsigned char *t;
         memset(&row, 0, sizeof(row));
-        row.seq = sqlite3_column_int64(s, 0);
+        row.seq = srv_col_int64(s, 0);
 #define COPY(field, col)                                                                           \
-    t = sqlite3_column_text(s, col);                                                               \
+    t = srv_col_text(s, col);                                                                      \
     snprintf(row.field, sizeof(row.field), "%s", t ? (const char *)t : "")
         COPY(time, 1);
         COPY(actor, 2);
         COPY(action, 3);
         COPY(outcome, 4);
 #undef COPY
-        row.record = (const char *)sqlite3_column_text(s, 5);
-        row.hash = (const char *)sqlite3_column_text(s, 6);
+        row.record = (const char *)srv_col_text(s, 5);
+        row.hash = (const char *)srv_col_text(s, 6);
         if (!row.record)
             row.record = "";
         if (!row.hash)
@@ -95,8 +95,8 @@ srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_c
         if (stopped)
             *scanned_to = row.seq;
     }
-    sqlite3_reset(s);
-    if (!stopped && rc != SQLITE_DONE)
+    srv_reset(s);
+    if (!stopped && rc != SRV_DB_DONE)
         return srv_db_fail(db, err, "audit search");
     *more = *scanned_to < last;
     return SRV_OK;
@@ -105,25 +105,25 @@ srv_status srv_db_audit_search(srv_db *db, const srv_audit_query *q, srv_audit_c
 srv_status srv_db_export_state(srv_db *db, const char *sink, int64_t *delivered,
                                int64_t *updated_at, int64_t *head, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_CURSOR, err);
+    srv_stmt *s = stmt(db, S_CURSOR, err);
     int rc;
     *delivered = *updated_at = *head = 0;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *delivered = sqlite3_column_int64(s, 0);
-        *updated_at = sqlite3_column_int64(s, 1);
+    srv_bind_text(s, 1, sink, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW) {
+        *delivered = srv_col_int64(s, 0);
+        *updated_at = srv_col_int64(s, 1);
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    srv_reset(s);
+    if (rc != SRV_DB_ROW && rc != SRV_DB_DONE)
         return srv_db_fail(db, err, "export cursor");
     if (!(s = stmt(db, S_MAX_SEQ, err)))
         return SRV_E_DATABASE;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *head = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? SRV_OK : srv_db_fail(db, err, "audit head");
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
+        *head = srv_col_int64(s, 0);
+    srv_reset(s);
+    return rc == SRV_DB_ROW ? SRV_OK : srv_db_fail(db, err, "audit head");
 }

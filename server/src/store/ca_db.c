@@ -22,109 +22,109 @@ static const char *const sql[S_COUNT] = {
                   " VALUES(1, ?1, ?2, ?3, ?4)",
 };
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_CA + q, sql[q], err);
 }
 
-static void revocation_row(sqlite3_stmt *s, srv_revocation *r)
+static void revocation_row(srv_stmt *s, srv_revocation *r)
 {
-    const unsigned char *serial = sqlite3_column_text(s, 0);
+    const unsigned char *serial = srv_col_text(s, 0);
     memset(r, 0, sizeof(*r));
     snprintf(r->serial, sizeof(r->serial), "%s", serial ? (const char *)serial : "");
-    r->key_id = sqlite3_column_int64(s, 1);
-    r->reason = sqlite3_column_int(s, 2);
-    r->revoked_at = sqlite3_column_int64(s, 3);
-    r->not_after = sqlite3_column_int64(s, 4);
+    r->key_id = srv_col_int64(s, 1);
+    r->reason = srv_col_int(s, 2);
+    r->revoked_at = srv_col_int64(s, 3);
+    r->not_after = srv_col_int64(s, 4);
 }
 
 srv_status srv_db_revocation_insert(srv_db *db, const srv_revocation *r, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_REVOKE, err);
+    srv_stmt *s = stmt(db, S_REVOKE, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, r->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->key_id);
-    sqlite3_bind_int(s, 3, r->reason);
-    sqlite3_bind_int64(s, 4, r->revoked_at);
-    sqlite3_bind_int64(s, 5, r->not_after);
+    srv_bind_text(s, 1, r->serial, -1);
+    srv_bind_int64(s, 2, r->key_id);
+    srv_bind_int(s, 3, r->reason);
+    srv_bind_int64(s, 4, r->revoked_at);
+    srv_bind_int64(s, 5, r->not_after);
     return srv_db_step_done(db, s, err, "certificate revocation");
 }
 
 srv_status srv_db_revocation_get(srv_db *db, const char *serial, srv_revocation *out,
                                  srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_REVOKED_GET, err);
+    srv_stmt *s = stmt(db, S_REVOKED_GET, err);
     srv_status st = SRV_OK;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, serial, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    srv_bind_text(s, 1, serial, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
         revocation_row(s, out);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SRV_DB_DONE)
         st = srv_fail(err, SRV_E_NOT_FOUND, "certificate %s is not revoked", serial);
     else
         st = srv_db_fail(db, err, "revocation lookup");
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_revocations_list(srv_db *db, srv_revocation_cb cb, void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_REVOKED_LIST, err);
+    srv_stmt *s = stmt(db, S_REVOKED_LIST, err);
     srv_revocation r;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         revocation_row(s, &r);
         cb(&r, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "revocation list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "revocation list");
 }
 
 srv_status srv_db_crl_get(srv_db *db, int64_t *number, uint8_t **der, size_t *der_len,
                           int64_t *next_update, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_CRL_GET, err);
+    srv_stmt *s = stmt(db, S_CRL_GET, err);
     srv_status st = SRV_OK;
     int rc;
     *der = NULL;
     if (!s)
         return SRV_E_DATABASE;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(s, 1);
-        *number = sqlite3_column_int64(s, 0);
-        *next_update = sqlite3_column_int64(s, 2);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW) {
+        int n = srv_col_bytes(s, 1);
+        *number = srv_col_int64(s, 0);
+        *next_update = srv_col_int64(s, 2);
         *der = n > 0 ? malloc((size_t)n) : NULL;
         if (!*der)
             st = srv_fail(err, SRV_E_NOMEM, "out of memory");
         else {
-            memcpy(*der, sqlite3_column_blob(s, 1), (size_t)n);
+            memcpy(*der, srv_col_blob(s, 1), (size_t)n);
             *der_len = (size_t)n;
         }
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SRV_DB_DONE) {
         st = srv_fail(err, SRV_E_NOT_FOUND, "no CRL yet");
     } else {
         st = srv_db_fail(db, err, "CRL lookup");
     }
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_crl_put(srv_db *db, int64_t number, const uint8_t *der, size_t der_len,
                           int64_t this_update, int64_t next_update, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_CRL_PUT, err);
+    srv_stmt *s = stmt(db, S_CRL_PUT, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, number);
-    sqlite3_bind_blob(s, 2, der, (int)der_len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, this_update);
-    sqlite3_bind_int64(s, 4, next_update);
+    srv_bind_int64(s, 1, number);
+    srv_bind_blob(s, 2, der, (int)der_len);
+    srv_bind_int64(s, 3, this_update);
+    srv_bind_int64(s, 4, next_update);
     return srv_db_step_done(db, s, err, "CRL");
 }

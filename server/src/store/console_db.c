@@ -41,65 +41,65 @@ static const char *const sql[S_COUNT] = {
     [S_TOKEN_REVOKE] = "UPDATE access_tokens SET revoked = 1 WHERE hash = ?1",
 };
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_CONSOLE + q, sql[q], err);
 }
 
 srv_status srv_db_totp_get(srv_db *db, int64_t user_id, srv_totp_row *out, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_TOTP_GET, err);
+    srv_stmt *s = stmt(db, S_TOTP_GET, err);
     srv_status st = SRV_OK;
     int rc;
     memset(out, 0, sizeof(*out));
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == SRV_CKAID_LEN) {
-        memcpy(out->ckaid, sqlite3_column_blob(s, 0), SRV_CKAID_LEN);
-        if (sqlite3_column_bytes(s, 1) == 32) {
+    srv_bind_int64(s, 1, user_id);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW && srv_col_bytes(s, 0) == SRV_CKAID_LEN) {
+        memcpy(out->ckaid, srv_col_blob(s, 0), SRV_CKAID_LEN);
+        if (srv_col_bytes(s, 1) == 32) {
             out->has_enrollment = 1;
-            memcpy(out->enrollment_hash, sqlite3_column_blob(s, 1), 32);
+            memcpy(out->enrollment_hash, srv_col_blob(s, 1), 32);
         }
-        out->created_at = sqlite3_column_int64(s, 2);
-        out->confirmed_at = sqlite3_column_int64(s, 3);
-        out->locked_until = sqlite3_column_int64(s, 4);
-        out->last_step = sqlite3_column_int64(s, 5);
-        out->failures = sqlite3_column_int64(s, 6);
-    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        out->created_at = srv_col_int64(s, 2);
+        out->confirmed_at = srv_col_int64(s, 3);
+        out->locked_until = srv_col_int64(s, 4);
+        out->last_step = srv_col_int64(s, 5);
+        out->failures = srv_col_int64(s, 6);
+    } else if (rc == SRV_DB_ROW || rc == SRV_DB_DONE) {
         st = srv_fail(err, SRV_E_NOT_FOUND, "no TOTP secret");
     } else {
         st = srv_db_fail(db, err, "TOTP lookup");
     }
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_totp_put_pending(srv_db *db, int64_t user_id, const uint8_t *ckaid,
                                    const uint8_t enrollment_hash[32], int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_TOTP_PENDING, err);
+    srv_stmt *s = stmt(db, S_TOTP_PENDING, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_blob(s, 2, ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 3, enrollment_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, now);
+    srv_bind_int64(s, 1, user_id);
+    srv_bind_blob(s, 2, ckaid, SRV_CKAID_LEN);
+    srv_bind_blob(s, 3, enrollment_hash, 32);
+    srv_bind_int64(s, 4, now);
     return srv_db_step_done(db, s, err, "TOTP secret");
 }
 
 static srv_status user_step(srv_db *db, int q, int64_t user_id, int64_t a, int64_t b,
                             srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, q, err);
+    srv_stmt *s = stmt(db, q, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
+    srv_bind_int64(s, 1, user_id);
     if (q != S_TOTP_DELETE)
-        sqlite3_bind_int64(s, 2, a);
+        srv_bind_int64(s, 2, a);
     if (q == S_TOTP_CONFIRM)
-        sqlite3_bind_int64(s, 3, b);
+        srv_bind_int64(s, 3, b);
     return srv_db_step_done(db, s, err, "TOTP secret");
 }
 
@@ -122,20 +122,20 @@ srv_status srv_db_totp_delete(srv_db *db, int64_t user_id, srv_error *err)
 srv_status srv_db_totp_failed(srv_db *db, int64_t user_id, int64_t now, int max, int lock_secs,
                               int *locked, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_TOTP_FAILED, err);
+    srv_stmt *s = stmt(db, S_TOTP_FAILED, err);
     int64_t failures = 0;
     int rc;
     *locked = 0;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        failures = sqlite3_column_int64(s, 0);
-    while (rc == SQLITE_ROW)
-        rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
+    srv_bind_int64(s, 1, user_id);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
+        failures = srv_col_int64(s, 0);
+    while (rc == SRV_DB_ROW)
+        rc = srv_step(s);
+    srv_reset(s);
+    if (rc != SRV_DB_DONE)
         return srv_db_fail(db, err, "TOTP failure count");
     if (failures < max)
         return SRV_OK;
@@ -146,15 +146,15 @@ srv_status srv_db_totp_failed(srv_db *db, int64_t user_id, int64_t now, int max,
 static srv_status token_step(srv_db *db, int q, const uint8_t hash[32], const uint8_t *blob,
                              int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, q, err);
+    srv_stmt *s = stmt(db, q, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    srv_bind_blob(s, 1, hash, 32);
     if (q == S_TOKEN_CONSOLE_SET) {
-        sqlite3_bind_blob(s, 2, blob, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, now);
+        srv_bind_blob(s, 2, blob, 32);
+        srv_bind_int64(s, 3, now);
     } else if (q == S_TOKEN_TOUCH) {
-        sqlite3_bind_int64(s, 2, now);
+        srv_bind_int64(s, 2, now);
     }
     return srv_db_step_done(db, s, err, "access token");
 }
@@ -178,19 +178,19 @@ srv_status srv_db_token_revoke_one(srv_db *db, const uint8_t hash[32], srv_error
 srv_status srv_db_token_console_get(srv_db *db, const uint8_t hash[32], int *console,
                                     uint8_t csrf_hash[32], int64_t *last_seen, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_TOKEN_CONSOLE_GET, err);
+    srv_stmt *s = stmt(db, S_TOKEN_CONSOLE_GET, err);
     int rc;
     *console = 0;
     *last_seen = 0;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 32) {
+    srv_bind_blob(s, 1, hash, 32);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW && srv_col_bytes(s, 0) == 32) {
         *console = 1;
-        memcpy(csrf_hash, sqlite3_column_blob(s, 0), 32);
-        *last_seen = sqlite3_column_int64(s, 1);
+        memcpy(csrf_hash, srv_col_blob(s, 0), 32);
+        *last_seen = srv_col_int64(s, 1);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "access token");
+    srv_reset(s);
+    return rc == SRV_DB_ROW || rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "access token");
 }

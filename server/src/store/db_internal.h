@@ -5,9 +5,8 @@
 #ifndef SRV_DB_INTERNAL_H
 #define SRV_DB_INTERNAL_H
 
-#include <sqlite3.h>
-
 #include "db.h"
+#include "sql.h"
 
 /* Each family of queries owns a range of slots: policy_db.c from 0, identity_db.c from
  * SRV_DB_SLOT_IDENTITY, ca_db.c from SRV_DB_SLOT_CA, key_db.c from
@@ -21,7 +20,8 @@
 #define SRV_DB_SLOT_USAGE       88
 #define SRV_DB_SLOT_PROJECT     100
 #define SRV_DB_SLOT_CONSOLE     120
-#define SRV_DB_EXT_SLOTS        140
+#define SRV_DB_SLOT_TX          140 /* conn.c: transaction control */
+#define SRV_DB_EXT_SLOTS        150
 
 typedef enum {
     Q_USER_INSERT,
@@ -79,7 +79,9 @@ typedef enum {
 } query_id;
 
 /* The prepared statement of a db.c query (prepared on first use), reset, bindings cleared. */
-sqlite3_stmt *srv_db_stmt(srv_db *db, query_id q, srv_error *err);
+srv_stmt *srv_db_stmt(srv_db *db, query_id q, srv_error *err);
+/* conn.c's cache behind srv_db_stmt. */
+srv_stmt *srv_db_stmt_sql(srv_db *db, query_id q, const char *sql, srv_error *err);
 /* Copies a text column (NULL reads as ""), truncating to len. */
 void srv_db_copy_text(char *dst, size_t len, const unsigned char *src);
 srv_user_kind srv_db_kind_parse(const unsigned char *text);
@@ -87,9 +89,9 @@ srv_user_kind srv_db_kind_parse(const unsigned char *text);
 long long srv_db_last_rowid(srv_db *db);
 
 /* The statement for slot (prepared from sql on first use), reset and with bindings cleared. */
-sqlite3_stmt *srv_db_stmt_ext(srv_db *db, int slot, const char *sql, srv_error *err);
+srv_stmt *srv_db_stmt_ext(srv_db *db, int slot, const char *sql, srv_error *err);
 /* Runs a statement that returns no rows; a constraint violation is SRV_E_EXISTS. */
-srv_status srv_db_step_done(srv_db *db, sqlite3_stmt *s, srv_error *err, const char *what);
+srv_status srv_db_step_done(srv_db *db, srv_stmt *s, srv_error *err, const char *what);
 srv_status srv_db_fail(srv_db *db, srv_error *err, const char *what);
 /* Rows changed by the last statement. */
 int srv_db_changes(srv_db *db);

@@ -66,65 +66,65 @@ static const char *const sql[S_COUNT] = {
     [S_TOKEN_SOURCE] = "UPDATE access_tokens SET api_key_id = ?2, sa_kid = ?3 WHERE hash = ?1",
 };
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_IDENTITY + q, sql[q], err);
 }
 
-static void copy_column(char *dst, size_t len, sqlite3_stmt *s, int col)
+static void copy_column(char *dst, size_t len, srv_stmt *s, int col)
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
+    const unsigned char *t = srv_col_text(s, col);
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
-static void identity_row(sqlite3_stmt *s, srv_identity *out)
+static void identity_row(srv_stmt *s, srv_identity *out)
 {
-    const unsigned char *kind = sqlite3_column_text(s, 4);
+    const unsigned char *kind = srv_col_text(s, 4);
     memset(out, 0, sizeof(*out));
-    out->user.id = sqlite3_column_int64(s, 0);
+    out->user.id = srv_col_int64(s, 0);
     copy_column(out->user.name, sizeof(out->user.name), s, 1);
-    srv_role_parse((const char *)sqlite3_column_text(s, 2), &out->user.role);
-    out->user.disabled = sqlite3_column_int(s, 3);
+    srv_role_parse((const char *)srv_col_text(s, 2), &out->user.role);
+    out->user.disabled = srv_col_int(s, 3);
     out->user.kind =
         kind && !strcmp((const char *)kind, "service") ? SRV_KIND_SERVICE : SRV_KIND_USER;
-    out->created_at = sqlite3_column_int64(s, 5);
-    out->deleted_at = sqlite3_column_int64(s, 6);
+    out->created_at = srv_col_int64(s, 5);
+    out->deleted_at = srv_col_int64(s, 6);
 }
 
 srv_status srv_db_identities_list(srv_db *db, srv_user_kind kind, int include_deleted,
                                   srv_identity_cb cb, void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_IDS_LIST, err);
+    srv_stmt *s = stmt(db, S_IDS_LIST, err);
     srv_identity id;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, kind == SRV_KIND_SERVICE ? "service" : "user", -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, include_deleted ? 1 : 0);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    srv_bind_text(s, 1, kind == SRV_KIND_SERVICE ? "service" : "user", -1);
+    srv_bind_int(s, 2, include_deleted ? 1 : 0);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         identity_row(s, &id);
         cb(&id, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "identities list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "identities list");
 }
 
 srv_status srv_db_identity_get(srv_db *db, const char *name, srv_identity *out, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_ID_GET, err);
+    srv_stmt *s = stmt(db, S_ID_GET, err);
     srv_status st = SRV_OK;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    srv_bind_text(s, 1, name, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
         identity_row(s, out);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SRV_DB_DONE)
         st = srv_fail(err, SRV_E_USER_NOT_FOUND, "no user or service account named \"%s\"", name);
     else
         st = srv_db_fail(db, err, "identity lookup");
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
@@ -132,17 +132,17 @@ srv_status srv_db_identity_get(srv_db *db, const char *name, srv_identity *out, 
 static srv_status run_change(srv_db *db, int q, int64_t id, const char *text, int64_t now,
                              int64_t *changed, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, q, err);
+    srv_stmt *s = stmt(db, q, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, id);
+    srv_bind_int64(s, 1, id);
     if (text)
-        sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+        srv_bind_text(s, 2, text, -1);
     else
-        sqlite3_bind_null(s, 2);
-    if (sqlite3_bind_parameter_count(s) >= 3)
-        sqlite3_bind_int64(s, 3, now);
+        srv_bind_null(s, 2);
+    if (srv_stmt_param_count(s) >= 3)
+        srv_bind_int64(s, 3, now);
     st = srv_db_step_done(db, s, err, "identity change");
     if (st == SRV_OK && changed)
         *changed = srv_db_changes(db);
@@ -151,31 +151,31 @@ static srv_status run_change(srv_db *db, int q, int64_t id, const char *text, in
 
 srv_status srv_db_identity_set_disabled(srv_db *db, int64_t user_id, int disabled, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_ID_SET_DISABLED, err);
+    srv_stmt *s = stmt(db, S_ID_SET_DISABLED, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_int(s, 2, disabled ? 1 : 0);
+    srv_bind_int64(s, 1, user_id);
+    srv_bind_int(s, 2, disabled ? 1 : 0);
     return srv_db_step_done(db, s, err, "identity state");
 }
 
 srv_status srv_db_identity_mark_deleted(srv_db *db, int64_t user_id, int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_ID_DELETE, err);
+    srv_stmt *s = stmt(db, S_ID_DELETE, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, now);
+    srv_bind_int64(s, 1, user_id);
+    srv_bind_int64(s, 2, now);
     return srv_db_step_done(db, s, err, "identity delete");
 }
 
 srv_status srv_db_identity_drop_grants(srv_db *db, int64_t user_id, int64_t *count, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_ID_DROP_GRANTS, err);
+    srv_stmt *s = stmt(db, S_ID_DROP_GRANTS, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
+    srv_bind_int64(s, 1, user_id);
     st = srv_db_step_done(db, s, err, "grants");
     if (st == SRV_OK)
         *count = srv_db_changes(db);
@@ -185,44 +185,44 @@ srv_status srv_db_identity_drop_grants(srv_db *db, int64_t user_id, int64_t *cou
 srv_status srv_db_apikeys_list(srv_db *db, int64_t user_id, srv_apikey_cb cb, void *ctx,
                                srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_APIKEYS_LIST, err);
+    srv_stmt *s = stmt(db, S_APIKEYS_LIST, err);
     srv_apikey_info k;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    srv_bind_int64(s, 1, user_id);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         memset(&k, 0, sizeof(k));
-        k.id = sqlite3_column_int64(s, 0);
+        k.id = srv_col_int64(s, 0);
         copy_column(k.prefix, sizeof(k.prefix), s, 1);
-        k.created_at = sqlite3_column_int64(s, 2);
-        k.last_used_at = sqlite3_column_int64(s, 3);
-        k.revoked = sqlite3_column_int(s, 4);
-        k.revoked_at = sqlite3_column_int64(s, 5);
+        k.created_at = srv_col_int64(s, 2);
+        k.last_used_at = srv_col_int64(s, 3);
+        k.revoked = srv_col_int(s, 4);
+        k.revoked_at = srv_col_int64(s, 5);
         cb(&k, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "api key list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "api key list");
 }
 
 srv_status srv_db_apikey_active_id(srv_db *db, int64_t user_id, const char *prefix, int64_t *id,
                                    srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_APIKEY_ACTIVE, err);
+    srv_stmt *s = stmt(db, S_APIKEY_ACTIVE, err);
     srv_status st = SRV_OK;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(s, 0);
-    else if (rc == SQLITE_DONE)
+    srv_bind_int64(s, 1, user_id);
+    srv_bind_text(s, 2, prefix, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
+        *id = srv_col_int64(s, 0);
+    else if (rc == SRV_DB_DONE)
         st = srv_fail(err, SRV_E_NOT_FOUND, "no unrevoked API key with prefix %s", prefix);
     else
         st = srv_db_fail(db, err, "api key lookup");
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
@@ -245,33 +245,33 @@ srv_status srv_db_apikeys_revoke(srv_db *db, int64_t user_id, const char *prefix
 
 srv_status srv_db_apikey_touch(srv_db *db, int64_t id, int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_APIKEY_TOUCH, err);
+    srv_stmt *s = stmt(db, S_APIKEY_TOUCH, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, now);
+    srv_bind_int64(s, 1, id);
+    srv_bind_int64(s, 2, now);
     return srv_db_step_done(db, s, err, "api key use");
 }
 
 srv_status srv_db_sakeys_list(srv_db *db, int64_t user_id, srv_sakey_cb cb, void *ctx,
                               srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_SAKEYS_LIST, err);
+    srv_stmt *s = stmt(db, S_SAKEYS_LIST, err);
     srv_sakey_info k;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    srv_bind_int64(s, 1, user_id);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         memset(&k, 0, sizeof(k));
         copy_column(k.kid, sizeof(k.kid), s, 0);
-        k.created_at = sqlite3_column_int64(s, 1);
-        k.revoked_at = sqlite3_column_int64(s, 2);
-        k.last_used_at = sqlite3_column_int64(s, 3);
+        k.created_at = srv_col_int64(s, 1);
+        k.revoked_at = srv_col_int64(s, 2);
+        k.last_used_at = srv_col_int64(s, 3);
         cb(&k, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "enrolled key list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "enrolled key list");
 }
 
 srv_status srv_db_sakeys_revoke(srv_db *db, int64_t user_id, const char *kid, int64_t now,
@@ -301,17 +301,17 @@ srv_status srv_db_sakey_use(srv_db *db, int64_t user_id, const char *kid, int64_
 srv_status srv_db_token_set_source(srv_db *db, const uint8_t hash[32], int64_t api_key_id,
                                    const char *kid, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_TOKEN_SOURCE, err);
+    srv_stmt *s = stmt(db, S_TOKEN_SOURCE, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+    srv_bind_blob(s, 1, hash, 32);
     if (api_key_id)
-        sqlite3_bind_int64(s, 2, api_key_id);
+        srv_bind_int64(s, 2, api_key_id);
     else
-        sqlite3_bind_null(s, 2);
+        srv_bind_null(s, 2);
     if (kid)
-        sqlite3_bind_text(s, 3, kid, -1, SQLITE_STATIC);
+        srv_bind_text(s, 3, kid, -1);
     else
-        sqlite3_bind_null(s, 3);
+        srv_bind_null(s, 3);
     return srv_db_step_done(db, s, err, "token source");
 }

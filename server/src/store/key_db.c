@@ -48,159 +48,159 @@ static const char *const sql[S_COUNT] = {
                          " AND version = ?2 AND retired_at IS NULL",
 };
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_KEY + q, sql[q], err);
 }
 
 srv_status srv_db_key_state(srv_db *db, int64_t key_id, srv_key_state *out, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_STATE, err);
+    srv_stmt *s = stmt(db, S_STATE, err);
     srv_status st = SRV_OK;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
     memset(out, 0, sizeof(*out));
-    sqlite3_bind_int64(s, 1, key_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *reason = sqlite3_column_text(s, 1);
-        out->disabled = sqlite3_column_int(s, 0);
+    srv_bind_int64(s, 1, key_id);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW) {
+        const unsigned char *reason = srv_col_text(s, 1);
+        out->disabled = srv_col_int(s, 0);
         snprintf(out->reason, sizeof(out->reason), "%s", reason ? (const char *)reason : "");
-        out->has_cert = sqlite3_column_int(s, 2);
-        out->cert_not_after = sqlite3_column_int64(s, 3);
-        out->cert_revoked_at = sqlite3_column_int64(s, 4);
-        out->signatures_total = sqlite3_column_int64(s, 5);
-        out->usage_limit = sqlite3_column_int64(s, 6);
-    } else if (rc == SQLITE_DONE) {
+        out->has_cert = srv_col_int(s, 2);
+        out->cert_not_after = srv_col_int64(s, 3);
+        out->cert_revoked_at = srv_col_int64(s, 4);
+        out->signatures_total = srv_col_int64(s, 5);
+        out->usage_limit = srv_col_int64(s, 6);
+    } else if (rc == SRV_DB_DONE) {
         st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "the key no longer exists");
     } else {
         st = srv_db_fail(db, err, "key state");
     }
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_key_set_state(srv_db *db, int64_t key_id, int disabled, const char *reason,
                                 int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_SET_STATE, err);
+    srv_stmt *s = stmt(db, S_SET_STATE, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int(s, 2, disabled ? 1 : 0);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int(s, 2, disabled ? 1 : 0);
     if (disabled && reason)
-        sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+        srv_bind_text(s, 3, reason, -1);
     else
-        sqlite3_bind_null(s, 3);
-    sqlite3_bind_int64(s, 4, now);
+        srv_bind_null(s, 3);
+    srv_bind_int64(s, 4, now);
     return srv_db_step_done(db, s, err, "key state");
 }
 
 srv_status srv_db_cert_mark_revoked(srv_db *db, int64_t key_id, int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_CERT_REVOKED, err);
+    srv_stmt *s = stmt(db, S_CERT_REVOKED, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int64(s, 2, now);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 2, now);
     return srv_db_step_done(db, s, err, "certificate revocation");
 }
 
 srv_status srv_db_signatures_since(srv_db *db, const char *key_name, const char *since, long limit,
                                    srv_signature_cb cb, void *ctx, int *more, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_SIGNED_SINCE, err);
+    srv_stmt *s = stmt(db, S_SIGNED_SINCE, err);
     srv_signature_row row;
     long n = 0;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
     *more = 0;
-    sqlite3_bind_text(s, 1, key_name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit + 1);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    srv_bind_text(s, 1, key_name, -1);
+    srv_bind_text(s, 2, since, -1);
+    srv_bind_int64(s, 3, (int64_t)limit + 1);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         if (n++ == limit) {
             *more = 1;
             continue;
         }
-        row.seq = sqlite3_column_int64(s, 0);
-        row.time = (const char *)sqlite3_column_text(s, 1);
-        row.actor = (const char *)sqlite3_column_text(s, 2);
-        row.record = (const char *)sqlite3_column_text(s, 3);
+        row.seq = srv_col_int64(s, 0);
+        row.time = (const char *)srv_col_text(s, 1);
+        row.actor = (const char *)srv_col_text(s, 2);
+        row.record = (const char *)srv_col_text(s, 3);
         cb(&row, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "signatures since");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "signatures since");
 }
 
 srv_status srv_db_key_rotate(srv_db *db, int64_t key_id, const uint8_t *old_ckaid,
                              const uint8_t *ckaid, const uint8_t *spki, size_t spki_len,
                              int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_VERSION_KEEP, err);
+    srv_stmt *s = stmt(db, S_VERSION_KEEP, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int64(s, 2, now);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 2, now);
     if ((st = srv_db_step_done(db, s, err, "key version")) != SRV_OK)
         return st;
     if (!(s = stmt(db, S_KEY_REPLACE, err)))
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_blob(s, 2, ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 3, spki, (int)spki_len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, now);
-    sqlite3_bind_blob(s, 5, old_ckaid, SRV_CKAID_LEN, SQLITE_STATIC);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_blob(s, 2, ckaid, SRV_CKAID_LEN);
+    srv_bind_blob(s, 3, spki, (int)spki_len);
+    srv_bind_int64(s, 4, now);
+    srv_bind_blob(s, 5, old_ckaid, SRV_CKAID_LEN);
     if ((st = srv_db_step_done(db, s, err, "key rotation")) != SRV_OK)
         return st;
     if (srv_db_changes(db) != 1)
         return srv_fail(err, SRV_E_EXISTS, "the key was rotated meanwhile; try again");
     if (!(s = stmt(db, S_CERT_DROP, err)))
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 1, key_id);
     return srv_db_step_done(db, s, err, "certificate");
 }
 
 srv_status srv_db_key_versions(srv_db *db, int64_t key_id, int64_t version, srv_key_version_cb cb,
                                void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_VERSIONS, err);
+    srv_stmt *s = stmt(db, S_VERSIONS, err);
     srv_key_version v;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int64(s, 2, version);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 2, version);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         memset(&v, 0, sizeof(v));
-        v.version = sqlite3_column_int64(s, 0);
-        if (sqlite3_column_bytes(s, 1) == SRV_CKAID_LEN)
-            memcpy(v.ckaid, sqlite3_column_blob(s, 1), SRV_CKAID_LEN);
-        v.cert_der = sqlite3_column_blob(s, 2);
-        v.cert_der_len = (size_t)sqlite3_column_bytes(s, 2);
-        v.cert_not_after = sqlite3_column_int64(s, 3);
-        v.created_at = sqlite3_column_int64(s, 4);
-        v.rotated_at = sqlite3_column_int64(s, 5);
-        v.retired_at = sqlite3_column_int64(s, 6);
+        v.version = srv_col_int64(s, 0);
+        if (srv_col_bytes(s, 1) == SRV_CKAID_LEN)
+            memcpy(v.ckaid, srv_col_blob(s, 1), SRV_CKAID_LEN);
+        v.cert_der = srv_col_blob(s, 2);
+        v.cert_der_len = (size_t)srv_col_bytes(s, 2);
+        v.cert_not_after = srv_col_int64(s, 3);
+        v.created_at = srv_col_int64(s, 4);
+        v.rotated_at = srv_col_int64(s, 5);
+        v.retired_at = srv_col_int64(s, 6);
         cb(&v, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "key versions");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "key versions");
 }
 
 srv_status srv_db_key_version_retire(srv_db *db, int64_t key_id, int64_t version, int64_t now,
                                      srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_VERSION_RETIRE, err);
+    srv_stmt *s = stmt(db, S_VERSION_RETIRE, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int64(s, 2, version);
-    sqlite3_bind_int64(s, 3, now);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 2, version);
+    srv_bind_int64(s, 3, now);
     if ((st = srv_db_step_done(db, s, err, "key version")) != SRV_OK)
         return st;
     if (srv_db_changes(db) != 1)

@@ -90,14 +90,14 @@ static const char *const sql[S_COUNT] = {
                      " ORDER BY time, approver",
 };
 
-static sqlite3_stmt *st_get(srv_db *db, int q, srv_error *err)
+static srv_stmt *st_get(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, q, sql[q], err);
 }
 
-static char *dup_col(sqlite3_stmt *s, int col)
+static char *dup_col(srv_stmt *s, int col)
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
+    const unsigned char *t = srv_col_text(s, col);
     return t ? strdup((const char *)t) : NULL;
 }
 
@@ -106,29 +106,29 @@ static char *dup_col(sqlite3_stmt *s, int col)
 static srv_status history(srv_db *db, const char *name, int64_t version, const char *doc,
                           srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_POLICY_HISTORY, err);
+    srv_stmt *s = st_get(db, S_POLICY_HISTORY, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, version);
+    srv_bind_text(s, 1, name, -1);
+    srv_bind_int64(s, 2, version);
     if (doc)
-        sqlite3_bind_text(s, 3, doc, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, srv_now());
+        srv_bind_text(s, 3, doc, -1);
+    srv_bind_int64(s, 4, srv_now());
     return srv_db_step_done(db, s, err, "policy history");
 }
 
 /* Versions keep counting across a delete and re-create, so a version names one text. */
 static srv_status last_version(srv_db *db, const char *name, int64_t *out, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_POLICY_LAST_VERSION, err);
+    srv_stmt *s = st_get(db, S_POLICY_LAST_VERSION, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? SRV_OK : srv_db_fail(db, err, "policy version");
+    srv_bind_text(s, 1, name, -1);
+    rc = srv_step(s);
+    *out = rc == SRV_DB_ROW ? srv_col_int64(s, 0) : 0;
+    srv_reset(s);
+    return rc == SRV_DB_ROW ? SRV_OK : srv_db_fail(db, err, "policy version");
 }
 
 srv_status srv_db_policy_put(srv_db *db, const char *name, const char *doc, srv_put_mode mode,
@@ -137,7 +137,7 @@ srv_status srv_db_policy_put(srv_db *db, const char *name, const char *doc, srv_
     char *old = NULL;
     int64_t cur = 0, last = 0;
     srv_status st = srv_db_policy_get(db, name, &old, &cur, err);
-    sqlite3_stmt *s;
+    srv_stmt *s;
     int exists = st == SRV_OK;
 
     free(old);
@@ -152,10 +152,10 @@ srv_status srv_db_policy_put(srv_db *db, const char *name, const char *doc, srv_
     s = st_get(db, exists ? S_POLICY_UPDATE : S_POLICY_INSERT, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, last + 1);
-    sqlite3_bind_text(s, 3, doc, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, srv_now());
+    srv_bind_text(s, 1, name, -1);
+    srv_bind_int64(s, 2, last + 1);
+    srv_bind_text(s, 3, doc, -1);
+    srv_bind_int64(s, 4, srv_now());
     if ((st = srv_db_step_done(db, s, err, "policy")) != SRV_OK ||
         (st = history(db, name, last + 1, doc, err)) != SRV_OK)
         return st;
@@ -167,36 +167,36 @@ srv_status srv_db_policy_put(srv_db *db, const char *name, const char *doc, srv_
 srv_status srv_db_policy_get(srv_db *db, const char *name, char **doc, int64_t *version,
                              srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_POLICY_GET, err);
+    srv_stmt *s = st_get(db, S_POLICY_GET, err);
     srv_status st = SRV_OK;
     int rc;
     *doc = NULL;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    srv_bind_text(s, 1, name, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW) {
         if (!(*doc = dup_col(s, 0)))
             st = srv_fail(err, SRV_E_NOMEM, "out of memory");
         if (version)
-            *version = sqlite3_column_int64(s, 1);
-    } else if (rc == SQLITE_DONE) {
+            *version = srv_col_int64(s, 1);
+    } else if (rc == SRV_DB_DONE) {
         st = srv_fail(err, SRV_E_NOT_FOUND, "no policy named \"%s\"", name);
     } else {
         st = srv_db_fail(db, err, "policy lookup");
     }
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_policy_delete(srv_db *db, const char *name, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_POLICY_DELETE, err);
+    srv_stmt *s = st_get(db, S_POLICY_DELETE, err);
     int64_t last = 0;
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    srv_bind_text(s, 1, name, -1);
     if ((st = srv_db_step_done(db, s, err, "policy delete")) != SRV_OK)
         return st;
     if (srv_db_changes(db) == 0)
@@ -208,17 +208,17 @@ srv_status srv_db_policy_delete(srv_db *db, const char *name, srv_error *err)
 
 srv_status srv_db_policies_list(srv_db *db, srv_policy_cb cb, void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_POLICIES_LIST, err);
+    srv_stmt *s = st_get(db, S_POLICIES_LIST, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *name = sqlite3_column_text(s, 0), *doc = sqlite3_column_text(s, 2);
-        cb(name ? (const char *)name : "", sqlite3_column_int64(s, 1),
-           doc ? (const char *)doc : "{}", sqlite3_column_int64(s, 3), ctx);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
+        const unsigned char *name = srv_col_text(s, 0), *doc = srv_col_text(s, 2);
+        cb(name ? (const char *)name : "", srv_col_int64(s, 1), doc ? (const char *)doc : "{}",
+           srv_col_int64(s, 3), ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "policies list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "policies list");
 }
 
 /* ---- groups ------------------------------------------------------------------------------- */
@@ -229,14 +229,14 @@ srv_status srv_db_group_put(srv_db *db, const char *kind, const char *name, cons
     int q = mode == SRV_PUT_CREATE   ? S_GROUP_INSERT
             : mode == SRV_PUT_UPDATE ? S_GROUP_UPDATE
                                      : S_GROUP_UPSERT;
-    sqlite3_stmt *s = st_get(db, q, err);
+    srv_stmt *s = st_get(db, q, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, members, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, srv_now());
+    srv_bind_text(s, 1, kind, -1);
+    srv_bind_text(s, 2, name, -1);
+    srv_bind_text(s, 3, members, -1);
+    srv_bind_int64(s, 4, srv_now());
     st = srv_db_step_done(db, s, err, "group");
     if (st == SRV_E_EXISTS)
         return srv_fail(err, SRV_E_EXISTS, "a %s group named \"%s\" exists", kind, name);
@@ -247,12 +247,12 @@ srv_status srv_db_group_put(srv_db *db, const char *kind, const char *name, cons
 
 srv_status srv_db_group_delete(srv_db *db, const char *kind, const char *name, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_GROUP_DELETE, err);
+    srv_stmt *s = st_get(db, S_GROUP_DELETE, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    srv_bind_text(s, 1, kind, -1);
+    srv_bind_text(s, 2, name, -1);
     st = srv_db_step_done(db, s, err, "group delete");
     if (st == SRV_OK && srv_db_changes(db) == 0)
         return srv_fail(err, SRV_E_NOT_FOUND, "no %s group named \"%s\"", kind, name);
@@ -262,18 +262,17 @@ srv_status srv_db_group_delete(srv_db *db, const char *kind, const char *name, s
 srv_status srv_db_groups_list(srv_db *db, const char *kind, srv_group_cb cb, void *ctx,
                               srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_GROUPS_LIST, err);
+    srv_stmt *s = st_get(db, S_GROUPS_LIST, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *name = sqlite3_column_text(s, 0), *m = sqlite3_column_text(s, 1);
-        cb(name ? (const char *)name : "", m ? (const char *)m : "[]", sqlite3_column_int64(s, 2),
-           ctx);
+    srv_bind_text(s, 1, kind, -1);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
+        const unsigned char *name = srv_col_text(s, 0), *m = srv_col_text(s, 1);
+        cb(name ? (const char *)name : "", m ? (const char *)m : "[]", srv_col_int64(s, 2), ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "groups list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "groups list");
 }
 
 /* ---- usage -------------------------------------------------------------------------------- */
@@ -281,13 +280,13 @@ srv_status srv_db_groups_list(srv_db *db, const char *kind, srv_group_cb cb, voi
 srv_status srv_db_usage_add(srv_db *db, int64_t user_id, int64_t key_id, int64_t time,
                             long long count, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_USAGE_ADD, err);
+    srv_stmt *s = st_get(db, S_USAGE_ADD, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, time);
-    sqlite3_bind_int64(s, 2, user_id);
-    sqlite3_bind_int64(s, 3, key_id);
-    sqlite3_bind_int64(s, 4, count);
+    srv_bind_int64(s, 1, time);
+    srv_bind_int64(s, 2, user_id);
+    srv_bind_int64(s, 3, key_id);
+    srv_bind_int64(s, 4, count);
     return srv_db_step_done(db, s, err, "usage");
 }
 
@@ -295,25 +294,25 @@ srv_status srv_db_usage_count(srv_db *db, int64_t user_id, int64_t key_id, int64
                               long long *out, srv_error *err)
 {
     int q = user_id && key_id ? S_USAGE_BOTH : user_id ? S_USAGE_USER : S_USAGE_KEY;
-    sqlite3_stmt *s = st_get(db, q, err);
+    srv_stmt *s = st_get(db, q, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, key_id);
-    sqlite3_bind_int64(s, 3, since);
-    rc = sqlite3_step(s);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? SRV_OK : srv_db_fail(db, err, "usage count");
+    srv_bind_int64(s, 1, user_id);
+    srv_bind_int64(s, 2, key_id);
+    srv_bind_int64(s, 3, since);
+    rc = srv_step(s);
+    *out = rc == SRV_DB_ROW ? srv_col_int64(s, 0) : 0;
+    srv_reset(s);
+    return rc == SRV_DB_ROW ? SRV_OK : srv_db_fail(db, err, "usage count");
 }
 
 srv_status srv_db_usage_purge(srv_db *db, int64_t before, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_USAGE_PURGE, err);
+    srv_stmt *s = st_get(db, S_USAGE_PURGE, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, before);
+    srv_bind_int64(s, 1, before);
     return srv_db_step_done(db, s, err, "usage purge");
 }
 
@@ -329,45 +328,43 @@ void srv_approval_clear(srv_approval *a)
 
 srv_status srv_db_approval_insert(srv_db *db, const srv_approval *a, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_APPROVAL_INSERT, err);
+    srv_stmt *s = st_get(db, S_APPROVAL_INSERT, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, a->user_id);
-    sqlite3_bind_int64(s, 3, a->key_id);
-    sqlite3_bind_text(s, 4, a->rule, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, a->request, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, a->required);
-    sqlite3_bind_text(s, 7, a->approvers, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 8, a->created_at);
-    sqlite3_bind_int64(s, 9, a->expires_at);
+    srv_bind_text(s, 1, a->id, -1);
+    srv_bind_int64(s, 2, a->user_id);
+    srv_bind_int64(s, 3, a->key_id);
+    srv_bind_text(s, 4, a->rule, -1);
+    srv_bind_text(s, 5, a->request, -1);
+    srv_bind_int64(s, 6, a->required);
+    srv_bind_text(s, 7, a->approvers, -1);
+    srv_bind_int64(s, 8, a->created_at);
+    srv_bind_int64(s, 9, a->expires_at);
     if (a->machine[0])
-        sqlite3_bind_text(s, 10, a->machine, -1, SQLITE_STATIC);
+        srv_bind_text(s, 10, a->machine, -1);
     else
-        sqlite3_bind_null(s, 10);
+        srv_bind_null(s, 10);
     return srv_db_step_done(db, s, err, "approval request");
 }
 
-static srv_status approval_row(sqlite3_stmt *s, srv_approval *a, srv_error *err)
+static srv_status approval_row(srv_stmt *s, srv_approval *a, srv_error *err)
 {
     const unsigned char *t;
     memset(a, 0, sizeof(*a));
-    snprintf(a->id, sizeof(a->id), "%s", (t = sqlite3_column_text(s, 0)) ? (const char *)t : "");
-    a->user_id = sqlite3_column_int64(s, 1);
-    a->key_id = sqlite3_column_int64(s, 2);
-    snprintf(a->rule, sizeof(a->rule), "%s",
-             (t = sqlite3_column_text(s, 3)) ? (const char *)t : "");
+    snprintf(a->id, sizeof(a->id), "%s", (t = srv_col_text(s, 0)) ? (const char *)t : "");
+    a->user_id = srv_col_int64(s, 1);
+    a->key_id = srv_col_int64(s, 2);
+    snprintf(a->rule, sizeof(a->rule), "%s", (t = srv_col_text(s, 3)) ? (const char *)t : "");
     a->request = dup_col(s, 4);
-    a->required = sqlite3_column_int64(s, 5);
+    a->required = srv_col_int64(s, 5);
     a->approvers = dup_col(s, 6);
-    snprintf(a->status, sizeof(a->status), "%s",
-             (t = sqlite3_column_text(s, 7)) ? (const char *)t : "");
-    a->created_at = sqlite3_column_int64(s, 8);
-    a->expires_at = sqlite3_column_int64(s, 9);
-    a->decided_at = sqlite3_column_int64(s, 10);
+    snprintf(a->status, sizeof(a->status), "%s", (t = srv_col_text(s, 7)) ? (const char *)t : "");
+    a->created_at = srv_col_int64(s, 8);
+    a->expires_at = srv_col_int64(s, 9);
+    a->decided_at = srv_col_int64(s, 10);
     a->response = dup_col(s, 11);
     snprintf(a->machine, sizeof(a->machine), "%s",
-             (t = sqlite3_column_text(s, 12)) ? (const char *)t : "");
+             (t = srv_col_text(s, 12)) ? (const char *)t : "");
     if (!a->request || !a->approvers) {
         srv_approval_clear(a);
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
@@ -377,123 +374,121 @@ static srv_status approval_row(sqlite3_stmt *s, srv_approval *a, srv_error *err)
 
 srv_status srv_db_approval_get(srv_db *db, const char *id, srv_approval *out, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_APPROVAL_GET, err);
+    srv_stmt *s = st_get(db, S_APPROVAL_GET, err);
     srv_status st;
     int rc;
     memset(out, 0, sizeof(*out));
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    srv_bind_text(s, 1, id, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
         st = approval_row(s, out, err);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SRV_DB_DONE)
         st = srv_fail(err, SRV_E_NOT_FOUND, "no approval request \"%s\"", id);
     else
         st = srv_db_fail(db, err, "approval lookup");
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_approval_set_status(srv_db *db, const char *id, const char *status,
                                       const char *response, int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_APPROVAL_STATUS, err);
+    srv_stmt *s = st_get(db, S_APPROVAL_STATUS, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+    srv_bind_text(s, 1, id, -1);
+    srv_bind_text(s, 2, status, -1);
     if (response)
-        sqlite3_bind_text(s, 3, response, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, now);
+        srv_bind_text(s, 3, response, -1);
+    srv_bind_int64(s, 4, now);
     return srv_db_step_done(db, s, err, "approval status");
 }
 
 /* Calls cb for every row of a bound approvals statement. */
-static srv_status approvals_each(srv_db *db, sqlite3_stmt *s, srv_approval_cb cb, void *ctx,
+static srv_status approvals_each(srv_db *db, srv_stmt *s, srv_approval_cb cb, void *ctx,
                                  srv_error *err)
 {
     srv_status st = SRV_OK;
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         srv_approval a;
         if ((st = approval_row(s, &a, err)) != SRV_OK)
             break;
         cb(&a, ctx);
         srv_approval_clear(&a);
     }
-    sqlite3_reset(s);
+    srv_reset(s);
     if (st != SRV_OK)
         return st;
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "approvals list");
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "approvals list");
 }
 
 srv_status srv_db_approvals_pending(srv_db *db, int64_t now, srv_approval_cb cb, void *ctx,
                                     srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_APPROVALS_PENDING, err);
+    srv_stmt *s = st_get(db, S_APPROVALS_PENDING, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, now);
+    srv_bind_int64(s, 1, now);
     return approvals_each(db, s, cb, ctx, err);
 }
 
 srv_status srv_db_vote_insert(srv_db *db, const char *id, const char *approver,
                               const char *decision, const char *reason, int64_t now, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_VOTE_INSERT, err);
+    srv_stmt *s = st_get(db, S_VOTE_INSERT, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, approver, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, decision, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, now);
+    srv_bind_text(s, 1, id, -1);
+    srv_bind_text(s, 2, approver, -1);
+    srv_bind_text(s, 3, decision, -1);
+    srv_bind_int64(s, 4, now);
     if (reason)
-        sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
+        srv_bind_text(s, 5, reason, -1);
     else
-        sqlite3_bind_null(s, 5);
+        srv_bind_null(s, 5);
     return srv_db_step_done(db, s, err, "approval vote");
 }
 
 srv_status srv_db_votes_list(srv_db *db, const char *id, srv_vote_cb cb, void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_VOTES_LIST, err);
+    srv_stmt *s = st_get(db, S_VOTES_LIST, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *who = sqlite3_column_text(s, 0), *dec = sqlite3_column_text(s, 1);
-        cb(who ? (const char *)who : "", dec ? (const char *)dec : "", sqlite3_column_int64(s, 2),
-           ctx);
+    srv_bind_text(s, 1, id, -1);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
+        const unsigned char *who = srv_col_text(s, 0), *dec = srv_col_text(s, 1);
+        cb(who ? (const char *)who : "", dec ? (const char *)dec : "", srv_col_int64(s, 2), ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "votes list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "votes list");
 }
 
 srv_status srv_db_policy_versions(srv_db *db, const char *name, long limit, srv_policy_cb cb,
                                   void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_POLICY_VERSIONS, err);
+    srv_stmt *s = st_get(db, S_POLICY_VERSIONS, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, limit);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        cb(name, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-           sqlite3_column_int64(s, 2), ctx);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "policy versions");
+    srv_bind_text(s, 1, name, -1);
+    srv_bind_int64(s, 2, limit);
+    while ((rc = srv_step(s)) == SRV_DB_ROW)
+        cb(name, srv_col_int64(s, 0), (const char *)srv_col_text(s, 1), srv_col_int64(s, 2), ctx);
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "policy versions");
 }
 
 srv_status srv_db_approvals_of_user(srv_db *db, int64_t user_id, long limit, srv_approval_cb cb,
                                     void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = st_get(db, S_APPROVALS_OF_USER, err);
+    srv_stmt *s = st_get(db, S_APPROVALS_OF_USER, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, limit);
+    srv_bind_int64(s, 1, user_id);
+    srv_bind_int64(s, 2, limit);
     return approvals_each(db, s, cb, ctx, err);
 }

@@ -92,39 +92,39 @@ int srv_project_role_parse(const char *name, srv_project_role *out)
     return 0;
 }
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_PROJECT + q, sql[q], err);
 }
 
-static void bind_user(sqlite3_stmt *s, int64_t user_id, const char *user_name)
+static void bind_user(srv_stmt *s, int64_t user_id, const char *user_name)
 {
-    sqlite3_bind_int64(s, 3, user_id);
-    sqlite3_bind_text(s, 4, user_name, -1, SQLITE_STATIC);
+    srv_bind_int64(s, 3, user_id);
+    srv_bind_text(s, 4, user_name, -1);
 }
 
-static void bind_member(sqlite3_stmt *s, int64_t user_id, const char *group)
+static void bind_member(srv_stmt *s, int64_t user_id, const char *group)
 {
     if (user_id > 0)
-        sqlite3_bind_int64(s, 3, user_id);
+        srv_bind_int64(s, 3, user_id);
     else
-        sqlite3_bind_null(s, 3);
+        srv_bind_null(s, 3);
     if (group)
-        sqlite3_bind_text(s, 4, group, -1, SQLITE_STATIC);
+        srv_bind_text(s, 4, group, -1);
     else
-        sqlite3_bind_null(s, 4);
+        srv_bind_null(s, 4);
 }
 
 srv_status srv_db_project_insert(srv_db *db, const char *name, const char *description, int64_t *id,
                                  srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_INSERT, err);
+    srv_stmt *s = stmt(db, S_INSERT, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, description ? description : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, srv_now());
+    srv_bind_text(s, 1, name, -1);
+    srv_bind_text(s, 2, description ? description : "", -1);
+    srv_bind_int64(s, 3, srv_now());
     st = srv_db_step_done(db, s, err, "project");
     if (st == SRV_E_EXISTS)
         return srv_fail(err, SRV_E_EXISTS, "a project named \"%s\" exists", name);
@@ -133,64 +133,64 @@ srv_status srv_db_project_insert(srv_db *db, const char *name, const char *descr
     return st;
 }
 
-static void project_from_row(sqlite3_stmt *s, srv_project *p)
+static void project_from_row(srv_stmt *s, srv_project *p)
 {
     memset(p, 0, sizeof(*p));
-    p->id = sqlite3_column_int64(s, 0);
-    srv_db_copy_text(p->name, sizeof(p->name), sqlite3_column_text(s, 1));
-    srv_db_copy_text(p->description, sizeof(p->description), sqlite3_column_text(s, 2));
-    p->created_at = sqlite3_column_int64(s, 3);
-    p->keys = sqlite3_column_int64(s, 4);
+    p->id = srv_col_int64(s, 0);
+    srv_db_copy_text(p->name, sizeof(p->name), srv_col_text(s, 1));
+    srv_db_copy_text(p->description, sizeof(p->description), srv_col_text(s, 2));
+    p->created_at = srv_col_int64(s, 3);
+    p->keys = srv_col_int64(s, 4);
 }
 
 srv_status srv_db_project_get(srv_db *db, const char *name, srv_project *out, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_GET, err);
+    srv_stmt *s = stmt(db, S_GET, err);
     srv_status st = SRV_OK;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    srv_bind_text(s, 1, name, -1);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW)
         project_from_row(s, out);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SRV_DB_DONE)
         st = srv_fail(err, SRV_E_PROJECT_NOT_FOUND, "no project named \"%s\"", name);
     else
         st = srv_db_fail(db, err, "project lookup");
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_projects_list(srv_db *db, int64_t member_id, const char *member_name,
                                 srv_project_cb cb, void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, member_id > 0 ? S_LIST_MEMBER : S_LIST, err);
+    srv_stmt *s = stmt(db, member_id > 0 ? S_LIST_MEMBER : S_LIST, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
     if (member_id > 0)
         bind_user(s, member_id, member_name);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         srv_project p;
         project_from_row(s, &p);
         cb(&p, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "projects list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "projects list");
 }
 
 srv_status srv_db_project_delete(srv_db *db, int64_t id, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_KEYS_IN, err);
+    srv_stmt *s = stmt(db, S_KEYS_IN, err);
     long long keys = -1;
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        keys = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+    srv_bind_int64(s, 1, id);
+    if (srv_step(s) == SRV_DB_ROW)
+        keys = srv_col_int64(s, 0);
+    srv_reset(s);
     if (keys < 0)
         return srv_db_fail(db, err, "project keys");
     if (keys > 0)
@@ -200,37 +200,37 @@ srv_status srv_db_project_delete(srv_db *db, int64_t id, srv_error *err)
                         keys);
     if (!(s = stmt(db, S_DELETE_MEMBERS, err)))
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, id);
+    srv_bind_int64(s, 1, id);
     if ((st = srv_db_step_done(db, s, err, "project members")) != SRV_OK)
         return st;
     if (!(s = stmt(db, S_DELETE, err)))
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, id);
+    srv_bind_int64(s, 1, id);
     return srv_db_step_done(db, s, err, "project");
 }
 
 srv_status srv_db_project_member_add(srv_db *db, int64_t project_id, srv_project_role role,
                                      int64_t user_id, const char *group, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_MEMBER_ADD, err);
+    srv_stmt *s = stmt(db, S_MEMBER_ADD, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, project_id);
-    sqlite3_bind_text(s, 2, srv_project_role_name(role), -1, SQLITE_STATIC);
+    srv_bind_int64(s, 1, project_id);
+    srv_bind_text(s, 2, srv_project_role_name(role), -1);
     bind_member(s, user_id, group);
-    sqlite3_bind_int64(s, 5, srv_now());
+    srv_bind_int64(s, 5, srv_now());
     return srv_db_step_done(db, s, err, "project member");
 }
 
 srv_status srv_db_project_member_remove(srv_db *db, int64_t project_id, srv_project_role role,
                                         int64_t user_id, const char *group, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_MEMBER_REMOVE, err);
+    srv_stmt *s = stmt(db, S_MEMBER_REMOVE, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, project_id);
-    sqlite3_bind_text(s, 2, srv_project_role_name(role), -1, SQLITE_STATIC);
+    srv_bind_int64(s, 1, project_id);
+    srv_bind_text(s, 2, srv_project_role_name(role), -1);
     bind_member(s, user_id, group);
     if ((st = srv_db_step_done(db, s, err, "project member")) != SRV_OK)
         return st;
@@ -243,39 +243,39 @@ srv_status srv_db_project_member_remove(srv_db *db, int64_t project_id, srv_proj
 srv_status srv_db_project_members_list(srv_db *db, int64_t project_id, srv_project_member_cb cb,
                                        void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_MEMBERS, err);
+    srv_stmt *s = stmt(db, S_MEMBERS, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, project_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    srv_bind_int64(s, 1, project_id);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         srv_project_member m;
         memset(&m, 0, sizeof(m));
-        if (!srv_project_role_parse((const char *)sqlite3_column_text(s, 0), &m.role))
+        if (!srv_project_role_parse((const char *)srv_col_text(s, 0), &m.role))
             continue;
-        m.user_id = sqlite3_column_int64(s, 1);
-        srv_db_copy_text(m.name, sizeof(m.name), sqlite3_column_text(s, 2));
+        m.user_id = srv_col_int64(s, 1);
+        srv_db_copy_text(m.name, sizeof(m.name), srv_col_text(s, 2));
         if (!m.user_id)
             m.kind = "group";
-        else if (srv_db_kind_parse(sqlite3_column_text(s, 3)) == SRV_KIND_SERVICE)
+        else if (srv_db_kind_parse(srv_col_text(s, 3)) == SRV_KIND_SERVICE)
             m.kind = "service_account";
         else
             m.kind = "user";
-        m.created_at = sqlite3_column_int64(s, 4);
+        m.created_at = srv_col_int64(s, 4);
         cb(&m, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "project members");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "project members");
 }
 
 srv_status srv_db_project_roles_drop_user(srv_db *db, int64_t user_id, int64_t *count,
                                           srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_DROP_USER, err);
+    srv_stmt *s = stmt(db, S_DROP_USER, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, user_id);
+    srv_bind_int64(s, 1, user_id);
     st = srv_db_step_done(db, s, err, "project roles");
     if (st == SRV_OK && count)
         *count = srv_db_changes(db);
@@ -285,73 +285,72 @@ srv_status srv_db_project_roles_drop_user(srv_db *db, int64_t user_id, int64_t *
 int srv_db_project_has_role(srv_db *db, int64_t project_id, srv_project_role role, int64_t user_id,
                             const char *user_name)
 {
-    sqlite3_stmt *s = stmt(db, S_HAS_ROLE, NULL);
+    srv_stmt *s = stmt(db, S_HAS_ROLE, NULL);
     int rc;
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, project_id);
-    sqlite3_bind_text(s, 2, srv_project_role_name(role), -1, SQLITE_STATIC);
+    srv_bind_int64(s, 1, project_id);
+    srv_bind_text(s, 2, srv_project_role_name(role), -1);
     bind_user(s, user_id, user_name);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    rc = srv_step(s);
+    srv_reset(s);
+    return rc == SRV_DB_ROW ? 1 : rc == SRV_DB_DONE ? 0 : -1;
 }
 
 srv_status srv_db_projects_with_role(srv_db *db, srv_project_role role, int64_t user_id,
                                      const char *user_name, srv_project_id_cb cb, void *ctx,
                                      srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_WITH_ROLE, err);
+    srv_stmt *s = stmt(db, S_WITH_ROLE, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_text(s, 2, srv_project_role_name(role), -1, SQLITE_STATIC);
+    srv_bind_text(s, 2, srv_project_role_name(role), -1);
     bind_user(s, user_id, user_name);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        cb(sqlite3_column_int64(s, 0), ctx);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "project roles");
+    while ((rc = srv_step(s)) == SRV_DB_ROW)
+        cb(srv_col_int64(s, 0), ctx);
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "project roles");
 }
 
 srv_status srv_db_key_set_project(srv_db *db, int64_t key_id, int64_t project_id, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_KEY_SET, err);
+    srv_stmt *s = stmt(db, S_KEY_SET, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 1, key_id);
     if (project_id > 0)
-        sqlite3_bind_int64(s, 2, project_id);
+        srv_bind_int64(s, 2, project_id);
     else
-        sqlite3_bind_null(s, 2);
+        srv_bind_null(s, 2);
     return srv_db_step_done(db, s, err, "key project");
 }
 
 srv_status srv_db_grants_list(srv_db *db, int64_t key_id, srv_grant_cb cb, void *ctx,
                               srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_GRANTS, err);
+    srv_stmt *s = stmt(db, S_GRANTS, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *kind = srv_db_kind_parse(sqlite3_column_text(s, 1)) == SRV_KIND_SERVICE
-                               ? "service_account"
-                               : "user";
-        cb((const char *)sqlite3_column_text(s, 0), kind, sqlite3_column_int64(s, 2), ctx);
+    srv_bind_int64(s, 1, key_id);
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
+        const char *kind =
+            srv_db_kind_parse(srv_col_text(s, 1)) == SRV_KIND_SERVICE ? "service_account" : "user";
+        cb((const char *)srv_col_text(s, 0), kind, srv_col_int64(s, 2), ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "grants list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "grants list");
 }
 
 srv_status srv_db_grant_delete(srv_db *db, int64_t key_id, int64_t user_id, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_GRANT_DELETE, err);
+    srv_stmt *s = stmt(db, S_GRANT_DELETE, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int64(s, 2, user_id);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 2, user_id);
     if ((st = srv_db_step_done(db, s, err, "grant")) != SRV_OK)
         return st;
     if (srv_db_changes(db) == 0)

@@ -29,7 +29,7 @@ static const char *const sql[S_COUNT] = {
                " ORDER BY u.day, k.name, s.name LIMIT ?5",
 };
 
-static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
+static srv_stmt *stmt(srv_db *db, int q, srv_error *err)
 {
     return srv_db_stmt_ext(db, SRV_DB_SLOT_USAGE + q, sql[q], err);
 }
@@ -37,49 +37,49 @@ static sqlite3_stmt *stmt(srv_db *db, int q, srv_error *err)
 srv_status srv_db_usage_record(srv_db *db, int64_t now, int64_t key_id, int64_t user_id,
                                long long signatures, long long denials, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_DAY_ADD, err);
+    srv_stmt *s = stmt(db, S_DAY_ADD, err);
     srv_status st;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, now / 86400);
-    sqlite3_bind_int64(s, 2, key_id);
-    sqlite3_bind_int64(s, 3, user_id);
-    sqlite3_bind_int64(s, 4, signatures);
-    sqlite3_bind_int64(s, 5, denials);
+    srv_bind_int64(s, 1, now / 86400);
+    srv_bind_int64(s, 2, key_id);
+    srv_bind_int64(s, 3, user_id);
+    srv_bind_int64(s, 4, signatures);
+    srv_bind_int64(s, 5, denials);
     if ((st = srv_db_step_done(db, s, err, "usage")) != SRV_OK)
         return st;
     if (!(s = stmt(db, S_HOUR_ADD, err)))
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, now / 3600);
-    sqlite3_bind_int64(s, 2, signatures);
-    sqlite3_bind_int64(s, 3, denials);
+    srv_bind_int64(s, 1, now / 3600);
+    srv_bind_int64(s, 2, signatures);
+    srv_bind_int64(s, 3, denials);
     return srv_db_step_done(db, s, err, "hourly usage");
 }
 
 srv_status srv_db_usage_hours(srv_db *db, int64_t from_hour, int64_t to_hour, srv_usage_hour_cb cb,
                               void *ctx, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_HOURS, err);
+    srv_stmt *s = stmt(db, S_HOURS, err);
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, from_hour);
-    sqlite3_bind_int64(s, 2, to_hour);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        cb(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), ctx);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "hourly usage");
+    srv_bind_int64(s, 1, from_hour);
+    srv_bind_int64(s, 2, to_hour);
+    while ((rc = srv_step(s)) == SRV_DB_ROW)
+        cb(srv_col_int64(s, 0), srv_col_int64(s, 1), srv_col_int64(s, 2), ctx);
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "hourly usage");
 }
 
 srv_status srv_db_key_total_add(srv_db *db, int64_t key_id, long long n, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_TOTAL_ADD, err);
+    srv_stmt *s = stmt(db, S_TOTAL_ADD, err);
     srv_status st;
     long long total = 0, limit = -1;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    sqlite3_bind_int64(s, 2, n);
+    srv_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 2, n);
     if ((st = srv_db_step_done(db, s, err, "key usage")) != SRV_OK)
         return st;
     if (srv_db_changes(db) == 1)
@@ -95,76 +95,76 @@ srv_status srv_db_key_total_add(srv_db *db, int64_t key_id, long long n, srv_err
 srv_status srv_db_key_usage(srv_db *db, int64_t key_id, long long *total, long long *limit,
                             srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_KEY_USAGE, err);
+    srv_stmt *s = stmt(db, S_KEY_USAGE, err);
     srv_status st = SRV_OK;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *total = sqlite3_column_int64(s, 0);
-        *limit = sqlite3_column_int64(s, 1);
-    } else if (rc == SQLITE_DONE) {
+    srv_bind_int64(s, 1, key_id);
+    rc = srv_step(s);
+    if (rc == SRV_DB_ROW) {
+        *total = srv_col_int64(s, 0);
+        *limit = srv_col_int64(s, 1);
+    } else if (rc == SRV_DB_DONE) {
         st = srv_fail(err, SRV_E_KEY_NOT_FOUND, "the key no longer exists");
     } else {
         st = srv_db_fail(db, err, "key usage");
     }
-    sqlite3_reset(s);
+    srv_reset(s);
     return st;
 }
 
 srv_status srv_db_key_set_limit(srv_db *db, int64_t key_id, long long limit, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_SET_LIMIT, err);
+    srv_stmt *s = stmt(db, S_SET_LIMIT, err);
     if (!s)
         return SRV_E_DATABASE;
-    sqlite3_bind_int64(s, 1, key_id);
+    srv_bind_int64(s, 1, key_id);
     if (limit >= 0)
-        sqlite3_bind_int64(s, 2, limit);
+        srv_bind_int64(s, 2, limit);
     else
-        sqlite3_bind_null(s, 2);
+        srv_bind_null(s, 2);
     return srv_db_step_done(db, s, err, "key usage limit");
 }
 
-static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+static void bind_opt(srv_stmt *s, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        srv_bind_text(s, i, v, -1);
     else
-        sqlite3_bind_null(s, i);
+        srv_bind_null(s, i);
 }
 
 srv_status srv_db_usage_list(srv_db *db, const srv_usage_filter *f, srv_usage_cb cb, void *ctx,
                              int *more, srv_error *err)
 {
-    sqlite3_stmt *s = stmt(db, S_LIST, err);
+    srv_stmt *s = stmt(db, S_LIST, err);
     srv_usage_row row;
     long n = 0;
     int rc;
     if (!s)
         return SRV_E_DATABASE;
     *more = 0;
-    sqlite3_bind_int64(s, 1, f->from_day);
-    sqlite3_bind_int64(s, 2, f->to_day);
+    srv_bind_int64(s, 1, f->from_day);
+    srv_bind_int64(s, 2, f->to_day);
     bind_opt(s, 3, f->key);
     bind_opt(s, 4, f->user);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)f->limit + 1);
+    srv_bind_int64(s, 5, (int64_t)f->limit + 1);
     bind_opt(s, 6, f->project);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = srv_step(s)) == SRV_DB_ROW) {
         if (n++ == f->limit) {
             *more = 1;
             continue;
         }
         memset(&row, 0, sizeof(row));
-        row.day = sqlite3_column_int64(s, 0);
-        row.key = (const char *)sqlite3_column_text(s, 1);
-        row.user = (const char *)sqlite3_column_text(s, 2);
-        row.signatures = sqlite3_column_int64(s, 3);
-        row.denials = sqlite3_column_int64(s, 4);
-        row.project = (const char *)sqlite3_column_text(s, 5);
+        row.day = srv_col_int64(s, 0);
+        row.key = (const char *)srv_col_text(s, 1);
+        row.user = (const char *)srv_col_text(s, 2);
+        row.signatures = srv_col_int64(s, 3);
+        row.denials = srv_col_int64(s, 4);
+        row.project = (const char *)srv_col_text(s, 5);
         cb(&row, ctx);
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SRV_OK : srv_db_fail(db, err, "usage list");
+    srv_reset(s);
+    return rc == SRV_DB_DONE ? SRV_OK : srv_db_fail(db, err, "usage list");
 }

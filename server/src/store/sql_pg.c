@@ -1,0 +1,243 @@
+/* Statements on PostgreSQL (libpq): the shared SQL translated once, parameters sent typed
+ * (integers and text as text, blobs in binary), results read as text. A write inside a
+ * transaction runs in its own savepoint, so that a refused write (a constraint) leaves the
+ * transaction usable, as it does in SQLite, where the callers expect to go on. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+/* ---- translation -------------------------------------------------------------------------- */
+
+static int starts_with(const char *p, const char *word)
+{
+    return strncmp(p, word, strlen(word)) == 0;
+}
+
+/* json_extract(EXPR, '$.a.b') -> (EXPR::jsonb #>> '{a,b}'); p is at "json_extract(". Returns
+ * the input consumed, 0 if the call is not of that shape (then it is copied as it is). */
+static size_t json_extract(const char *p, char *out, size_t *o)
+{
+    const char *arg = p + strlen("json_extract("), *comma = strchr(arg, ','), *q, *end;
+    if (!comma)
+        return 0;
+    q = comma + 1;
+    while (*q == ' ')
+        q++;
+    if (q[0] != '\'' || q[1] != '$' || q[2] != '.' || !(end = strchr(q + 3, '\'')) || end[1] != ')')
+        return 0;
+    *o += (size_t)sprintf(out + *o, "(%.*s::jsonb #>> '{", (int)(comma - arg), arg);
+    for (const char *c = q + 3; c < end; c++)
+        out[(*o)++] = *c == '.' ? ',' : *c;
+    *o += (size_t)sprintf(out + *o, "}')");
+    return (size_t)(end + 2 - p);
+}
+
+char *srv_pg_translate(const char *sql, int *params)
+{
+    size_t n = strlen(sql), o = 0;
+    /* The longest rewrite, json_extract, grows a call by a constant; ?N to $N does not. */
+    char *out = malloc(n * 2 + 64);
+    int quoted = 0;
+    *params = 0;
+    if (!out)
+        return NULL;
+    for (const char *p = sql; *p;) {
+        size_t used;
+        if (*p == '\'') {
+            quoted = !quoted;
+            out[o++] = *p++;
+        } else if (quoted) {
+            out[o++] = *p++;
+        } else if (*p == '?' && isdigit((unsigned char)p[1])) {
+            /* "x IS ?N" compares with NULL as equal: IS NOT DISTINCT FROM. */
+            if (o >= 4 && memcmp(out + o - 4, " IS ", 4) == 0) {
+                o -= 1;
+                o += (size_t)sprintf(out + o, " NOT DISTINCT FROM ");
+            }
+            out[o++] = '$';
+            p++;
+            if (atoi(p) > *params)
+                *params = atoi(p);
+            while (isdigit((unsigned char)*p))
+                out[o++] = *p++;
+            /* "?N IS NULL" alone gives the parameter no type: call it text. */
+            if (starts_with(p, " IS NULL"))
+                o += (size_t)sprintf(out + o, "::text");
+        } else if (starts_with(p, "json_extract(") && (used = json_extract(p, out, &o)) > 0) {
+            p += used;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- statements --------------------------------------------------------------------------- */
+
+srv_stmt *srv_pg_stmt_new(srv_db *db, const char *sql, srv_error *err)
+{
+    srv_stmt *s = calloc(1, sizeof(*s));
+    const char *p = sql;
+    if (!s || !(s->pg_sql = srv_pg_translate(sql, &s->pg_param_count))) {
+        free(s);
+        srv_fail(err, SRV_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->db = db;
+    if (s->pg_param_count > SRV_STMT_MAX_PARAMS) {
+        srv_fail(err, SRV_E_INTERNAL, "a statement has %d parameters, more than %d",
+                 s->pg_param_count, SRV_STMT_MAX_PARAMS);
+        srv_pg_stmt_free(s);
+        return NULL;
+    }
+    while (*p == ' ')
+        p++;
+    s->pg_write = starts_with(p, "INSERT") || starts_with(p, "UPDATE") || starts_with(p, "DELETE");
+    return s;
+}
+
+static void clear_row(srv_stmt *s)
+{
+    for (int i = 0; i < SRV_STMT_MAX_PARAMS; i++) {
+        PQfreemem(s->blob[i]);
+        s->blob[i] = NULL;
+        s->blob_len[i] = 0;
+    }
+}
+
+void srv_pg_reset(srv_stmt *s)
+{
+    clear_row(s);
+    PQclear(s->res);
+    s->res = NULL;
+    s->row = s->nrows = 0;
+}
+
+void srv_pg_stmt_free(srv_stmt *s)
+{
+    srv_pg_reset(s);
+    free(s->pg_sql);
+    free(s);
+}
+
+static void keep_error(srv_db *db, const PGresult *r)
+{
+    const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(db->pg);
+    size_t n;
+    snprintf(db->pg_error, sizeof(db->pg_error), "%s", m && *m ? m : "PostgreSQL error");
+    n = strlen(db->pg_error);
+    while (n && (db->pg_error[n - 1] == '\n' || db->pg_error[n - 1] == ' '))
+        db->pg_error[--n] = '\0';
+}
+
+int srv_pg_exec(srv_db *db, const char *sql)
+{
+    PGresult *r = PQexec(db->pg, sql);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        keep_error(db, r);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* Runs the statement; a write inside a transaction in a savepoint of its own. */
+static int run(srv_stmt *s)
+{
+    srv_db *db = s->db;
+    const char *values[SRV_STMT_MAX_PARAMS];
+    int lengths[SRV_STMT_MAX_PARAMS], formats[SRV_STMT_MAX_PARAMS];
+    unsigned oids[SRV_STMT_MAX_PARAMS];
+    int guarded = s->pg_write && db->pg_tx, rc;
+    ExecStatusType est;
+    const char *state;
+
+    /* Parameters the SQL names but nobody bound are NULL, as in SQLite. */
+    for (int i = 0; i < s->pg_param_count && i < SRV_STMT_MAX_PARAMS; i++) {
+        if (i >= s->pg_nparams)
+            s->params[i] = (srv_pg_param){0};
+        values[i] = s->params[i].value;
+        lengths[i] = s->params[i].len;
+        formats[i] = s->params[i].binary;
+        oids[i] = s->params[i].oid;
+    }
+    if (guarded && srv_pg_exec(db, "SAVEPOINT srv_stmt") != 0)
+        return SRV_DB_ERROR;
+    s->res = PQexecParams(db->pg, s->pg_sql, s->pg_param_count, oids, values, lengths, formats, 0);
+    est = s->res ? PQresultStatus(s->res) : PGRES_FATAL_ERROR;
+    if (est == PGRES_TUPLES_OK || est == PGRES_COMMAND_OK) {
+        const char *n = PQcmdTuples(s->res);
+        db->changes = n && *n ? atoll(n) : 0;
+        s->nrows = est == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;
+        s->row = -1;
+        if (guarded && srv_pg_exec(db, "RELEASE SAVEPOINT srv_stmt") != 0)
+            return SRV_DB_ERROR;
+        return SRV_DB_DONE;
+    }
+    keep_error(db, s->res);
+    state = s->res ? PQresultErrorField(s->res, PG_DIAG_SQLSTATE) : NULL;
+    /* Class 23: integrity constraint violation. */
+    rc = state && state[0] == '2' && state[1] == '3' ? SRV_DB_CONSTRAINT : SRV_DB_ERROR;
+    PQclear(s->res);
+    s->res = NULL;
+    if (guarded) {
+        char saved[sizeof(db->pg_error)];
+        memcpy(saved, db->pg_error, sizeof(saved));
+        if (srv_pg_exec(db, "ROLLBACK TO SAVEPOINT srv_stmt") != 0 ||
+            srv_pg_exec(db, "RELEASE SAVEPOINT srv_stmt") != 0)
+            rc = SRV_DB_ERROR;
+        else
+            memcpy(db->pg_error, saved, sizeof(saved));
+    }
+    return rc;
+}
+
+int srv_pg_step(srv_stmt *s)
+{
+    if (!s->res) {
+        int rc = run(s);
+        if (rc != SRV_DB_DONE)
+            return rc;
+    }
+    clear_row(s);
+    if (s->row + 1 >= s->nrows) {
+        s->row = s->nrows;
+        return SRV_DB_DONE;
+    }
+    s->row++;
+    return SRV_DB_ROW;
+}
+
+const char *srv_pg_value(srv_stmt *s, int i)
+{
+    if (!s->res || s->row < 0 || s->row >= s->nrows || i < 0 || i >= PQnfields(s->res) ||
+        PQgetisnull(s->res, s->row, i))
+        return NULL;
+    return PQgetvalue(s->res, s->row, i);
+}
+
+enum { OID_BYTEA = 17 };
+
+const void *srv_pg_blob(srv_stmt *s, int i, int *len)
+{
+    const char *v = srv_pg_value(s, i);
+    size_t n = 0;
+    *len = 0;
+    if (!v)
+        return NULL;
+    if (PQftype(s->res, i) != OID_BYTEA || i >= SRV_STMT_MAX_PARAMS) {
+        *len = (int)strlen(v);
+        return v;
+    }
+    if (!s->blob[i]) {
+        s->blob[i] = PQunescapeBytea((const unsigned char *)v, &n);
+        if (!s->blob[i])
+            return NULL;
+        s->blob_len[i] = (int)n;
+    }
+    *len = s->blob_len[i];
+    return s->blob[i];
+}
