@@ -62,6 +62,17 @@ static srv_status set_path(srv_config *cfg, char *dst, const char *value, srv_er
     return srv_path_join(dst, PATH_MAX, cfg->dir, value, err);
 }
 
+/* The database: a SQLite file (a path) or a PostgreSQL URL, taken as it is. */
+static srv_status set_database(srv_config *cfg, const char *value, srv_error *err)
+{
+    if (!srv_is_postgresql_url(value))
+        return set_path(cfg, cfg->database, value, err);
+    if (strlen(value) >= sizeof(cfg->database))
+        return srv_fail(err, SRV_E_CONFIG, "database is too long");
+    snprintf(cfg->database, sizeof(cfg->database), "%s", value);
+    return SRV_OK;
+}
+
 static srv_status apply(srv_config *cfg, const char *key, const char *value, srv_error *err)
 {
     long v = 0;
@@ -116,7 +127,8 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     INT("max_connections", max_connections, 1, 1000000)
     INT("max_connections_per_address", max_connections_per_address, 1, 1000000)
     INT("max_body", max_body, 4096, 64 * 1024 * 1024)
-    PATH("database", database)
+    if (strcmp(key, "database") == 0)
+        return set_database(cfg, value, err);
     PATH("hsm_module", hsm_module)
     TEXT("hsm_token", hsm_token)
     PATH("hsm_pin_file", hsm_pin_file)
@@ -204,7 +216,7 @@ srv_status srv_config_load(const char *dir, srv_config *cfg, srv_error *err)
     /* Defaults hold relative paths; resolve them against the state directory first. */
     {
         srv_config d = *cfg;
-        if ((st = set_path(cfg, cfg->database, d.database, err)) != SRV_OK ||
+        if ((st = set_database(cfg, d.database, err)) != SRV_OK ||
             (st = set_path(cfg, cfg->hsm_pin_file, d.hsm_pin_file, err)) != SRV_OK ||
             (st = set_path(cfg, cfg->softhsm_conf, d.softhsm_conf, err)) != SRV_OK ||
             (st = set_path(cfg, cfg->tls_cert, d.tls_cert, err)) != SRV_OK ||

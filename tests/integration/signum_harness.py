@@ -26,6 +26,12 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pg_harness  # noqa: E402
+
+# With $SIGNUM_TEST_PG (a PostgreSQL server started by pg_harness.py), every Server keeps its
+# data in a database of its own there instead of a SQLite file.
+PG_ROOT = os.environ.get("SIGNUM_TEST_PG") or None
 SERVER_BIN = os.environ.get("SIGNUM_SERVER") or os.path.normpath(
     os.path.join(HERE, "..", "..", "build", "server", "signum-server"))
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -206,6 +212,9 @@ class Server:
 
     def __init__(self, ca_key_type=None, conf=None, start=True, name="signum"):
         self.root = tempfile.mkdtemp(prefix="signum-it-%s-" % name)
+        # The database's name follows the temporary directory's, unique on this machine.
+        self.pg_db = ("s_" + os.path.basename(self.root).replace("-", "_").lower()
+                      if PG_ROOT else None)
         self.state = os.path.join(self.root, "state")
         self.admin_key_file = os.path.join(self.root, "admin.key")
         self.log_path = os.path.join(self.root, "serve.log")
@@ -255,6 +264,9 @@ class Server:
                 self.admin_key_file, "--port", "0"]
         if ca_key_type:
             args += ["--ca-key-type", ca_key_type]
+        if self.pg_db:
+            pg_harness.create_database(PG_ROOT, self.pg_db)
+            args += ["--database", pg_harness.url(PG_ROOT, self.pg_db)]
         proc = run(args)
         self.init_output = proc.stdout.decode(errors="replace")
         if proc.returncode != 0:
@@ -524,7 +536,10 @@ class Server:
         return row[0] or 0
 
     def db(self, timeout=10.0):
-        """A direct SQLite connection (autocommit mode) to the state's database."""
+        """A direct connection (autocommit mode) to the state's database: SQLite, or the
+        server's PostgreSQL database through psql."""
+        if self.pg_db:
+            return _Closing(pg_harness.PgDb(PG_ROOT, self.pg_db))
         conn = sqlite3.connect(self.db_path, timeout=timeout, isolation_level=None)
         return _Closing(conn)
 
@@ -534,7 +549,7 @@ class Server:
         nothing changed."""
         snap = {}
         with self.db() as db:
-            tables = [r[0] for r in db.execute(
+            tables = db.tables() if self.pg_db else [r[0] for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             for t in tables:
                 if t in ("audit", "usage_daily", "usage_hourly"):

@@ -50,7 +50,7 @@ static void audit_probe(srv_app *app, int *ok, unsigned long long *free_bytes, c
     struct statvfs vfs;
     srv_error err;
     uint64_t now = srv_monotonic_us();
-    int pok = 1;
+    int pok = 1, pg = srv_is_postgresql_url(app->cfg.database);
     unsigned long long avail = 0;
     char text[400] = "";
     srv_writer_commit_state cs;
@@ -78,7 +78,9 @@ static void audit_probe(srv_app *app, int *ok, unsigned long long *free_bytes, c
         *slash = '\0';
     else
         snprintf(dir, sizeof(dir), ".");
-    if (statvfs(dir, &vfs) != 0) {
+    if (pg) {
+        /* The database's disk is the PostgreSQL server's: the commit probe speaks for it. */
+    } else if (statvfs(dir, &vfs) != 0) {
         pok = 0;
         snprintf(text, sizeof(text), "cannot check free space under %.200s: %s", dir,
                  strerror(errno));
@@ -101,7 +103,9 @@ static void audit_probe(srv_app *app, int *ok, unsigned long long *free_bytes, c
                      cs.failures, err.message);
         }
     }
-    if (pok)
+    if (pok && pg)
+        snprintf(text, sizeof(text), "commits succeed (PostgreSQL)");
+    else if (pok)
         snprintf(text, sizeof(text), "commits succeed, %llu KiB free", avail / 1024);
 
     pthread_mutex_lock(&probe_lock);

@@ -86,14 +86,43 @@ static void checkpoint_adopt(srv_writer *w, const srv_checkpoint_state *next)
                 err.message);
 }
 
+/* On a database other nodes write too (PostgreSQL), the chain's head and its last checkpoint
+ * are read again once the writer lock is held: the nodes' records form one chain in one
+ * order, and a checkpoint another node signed restarts this node's interval, so the cluster
+ * signs about one per interval. */
+static srv_status refresh_shared(srv_writer *w, srv_error *err)
+{
+    srv_checkpoint_state cp;
+    srv_status st;
+    if (!srv_db_shared(w->db))
+        return SRV_OK;
+    if ((st = srv_db_audit_head(w->db, &w->audit.seq, w->audit.hash, err)) != SRV_OK ||
+        !w->signer || (st = srv_checkpoint_last(w->db, &cp, err)) != SRV_OK)
+        return st;
+    if (cp.seq != w->cp_last.seq) {
+        w->cp_last = cp;
+        w->cp_last_us = srv_monotonic_us();
+    }
+    return SRV_OK;
+}
+
 /* A transaction holding only a checkpoint (timer or shutdown). */
 static void checkpoint_alone(srv_writer *w, const char *reason)
 {
     srv_checkpoint_state next;
     srv_error err;
-    if (srv_db_tx(w->db, SRV_TX_BEGIN_IMMEDIATE, &err) != SRV_OK) {
+    if (srv_db_tx(w->db, SRV_TX_BEGIN_IMMEDIATE, &err) != SRV_OK ||
+        refresh_shared(w, &err) != SRV_OK) {
+        srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
         srv_log(SRV_LOG_ERROR, "audit", "checkpoint: %s", err.message);
         w->cp_retry_us = srv_monotonic_us() + 5000000u;
+        return;
+    }
+    /* Another node may have signed the head meanwhile. */
+    if (srv_db_shared(w->db) &&
+        (w->audit.seq <= w->cp_last.seq ||
+         (strcmp(reason, "shutdown") != 0 && !checkpoint_due(w, srv_monotonic_us())))) {
+        srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
         return;
     }
     if (!checkpoint_in_tx(w, reason, &next)) {
@@ -152,6 +181,10 @@ static int commit_batch(srv_writer *w, job *batch)
     job *j;
 
     commit_ok = srv_db_tx(w->db, SRV_TX_BEGIN_IMMEDIATE, &err) == SRV_OK;
+    if (commit_ok && refresh_shared(w, &err) != SRV_OK) {
+        srv_db_tx(w->db, SRV_TX_ROLLBACK, NULL);
+        commit_ok = 0;
+    }
     if (commit_ok) {
         for (j = batch; j; j = j->next) {
             run_job(w, j);
@@ -277,7 +310,7 @@ srv_status srv_writer_start_sync(const char *db_path, int full_sync, srv_writer 
     w->last.ok = 1;
     st = srv_db_open(db_path, 1, &w->db, err);
     /* Outside any transaction: SQLite refuses to change it inside one. */
-    if (st == SRV_OK && !full_sync)
+    if (st == SRV_OK && !full_sync && !srv_db_shared(w->db))
         st = srv_db_exec(w->db, "PRAGMA synchronous = NORMAL", err);
     if (st == SRV_OK)
         st = srv_db_audit_head(w->db, &w->audit.seq, w->audit.hash, err);

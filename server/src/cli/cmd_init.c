@@ -43,7 +43,10 @@ static void usage(FILE *out)
             "  --ca-name NAME        CA common name (default \"Signum Root CA\")\n"
             "  --admin NAME          first admin user (default admin)\n"
             "  --admin-key-file F    also write the admin API key to F (mode 0600)\n"
-            "  --hsm-module PATH     PKCS#11 module (default SoftHSMv2)\n");
+            "  --hsm-module PATH     PKCS#11 module (default SoftHSMv2)\n"
+            "  --database URL        an empty PostgreSQL database instead of SQLite, as\n"
+            "                        postgresql://USER@HOST/DB (a password belongs in a\n"
+            "                        passfile: ?passfile=PATH, never in the URL)\n");
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -168,6 +171,21 @@ typedef struct {
     char admin_key[SRV_APIKEY_TEXT_MAX + 1];
 } init_plan;
 
+/* A shared (PostgreSQL) database is initialised once: further nodes copy the state
+ * directory of the first instead. */
+static srv_status check_empty(srv_db *db, srv_error *err)
+{
+    int64_t seq = 0;
+    char hash[65];
+    srv_status st = srv_db_audit_head(db, &seq, hash, err);
+    if (st == SRV_OK && seq > 0)
+        st = srv_fail(err, SRV_E_EXISTS,
+                      "the database already holds a Signum installation (%lld audit records); "
+                      "give further nodes a copy of the first node's state directory",
+                      (long long)seq);
+    return st;
+}
+
 static srv_status build_state(init_plan *p, srv_error *err)
 {
     char path[PATH_MAX], so_pin[33], user_pin[33], tokens[PATH_MAX], *text = NULL;
@@ -223,9 +241,13 @@ static srv_status build_state(init_plan *p, srv_error *err)
     if ((st = srv_hsm_open(&hc, &hsm, err)) != SRV_OK)
         goto out;
 
-    if ((st = srv_path_join(path, sizeof(path), p->tmp, p->cfg.database, err)) != SRV_OK ||
-        (st = srv_db_open(path, 1, &db, err)) != SRV_OK ||
-        (st = srv_db_exec(db, "BEGIN IMMEDIATE", err)) != SRV_OK)
+    if (srv_is_postgresql_url(p->cfg.database))
+        snprintf(path, sizeof(path), "%s", p->cfg.database);
+    else if ((st = srv_path_join(path, sizeof(path), p->tmp, p->cfg.database, err)) != SRV_OK)
+        goto out;
+    if ((st = srv_db_open(path, 1, &db, err)) != SRV_OK ||
+        (st = srv_db_tx(db, SRV_TX_BEGIN_IMMEDIATE, err)) != SRV_OK ||
+        (st = check_empty(db, err)) != SRV_OK)
         goto out;
     memset(&head, 0, sizeof(head));
     memset(head.hash, '0', 64);
@@ -311,7 +333,7 @@ static srv_status build_state(init_plan *p, srv_error *err)
             SRV_OK ||
         (st = srv_path_join(path, sizeof(path), p->tmp, SRV_AUDIT_KEY_PEM, err)) != SRV_OK ||
         (st = srv_audit_key_write_pem(&audit_signer, path, err)) != SRV_OK ||
-        (st = srv_db_exec(db, "COMMIT", err)) != SRV_OK ||
+        (st = srv_db_tx(db, SRV_TX_COMMIT, err)) != SRV_OK ||
         (st = srv_checkpoint_mark(&audit_signer, &cp_next, err)) != SRV_OK)
         goto out;
 
@@ -348,6 +370,7 @@ int srv_cmd_init(int argc, char **argv)
                                          {"admin", required_argument, NULL, 'a'},
                                          {"admin-key-file", required_argument, NULL, 'k'},
                                          {"hsm-module", required_argument, NULL, 'm'},
+                                         {"database", required_argument, NULL, 'd'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *state = NULL, *key_file = NULL;
@@ -376,6 +399,13 @@ int srv_cmd_init(int argc, char **argv)
         case 'a': plan.admin = optarg; break;
         case 'k': key_file = optarg; break;
         case 'm': snprintf(plan.cfg.hsm_module, sizeof(plan.cfg.hsm_module), "%s", optarg); break;
+        case 'd':
+            if (!srv_is_postgresql_url(optarg) || strlen(optarg) >= sizeof(plan.cfg.database)) {
+                fprintf(stderr, "signum-server init: --database takes a postgresql:// URL\n");
+                return SRV_EXIT_USAGE;
+            }
+            snprintf(plan.cfg.database, sizeof(plan.cfg.database), "%s", optarg);
+            break;
         case 'h': usage(stdout); return SRV_EXIT_OK;
         default: usage(stderr); return SRV_EXIT_USAGE;
         }

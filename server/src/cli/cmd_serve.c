@@ -262,6 +262,9 @@ static int lock_database(const srv_config *cfg)
 {
     char dir[PATH_MAX], db_dir[PATH_MAX], copy[PATH_MAX], path[PATH_MAX + 16], *slash;
 
+    /* PostgreSQL is meant to be shared by several nodes. */
+    if (srv_is_postgresql_url(cfg->database))
+        return -2;
     snprintf(copy, sizeof(copy), "%s", cfg->database);
     slash = strrchr(copy, '/');
     if (slash)

@@ -183,3 +183,8 @@ srv_status srv_ossl_fail(srv_error *err, srv_status status, const char *what)
     ERR_clear_error();
     return st;
 }
+
+int srv_is_postgresql_url(const char *database)
+{
+    return strncmp(database, "postgresql://", 13) == 0 || strncmp(database, "postgres://", 11) == 0;
+}

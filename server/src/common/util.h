@@ -39,4 +39,8 @@ int srv_valid_name(const char *name, size_t max);
  * cannot be mistaken later for the cause of an unrelated failure on this thread. */
 srv_status srv_ossl_fail(srv_error *err, srv_status status, const char *what);
 
+/* Whether a configured database names a PostgreSQL database (a postgresql:// or postgres://
+ * URL); anything else is a SQLite file's path. */
+int srv_is_postgresql_url(const char *database);
+
 #endif

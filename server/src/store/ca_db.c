@@ -18,8 +18,10 @@ static const char *const sql[S_COUNT] = {
     [S_REVOKED_LIST] = "SELECT serial, key_id, reason, revoked_at, not_after"
                        " FROM cert_revocations ORDER BY revoked_at, serial",
     [S_CRL_GET] = "SELECT number, der, next_update FROM crl WHERE id = 1",
-    [S_CRL_PUT] = "INSERT OR REPLACE INTO crl(id, number, der, this_update, next_update)"
-                  " VALUES(1, ?1, ?2, ?3, ?4)",
+    [S_CRL_PUT] = "INSERT INTO crl(id, number, der, this_update, next_update)"
+                  " VALUES(1, ?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET"
+                  " number = excluded.number, der = excluded.der,"
+                  " this_update = excluded.this_update, next_update = excluded.next_update",
 };
 
 static srv_stmt *stmt(srv_db *db, int q, srv_error *err)

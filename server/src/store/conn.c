@@ -10,17 +10,13 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/util.h"
 #include "conn.h"
 #include "schema.h"
 #include "syncvfs.h"
 
 /* pg_advisory_xact_lock's key for the writer lock: "SGNM". */
 #define WRITER_LOCK "SELECT pg_advisory_xact_lock(1397182029)"
-
-int srv_db_url_is_postgresql(const char *database)
-{
-    return strncmp(database, "postgresql://", 13) == 0 || strncmp(database, "postgres://", 11) == 0;
-}
 
 srv_status srv_db_fail(srv_db *db, srv_error *err, const char *what)
 {
@@ -342,7 +338,7 @@ srv_status srv_db_open(const char *database, int writer, srv_db **out, srv_error
     if (!db)
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
     db->writer = writer;
-    db->engine = srv_db_url_is_postgresql(database) ? SRV_ENGINE_POSTGRESQL : SRV_ENGINE_SQLITE;
+    db->engine = srv_is_postgresql_url(database) ? SRV_ENGINE_POSTGRESQL : SRV_ENGINE_SQLITE;
     st = db->engine == SRV_ENGINE_POSTGRESQL ? open_pg(db, database, err)
                                              : open_sqlite(db, database, err);
     if (st != SRV_OK) {

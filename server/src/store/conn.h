@@ -32,6 +32,7 @@ struct srv_stmt {
     int pg_write;       /* INSERT, UPDATE or DELETE: run in a savepoint inside a transaction */
     int pg_nparams;     /* the highest parameter bound */
     int pg_param_count; /* the highest $N in the SQL */
+    unsigned pg_used;   /* bit N-1: the SQL names $N */
     srv_pg_param params[SRV_STMT_MAX_PARAMS];
     PGresult *res;
     int row, nrows;
@@ -64,7 +65,8 @@ const char *srv_pg_value(srv_stmt *s, int i);
 const void *srv_pg_blob(srv_stmt *s, int i, int *len);
 /* Runs SQL without parameters or rows (DDL, transaction control); 0 on success. */
 int srv_pg_exec(srv_db *db, const char *sql);
-/* Translates SQL from the shared dialect to PostgreSQL's; malloc'd, NULL if out of memory. */
-char *srv_pg_translate(const char *sql, int *params);
+/* Translates SQL from the shared dialect to PostgreSQL's (malloc'd, NULL if out of memory);
+ * *params gets the highest parameter number, *used a bit per parameter the SQL names. */
+char *srv_pg_translate(const char *sql, int *params, unsigned *used);
 
 #endif

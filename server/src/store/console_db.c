@@ -24,8 +24,11 @@ _Static_assert(SRV_DB_SLOT_CONSOLE + S_COUNT <= SRV_DB_EXT_SLOTS, "too few state
 static const char *const sql[S_COUNT] = {
     [S_TOTP_GET] = "SELECT ckaid, enrollment_hash, created_at, coalesce(confirmed_at, 0),"
                    " locked_until, last_step, failures FROM totp_secrets WHERE user_id = ?1",
-    [S_TOTP_PENDING] = "INSERT OR REPLACE INTO totp_secrets(user_id, ckaid, enrollment_hash,"
-                       " created_at) VALUES(?1, ?2, ?3, ?4)",
+    [S_TOTP_PENDING] = "INSERT INTO totp_secrets(user_id, ckaid, enrollment_hash,"
+                       " created_at) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(user_id) DO UPDATE SET"
+                       " ckaid = excluded.ckaid, enrollment_hash = excluded.enrollment_hash,"
+                       " created_at = excluded.created_at, confirmed_at = NULL, last_step = 0,"
+                       " failures = 0, locked_until = 0",
     [S_TOTP_CONFIRM] = "UPDATE totp_secrets SET confirmed_at = ?3, enrollment_hash = NULL,"
                        " last_step = ?2, failures = 0 WHERE user_id = ?1",
     [S_TOTP_USED] = "UPDATE totp_secrets SET last_step = ?2, failures = 0 WHERE user_id = ?1",

@@ -62,13 +62,16 @@ static const char *const queries[Q_COUNT] = {
     [Q_KEY_DISABLE] = "UPDATE keys SET disabled = 1 WHERE id = ?1",
     [Q_KEYS_ALL] = "SELECT id, name, ckaid, type, spki, is_ca, disabled, created_at, project_id,"
                    " (SELECT p.name FROM projects p WHERE p.id = keys.project_id) FROM keys"
-                   " WHERE is_ca = 0 ORDER BY name",
+                   " WHERE is_ca = 0 ORDER BY keys.name",
     [Q_KEYS_USER] = "SELECT k.id, k.name, k.ckaid, k.type, k.spki, k.is_ca, k.disabled,"
                     " k.created_at, k.project_id, (SELECT p.name FROM projects p"
                     " WHERE p.id = k.project_id) FROM keys k JOIN grants g ON g.key_id = k.id"
                     " WHERE g.user_id = ?1 AND k.disabled = 0 AND k.is_ca = 0 ORDER BY k.name",
-    [Q_CERT_SET] = "INSERT OR REPLACE INTO certificates(key_id, der, chain_pem, not_after,"
-                   " created_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [Q_CERT_SET] = "INSERT INTO certificates(key_id, der, chain_pem, not_after, created_at)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(key_id) DO UPDATE SET"
+                   " der = excluded.der, chain_pem = excluded.chain_pem,"
+                   " not_after = excluded.not_after, created_at = excluded.created_at,"
+                   " revoked_at = NULL",
     [Q_CERT_GET] = "SELECT der, chain_pem, not_after FROM certificates WHERE key_id = ?1",
     [Q_GRANT_INSERT] = "INSERT INTO grants(key_id, user_id, created_at) VALUES(?1, ?2, ?3)",
     [Q_GRANT_EXISTS] = "SELECT 1 FROM grants WHERE key_id = ?1 AND user_id = ?2",
@@ -81,7 +84,8 @@ static const char *const queries[Q_COUNT] = {
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_AUDIT_ITER] = "SELECT seq, time, actor, action, outcome, record, hash FROM audit"
                      " WHERE seq > ?1 ORDER BY seq",
-    [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
+    [Q_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [Q_AUDIT_KEY_INSERT] = "INSERT INTO audit_keys(ckaid, type, spki, created_at)"
                            " VALUES(?1, ?2, ?3, ?4)",
@@ -94,8 +98,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_CHECKPOINTS_ALL] = "SELECT seq, key_id, payload, signature FROM audit_checkpoints"
                           " ORDER BY seq",
     [Q_CURSOR_GET] = "SELECT seq FROM export_cursors WHERE sink = ?1",
-    [Q_CURSOR_SET] = "INSERT OR REPLACE INTO export_cursors(sink, seq, updated_at)"
-                     " VALUES(?1, ?2, ?3)",
+    [Q_CURSOR_SET] = "INSERT INTO export_cursors(sink, seq, updated_at) VALUES(?1, ?2, ?3)"
+                     " ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq,"
+                     " updated_at = excluded.updated_at",
 };
 
 /* Returns the cached statement for q, reset and with bindings cleared. */

@@ -85,8 +85,6 @@ typedef struct {
  * (postgresql://user@host/db?...). The writer runs migrations; on SQLite it also uses
  * synchronous=FULL. */
 srv_status srv_db_open(const char *database, int writer, srv_db **out, srv_error *err);
-/* Whether `database` names a PostgreSQL database (else it is a SQLite file's path). */
-int srv_db_url_is_postgresql(const char *database);
 /* Whether other server nodes may write the same database (PostgreSQL): then what a node
  * remembers of it (the audit chain's head) is read again inside each write transaction. */
 int srv_db_shared(const srv_db *db);

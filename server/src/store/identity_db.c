@@ -34,7 +34,7 @@ _Static_assert(SRV_DB_SLOT_IDENTITY + S_COUNT <= SRV_DB_SLOT_CA,
 
 static const char *const sql[S_COUNT] = {
     [S_IDS_LIST] = "SELECT " ID_COLUMNS " FROM users WHERE kind = ?1"
-                   " AND (?2 OR deleted_at IS NULL) ORDER BY name",
+                   " AND (?2 <> 0 OR deleted_at IS NULL) ORDER BY name",
     [S_ID_GET] = "SELECT " ID_COLUMNS " FROM users WHERE name = ?1",
     [S_ID_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE id = ?1 AND deleted_at IS NULL",
     [S_ID_DELETE] = "UPDATE users SET disabled = 1, deleted_at = ?2 WHERE id = ?1"

@@ -55,8 +55,9 @@ static const char *const sql[S_COUNT] = {
                        " VALUES(?1, ?2, ?3, ?4)",
     [S_GROUP_UPDATE] = "UPDATE policy_groups SET members = ?3, updated_at = ?4"
                        " WHERE kind = ?1 AND name = ?2",
-    [S_GROUP_UPSERT] = "INSERT OR REPLACE INTO policy_groups(kind, name, members, updated_at)"
-                       " VALUES(?1, ?2, ?3, ?4)",
+    [S_GROUP_UPSERT] = "INSERT INTO policy_groups(kind, name, members, updated_at)"
+                       " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(kind, name) DO UPDATE SET"
+                       " members = excluded.members, updated_at = excluded.updated_at",
     [S_GROUP_DELETE] = "DELETE FROM policy_groups WHERE kind = ?1 AND name = ?2",
     [S_GROUPS_LIST] = "SELECT name, members, updated_at FROM policy_groups WHERE kind = ?1"
                       " ORDER BY name",

@@ -35,13 +35,31 @@ static size_t json_extract(const char *p, char *out, size_t *o)
     return (size_t)(end + 2 - p);
 }
 
-char *srv_pg_translate(const char *sql, int *params)
+/* json_each(EXPR) ALIAS over an array -> jsonb_array_elements_text(EXPR::jsonb) AS
+ * ALIAS(value); p is at "json_each(". Returns the input consumed, 0 if not of that shape. */
+static size_t json_each(const char *p, char *out, size_t *o)
+{
+    const char *arg = p + strlen("json_each("), *close = strchr(arg, ')'), *alias, *end;
+    if (!close || close[1] != ' ')
+        return 0;
+    alias = end = close + 2;
+    while (isalnum((unsigned char)*end) || *end == '_')
+        end++;
+    if (end == alias)
+        return 0;
+    *o += (size_t)sprintf(out + *o, "jsonb_array_elements_text(%.*s::jsonb) AS %.*s(value)",
+                          (int)(close - arg), arg, (int)(end - alias), alias);
+    return (size_t)(end - p);
+}
+
+char *srv_pg_translate(const char *sql, int *params, unsigned *named)
 {
     size_t n = strlen(sql), o = 0;
-    /* The longest rewrite, json_extract, grows a call by a constant; ?N to $N does not. */
-    char *out = malloc(n * 2 + 64);
+    /* No rewrite makes its input more than four times longer (" IS ?1" is the worst). */
+    char *out = malloc(n * 4 + 64);
     int quoted = 0;
     *params = 0;
+    *named = 0;
     if (!out)
         return NULL;
     for (const char *p = sql; *p;) {
@@ -61,12 +79,16 @@ char *srv_pg_translate(const char *sql, int *params)
             p++;
             if (atoi(p) > *params)
                 *params = atoi(p);
+            if (atoi(p) >= 1 && atoi(p) <= 32)
+                *named |= 1u << (atoi(p) - 1);
             while (isdigit((unsigned char)*p))
                 out[o++] = *p++;
             /* "?N IS NULL" alone gives the parameter no type: call it text. */
             if (starts_with(p, " IS NULL"))
                 o += (size_t)sprintf(out + o, "::text");
         } else if (starts_with(p, "json_extract(") && (used = json_extract(p, out, &o)) > 0) {
+            p += used;
+        } else if (starts_with(p, "json_each(") && (used = json_each(p, out, &o)) > 0) {
             p += used;
         } else {
             out[o++] = *p++;
@@ -76,13 +98,15 @@ char *srv_pg_translate(const char *sql, int *params)
     return out;
 }
 
+enum { OID_BYTEA = 17, OID_TEXT = 25 };
+
 /* ---- statements --------------------------------------------------------------------------- */
 
 srv_stmt *srv_pg_stmt_new(srv_db *db, const char *sql, srv_error *err)
 {
     srv_stmt *s = calloc(1, sizeof(*s));
     const char *p = sql;
-    if (!s || !(s->pg_sql = srv_pg_translate(sql, &s->pg_param_count))) {
+    if (!s || !(s->pg_sql = srv_pg_translate(sql, &s->pg_param_count, &s->pg_used))) {
         free(s);
         srv_fail(err, SRV_E_NOMEM, "out of memory");
         return NULL;
@@ -137,7 +161,7 @@ static void keep_error(srv_db *db, const PGresult *r)
 int srv_pg_exec(srv_db *db, const char *sql)
 {
     PGresult *r = PQexec(db->pg, sql);
-    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
     if (!ok)
         keep_error(db, r);
     PQclear(r);
@@ -163,6 +187,9 @@ static int run(srv_stmt *s)
         lengths[i] = s->params[i].len;
         formats[i] = s->params[i].binary;
         oids[i] = s->params[i].oid;
+        /* A parameter the SQL never names gets no type from it: say text. */
+        if (!oids[i] && !(s->pg_used & (1u << i)))
+            oids[i] = OID_TEXT;
     }
     if (guarded && srv_pg_exec(db, "SAVEPOINT srv_stmt") != 0)
         return SRV_DB_ERROR;
@@ -218,8 +245,6 @@ const char *srv_pg_value(srv_stmt *s, int i)
         return NULL;
     return PQgetvalue(s->res, s->row, i);
 }
-
-enum { OID_BYTEA = 17 };
 
 const void *srv_pg_blob(srv_stmt *s, int i, int *len)
 {

@@ -9,12 +9,13 @@ enum { S_DAY_ADD, S_TOTAL_ADD, S_KEY_USAGE, S_SET_LIMIT, S_LIST, S_HOUR_ADD, S_H
 _Static_assert(SRV_DB_SLOT_USAGE + S_COUNT <= SRV_DB_SLOT_PROJECT, "usage overlaps project_db.c");
 
 static const char *const sql[S_COUNT] = {
-    [S_DAY_ADD] = "INSERT INTO usage_daily(day, key_id, user_id, signatures, denials)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(day, key_id, user_id) DO UPDATE"
-                  " SET signatures = signatures + ?4, denials = denials + ?5",
+    [S_DAY_ADD] =
+        "INSERT INTO usage_daily(day, key_id, user_id, signatures, denials)"
+        " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(day, key_id, user_id) DO UPDATE"
+        " SET signatures = usage_daily.signatures + ?4, denials = usage_daily.denials + ?5",
     [S_HOUR_ADD] = "INSERT INTO usage_hourly(hour, signatures, denials) VALUES(?1, ?2, ?3)"
-                   " ON CONFLICT(hour) DO UPDATE SET signatures = signatures + ?2,"
-                   " denials = denials + ?3",
+                   " ON CONFLICT(hour) DO UPDATE SET signatures = usage_hourly.signatures + ?2,"
+                   " denials = usage_hourly.denials + ?3",
     [S_HOURS] = "SELECT hour, signatures, denials FROM usage_hourly WHERE hour BETWEEN ?1 AND ?2"
                 " ORDER BY hour",
     [S_TOTAL_ADD] = "UPDATE keys SET signatures_total = signatures_total + ?2 WHERE id = ?1"
