@@ -638,7 +638,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
 {
-    server srv;
+    /* Static, not on the stack: after a drain timeout, workers still inside requests keep
+     * using it until the process exits (one server per process, as srv_current says). */
+    static server srv;
     struct timeval timeout;
     srv_status st = SRV_OK;
     unsigned i;
