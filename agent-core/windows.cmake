@@ -17,7 +17,7 @@ target_link_libraries(signum-client PUBLIC signum_common ${MINGW_DEPS_LIB}/libmb
 # configuration, the log, the one HTTPS transport (WinHTTP, with our own CA check and the
 # machine's client certificate) and the one map of server errors to sg_status.
 add_library(signum-agent-base STATIC
-  src/agent/config.c src/agent/log.c src/agent/errmap.c src/agent/transport.c
+  src/agent/config.c src/agent/log.c src/agent/errmap.c src/agent/transport.c src/agent/nodes.c
   src/agent/transport_winhttp.c src/agent/response.c src/common/win_trust.c
   src/common/win_clientcert.c)
 target_include_directories(signum-agent-base PUBLIC include ${MINGW_DEPS_INC} PRIVATE src)

@@ -44,6 +44,7 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->audit_checkpoint_seconds = 60;
     cfg->export_batch = 200;
     cfg->export_backoff_max = 60;
+    cfg->drain_timeout = 10;
 }
 
 static srv_status set_int(const char *key, const char *value, long min, long max, long *out,
@@ -122,6 +123,7 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     INT("hsm_sessions", hsm_sessions, 1, 256)
     INT("token_ttl", token_ttl, 5, 86400)
     INT("http_timeout", http_timeout, 1, 3600)
+    INT("drain_timeout", drain_timeout, 1, 3600)
     INT("header_timeout", header_timeout, 1, 3600)
     INT("body_timeout", body_timeout, 1, 3600)
     INT("max_connections", max_connections, 1, 1000000)
@@ -257,6 +259,9 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# closed at accept.\n"
             "header_timeout = %d\nbody_timeout = %d\nmax_connections = %u\n"
             "max_connections_per_address = %u\n"
+            "# On SIGTERM: /healthz/ready answers 503, in-flight requests finish (up to\n"
+            "# drain_timeout seconds), new ones get 503 with Retry-After.\n"
+            "# drain_timeout = 10\n"
             "# Any PKCS#11 module works here; softhsm_conf only matters for SoftHSMv2.\n"
             "hsm_module = %s\nhsm_token = %s\nhsm_pin_file = %s\nsofthsm_conf = %s\n"
             "tls_cert = %s\ntls_key = %s\nca_cert = %s\nca_key_name = %s\n"

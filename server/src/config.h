@@ -66,6 +66,9 @@ typedef struct {
     /* 1: admins need a TOTP code for API tokens too (POST /api/v1/auth/token), not only for
      * the console. */
     int admin_api_totp;
+    /* Seconds a drain (SIGTERM) waits for in-flight requests before the server exits anyway
+     * (exit status 1). Keep it under the orchestrator's grace period (Kubernetes: 30 s). */
+    int drain_timeout;
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

@@ -48,7 +48,11 @@ typedef struct {
     int idle_timeout; /* seconds; 0 = never exit when idle */
     int connect_timeout_ms;
     int request_timeout_ms;
-    int retries;      /* extra attempts after the first, on retryable failures */
+    int retries; /* extra attempts after the first, on retryable failures */
+    /* Failover: a node that failed is skipped for node_backoff_ms, doubling with each failure
+     * in a row up to node_backoff_max_ms (src/agent/nodes.h). */
+    int node_backoff_ms;
+    int node_backoff_max_ms;
     int keys_refresh; /* seconds a key listing is served before revalidation */
     char cache_dir[AG_PATH_MAX];
     char sources[1024]; /* which files were read, for `status` and doctor */

@@ -176,6 +176,10 @@ static sg_status apply(ag_config *cfg, const char *key, const char *value, ag_er
         return set_int(key, value, 100, 600000, &cfg->request_timeout_ms, err);
     if (strcmp(key, "retries") == 0)
         return set_int(key, value, 0, 10, &cfg->retries, err);
+    if (strcmp(key, "node_backoff_ms") == 0)
+        return set_int(key, value, 1, 600000, &cfg->node_backoff_ms, err);
+    if (strcmp(key, "node_backoff_max_ms") == 0)
+        return set_int(key, value, 1, 3600000, &cfg->node_backoff_max_ms, err);
     if (strcmp(key, "keys_refresh") == 0)
         return set_int(key, value, 0, 86400, &cfg->keys_refresh, err);
     return ag_fail(err, SG_ERR_BAD_INPUT, "unknown setting \"%s\"", key);
@@ -292,6 +296,8 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
         {"SIGNUM_CONNECT_TIMEOUT_MS", "connect_timeout_ms"},
         {"SIGNUM_REQUEST_TIMEOUT_MS", "request_timeout_ms"},
         {"SIGNUM_RETRIES", "retries"},
+        {"SIGNUM_NODE_BACKOFF_MS", "node_backoff_ms"},
+        {"SIGNUM_NODE_BACKOFF_MAX_MS", "node_backoff_max_ms"},
         {"SIGNUM_KEYS_REFRESH", "keys_refresh"},
         {"SIGNUM_CACHE_DIR", "cache_dir"},
     };
@@ -304,6 +310,8 @@ sg_status ag_config_load(ag_config *cfg, ag_error *err)
     cfg->connect_timeout_ms = 5000;
     cfg->request_timeout_ms = 30000;
     cfg->retries = 3;
+    cfg->node_backoff_ms = 1000;
+    cfg->node_backoff_max_ms = 30000;
     cfg->keys_refresh = 60;
     snprintf(cfg->audience, sizeof(cfg->audience), "signum");
     default_paths(sys_path, user_path, cache, sizeof(sys_path));

@@ -1,5 +1,6 @@
-/* /healthz (can a signature be made and recorded now: HSM, database, audit commit), /metrics
- * (Prometheus text) and the public CA certificate. */
+/* /healthz and /healthz/ready (can a signature be made and recorded now: HSM, database, audit
+ * commit, and the node is not draining), /healthz/live, /metrics (Prometheus text) and the
+ * public CA certificate. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -166,12 +167,12 @@ void api_healthz(api_call *c)
     unsigned long long free_bytes = 0;
     int hsm_ok = srv_hsm_health(app->hsm, hsm_detail, sizeof(hsm_detail)) == SRV_OK;
     int db_ok = srv_db_ping(c->w->db, &err) == SRV_OK;
-    int audit_ok = 0, all_ok;
+    int audit_ok = 0, all_ok, draining = srv_http_draining();
     cJSON *doc = cJSON_CreateObject(), *h, *d, *a, *failing;
 
     audit_probe(app, &audit_ok, &free_bytes, audit_detail, sizeof(audit_detail));
     srv_writer_last_commit(app->writer, &cs);
-    all_ok = hsm_ok && db_ok && audit_ok;
+    all_ok = hsm_ok && db_ok && audit_ok && !draining;
     cJSON_AddStringToObject(doc, "status", all_ok ? "ok" : "degraded");
     /* The components a client or load balancer should look at, by name. */
     failing = cJSON_AddArrayToObject(doc, "failing");
@@ -181,6 +182,10 @@ void api_healthz(api_call *c)
         cJSON_AddItemToArray(failing, cJSON_CreateString("database"));
     if (!audit_ok)
         cJSON_AddItemToArray(failing, cJSON_CreateString("audit"));
+    /* Queued before the drain began, answered after: the node is leaving all the same. */
+    if (draining)
+        cJSON_AddItemToArray(failing, cJSON_CreateString("draining"));
+    cJSON_AddBoolToObject(doc, "draining", draining);
     h = cJSON_AddObjectToObject(doc, "hsm");
     cJSON_AddBoolToObject(h, "ok", hsm_ok);
     cJSON_AddStringToObject(h, "detail", hsm_detail);
@@ -204,6 +209,16 @@ void api_healthz(api_call *c)
         cJSON_AddNumberToObject(q, "limit", srv_http_queue_limit());
     }
     api_reply(c, all_ok ? 200 : 503, doc);
+}
+
+/* Reached only when the front end does not answer it itself (an encoded path): the process
+ * serves, which is all liveness says. */
+void api_healthz_live(api_call *c)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "status", "ok");
+    cJSON_AddBoolToObject(doc, "draining", srv_http_draining());
+    api_reply(c, 200, doc);
 }
 
 void api_metrics(api_call *c)

@@ -119,6 +119,7 @@ void api_admin_machine_revoke(api_call *c);
 void api_enroll_service_account(api_call *c);
 void api_enroll_machine(api_call *c);
 void api_healthz(api_call *c);
+void api_healthz_live(api_call *c);
 void api_metrics(api_call *c);
 void api_ca(api_call *c);
 void api_crl(api_call *c);

@@ -47,6 +47,10 @@ typedef struct {
 
 static const route routes[] = {
     {SRV_HTTP_GET, "/healthz", AUTH_NONE, 0, "health", api_healthz},
+    /* The load balancer's probes; http.c answers /healthz/live itself, and /healthz/ready
+     * too once the node drains (cmd_serve.c). */
+    {SRV_HTTP_GET, "/healthz/ready", AUTH_NONE, 0, "health", api_healthz},
+    {SRV_HTTP_GET, "/healthz/live", AUTH_NONE, 0, "health", api_healthz_live},
     {SRV_HTTP_GET, "/metrics", AUTH_NONE, 0, "metrics", metrics_with_http},
     {SRV_HTTP_GET, "/api/v1/ca", AUTH_NONE, 0, "ca.get", api_ca},
     {SRV_HTTP_GET, SRV_CRL_PATH, AUTH_NONE, 0, "ca.crl", api_crl},

@@ -25,7 +25,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: signum-server serve --state DIR [--port N] [--listen ADDR]\n"
                  "\n"
-                 "Serves HTTPS until SIGTERM or SIGINT, then finishes in-flight requests.\n"
+                 "Serves HTTPS until SIGTERM or SIGINT, then drains: GET /healthz/ready\n"
+                 "answers 503 at once, in-flight requests finish, new ones get 503 with\n"
+                 "Retry-After; it exits 0 once none is in flight, or 1 if some still are\n"
+                 "after drain_timeout seconds (signum-server.conf, default 10).\n"
                  "--port 0 picks a free port. Once listening, DIR/run.json holds the pid,\n"
                  "port and URL (removed at exit).\n"
                  "One server per state directory: a second serve on DIR exits with status 2\n"
@@ -429,10 +432,23 @@ int srv_cmd_serve(int argc, char **argv)
     hcfg.worker_fini = srv_api_worker_fini;
     hcfg.app = app;
     hcfg.on_listening = write_run_file;
-    if (srv_http_serve(&hcfg, &err) != SRV_OK)
+    hcfg.live_path = "/healthz/live";
+    hcfg.ready_path = "/healthz/ready";
+    hcfg.drain_timeout_secs = app->cfg.drain_timeout;
+    if (srv_http_serve(&hcfg, &err) != SRV_OK) {
         fprintf(stderr, "signum-server serve: %s\n", err.message);
-    else
+        if (err.status == SRV_E_UNAVAILABLE) {
+            /* The drain timed out: workers are still inside requests (a hung HSM call) and
+             * still use what the orderly stop would free. Exit now. What they hold was never
+             * handed out; committed audit records are durable, and the kernel drops the
+             * state directory's lock. */
+            remove_own_run_file(app->cfg.dir);
+            fflush(NULL);
+            _exit(SRV_EXIT_FAIL);
+        }
+    } else {
         rc = SRV_EXIT_OK;
+    }
     remove_own_run_file(app->cfg.dir);
     /* Aggregated denials still pending are written before the log's server.stop record. */
     srv_denials_stop(app->denial_log);

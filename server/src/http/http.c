@@ -27,6 +27,7 @@
 
 #include "../common/log.h"
 #include "guard.h"
+#include "probes.h"
 #include "ratelog.h"
 
 typedef struct work {
@@ -55,6 +56,7 @@ typedef struct server {
     int stopping;
     int draining;
     unsigned drain_ticks;
+    unsigned abandoned; /* still in flight when the drain timed out */
 } server;
 
 static void free_wiped(char *p, size_t len)
@@ -99,6 +101,13 @@ long srv_http_tls_handshakes(SSL_CTX *tls)
 static atomic_ulong accept_errors; /* accept() failures (descriptor limit and others) */
 static atomic_uint queue_depth;    /* requests waiting for a worker, for /healthz */
 static atomic_uint queue_cap;      /* the configured queue_limit */
+static atomic_uint in_flight_now;  /* copy of server.in_flight, for /metrics */
+static atomic_int draining_now;    /* copy of server.draining, for /healthz/ready */
+
+int srv_http_draining(void)
+{
+    return atomic_load(&draining_now);
+}
 
 unsigned srv_http_queue_depth(void)
 {
@@ -131,10 +140,15 @@ char *srv_http_metrics(void)
                  "# TYPE signum_http_accept_errors_total counter\n"
                  "signum_http_accept_errors_total %lu\n"
                  "# TYPE signum_log_lines_suppressed_total counter\n"
-                 "signum_log_lines_suppressed_total %lu\n",
+                 "signum_log_lines_suppressed_total %lu\n"
+                 "# TYPE signum_http_requests_in_flight gauge\n"
+                 "signum_http_requests_in_flight %u\n"
+                 "# TYPE signum_http_draining gauge\n"
+                 "signum_http_draining %d\n",
                  g.open, g.accepted, g.refused_total, g.refused_per_addr, g.header_timeouts,
                  g.body_timeouts, g.framing_errors, atomic_load(&accept_errors),
-                 srv_ratelog_suppressed_total()) < 0)
+                 srv_ratelog_suppressed_total(), atomic_load(&in_flight_now),
+                 atomic_load(&draining_now)) < 0)
         return NULL;
     return text;
 }
@@ -177,8 +191,13 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
                               "default-src 'none'; frame-ancestors 'none'");
     }
     {
+        /* A draining node closes every connection it answers on: the client's next request
+         * opens a new one, which the load balancer (or the agent) sends to another node. */
         struct evhttp_connection *conn = evhttp_request_get_connection(w->req);
+        int close_conn = srv->draining;
         if (conn && srv_http_guard_request_end(evhttp_connection_get_bufferevent(conn)))
+            close_conn = 1;
+        if (close_conn)
             evhttp_add_header(out, "Connection", "close");
     }
     for (unsigned i = 0; i < w->ex.header_count; i++)
@@ -200,6 +219,7 @@ static void send_reply(evutil_socket_t fd, short what, void *arg)
     exchange_free(&w->ex);
     free(w);
     srv->in_flight--;
+    atomic_store(&in_flight_now, srv->in_flight);
 }
 
 static void reply_now(server *srv, work *w)
@@ -367,8 +387,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     uint64_t t0 = srv_phase_now();
     work *w;
 
+    /* Liveness is the loop answering: never queued behind workers busy with a slow HSM. */
+    if (srv_http_probe_match(req, raw_path, srv->cfg->live_path)) {
+        srv_http_answer_live(req, srv->draining);
+        return;
+    }
     if (srv->draining) {
-        reject(req, 503, "unavailable", "server is shutting down");
+        srv_http_answer_draining(req, raw_path, srv->cfg->ready_path, srv->in_flight);
         return;
     }
     if (framing) {
@@ -442,6 +467,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     srv->queued++;
     atomic_store(&queue_depth, srv->queued);
     srv->in_flight++;
+    atomic_store(&in_flight_now, srv->in_flight);
     if (conn)
         srv_http_guard_request_begin(evhttp_connection_get_bufferevent(conn));
     pthread_cond_signal(&srv->wake);
@@ -507,7 +533,7 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
     server *srv = arg;
     (void)fd;
     (void)what;
-    if (srv->listener && !srv->draining)
+    if (srv->listener)
         evconnlistener_enable(srv->listener);
 }
 
@@ -569,30 +595,42 @@ static void fit_descriptor_limit(const srv_http_config *cfg)
 
 /* ---- shutdown ------------------------------------------------------------------------------ */
 
+#define DRAIN_TICK_MS         50
+#define DRAIN_TIMEOUT_DEFAULT 10
+
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     server *srv = arg;
+    int limit =
+        srv->cfg->drain_timeout_secs > 0 ? srv->cfg->drain_timeout_secs : DRAIN_TIMEOUT_DEFAULT;
     (void)fd;
     (void)what;
-    /* Stop once every accepted request has its reply, or after 10 s whatever happens. */
-    if (srv->in_flight == 0 || ++srv->drain_ticks > 200)
+    /* Stop once every accepted request has its reply, or at the drain timeout. */
+    if (srv->in_flight == 0) {
         event_base_loopbreak(srv->base);
+    } else if (++srv->drain_ticks >= (unsigned)limit * (1000 / DRAIN_TICK_MS)) {
+        srv->abandoned = srv->in_flight;
+        event_base_loopbreak(srv->base);
+    }
 }
 
+/* SIGTERM (what Kubernetes and systemd send) or SIGINT starts the drain. The listener stays
+ * open so that the load balancer's probe of ready_path gets its 503 rather than a refused
+ * connection, and a client that reaches this node anyway is told to go elsewhere. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     server *srv = arg;
-    struct timeval tick = {0, 50000};
+    struct timeval tick = {0, DRAIN_TICK_MS * 1000};
     (void)what;
     if (srv->draining)
         return;
-    srv_log(SRV_LOG_INFO, "http", "signal %d: finishing in-flight requests and stopping", (int)sig);
+    srv_log(SRV_LOG_INFO, "http",
+            "signal %d: draining (%u requests in flight, up to %d s), then stopping", (int)sig,
+            srv->in_flight,
+            srv->cfg->drain_timeout_secs > 0 ? srv->cfg->drain_timeout_secs
+                                             : DRAIN_TIMEOUT_DEFAULT);
     srv->draining = 1;
-    if (srv->bound) {
-        evhttp_del_accept_socket(srv->http, srv->bound);
-        srv->bound = NULL;
-        srv->listener = NULL;
-    }
+    atomic_store(&draining_now, 1);
     srv->drain_timer = event_new(srv->base, -1, EV_PERSIST, drain_tick, srv);
     if (!srv->drain_timer || event_add(srv->drain_timer, &tick) != 0)
         event_base_loopbreak(srv->base);
@@ -600,7 +638,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
 {
-    server srv;
+    /* Static, not on the stack: after a drain timeout, workers still inside requests keep
+     * using it until the process exits (one server per process, as srv_current says). */
+    static server srv;
     struct timeval timeout;
     srv_status st = SRV_OK;
     unsigned i;
@@ -609,6 +649,8 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
     memset(&srv, 0, sizeof(srv));
     srv.cfg = cfg;
     atomic_store(&queue_cap, cfg->queue_limit);
+    atomic_store(&in_flight_now, 0);
+    atomic_store(&draining_now, 0);
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.wake, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -698,6 +740,17 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
         srv.nthreads++;
     }
     event_base_dispatch(srv.base);
+    if (srv.abandoned) {
+        /* Workers still hold requests (an HSM call that does not return): joining them could
+         * wait for ever, and freeing what they use under them is worse. Nothing they hold has
+         * been handed out; the caller exits the process now. */
+        srv_log(SRV_LOG_ERROR, "http",
+                "drain timeout: %u requests still in flight after %d s; stopping without them",
+                srv.abandoned,
+                cfg->drain_timeout_secs > 0 ? cfg->drain_timeout_secs : DRAIN_TIMEOUT_DEFAULT);
+        return srv_fail(err, SRV_E_UNAVAILABLE, "%u requests abandoned at the drain timeout",
+                        srv.abandoned);
+    }
 out:
     pthread_mutex_lock(&srv.lock);
     srv.stopping = 1;

@@ -81,10 +81,23 @@ typedef struct {
     void *app;
     /* Called once listening, with the bound port (for the run file). */
     void (*on_listening)(void *app, int port);
+    /* Load-balancer probes answered on the loop thread, never queued behind busy workers:
+     * GET live_path is 200 while the process serves (draining too); GET ready_path goes to the
+     * handler normally and is 503 "draining" from the drain's first moment. NULL: none. */
+    const char *live_path, *ready_path;
+    /* Seconds a drain waits for in-flight requests (0: 10). */
+    int drain_timeout_secs;
 } srv_http_config;
 
-/* Serves until SIGTERM or SIGINT, then drains in-flight requests and returns. */
+/* Serves until SIGTERM or SIGINT, then drains: ready_path answers 503 at once, requests in
+ * flight finish (their replies close the connection), new requests get 503 unavailable with
+ * Retry-After and Connection: close, and once none is in flight it returns SRV_OK. If some are
+ * still in flight after drain_timeout_secs it returns SRV_E_UNAVAILABLE without waiting for
+ * the workers that hold them (the caller must then exit at once: see cmd_serve.c). */
 srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err);
+
+/* 1 once a drain has begun (for /healthz/ready answered by a worker). */
+int srv_http_draining(void);
 
 /* Requests waiting for a worker now, and how many may wait (for /healthz). */
 unsigned srv_http_queue_depth(void);
