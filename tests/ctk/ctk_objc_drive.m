@@ -18,7 +18,10 @@ static const struct {
     const char *name;
     const SecKeyAlgorithm *alg;
 } algorithms[] = {
-#define A(n) {#n, &kSecKeyAlgorithm##n}
+#define A(n)                                                                                       \
+    {                                                                                              \
+#n, &kSecKeyAlgorithm##n                                                                   \
+    }
     A(RSASignatureDigestPKCS1v15Raw),    A(RSASignatureDigestPKCS1v15SHA256),
     A(RSASignatureDigestPKCS1v15SHA384), A(RSASignatureDigestPKCS1v15SHA512),
     A(RSASignatureDigestPSSSHA256),      A(RSASignatureDigestPSSSHA384),
@@ -43,7 +46,8 @@ static TKTokenSession *session;
 static id key_object_id(const char *label)
 {
     for (TKTokenKeychainItem *item in token.keychainContents.standinItems)
-        if ([item isKindOfClass:[TKTokenKeychainKey class]] && !strcmp(item.label.UTF8String, label))
+        if ([item isKindOfClass:[TKTokenKeychainKey class]] &&
+            !strcmp(item.label.UTF8String, label))
             return item.objectID;
     return @"no-such-item";
 }
@@ -59,8 +63,8 @@ static int step(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[0], "token")) {
-        TKTokenDriverConfiguration *d = [TKTokenDriverConfiguration.driverConfigurations
-            objectForKey:SIGNUM_TOKEN_CLASS_ID];
+        TKTokenDriverConfiguration *d =
+            [TKTokenDriverConfiguration.driverConfigurations objectForKey:SIGNUM_TOKEN_CLASS_ID];
         TKTokenConfiguration *c = [d.tokenConfigurations objectForKey:SIGNUM_TOKEN_INSTANCE_ID];
         SignumTokenDriver *driver = [[SignumTokenDriver alloc] init];
         NSError *err = nil;
