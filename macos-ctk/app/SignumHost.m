@@ -28,8 +28,7 @@ static NSArray *items_for(sgtk_token *shim, const char *name, FILE *err)
         fprintf(err, "signum keychain: %s: the server's certificate does not parse\n", name);
         return nil;
     }
-    c = [[TKTokenKeychainCertificate alloc] initWithCertificate:cert
-                                                        objectID:@(en.cert_id)];
+    c = [[TKTokenKeychainCertificate alloc] initWithCertificate:cert objectID:@(en.cert_id)];
     k = [[TKTokenKeychainKey alloc] initWithCertificate:cert objectID:@(en.key_id)];
     CFRelease(cert);
     if (!c || !k)
@@ -74,11 +73,11 @@ static int republish(TKTokenDriverConfiguration *driver, sgtk_token *shim, const
 
 static int list(TKTokenDriverConfiguration *driver, FILE *out)
 {
-    TKTokenConfiguration *config = [driver.tokenConfigurations objectForKey:SIGNUM_TOKEN_INSTANCE_ID];
+    TKTokenConfiguration *config =
+        [driver.tokenConfigurations objectForKey:SIGNUM_TOKEN_INSTANCE_ID];
     for (TKTokenKeychainItem *item in config.keychainItems) {
         if ([item isKindOfClass:[TKTokenKeychainKey class]])
-            fprintf(out, "%s %s\n", item.label.UTF8String,
-                    [(NSString *)item.objectID UTF8String]);
+            fprintf(out, "%s %s\n", item.label.UTF8String, [(NSString *)item.objectID UTF8String]);
     }
     return 0;
 }
@@ -102,8 +101,9 @@ int SignumHostMain(int argc, const char *const *argv)
             return 2;
         }
         if (!driver) {
-            fprintf(stderr, "signum keychain: the token extension %s is not registered (is "
-                            "Signum.app in /Applications and launched once?)\n",
+            fprintf(stderr,
+                    "signum keychain: the token extension %s is not registered (is "
+                    "Signum.app in /Applications and launched once?)\n",
                     SIGNUM_TOKEN_CLASS_ID.UTF8String);
             return 1;
         }
@@ -117,8 +117,7 @@ int SignumHostMain(int argc, const char *const *argv)
         }
         e = sgtk_token_new(NULL, &shim);
         if (e != SGTK_OK) {
-            fprintf(stderr, "signum keychain: cannot create the client (%s)\n",
-                    sgtk_error_name(e));
+            fprintf(stderr, "signum keychain: cannot create the client (%s)\n", sgtk_error_name(e));
             goto out;
         }
         if (needs_name) {
@@ -129,8 +128,8 @@ int SignumHostMain(int argc, const char *const *argv)
                 fprintf(stderr, "signum keychain: %s (%s)\n", why, sgtk_error_name(e));
                 goto out;
             }
-            e = sgtk_names_apply(current, !strcmp(action, "--add") ? SGTK_NAMES_ADD
-                                                                    : SGTK_NAMES_REMOVE,
+            e = sgtk_names_apply(current,
+                                 !strcmp(action, "--add") ? SGTK_NAMES_ADD : SGTK_NAMES_REMOVE,
                                  name, &next, why, sizeof(why));
             if (e != SGTK_OK) {
                 fprintf(stderr, "signum keychain: %s (%s)\n", why, sgtk_error_name(e));

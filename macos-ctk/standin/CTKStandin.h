@@ -8,7 +8,7 @@
 @end
 
 @interface TKTokenKeychainContents (Standin)
-@property (readonly) NSArray *standinItems;
+@property(readonly) NSArray *standinItems;
 @end
 
 @interface TKTokenDriverConfiguration (Standin)

@@ -7,7 +7,7 @@
 
 NSString *const TKErrorDomain = @"CryptoTokenKit";
 
-#define ALG(name, text) const SecKeyAlgorithm kSecKeyAlgorithm##name = (SecKeyAlgorithm)@text
+#define ALG(name, text) const SecKeyAlgorithm kSecKeyAlgorithm##name = (SecKeyAlgorithm) @text
 ALG(RSASignatureDigestPKCS1v15Raw, "algid:sign:RSA:digest-PKCS1v15");
 ALG(RSASignatureDigestPKCS1v15SHA256, "algid:sign:RSA:digest-PKCS1v15:SHA256");
 ALG(RSASignatureDigestPKCS1v15SHA384, "algid:sign:RSA:digest-PKCS1v15:SHA384");
@@ -48,10 +48,12 @@ SecCertificateRef SecCertificateCreateWithData(CFAllocatorRef allocator, CFDataR
         [_sdkState release];                                                                       \
         [super dealloc];                                                                           \
     }
-#define GET(key)      [[self sdkState] objectForKey:key]
-#define SET(key, obj) ((obj) ? [[self sdkState] setObject:(obj) forKey:key] : [[self sdkState] removeObjectForKey:key])
+#define GET(key) [[self sdkState] objectForKey:key]
+#define SET(key, obj)                                                                              \
+    ((obj) ? [[self sdkState] setObject:(obj) forKey:key]                                          \
+           : [[self sdkState] removeObjectForKey:key])
 /* Weak references (delegates) are kept as non-retained values. */
-#define GET_WEAK(key) [GET(key) nonretainedObjectValue]
+#define GET_WEAK(key)      [GET(key) nonretainedObjectValue]
 #define SET_WEAK(key, obj) SET(key, [NSValue valueWithNonretainedObject:obj])
 
 @interface NSObject (StandinState)

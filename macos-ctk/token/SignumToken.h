@@ -18,7 +18,7 @@ NS_ASSUME_NONNULL_BEGIN
 - (nullable instancetype)initWithTokenDriver:(SignumTokenDriver *)driver
                                configuration:(TKTokenConfiguration *)configuration
                                        error:(NSError **)error;
-@property (readonly) sgtk_token *shim;
+@property(readonly) sgtk_token *shim;
 @end
 
 @interface SignumTokenSession : TKTokenSession <TKTokenSessionDelegate>

@@ -45,17 +45,19 @@ typedef NS_ENUM(NSInteger, TKTokenOperation) {
 #define SIGNUM_SDK_STATE                                                                           \
     {                                                                                              \
       @protected                                                                                   \
-        NSMutableDictionary *_sdkState;                                                           \
+        NSMutableDictionary *_sdkState;                                                            \
     }
 
-@interface TKTokenKeyAlgorithm : NSObject SIGNUM_SDK_STATE
+@interface TKTokenKeyAlgorithm : NSObject
+SIGNUM_SDK_STATE
 - (BOOL)isAlgorithm:(SecKeyAlgorithm)algorithm;
 @end
 
-@interface TKTokenKeychainItem : NSObject SIGNUM_SDK_STATE
-@property (copy, nullable) NSString *label;
-@property (copy, nullable) NSDictionary<NSNumber *, TKTokenOperationConstraint> *constraints;
-@property (readonly, copy) TKTokenObjectID objectID;
+@interface TKTokenKeychainItem : NSObject
+SIGNUM_SDK_STATE
+@property(copy, nullable) NSString *label;
+@property(copy, nullable) NSDictionary<NSNumber *, TKTokenOperationConstraint> *constraints;
+@property(readonly, copy) TKTokenObjectID objectID;
 @end
 
 @interface TKTokenKeychainCertificate : TKTokenKeychainItem
@@ -69,23 +71,26 @@ typedef NS_ENUM(NSInteger, TKTokenOperation) {
 @property BOOL canSign;
 @property BOOL canDecrypt;
 @property BOOL canPerformKeyExchange;
-@property (getter=isSuitableForLogin) BOOL suitableForLogin;
+@property(getter=isSuitableForLogin) BOOL suitableForLogin;
 @end
 
-@interface TKTokenKeychainContents : NSObject SIGNUM_SDK_STATE
+@interface TKTokenKeychainContents : NSObject
+SIGNUM_SDK_STATE
 - (void)fillWithItems:(NSArray<TKTokenKeychainItem *> *)items;
 @end
 
-@interface TKTokenConfiguration : NSObject SIGNUM_SDK_STATE
-@property (readonly) TKTokenInstanceID instanceID;
-@property (copy, nullable) NSData *configurationData;
-@property (copy) NSArray<TKTokenKeychainItem *> *keychainItems;
+@interface TKTokenConfiguration : NSObject
+SIGNUM_SDK_STATE
+@property(readonly) TKTokenInstanceID instanceID;
+@property(copy, nullable) NSData *configurationData;
+@property(copy) NSArray<TKTokenKeychainItem *> *keychainItems;
 @end
 
-@interface TKTokenDriverConfiguration : NSObject SIGNUM_SDK_STATE
-@property (class, readonly)
+@interface TKTokenDriverConfiguration : NSObject
+SIGNUM_SDK_STATE
+@property(class, readonly)
     NSDictionary<TKTokenDriverClassID, TKTokenDriverConfiguration *> *driverConfigurations;
-@property (readonly) NSDictionary<TKTokenInstanceID, TKTokenConfiguration *> *tokenConfigurations;
+@property(readonly) NSDictionary<TKTokenInstanceID, TKTokenConfiguration *> *tokenConfigurations;
 - (TKTokenConfiguration *)addTokenConfigurationForTokenInstanceID:(TKTokenInstanceID)instanceID;
 - (void)removeTokenConfigurationForTokenInstanceID:(TKTokenInstanceID)instanceID;
 @end
@@ -97,8 +102,9 @@ typedef NS_ENUM(NSInteger, TKTokenOperation) {
                             error:(NSError **)error;
 @end
 
-@interface TKTokenDriver : NSObject SIGNUM_SDK_STATE
-@property (weak, nullable) id<TKTokenDriverDelegate> delegate;
+@interface TKTokenDriver : NSObject
+SIGNUM_SDK_STATE
+@property(weak, nullable) id<TKTokenDriverDelegate> delegate;
 @end
 
 @protocol TKTokenDelegate <NSObject>
@@ -106,11 +112,12 @@ typedef NS_ENUM(NSInteger, TKTokenOperation) {
 - (nullable TKTokenSession *)token:(TKToken *)token createSessionWithError:(NSError **)error;
 @end
 
-@interface TKToken : NSObject SIGNUM_SDK_STATE
+@interface TKToken : NSObject
+SIGNUM_SDK_STATE
 - (instancetype)initWithTokenDriver:(TKTokenDriver *)tokenDriver
                          instanceID:(TKTokenInstanceID)instanceID;
-@property (weak, nullable) id<TKTokenDelegate> delegate;
-@property (readonly, nullable) TKTokenKeychainContents *keychainContents;
+@property(weak, nullable) id<TKTokenDelegate> delegate;
+@property(readonly, nullable) TKTokenKeychainContents *keychainContents;
 @end
 
 @protocol TKTokenSessionDelegate <NSObject>
@@ -126,10 +133,11 @@ typedef NS_ENUM(NSInteger, TKTokenOperation) {
                             error:(NSError **)error;
 @end
 
-@interface TKTokenSession : NSObject SIGNUM_SDK_STATE
+@interface TKTokenSession : NSObject
+SIGNUM_SDK_STATE
 - (instancetype)initWithToken:(TKToken *)token;
-@property (readonly) TKToken *token;
-@property (weak, nullable) id<TKTokenSessionDelegate> delegate;
+@property(readonly) TKToken *token;
+@property(weak, nullable) id<TKTokenSessionDelegate> delegate;
 @end
 
 NS_ASSUME_NONNULL_END
