@@ -27,6 +27,8 @@ packages=(
   wine64 dpkg-dev
   # the Windows installer (installer/windows/signum.nsi)
   nsis
+  # the macOS token's Objective-C compiled and run on Linux (macos-ctk/objc.cmake)
+  libgnustep-base-dev
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
   # the console's browser tests (tests/console): a real headless Chromium

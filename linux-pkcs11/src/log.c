@@ -10,14 +10,15 @@
 
 #include "p11.h"
 #include "signum/common/debug.h"
+#include "signum/os.h"
 
 static int enabled;
 static int fd = -1;
 
 void p11_log_init(void)
 {
-    const char *path = secure_getenv("SIGNUM_P11_LOG");
-    enabled = sgc_debug_has(secure_getenv("SIGNUM_DEBUG"), "p11");
+    const char *path = sg_os_getenv("SIGNUM_P11_LOG");
+    enabled = sgc_debug_has(sg_os_getenv("SIGNUM_DEBUG"), "p11");
     if (fd >= 0 && fd != STDERR_FILENO)
         close(fd);
     fd = STDERR_FILENO;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "signum/client.h"
+#include "signum/common/rc.h"
 
 #define AG_MAX_SERVERS 8
 #define AG_PATH_MAX    4096 /* a UTF-8 path we report (caller image), whatever the OS */
@@ -16,12 +17,11 @@ typedef struct {
     char message[512];
 } ag_error;
 
-sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...)
-    __attribute__((format(gnu_printf, 3, 4)));
+sg_status ag_fail(ag_error *err, sg_status st, const char *fmt, ...) SGC_PRINTF(3, 4);
 
 /* Logging to stderr (the log file when daemonised); SIGNUM_DEBUG=agent,http,ipc,cache,auth. */
 int ag_debug_enabled(const char *subsystem);
-void ag_log(const char *subsystem, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3)));
+void ag_log(const char *subsystem, const char *fmt, ...) SGC_PRINTF(2, 3);
 #define ag_debug(sub, ...)                                                                         \
     do {                                                                                           \
         if (ag_debug_enabled(sub))                                                                 \

@@ -13,6 +13,8 @@ extern "C" {
 /* The longest agent endpoint: a Unix socket path, or a named pipe's name on Windows. */
 #ifdef _WIN32
 #define SG_ENDPOINT_MAX 256
+#elif defined(__APPLE__)
+#define SG_ENDPOINT_MAX 104 /* macOS's sun_path */
 #else
 #define SG_ENDPOINT_MAX 108 /* sizeof(struct sockaddr_un.sun_path) */
 #endif

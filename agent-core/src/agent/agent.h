@@ -90,9 +90,15 @@ typedef struct {
     char cmdline[AG_CTX_COMMAND_LINE_MAX + 1]; /* the same; empty if the OS would not tell */
 } ag_caller;
 
-/* Reads the peer's identity from the kernel: SO_PEERCRED and /proc (caller.c), or
+/* Reads the peer's identity from the kernel: SO_PEERCRED and /proc (caller.c), getpeereid,
+ * LOCAL_PEERPID, proc_pidpath and KERN_PROCARGS2 (caller_macos.c), or
  * GetNamedPipeClientProcessId and the process's image and command line (caller_win.c). */
 int ag_caller_identify(ipc_fd fd, ag_caller *out);
+#ifndef _WIN32
+/* POSIX: the caller's NUL-separated arguments (len bytes) as out->cmdline, redacted and
+ * escaped; args is wiped (caller_args.c). */
+void ag_caller_command_line(char *args, size_t len, ag_caller *out);
+#endif
 /* This machine's name for the audit context; 0 or -1. */
 int ag_hostname(char *out, size_t len);
 

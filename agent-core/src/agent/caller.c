@@ -43,19 +43,9 @@ int ag_caller_identify(int fd, ag_caller *out)
     if (cfd >= 0) {
         n = read(cfd, raw, AG_CTX_COMMAND_LINE_MAX);
         close(cfd);
-        if (n > 0) {
-            /* Arguments are NUL-separated: secrets out (a PIN given on the command line is
-             * the API key), then shown space-separated, without a trailer. */
-            char shown[AG_CTX_COMMAND_LINE_MAX];
-            size_t m = ag_ctx_redact(raw, (size_t)n, '\0', shown, sizeof(shown));
-            for (size_t i = 0; i < m; i++)
-                if (shown[i] == '\0')
-                    shown[i] = ' ';
-            while (m > 0 && shown[m - 1] == ' ')
-                m--;
-            ag_ctx_escape(shown, m, out->cmdline, AG_CTX_COMMAND_LINE_MAX);
-            explicit_bzero(shown, sizeof(shown));
-        }
+        /* A PIN given on the command line is the API key: redacted there. */
+        if (n > 0)
+            ag_caller_command_line(raw, (size_t)n, out);
         explicit_bzero(raw, sizeof(raw));
     }
     return 0;

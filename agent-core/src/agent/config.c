@@ -14,6 +14,9 @@
 #include "../common/win_acl.h"
 #include "signum/common/conf.h"
 
+#ifndef _WIN32
+#include "../common/posix_os.h"
+#endif
 #ifdef _WIN32
 #include <io.h>
 #define SYSTEM_CONFIG_DIR_VAR "PROGRAMDATA" /* %PROGRAMDATA%\Signum\agent.conf */
@@ -61,16 +64,12 @@ static int config_private(int fd, const struct stat *sb)
 static void default_paths(char *sys, char *user, char *cache, size_t len)
 {
     const char *xdg = sg_os_getenv("XDG_CONFIG_HOME"), *home = sg_os_getenv("HOME");
-    const char *xdg_cache = sg_os_getenv("XDG_CACHE_HOME");
     snprintf(sys, len, "/etc/signum/agent.conf");
     if (xdg && *xdg)
         snprintf(user, len, "%s/signum/agent.conf", xdg);
     else if (home && *home)
         snprintf(user, len, "%s/.config/signum/agent.conf", home);
-    if (xdg_cache && *xdg_cache)
-        snprintf(cache, len, "%s/signum", xdg_cache);
-    else if (home && *home)
-        snprintf(cache, len, "%s/.cache/signum", home);
+    sg_px_cache_dir(cache, len);
 }
 
 static int open_config(const char *path)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/posix_os.h"
 #include "agent.h"
 #include "ipcserver.h"
 
@@ -104,7 +105,7 @@ int ag_serve(ag_server *srv)
         if (rc < 0 && errno != EINTR)
             break;
         if (rc > 0) {
-            int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            int fd = sg_px_accept(srv->listen_fd);
             conn *c;
             pthread_t th;
             if (fd < 0)

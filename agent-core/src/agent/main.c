@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "signum/os.h"
+#include "../common/posix_os.h"
 #include "agent.h"
 
 static void usage(FILE *out)
@@ -62,7 +63,7 @@ static int prepare_dir(const char *socket_path, char *dir, size_t dir_len)
 static int listen_on(const char *path)
 {
     struct sockaddr_un addr;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = sg_px_socket();
     if (fd < 0)
         return -1;
     memset(&addr, 0, sizeof(addr));
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
 {
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)], dir[PATH_MAX];
     char lock_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
-    const char *dbg = secure_getenv("SIGNUM_DEBUG");
+    const char *dbg = sg_os_getenv("SIGNUM_DEBUG");
     int daemon_mode = 0, ready_pipe[2] = {-1, -1}, lock_fd, c, rc = 1, activated = 0;
     ag_config cfg;
     ag_error err;
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
     if (daemon_mode) {
         pid_t pid;
         char status = 1;
-        if (pipe2(ready_pipe, O_CLOEXEC) != 0 || (pid = fork()) < 0) {
+        if (sg_px_pipe(ready_pipe) != 0 || (pid = fork()) < 0) {
             perror("signum-agent: fork");
             return 1;
         }

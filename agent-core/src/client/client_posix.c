@@ -1,11 +1,11 @@
-/* The client library on POSIX: the agent's Unix socket, and posix_spawn to start it. */
+/* The client library on POSIX: the agent's Unix socket, and posix_spawn to start it. What
+ * differs between Linux and macOS is in ../common/posix_os.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/posix_os.h"
 #include "client_os.h"
 #include "signum/client.h"
 
@@ -25,15 +26,11 @@ extern char **environ;
 
 int sg_default_socket(char *out, size_t out_len)
 {
-    const char *explicit_path = secure_getenv("SIGNUM_AGENT_SOCKET");
-    const char *runtime = secure_getenv("XDG_RUNTIME_DIR");
+    const char *explicit_path = sg_px_getenv("SIGNUM_AGENT_SOCKET");
     int n;
-    if (explicit_path && *explicit_path)
-        n = snprintf(out, out_len, "%s", explicit_path);
-    else if (runtime && *runtime)
-        n = snprintf(out, out_len, "%s/signum/agent.sock", runtime);
-    else
-        n = snprintf(out, out_len, "/tmp/signum-%lu/agent.sock", (unsigned long)getuid());
+    if (!explicit_path || !*explicit_path)
+        return sg_px_default_socket(out, out_len);
+    n = snprintf(out, out_len, "%s", explicit_path);
     return n < 0 || (size_t)n >= out_len ? -1 : 0;
 }
 
@@ -83,22 +80,6 @@ int sg_os_check_socket_dir(const char *socket_path, char *why, size_t why_len)
     return -1;
 }
 
-/* The listener's uid from the kernel (SO_PEERCRED; getpeereid on macOS and the BSDs). */
-static int peer_uid(int fd, uid_t *uid)
-{
-#ifdef SO_PEERCRED
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred))
-        return -1;
-    *uid = cred.uid;
-    return 0;
-#else
-    gid_t gid;
-    return getpeereid(fd, uid, &gid);
-#endif
-}
-
 int sg_os_connect(const char *path, ipc_fd *out, int *absent, char *why, size_t why_len)
 {
     struct sockaddr_un addr;
@@ -113,7 +94,7 @@ int sg_os_connect(const char *path, ipc_fd *out, int *absent, char *why, size_t 
         *absent = errno == ENOENT;
         return -1;
     }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = sg_px_socket();
     if (fd < 0) {
         snprintf(why, why_len, "%s", strerror(errno));
         return -1;
@@ -130,7 +111,7 @@ int sg_os_connect(const char *path, ipc_fd *out, int *absent, char *why, size_t 
     }
     /* And the listener must run as us, checked before a single byte is sent: the directory
      * check alone leaves a window (and root may be tricked into a user's directory). */
-    if (peer_uid(fd, &uid) != 0) {
+    if (sg_px_peer_uid(fd, &uid) != 0) {
         e = errno;
         close(fd);
         snprintf(why, why_len, "cannot tell who listens at %s: %s; refusing to talk to it", path,
@@ -152,7 +133,7 @@ int sg_os_connect(const char *path, ipc_fd *out, int *absent, char *why, size_t 
 /* Starts `signum-agent --daemon`; it returns once its socket is listening. */
 int sg_os_start_agent(const char *socket_path, char *why, size_t why_len)
 {
-    const char *bin = secure_getenv("SIGNUM_AGENT");
+    const char *bin = sg_px_getenv("SIGNUM_AGENT");
     char *argv[5];
     posix_spawn_file_actions_t fa;
     pid_t pid;
@@ -187,7 +168,7 @@ int sg_os_start_agent(const char *socket_path, char *why, size_t why_len)
 
 const char *sg_os_getenv(const char *name)
 {
-    return secure_getenv(name);
+    return sg_px_getenv(name);
 }
 
 long sg_os_pid(void)
@@ -197,7 +178,7 @@ long sg_os_pid(void)
 
 int sg_os_random(void *buf, size_t len)
 {
-    return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
+    return sg_px_random(buf, len);
 }
 
 void sg_os_sleep_ms(int ms)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "posix_os.h"
 
 static int64_t now_ms(void)
 {
@@ -37,7 +38,7 @@ int ipc_write_all(ipc_fd fd, const void *buf, size_t len, int timeout_ms)
     const uint8_t *p = buf;
     int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send(fd, p, len, SG_PX_SEND_FLAGS | MSG_DONTWAIT);
         if (n > 0) {
             p += n;
             len -= (size_t)n;

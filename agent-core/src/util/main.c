@@ -599,6 +599,7 @@ static void usage(FILE *out)
                  "  agent start|stop|status    control the per-user agent\n"
                  "  certstore --add|--remove|--list [KEY]   Windows certificate store entries\n"
                  "  providers register|unregister|status   the Windows KSP and CSP\n"
+                 "  keychain --add|--remove KEY, --list, --sync   the macOS Keychain identities\n"
                  "  admin policy|group|key-group ...   rules and groups (admins; 'admin --help')\n"
                  "  approvals list|approve ID|reject ID --reason TEXT\n"
                  "                                        sign requests awaiting your approval\n"
@@ -648,6 +649,8 @@ int main(int argc, char **argv)
         return util_cmd_certstore(argc - 1, argv + 1);
     if (!strcmp(argv[1], "providers"))
         return util_cmd_providers(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "keychain"))
+        return util_cmd_keychain(argc - 1, argv + 1);
     fprintf(stderr, "signum-util: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -49,6 +49,9 @@ int util_verdict(const char *check, int ok, const char *detail);
 
 /* signum-util certstore (Windows only; elsewhere it says so). */
 int util_cmd_certstore(int argc, char **argv);
+/* signum-util keychain --add|--remove KEY, --list, --sync: the macOS token's keychain items
+ * (keychain_macos.c runs the host app; keychain_none.c elsewhere says it is macOS only). */
+int util_cmd_keychain(int argc, char **argv);
 /* signum-util providers: (un)registers the Windows KSP and CSP (Windows only). */
 int util_cmd_providers(int argc, char **argv);
 
