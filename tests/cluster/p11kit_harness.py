@@ -1,0 +1,260 @@
+"""A networked HSM for tests: one SoftHSMv2 token exported by `p11-kit server` on a unix socket,
+reached by every signum-server node through p11-kit-client.so (the RPC module of Debian's
+p11-kit-modules), as nodes reach a Luna or nShield partition through its vendor client.
+
+Reusable by the cluster tests: P11KitServer (start, kill = HSM outage, start again = the HSM
+back), client_module(), SharedTokenNode (a second node whose state starts as a copy of the first
+node's: same CA, audit key and admin key, same token; its own SQLite database until the shared
+PostgreSQL), and pkcs11-tool through the client (an independent view of the remote token).
+
+Standard library only; needs p11-kit (the `p11-kit` command), p11-kit-modules and opensc.
+"""
+
+import ctypes
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from signum_harness import SOFTHSM_MODULE, Server, run  # noqa: E402
+
+P11_KIT = shutil.which("p11-kit")
+PKCS11_TOOL = shutil.which("pkcs11-tool")
+SOCKET_TIMEOUT = 10.0
+
+
+def client_module():
+    """Path of p11-kit-client.so (multiarch directory on Debian), or None."""
+    found = sorted(glob.glob("/usr/lib/*/pkcs11/p11-kit-client.so") +
+                   glob.glob("/usr/lib/pkcs11/p11-kit-client.so") +
+                   glob.glob("/usr/lib64/pkcs11/p11-kit-client.so"))
+    return found[0] if found else None
+
+
+def available():
+    """Why the networked token cannot be made here, or None if it can."""
+    if not P11_KIT:
+        return "the p11-kit command is missing (Debian package p11-kit)"
+    if not client_module():
+        return "p11-kit-client.so is missing (Debian package p11-kit-modules)"
+    if not PKCS11_TOOL:
+        return "pkcs11-tool is missing (Debian package opensc)"
+    return None
+
+
+def conf_value(conf_path, key, default=None):
+    with open(conf_path) as f:
+        for line in f:
+            if "=" in line and line.split("=", 1)[0].strip() == key:
+                return line.split("=", 1)[1].strip()
+    return default
+
+
+class P11KitServer:
+    """`p11-kit server` exporting one SoftHSMv2 token on a unix socket."""
+
+    def __init__(self, softhsm_conf, token, sock):
+        self.env = dict(os.environ)
+        self.env["SOFTHSM2_CONF"] = softhsm_conf
+        self.token = token
+        self.sock = sock
+        self.proc = None
+
+    @property
+    def address(self):
+        """The value of P11_KIT_SERVER_ADDRESS for the clients."""
+        return "unix:path=%s" % self.sock
+
+    def start(self):
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.proc = subprocess.Popen(
+            [P11_KIT, "server", "-f", "--provider", SOFTHSM_MODULE, "-n", self.sock,
+             "pkcs11:token=%s" % self.token],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + SOCKET_TIMEOUT
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None:
+                raise AssertionError("p11-kit server exited %d" % self.proc.returncode)
+            if time.monotonic() > deadline:
+                raise AssertionError("p11-kit server made no socket within %.0f s" %
+                                     SOCKET_TIMEOUT)
+            time.sleep(0.02)
+
+    def kill(self):
+        """The server forks one child per client connection, which holds the token: the
+        outage is the whole process group (ours alone: it has its own session)."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+        self.proc = None
+
+
+class SharedTokenNode(Server):
+    """Another node on the same token: its state directory is a copy of `source`'s, taken while
+    `source` is stopped (its SQLite files consistent), minus the SoftHSMv2 token files, so that
+    it can reach the token only through the network. Same CA, audit key and admin API key."""
+
+    def __init__(self, source, name="node2", **kw):
+        self._source = source
+        super().__init__(name=name, start=False, **kw)
+
+    def init(self, ca_key_type=None):
+        assert self._source.proc is None or self._source.proc.poll() is not None, \
+            "copy the first node's state while it is stopped"
+        shutil.copytree(self._source.state, self.state, symlinks=True,
+                        ignore=shutil.ignore_patterns("run.json", "serve.lock", "tokens"))
+        shutil.copyfile(self._source.admin_key_file, self.admin_key_file)
+        self.init_output = ""
+
+
+# PKCS#11 through ctypes (standard library): p11-kit-client.so exports only C_GetFunctionList,
+# so the calls go through CK_FUNCTION_LIST, whose slots follow this order (PKCS#11 2.40).
+_FUNCTIONS = ["C_Initialize", "C_Finalize", "C_GetInfo", "C_GetFunctionList", "C_GetSlotList",
+              "C_GetSlotInfo", "C_GetTokenInfo", "C_GetMechanismList", "C_GetMechanismInfo",
+              "C_InitToken", "C_InitPIN", "C_SetPIN", "C_OpenSession", "C_CloseSession",
+              "C_CloseAllSessions", "C_GetSessionInfo", "C_GetOperationState",
+              "C_SetOperationState", "C_Login", "C_Logout", "C_CreateObject", "C_CopyObject",
+              "C_DestroyObject", "C_GetObjectSize", "C_GetAttributeValue",
+              "C_SetAttributeValue", "C_FindObjectsInit", "C_FindObjects", "C_FindObjectsFinal"]
+
+CKR_OK = 0
+CKR_ATTRIBUTE_SENSITIVE = 0x11
+CKO_PRIVATE_KEY = 3
+CKA_CLASS, CKA_VALUE, CKA_ID = 0x0, 0x11, 0x102
+CKA_SENSITIVE, CKA_SIGN, CKA_PRIVATE_EXPONENT = 0x103, 0x108, 0x123
+CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE = 0x162, 0x164, 0x165
+CKF_SERIAL_SESSION = 0x4
+CKU_USER = 1
+
+
+_P, _U = ctypes.c_void_p, ctypes.c_ulong
+_SIGS = {
+    "C_Initialize": (_P,), "C_Finalize": (_P,), "C_GetSlotList": (ctypes.c_ubyte, _P, _P),
+    "C_GetTokenInfo": (_U, _P), "C_OpenSession": (_U, _U, _P, _P, _P), "C_CloseSession": (_U,),
+    "C_Login": (_U, _U, _P, _U), "C_FindObjectsInit": (_U, _P, _U),
+    "C_FindObjects": (_U, _P, _U, _P), "C_FindObjectsFinal": (_U,),
+    "C_GetAttributeValue": (_U, _U, _P, _U), "C_SetAttributeValue": (_U, _U, _P, _U),
+}
+
+
+def _addr(obj):
+    return ctypes.addressof(obj)
+
+
+class _Attr(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_ulong), ("pValue", ctypes.c_void_p),
+                ("ulValueLen", ctypes.c_ulong)]
+
+
+class _FunctionList(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_ubyte * 2)] + [(n, ctypes.c_void_p) for n in _FUNCTIONS]
+
+
+class RemoteToken:
+    """A PKCS#11 client of the network HSM, independent of signum-server: p11-kit-client.so
+    loaded here with P11_KIT_SERVER_ADDRESS. One login per `with` block."""
+
+    def __init__(self, address, token, pin):
+        self.address = address
+        self.token = token
+        self.pin = pin
+        self.env = dict(os.environ)
+        self.env["P11_KIT_SERVER_ADDRESS"] = address
+        self._lib = None
+        self._fl = None
+        self.session = None
+
+    def call(self, name, *args):
+        """One PKCS#11 call: ints are CK_ULONGs, pointers are passed as addresses (ints) or
+        None; the argument kinds come from _SIGS."""
+        proto = ctypes.CFUNCTYPE(ctypes.c_ulong, *_SIGS[name])
+        return proto(getattr(self._fl.contents, name))(*args)
+
+    def __enter__(self):
+        os.environ["P11_KIT_SERVER_ADDRESS"] = self.address
+        self._lib = ctypes.CDLL(client_module())
+        self._fl = ctypes.POINTER(_FunctionList)()
+        rv = self._lib.C_GetFunctionList(ctypes.byref(self._fl))
+        assert rv == CKR_OK, "C_GetFunctionList 0x%x" % rv
+        rv = self.call("C_Initialize", None)
+        assert rv == CKR_OK, "C_Initialize 0x%x" % rv
+        count = ctypes.c_ulong(0)
+        self.call("C_GetSlotList", 1, None, _addr(count))
+        slots = (ctypes.c_ulong * max(1, count.value))()
+        self.call("C_GetSlotList", 1, _addr(slots), _addr(count))
+        want = self.token.encode().ljust(32)
+        slot = None
+        for i in range(count.value):
+            info = ctypes.create_string_buffer(512)  # CK_TOKEN_INFO starts with its label
+            if self.call("C_GetTokenInfo", slots[i], _addr(info)) == CKR_OK and \
+                    info.raw[:32] == want:
+                slot = slots[i]
+        assert slot is not None, "no token %r through %s" % (self.token, self.address)
+        h = ctypes.c_ulong(0)
+        rv = self.call("C_OpenSession", slot, CKF_SERIAL_SESSION, None, None, _addr(h))
+        assert rv == CKR_OK, "C_OpenSession 0x%x" % rv
+        self.session = h.value
+        pin = ctypes.create_string_buffer(self.pin.encode())
+        rv = self.call("C_Login", self.session, CKU_USER, _addr(pin), len(self.pin.encode()))
+        assert rv == CKR_OK, "C_Login 0x%x" % rv
+        return self
+
+    def __exit__(self, *exc):
+        self.call("C_CloseSession", self.session)
+        self.call("C_Finalize", None)
+        self.session = None
+        return False
+
+    def find_private_key(self, id_hex):
+        ident = bytes.fromhex(id_hex)
+        cls = ctypes.c_ulong(CKO_PRIVATE_KEY)
+        idbuf = ctypes.create_string_buffer(ident, len(ident))
+        tmpl = (_Attr * 2)(_Attr(CKA_CLASS, _addr(cls), ctypes.sizeof(cls)),
+                           _Attr(CKA_ID, _addr(idbuf), len(ident)))
+        rv = self.call("C_FindObjectsInit", self.session, _addr(tmpl), 2)
+        assert rv == CKR_OK, "C_FindObjectsInit 0x%x" % rv
+        objs = (ctypes.c_ulong * 2)()
+        n = ctypes.c_ulong(0)
+        rv = self.call("C_FindObjects", self.session, _addr(objs), 2, _addr(n))
+        self.call("C_FindObjectsFinal", self.session)
+        assert rv == CKR_OK, "C_FindObjects 0x%x" % rv
+        return list(objs[:n.value])
+
+    def get_bool(self, obj, attr):
+        """(rv, value) of one CK_BBOOL attribute."""
+        v = ctypes.c_ubyte(0xff)
+        a = (_Attr * 1)(_Attr(attr, _addr(v), 1))
+        rv = self.call("C_GetAttributeValue", self.session, obj, _addr(a), 1)
+        return rv, bool(v.value)
+
+    def get_value(self, obj, attr):
+        """(rv, bytes or None): the length query, then the value if the token gives one."""
+        a = (_Attr * 1)(_Attr(attr, None, 0))
+        rv = self.call("C_GetAttributeValue", self.session, obj, _addr(a), 1)
+        if rv != CKR_OK:
+            return rv, None
+        buf = ctypes.create_string_buffer(max(1, a[0].ulValueLen))
+        a[0].pValue = _addr(buf)
+        rv = self.call("C_GetAttributeValue", self.session, obj, _addr(a), 1)
+        return rv, (buf.raw[:a[0].ulValueLen] if rv == CKR_OK else None)
+
+    def set_bool(self, obj, attr, value):
+        v = ctypes.c_ubyte(1 if value else 0)
+        a = (_Attr * 1)(_Attr(attr, _addr(v), 1))
+        return self.call("C_SetAttributeValue", self.session, obj, _addr(a), 1)
+
+    def tool(self, *args, check=True):
+        """pkcs11-tool through the client module."""
+        return run([PKCS11_TOOL, "--module", client_module(), "--token-label", self.token,
+                    "--login", "--pin", self.pin] + list(args), env=self.env, check=check)
