@@ -22,7 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from signum_harness import SOFTHSM_MODULE, Server, run  # noqa: E402
+from signum_harness import SERVER_BIN, SOFTHSM_MODULE, Server, run  # noqa: E402
 
 P11_KIT = shutil.which("p11-kit")
 PKCS11_TOOL = shutil.which("pkcs11-tool")
@@ -100,6 +100,50 @@ class P11KitServer:
         self.proc = None
 
 
+def make_softhsm_token(directory, label, pin, so_pin="12345678"):
+    """A SoftHSMv2 token made with its own tool (as an HSM partition is made with the vendor's),
+    in directory; returns the SOFTHSM2_CONF path for the p11-kit server."""
+    tokens = os.path.join(directory, "tokens")
+    os.makedirs(tokens)
+    conf = os.path.join(directory, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
+                % tokens)
+    env = dict(os.environ)
+    env["SOFTHSM2_CONF"] = conf
+    run(["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", so_pin,
+         "--pin", pin], env=env, check=True)
+    return conf
+
+
+class NetworkHsmNode(Server):
+    """A node whose `signum-server init` already goes through the network HSM: the token exists
+    (hsm: a P11KitServer), init is given its label and user PIN and initialises nothing."""
+
+    def __init__(self, hsm, pin, name="node1", **kw):
+        self._hsm = hsm
+        self._pin = pin
+        super().__init__(name=name, **kw)
+
+    def init(self, ca_key_type=None):
+        pin_file = os.path.join(self.root, "hsm-user.pin")
+        with open(os.open(pin_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(self._pin + "\n")
+        env = dict(os.environ)
+        env["P11_KIT_SERVER_ADDRESS"] = self._hsm.address
+        args = [SERVER_BIN, "init", "--state", self.state, "--admin-key-file",
+                self.admin_key_file, "--port", "0", "--hsm-module", client_module(),
+                "--hsm-token", self._hsm.token, "--hsm-pin-file", pin_file]
+        if ca_key_type:
+            args += ["--ca-key-type", ca_key_type]
+        proc = run(args, env=env)
+        self.init_output = proc.stdout.decode(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError("signum-server init on the network HSM failed (%d): %s %s" % (
+                proc.returncode, self.init_output, proc.stderr.decode(errors="replace")))
+        return proc
+
+
 class SharedTokenNode(Server):
     """Another node on the same token: its state directory is a copy of `source`'s, taken while
     `source` is stopped (its SQLite files consistent), minus the SoftHSMv2 token files, so that
@@ -131,7 +175,7 @@ _FUNCTIONS = ["C_Initialize", "C_Finalize", "C_GetInfo", "C_GetFunctionList", "C
 CKR_OK = 0
 CKR_ATTRIBUTE_SENSITIVE = 0x11
 CKO_PRIVATE_KEY = 3
-CKA_CLASS, CKA_VALUE, CKA_ID = 0x0, 0x11, 0x102
+CKA_CLASS, CKA_LABEL, CKA_VALUE, CKA_ID = 0x0, 0x3, 0x11, 0x102
 CKA_SENSITIVE, CKA_SIGN, CKA_PRIVATE_EXPONENT = 0x103, 0x108, 0x123
 CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE = 0x162, 0x164, 0x165
 CKF_SERIAL_SESSION = 0x4
@@ -216,17 +260,23 @@ class RemoteToken:
         self.session = None
         return False
 
-    def find_private_key(self, id_hex):
-        ident = bytes.fromhex(id_hex)
+    def find_private_key(self, id_hex=None, label=None):
+        """Handles of the private keys with this CKA_ID (hex) and/or CKA_LABEL (at most 8)."""
         cls = ctypes.c_ulong(CKO_PRIVATE_KEY)
-        idbuf = ctypes.create_string_buffer(ident, len(ident))
-        tmpl = (_Attr * 2)(_Attr(CKA_CLASS, _addr(cls), ctypes.sizeof(cls)),
-                           _Attr(CKA_ID, _addr(idbuf), len(ident)))
-        rv = self.call("C_FindObjectsInit", self.session, _addr(tmpl), 2)
+        attrs = [_Attr(CKA_CLASS, _addr(cls), ctypes.sizeof(cls))]
+        keep = []
+        for attr, value in ((CKA_ID, bytes.fromhex(id_hex) if id_hex else None),
+                            (CKA_LABEL, label.encode() if label else None)):
+            if value is not None:
+                buf = ctypes.create_string_buffer(value, len(value))
+                keep.append(buf)
+                attrs.append(_Attr(attr, _addr(buf), len(value)))
+        tmpl = (_Attr * len(attrs))(*attrs)
+        rv = self.call("C_FindObjectsInit", self.session, _addr(tmpl), len(attrs))
         assert rv == CKR_OK, "C_FindObjectsInit 0x%x" % rv
-        objs = (ctypes.c_ulong * 2)()
+        objs = (ctypes.c_ulong * 8)()
         n = ctypes.c_ulong(0)
-        rv = self.call("C_FindObjects", self.session, _addr(objs), 2, _addr(n))
+        rv = self.call("C_FindObjects", self.session, _addr(objs), 8, _addr(n))
         self.call("C_FindObjectsFinal", self.session)
         assert rv == CKR_OK, "C_FindObjects 0x%x" % rv
         return list(objs[:n.value])

@@ -13,7 +13,9 @@ key_not_found) and both sign again, without a restart, once it is back.
 
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -21,12 +23,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import p11kit_harness as p11  # noqa: E402
-from signum_harness import Server, ecdsa_raw_to_der, pem, unb64  # noqa: E402
+from signum_harness import SERVER_BIN, ecdsa_raw_to_der, pem, run, unb64  # noqa: E402
 
 OUTAGE_SECONDS = 1.5      # how long the HSM stays away
 RECOVERY_LIMIT = 15.0     # the nodes' back-off is capped at 5 s: well within this
 MISSING_ID = "00" * 16    # no key in the token has this CKA_ID
 EXTRACTABLE_ID = "e0" * 16
+TOKEN = "partition1"
+PIN = "4321-user-pin"
 
 
 @unittest.skipIf(p11.available(), p11.available())
@@ -34,20 +38,23 @@ class SharedNetworkHsm(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.node1 = Server(name="node1", start=False)
-        cls.addClassCleanup(cls.node1.cleanup)
-        n1 = cls.node1
-        token = p11.conf_value(n1.conf_path, "hsm_token", "signum")
-        cls.hsm = p11.P11KitServer(os.path.join(n1.state, "hsm", "softhsm2.conf"), token,
-                                   os.path.join(n1.root, "p11.sock"))
+        # The network HSM first: a token made by the HSM's own tool, exported over a socket.
+        cls.hsm_dir = tempfile.mkdtemp(prefix="signum-hsm-")
+        cls.addClassCleanup(shutil.rmtree, cls.hsm_dir, True)
+        conf = p11.make_softhsm_token(cls.hsm_dir, TOKEN, PIN)
+        cls.hsm = p11.P11KitServer(conf, TOKEN, os.path.join(cls.hsm_dir, "p11.sock"))
         cls.addClassCleanup(cls.hsm.kill)
         cls.hsm.start()
         # Inherited by both nodes and by their `audit verify`.
         os.environ["P11_KIT_SERVER_ADDRESS"] = cls.hsm.address
-        n1.set_conf({"hsm_module": p11.client_module(), "hsm_sessions": 4})
+        # Node 1 is initialised through it: CA and audit keys made in the remote token.
+        cls.node1 = p11.NetworkHsmNode(cls.hsm, PIN, start=False)
+        cls.addClassCleanup(cls.node1.cleanup)
+        n1 = cls.node1
+        n1.set_conf({"hsm_sessions": 4})
         cls.node2 = p11.SharedTokenNode(n1)
         cls.addClassCleanup(cls.node2.cleanup)
-        cls.remote = p11.RemoteToken(cls.hsm.address, token, n1.user_pin())
+        cls.remote = p11.RemoteToken(cls.hsm.address, TOKEN, PIN)
         for node in (cls.node1, cls.node2):
             node.start()
         cls.tokens = {}
@@ -104,9 +111,44 @@ class SharedNetworkHsm(unittest.TestCase):
 
     # -- the scenario, in order
 
+    def test_0_initialised_through_the_network_hsm(self):
+        for _, node in self.nodes():
+            self.assertFalse(os.path.exists(os.path.join(node.state, "hsm", "tokens")),
+                             "a node must have no token files of its own")
+            self.assertFalse(os.path.exists(os.path.join(node.state, "hsm", "softhsm2.conf")))
+            self.assertFalse(os.path.exists(os.path.join(node.state, "hsm", "so.pin")))
+            self.assertEqual(p11.conf_value(node.conf_path, "hsm_token"), TOKEN)
+            self.assertEqual(p11.conf_value(node.conf_path, "hsm_module"), p11.client_module())
+            with open(os.path.join(node.state, "hsm", "user.pin")) as f:
+                self.assertEqual(f.read().strip(), PIN)
+            self.assertEqual(os.stat(os.path.join(node.state, "hsm", "user.pin")).st_mode & 0o777,
+                             0o600)
+            h = node.request("GET", "/healthz")
+            self.assertEqual(h.status, 200, h)
+        # The CA and audit keys init made are in the remote token, sensitive there.
+        with self.remote as t:
+            for label in ("signum-ca", "signum-audit"):
+                found = t.find_private_key(label=label)
+                self.assertEqual(len(found), 1, label)
+                self.assertEqual(t.get_bool(found[0], p11.CKA_EXTRACTABLE), (p11.CKR_OK, False))
+
+    def test_0_init_refusals_change_nothing(self):
+        pin_file = os.path.join(self.hsm_dir, "loose.pin")
+        with open(pin_file, "w") as f:
+            f.write(PIN)
+        base = [SERVER_BIN, "init", "--hsm-module", p11.client_module(), "--hsm-pin-file"]
+        for mode, label, rc, why in ((0o644, TOKEN, 2, b"readable by others"),
+                                     (0o600, "no-such-partition", 1,
+                                      b"no initialised token labelled")):
+            os.chmod(pin_file, mode)
+            state = os.path.join(self.hsm_dir, "state-%o" % mode)
+            proc = run(base + [pin_file, "--hsm-token", label, "--state", state])
+            self.assertEqual(proc.returncode, rc, proc)
+            self.assertIn(why, proc.stderr)
+            self.assertFalse(os.path.exists(state))
+            self.assertEqual([n for n in os.listdir(self.hsm_dir) if ".init-" in n], [])
+
     def test_1_key_from_node1_signs_on_node2_at_once(self):
-        self.assertFalse(os.path.exists(os.path.join(self.node2.state, "hsm", "tokens")),
-                         "node 2 must have no token files of its own")
         rsa = self.shared_key("shared-rsa", "rsa2048")
         msg = b"one token, two nodes"
         sigs = []
