@@ -27,6 +27,8 @@ packages=(
   wine64 dpkg-dev
   # the Windows installer (installer/windows/signum.nsi)
   nsis
+  # deployment files (ctest deploy.validate): YAML, shell and HAProxy configuration checks
+  yamllint python3-yaml shellcheck haproxy
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
   # the console's browser tests (tests/console): a real headless Chromium
