@@ -27,8 +27,9 @@ packages=(
   wine64 dpkg-dev
   # the Windows installer (installer/windows/signum.nsi)
   nsis
-  # deployment files (ctest deploy.validate): YAML, shell and HAProxy configuration checks
-  yamllint python3-yaml shellcheck haproxy
+  # deployment files (ctest deploy.validate): YAML, shell and HAProxy configuration checks;
+  # the HSM's TLS tunnel (ctest cluster.hsm_tunnel)
+  yamllint python3-yaml shellcheck haproxy socat
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
   # the console's browser tests (tests/console): a real headless Chromium

@@ -15,6 +15,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from signum_harness import SERVER_BIN, SOFTHSM_MODULE, Server, run  # noqa: E402
 P11_KIT = shutil.which("p11-kit")
 PKCS11_TOOL = shutil.which("pkcs11-tool")
 SOCKET_TIMEOUT = 10.0
+SOCAT = shutil.which("socat")
 
 
 def client_module():
@@ -144,6 +146,105 @@ class NetworkHsmNode(Server):
         return proc
 
 
+def _wait_for(path, proc, what):
+    deadline = time.monotonic() + SOCKET_TIMEOUT
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise AssertionError("%s exited %d" % (what, proc.returncode))
+        if time.monotonic() > deadline:
+            raise AssertionError("%s made no %s within %.0f s" % (what, path, SOCKET_TIMEOUT))
+        time.sleep(0.02)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TlsPki:
+    """A throwaway CA with a server certificate for 127.0.0.1 and client certificates, made
+    with the openssl command line (for the socat tunnel's mutual TLS)."""
+
+    def __init__(self, directory, name="tunnel"):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ca_key, self.ca = self.p("%s-ca.key" % name), self.p("%s-ca.crt" % name)
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "2",
+             "-subj", "/CN=%s test CA" % name], check=True)
+
+    def p(self, name):
+        return os.path.join(self.dir, name)
+
+    def issue(self, name, server=False):
+        """(cert, key) paths; a server certificate names 127.0.0.1."""
+        key, csr, crt, ext = (self.p(name + s) for s in (".key", ".csr", ".crt", ".ext"))
+        with open(ext, "w") as f:
+            f.write("subjectAltName = IP:127.0.0.1, DNS:localhost\n" if server else
+                    "extendedKeyUsage = clientAuth\n")
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name], check=True)
+        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+             "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext], check=True)
+        return crt, key
+
+
+class SocatTunnel:
+    """The p11-kit socket carried over mutual TLS, as deploy/kubernetes/deployment.yaml's
+    hsm-tunnel sidecar does: a gateway (OPENSSL-LISTEN on 127.0.0.1 -> the p11-kit server's
+    socket) and, per node, a local socket (UNIX-LISTEN -> OPENSSL to the gateway)."""
+
+    def __init__(self):
+        self.procs = []
+
+    def _spawn(self, args, wait_path=None):
+        proc = subprocess.Popen([SOCAT] + args, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        self.procs.append(proc)
+        if wait_path:
+            _wait_for(wait_path, proc, "socat")
+        return proc
+
+    def gateway(self, pki, target_sock):
+        """Listens on a free 127.0.0.1 port; returns it."""
+        crt, key = pki.issue("gateway", server=True)
+        port = _free_port()
+        proc = self._spawn(["OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,"
+                            "cafile=%s,verify=1" % (port, crt, key, pki.ca),
+                            "UNIX-CONNECT:%s" % target_sock])
+        deadline = time.monotonic() + SOCKET_TIMEOUT
+        while True:  # listening once a connection is accepted
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return port
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("the socat gateway does not listen on %d" % port)
+                time.sleep(0.02)
+
+    def local_end(self, pki, port, sock, client_name="node", client_pki=None):
+        """The node's side: a unix socket (mode 0600) carried to the gateway, which it checks
+        against pki's CA; its client certificate comes from client_pki (default: pki; another
+        TlsPki's is refused by the gateway)."""
+        crt, key = (client_pki or pki).issue(client_name)
+        self._spawn(["UNIX-LISTEN:%s,fork,mode=600" % sock,
+                     "OPENSSL:127.0.0.1:%d,cert=%s,key=%s,cafile=%s,verify=1"
+                     % (port, crt, key, pki.ca)], wait_path=sock)
+        return "unix:path=%s" % sock
+
+    def stop(self):
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(10)
+            proc.stderr.close()
+        self.procs = []
+
+
 class SharedTokenNode(Server):
     """Another node on the same token: its state directory is a copy of `source`'s, taken while
     `source` is stopped (its SQLite files consistent), minus the SoftHSMv2 token files, so that
@@ -226,13 +327,32 @@ class RemoteToken:
         return proto(getattr(self._fl.contents, name))(*args)
 
     def __enter__(self):
+        # p11-kit-client.so reads the address from the environment in C_Initialize; the
+        # caller's value comes back in __exit__.
+        self._saved_address = os.environ.get("P11_KIT_SERVER_ADDRESS")
         os.environ["P11_KIT_SERVER_ADDRESS"] = self.address
         self._lib = ctypes.CDLL(client_module())
         self._fl = ctypes.POINTER(_FunctionList)()
         rv = self._lib.C_GetFunctionList(ctypes.byref(self._fl))
         assert rv == CKR_OK, "C_GetFunctionList 0x%x" % rv
         rv = self.call("C_Initialize", None)
-        assert rv == CKR_OK, "C_Initialize 0x%x" % rv
+        if rv != CKR_OK:
+            self._restore_address()
+            raise AssertionError("C_Initialize 0x%x through %s" % (rv, self.address))
+        try:
+            return self._open()
+        except BaseException:
+            self.call("C_Finalize", None)
+            self._restore_address()
+            raise
+
+    def _restore_address(self):
+        if self._saved_address is None:
+            os.environ.pop("P11_KIT_SERVER_ADDRESS", None)
+        else:
+            os.environ["P11_KIT_SERVER_ADDRESS"] = self._saved_address
+
+    def _open(self):
         count = ctypes.c_ulong(0)
         self.call("C_GetSlotList", 1, None, _addr(count))
         slots = (ctypes.c_ulong * max(1, count.value))()
@@ -258,6 +378,7 @@ class RemoteToken:
         self.call("C_CloseSession", self.session)
         self.call("C_Finalize", None)
         self.session = None
+        self._restore_address()
         return False
 
     def find_private_key(self, id_hex=None, label=None):
