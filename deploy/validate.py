@@ -14,8 +14,9 @@ leaves unchecked.
     PodDisruptionBudget leaves at least one node up;
   - signum-server.conf in the ConfigMap: only keys server/src/config.c knows;
   - the Dockerfile: a builder stage and a Debian bookworm runtime stage, a numeric non-root
-    USER, --no-install-recommends, no -dev package or compiler at run time, and (with
-    --server BINARY) a Debian package for every library the binary links;
+    USER, --no-install-recommends, no -dev package or compiler at run time, a builder package
+    for every pkg-config module the CMake files require, and (with --server BINARY) a runtime
+    package for every library the binary links;
   - shellcheck on the container entrypoint; `haproxy -c` on the HAProxy example, whose backend
     must check /healthz/ready.
 
@@ -289,16 +290,59 @@ class Checker:
                 out[-1][1].append(s)
         return out
 
-    def runtime_packages(self):
+    def stage_packages(self, index):
         stages = self.stages()
         if not stages:
             return set()
         pkgs = set()
-        for line in stages[-1][1]:
+        for line in stages[index][1]:
             m = re.search(r"apt-get install ([^&;]*)", line)
             if m:
                 pkgs |= {w for w in m.group(1).split() if not w.startswith("-")}
         return pkgs
+
+    def runtime_packages(self):
+        return self.stage_packages(-1)
+
+    def check_build_packages(self):
+        """Every pkg-config module the CMake files outside tests/ require (the image builds
+        with SIGNUM_BUILD_TESTS=OFF) comes from a package the builder stage installs."""
+        modules = set()
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            rel = os.path.relpath(dirpath, self.root)
+            dirnames[:] = [d for d in dirnames if not d.startswith((".", "build")) and
+                           not (rel == "." and d in ("tests", "deploy"))]
+            for f in filenames:
+                if f != "CMakeLists.txt":
+                    continue
+                with open(os.path.join(dirpath, f)) as fh:
+                    for m in re.finditer(r"pkg_check_modules\(\s*\w+((?:\s+[^)\s]+)*)\s*\)",
+                                         fh.read()):
+                        for w in m.group(1).split():
+                            if w not in ("REQUIRED", "QUIET", "IMPORTED_TARGET", "GLOBAL"):
+                                modules.add(re.split(r"[<>=]", w)[0])
+        if not self.check(modules, "no pkg_check_modules found in the CMake files"):
+            return
+        builder = self.stage_packages(0)
+        pcs = {}
+        for mod in sorted(modules):
+            q = subprocess.run(["pkg-config", "--variable=pcfiledir", mod], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, timeout=TOOL_TIMEOUT)
+            if self.check(q.returncode == 0, "pkg-config does not know %s here" % mod):
+                pcs[mod] = os.path.join(q.stdout.decode().strip(), mod + ".pc")
+        if not pcs:
+            return
+        d = subprocess.run(["dpkg", "-S"] + sorted(pcs.values()), stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=TOOL_TIMEOUT)
+        owners = {}
+        for line in d.stdout.decode().splitlines():
+            pkg, _, path = line.partition(": ")
+            owners[path.strip()] = pkg.split(":")[0].strip()
+        for mod, pc in sorted(pcs.items()):
+            owner = owners.get(pc)
+            if self.check(owner, "no Debian package owns %s" % pc):
+                self.check(owner in builder, "CMake needs pkg-config module %s from %s, which "
+                           "the builder stage does not install" % (mod, owner))
 
     def check_container(self):
         text = self.dockerfile()
@@ -338,6 +382,7 @@ class Checker:
                    "ENTRYPOINT must be deploy/container/entrypoint.sh")
         self.tool("shellcheck", ["-s", "sh", self.path("container", "entrypoint.sh")],
                   "entrypoint.sh")
+        self.check_build_packages()
         if self.server:
             self.check_linked_packages(pkgs)
 

@@ -34,6 +34,11 @@ class ValidateSelftest(unittest.TestCase):
         os.makedirs(os.path.join(self.tmp, "server", "src"))
         shutil.copyfile(os.path.join(ROOT, "server", "src", "config.c"),
                         os.path.join(self.tmp, "server", "src", "config.c"))
+        for d in ("server", "agent-core", "linux-pkcs11", "common"):
+            if os.path.exists(os.path.join(ROOT, d, "CMakeLists.txt")):
+                os.makedirs(os.path.join(self.tmp, d), exist_ok=True)
+                shutil.copyfile(os.path.join(ROOT, d, "CMakeLists.txt"),
+                                os.path.join(self.tmp, d, "CMakeLists.txt"))
 
     def run_checker(self, server=None):
         c = validate.Checker(self.tmp, server)
@@ -92,6 +97,10 @@ class ValidateSelftest(unittest.TestCase):
     def test_yaml_syntax(self):
         self.assertCaught("kubernetes/service.yaml", "  type: ClusterIP\n",
                           "  type: ClusterIP\n  type: NodePort\n", "yamllint")
+
+    def test_missing_build_package(self):
+        self.assertCaught("container/Dockerfile", " libqrencode-dev ", " ",
+                          "pkg-config module libqrencode from libqrencode-dev")
 
     def test_root_user_in_image(self):
         self.assertCaught("container/Dockerfile", "USER 10001:10001", "USER root",
