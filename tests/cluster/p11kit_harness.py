@@ -2,12 +2,18 @@
 reached by every signum-server node through p11-kit-client.so (the RPC module of Debian's
 p11-kit-modules), as nodes reach a Luna or nShield partition through its vendor client.
 
-Reusable by the cluster tests: P11KitServer (start, kill = HSM outage, start again = the HSM
-back), client_module(), SharedTokenNode (a second node whose state starts as a copy of the first
-node's: same CA, audit key and admin key, same token; its own SQLite database until the shared
-PostgreSQL), and pkcs11-tool through the client (an independent view of the remote token).
+Reusable by the cluster tests:
+  - make_softhsm_token (the "partition", made with the token's own tool), P11KitServer
+    (start; kill = HSM outage; start again = the HSM back), client_module();
+  - NetworkHsmNode: a node whose `signum-server init` goes through the remote token
+    (--hsm-token, --hsm-pin-file); SharedTokenNode: a second node whose state starts as a copy
+    of the first's (same CA, audit key and admin key; its own SQLite database until the shared
+    PostgreSQL);
+  - TlsPki and SocatTunnel: the socket carried over mutual TLS, as the Kubernetes sidecar does;
+  - RemoteToken: PKCS#11 through ctypes (an independent client of the remote token: attributes,
+    sensitive values), and pkcs11-tool through the client module.
 
-Standard library only; needs p11-kit (the `p11-kit` command), p11-kit-modules and opensc.
+Standard library only; needs p11-kit, p11-kit-modules, opensc (and socat for the tunnel).
 """
 
 import ctypes
@@ -81,14 +87,7 @@ class P11KitServer:
              "pkcs11:token=%s" % self.token],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + SOCKET_TIMEOUT
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None:
-                raise AssertionError("p11-kit server exited %d" % self.proc.returncode)
-            if time.monotonic() > deadline:
-                raise AssertionError("p11-kit server made no socket within %.0f s" %
-                                     SOCKET_TIMEOUT)
-            time.sleep(0.02)
+        _wait_for(self.sock, self.proc, "p11-kit server")
 
     def kill(self):
         """The server forks one child per client connection, which holds the token: the
