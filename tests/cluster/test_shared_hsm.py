@@ -29,6 +29,7 @@ OUTAGE_SECONDS = 1.5      # how long the HSM stays away
 RECOVERY_LIMIT = 15.0     # the nodes' back-off is capped at 5 s: well within this
 MISSING_ID = "00" * 16    # no key in the token has this CKA_ID
 EXTRACTABLE_ID = "e0" * 16
+OTHER_CA_ID = "ca" * 16     # another installation's CA key on the same partition
 TOKEN = "partition1"
 PIN = "4321-user-pin"
 
@@ -216,7 +217,38 @@ class SharedNetworkHsm(unittest.TestCase):
         with self.remote as t:
             self.assertEqual(len(t.find_private_key(EXTRACTABLE_ID)), 1,
                              "a refused adoption must leave the key in the token")
-        for name in ("ghost", "wrong-type", "bad-id", "leaky"):
+        # Never the server's own keys: its CA and audit keys (by CKA_ID), nor another
+        # installation's on the same partition (by label), which would forge certificates or
+        # audit checkpoints as ordinary signing keys.
+        with self.remote as t:
+            own = {label: t.get_value(t.find_private_key(label=label)[0], p11.CKA_ID)[1].hex()
+                   for label in ("signum-ca", "signum-audit")}
+        for label, type in (("signum-ca", "rsa3072"), ("signum-audit", "ec-p256")):
+            r = n2.request("POST", "/api/v1/admin/keys",
+                           {"name": "own-" + label, "type": type, "hsm_id": own[label]},
+                           token=adm)
+            self.assertEqual((r.status, r.error_code), (400, "invalid_field"), r)
+            self.assertIn("CA or audit key", r.json["error"]["message"])
+        self.remote.tool("--keypairgen", "--key-type", "EC:prime256v1", "--id", OTHER_CA_ID,
+                         "--label", "signum-ca", "--usage-sign")
+        r = n2.request("POST", "/api/v1/admin/keys",
+                       {"name": "other-ca", "type": "ec-p256", "hsm_id": OTHER_CA_ID}, token=adm)
+        self.assertEqual((r.status, r.error_code), (400, "invalid_field"), r)
+        self.assertIn('labelled "signum-ca"', r.json["error"]["message"])
+        # A project admin may create keys in the project, but not adopt one.
+        n2.call("POST", "/api/v1/admin/projects", {"name": "adopters"}, token=adm, expect=201)
+        n2.call("POST", "/api/v1/admin/projects/adopters/members",
+                {"role": "admin", "user": "builder", "reason": "test"}, token=adm, expect=201)
+        r = n2.request("POST", "/api/v1/admin/keys",
+                       {"name": "proj-adopt", "type": "rsa2048", "hsm_id": rsa["id"],
+                        "project": "adopters"}, token=self.tokens[1])
+        self.assertEqual((r.status, r.error_code), (403, "forbidden"), r)
+        r = n2.request("POST", "/api/v1/admin/keys",
+                       {"name": "proj-new", "type": "ec-p256", "project": "adopters"},
+                       token=self.tokens[1])
+        self.assertEqual(r.status, 201, r)
+        for name in ("ghost", "wrong-type", "bad-id", "leaky", "own-signum-ca",
+                     "own-signum-audit", "other-ca", "proj-adopt"):
             r = n2.request("GET", "/api/v1/admin/keys/%s" % name, token=adm)
             self.assertEqual(r.status, 404, r)
 

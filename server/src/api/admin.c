@@ -350,24 +350,10 @@ static srv_status key_certificate(api_call *c, srv_key *key, key_job *job, const
     return st;
 }
 
-/* "hsm_id": the CKA_ID of a key pair already in the token, as 2*SRV_CKAID_LEN hex digits. */
-static srv_status parse_hsm_id(const char *text, uint8_t out[SRV_CKAID_LEN], srv_error *err)
-{
-    if (strlen(text) != 2 * SRV_CKAID_LEN ||
-        strspn(text, "0123456789abcdefABCDEF") != 2 * SRV_CKAID_LEN)
-        return srv_fail(err, SRV_E_INVALID_FIELD, "hsm_id must be %d hex digits",
-                        2 * SRV_CKAID_LEN);
-    for (size_t i = 0; i < SRV_CKAID_LEN; i++) {
-        char pair[3] = {text[2 * i], text[2 * i + 1], '\0'};
-        out[i] = (uint8_t)strtoul(pair, NULL, 16);
-    }
-    return SRV_OK;
-}
-
 /* POST /api/v1/admin/keys {"name", "type", "certificate": "none"|"builtin"|"external",
  * "common_name", "organization", "validity_days", "project", "hsm_id"}: a global admin, or the
  * admin of the project named. With hsm_id the key pair is not generated but adopted from the
- * token (another node made it, or the HSM vendor's tools): several nodes share one HSM. */
+ * token (key_adopt.c). */
 void api_admin_keys_create(api_call *c)
 {
     static const char *const fields[] = {"name",        "type",         "certificate",
@@ -401,8 +387,7 @@ void api_admin_keys_create(api_call *c)
         srv_json_get_string(c->body, "common_name", 0, 64, &cn, &err) != SRV_OK ||
         srv_json_get_string(c->body, "organization", 0, 64, &org, &err) != SRV_OK ||
         srv_json_get_int(c->body, "validity_days", 0, 1, 3650, &days, &err) != SRV_OK ||
-        srv_json_get_string(c->body, "hsm_id", 0, 2 * SRV_CKAID_LEN, &hsm_id, &err) != SRV_OK ||
-        (hsm_id && parse_hsm_id(hsm_id, key.ckaid, &err) != SRV_OK))
+        srv_json_get_string(c->body, "hsm_id", 0, 2 * SRV_CKAID_LEN, &hsm_id, &err) != SRV_OK)
         goto fail;
     if (!srv_valid_name(name, SRV_NAME_MAX)) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "name must be 1-64 characters of [A-Za-z0-9._-]");
@@ -433,8 +418,7 @@ void api_admin_keys_create(api_call *c)
     snprintf(key.name, sizeof(key.name), "%s", name);
     if (hsm_id) {
         /* Not ours to destroy on failure: generated stays 0. */
-        if (srv_hsm_adopt_key(c->w->app->hsm, key.type, key.ckaid, SRV_CKAID_LEN, &key.spki,
-                              &key.spki_len, &err) != SRV_OK)
+        if (api_adopt_hsm_key(c, &key, hsm_id, &err) != SRV_OK)
             goto fail;
         job.adopted = 1;
     } else {

@@ -320,8 +320,32 @@ static srv_status check_adoptable(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_H
     return st;
 }
 
+/* The label must not be one the server gives its own keys (another installation's CA or
+ * audit key on a shared partition). */
+static srv_status check_label(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                              const char *const *reserved, srv_error *err)
+{
+    uint8_t *label = NULL;
+    CK_ULONG len = 0;
+    srv_status st;
+
+    if (!reserved || !reserved[0])
+        return SRV_OK;
+    if ((st = hsm_read_attr(hsm, s, priv, CKA_LABEL, &label, &len, err)) != SRV_OK)
+        return st;
+    for (size_t i = 0; reserved[i]; i++)
+        if (strlen(reserved[i]) == len && memcmp(label, reserved[i], len) == 0)
+            st = srv_fail(err, SRV_E_INVALID_FIELD,
+                          "the HSM key with this id is labelled \"%s\", a Signum server's own "
+                          "key, which cannot be adopted",
+                          reserved[i]);
+    free(label);
+    return st;
+}
+
 srv_status srv_hsm_adopt_key(srv_hsm *hsm, srv_key_type type, const uint8_t *id, size_t id_len,
-                             uint8_t **spki, size_t *spki_len, srv_error *err)
+                             const char *const *reserved_labels, uint8_t **spki, size_t *spki_len,
+                             srv_error *err)
 {
     CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
     pooled s;
@@ -351,7 +375,8 @@ srv_status srv_hsm_adopt_key(srv_hsm *hsm, srv_key_type type, const uint8_t *id,
         if (st != SRV_OK)
             goto out;
     }
-    if ((st = check_adoptable(hsm, s.h, priv, pub, type, err)) != SRV_OK ||
+    if ((st = check_label(hsm, s.h, priv, reserved_labels, err)) != SRV_OK ||
+        (st = check_adoptable(hsm, s.h, priv, pub, type, err)) != SRV_OK ||
         (st = export_public(hsm, s.h, pub, type, spki, spki_len, err)) != SRV_OK)
         goto out;
     hsm_cache_put(hsm, id, id_len, priv);
