@@ -29,6 +29,9 @@ packages=(
   nsis
   # the macOS token's Objective-C compiled and run on Linux (macos-ctk/objc.cmake)
   libgnustep-base-dev
+  # deployment files (ctest deploy.validate): YAML, shell and HAProxy configuration checks;
+  # the HSM's TLS tunnel (ctest cluster.hsm_tunnel)
+  yamllint python3-yaml shellcheck haproxy socat
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
   # the console's browser tests (tests/console): a real headless Chromium

@@ -10,12 +10,8 @@ again within seconds with no server restart, and the audit chain must verify.
 Before the fix the server answered key_not_found or hsm_error for good after the outage.
 """
 
-import glob
 import hashlib
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 import unittest
@@ -23,56 +19,13 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from signum_harness import SOFTHSM_MODULE, ServerTestCase, pem, unb64  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
 
-P11_KIT = shutil.which("p11-kit")
-CLIENT_CANDIDATES = sorted(glob.glob("/usr/lib/*/pkcs11/p11-kit-client.so") +
-                           glob.glob("/usr/lib/pkcs11/p11-kit-client.so") +
-                           glob.glob("/usr/lib64/pkcs11/p11-kit-client.so"))
-P11_KIT_CLIENT = CLIENT_CANDIDATES[0] if CLIENT_CANDIDATES else None
+from p11kit_harness import P11KitServer, available, client_module  # noqa: E402
+from signum_harness import ServerTestCase, pem, unb64  # noqa: E402
 
 OUTAGE_SECONDS = 2.0      # how long the HSM stays away
 RECOVERY_LIMIT = 10.0     # the back-off is capped at 5 s: well within this
-SOCKET_TIMEOUT = 10.0
-
-
-class P11KitServer:
-    """`p11-kit server` exporting one SoftHSMv2 token on a unix socket."""
-
-    def __init__(self, state, token, sock):
-        self.env = dict(os.environ)
-        self.env["SOFTHSM2_CONF"] = os.path.join(state, "hsm", "softhsm2.conf")
-        self.token = token
-        self.sock = sock
-        self.proc = None
-
-    def start(self):
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
-        self.proc = subprocess.Popen(
-            [P11_KIT, "server", "-f", "--provider", SOFTHSM_MODULE, "-n", self.sock,
-             "pkcs11:token=%s" % self.token],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + SOCKET_TIMEOUT
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None:
-                raise AssertionError("p11-kit server exited %d" % self.proc.returncode)
-            if time.monotonic() > deadline:
-                raise AssertionError("p11-kit server made no socket within %.0f s" %
-                                     SOCKET_TIMEOUT)
-            time.sleep(0.02)
-
-    def kill(self):
-        """The server forks one child per client connection, which holds the token: the
-        outage is the whole process group (ours alone: it has its own session)."""
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(10)
-        self.proc = None
 
 
 class OutageScenario:
@@ -181,8 +134,7 @@ class OutageScenario:
 
 
 
-@unittest.skipUnless(P11_KIT and P11_KIT_CLIENT,
-                     "p11-kit and p11-kit-modules are needed (scripts/install-deps.sh)")
+@unittest.skipIf(available(), available())
 class HsmOutageOverP11Kit(OutageScenario, ServerTestCase):
     """A networked HSM: the p11-kit server (and the children serving its clients) killed."""
 
@@ -199,11 +151,11 @@ class HsmOutageOverP11Kit(OutageScenario, ServerTestCase):
                 if line.split("=", 1)[0].strip() == "hsm_token":
                     token = line.split("=", 1)[1].strip()
         cls.sock = os.path.join(srv.root, "p11.sock")
-        cls.hsm = P11KitServer(srv.state, token, cls.sock)
+        cls.hsm = P11KitServer(os.path.join(srv.state, "hsm", "softhsm2.conf"), token, cls.sock)
         cls.addClassCleanup(cls.hsm.kill)
         cls.hsm.start()
-        os.environ["P11_KIT_SERVER_ADDRESS"] = "unix:path=%s" % cls.sock
-        srv.set_conf({"hsm_module": P11_KIT_CLIENT, "hsm_sessions": 4})
+        os.environ["P11_KIT_SERVER_ADDRESS"] = cls.hsm.address
+        srv.set_conf({"hsm_module": client_module(), "hsm_sessions": 4})
         srv.start()
         cls.prepare_keys()
 

@@ -260,6 +260,7 @@ typedef struct {
     uint8_t *der;
     size_t der_len;
     int64_t not_after;
+    int adopted; /* the pair was in the token already (hsm_id) */
 } key_job;
 
 static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
@@ -291,6 +292,8 @@ static srv_status run_key_create(srv_db *db, srv_audit_head *audit, void *ctx, s
     cJSON_AddStringToObject(detail, "type", srv_key_type_name(j->key->type));
     cJSON_AddStringToObject(detail, "id", id_hex);
     cJSON_AddStringToObject(detail, "certificate", j->certificate);
+    if (j->adopted)
+        cJSON_AddBoolToObject(detail, "adopted", 1);
     st = api_audit(j->c, db, audit, "key.create", detail, err);
     cJSON_Delete(detail);
     return st;
@@ -348,14 +351,16 @@ static srv_status key_certificate(api_call *c, srv_key *key, key_job *job, const
 }
 
 /* POST /api/v1/admin/keys {"name", "type", "certificate": "none"|"builtin"|"external",
- * "common_name", "organization", "validity_days", "project"}: a global admin, or the admin of
- * the project named. */
+ * "common_name", "organization", "validity_days", "project", "hsm_id"}: a global admin, or the
+ * admin of the project named. With hsm_id the key pair is not generated but adopted from the
+ * token (key_adopt.c). */
 void api_admin_keys_create(api_call *c)
 {
-    static const char *const fields[] = {
-        "name",         "type",          "certificate", "common_name",
-        "organization", "validity_days", "project",     NULL};
+    static const char *const fields[] = {"name",        "type",         "certificate",
+                                         "common_name", "organization", "validity_days",
+                                         "project",     "hsm_id",       NULL};
     const char *name = NULL, *type = NULL, *cn = NULL, *org = NULL, *project = NULL;
+    const char *hsm_id = NULL;
     char *csr_pem = NULL;
     long long days = 365;
     srv_key key, existing;
@@ -381,7 +386,8 @@ void api_admin_keys_create(api_call *c)
         srv_json_get_string(c->body, "certificate", 0, 16, &job.certificate, &err) != SRV_OK ||
         srv_json_get_string(c->body, "common_name", 0, 64, &cn, &err) != SRV_OK ||
         srv_json_get_string(c->body, "organization", 0, 64, &org, &err) != SRV_OK ||
-        srv_json_get_int(c->body, "validity_days", 0, 1, 3650, &days, &err) != SRV_OK)
+        srv_json_get_int(c->body, "validity_days", 0, 1, 3650, &days, &err) != SRV_OK ||
+        srv_json_get_string(c->body, "hsm_id", 0, 2 * SRV_CKAID_LEN, &hsm_id, &err) != SRV_OK)
         goto fail;
     if (!srv_valid_name(name, SRV_NAME_MAX)) {
         srv_fail(&err, SRV_E_INVALID_FIELD, "name must be 1-64 characters of [A-Za-z0-9._-]");
@@ -410,11 +416,18 @@ void api_admin_keys_create(api_call *c)
         goto fail;
     }
     snprintf(key.name, sizeof(key.name), "%s", name);
-    if (srv_random(key.ckaid, SRV_CKAID_LEN, &err) != SRV_OK ||
-        srv_hsm_generate_key(c->w->app->hsm, key.type, key.ckaid, SRV_CKAID_LEN, name, &key.spki,
-                             &key.spki_len, &err) != SRV_OK)
-        goto fail;
-    generated = 1;
+    if (hsm_id) {
+        /* Not ours to destroy on failure: generated stays 0. */
+        if (api_adopt_hsm_key(c, &key, hsm_id, &err) != SRV_OK)
+            goto fail;
+        job.adopted = 1;
+    } else {
+        if (srv_random(key.ckaid, SRV_CKAID_LEN, &err) != SRV_OK ||
+            srv_hsm_generate_key(c->w->app->hsm, key.type, key.ckaid, SRV_CKAID_LEN, name,
+                                 &key.spki, &key.spki_len, &err) != SRV_OK)
+            goto fail;
+        generated = 1;
+    }
     job.c = c;
     job.key = &key;
     if (key_certificate(c, &key, &job, cn, org, days, &csr_pem, &err) != SRV_OK ||

@@ -232,4 +232,8 @@ srv_status api_issue_codesigning(api_call *c, const uint8_t *spki, size_t spki_l
 /* Describes a key (with certificate and chain when present) as JSON. */
 cJSON *api_key_json(api_call *c, const srv_key *key, int with_cert);
 
+/* key_adopt.c: fills key's ckaid and spki from the key pair with CKA_ID hsm_id (hex) already in
+ * the token; global admins only, never the server's CA or audit keys. */
+srv_status api_adopt_hsm_key(api_call *c, srv_key *key, const char *hsm_id, srv_error *err);
+
 #endif

@@ -46,7 +46,11 @@ static void usage(FILE *out)
             "  --hsm-module PATH     PKCS#11 module (default SoftHSMv2)\n"
             "  --database URL        an empty PostgreSQL database instead of SQLite, as\n"
             "                        postgresql://USER@HOST/DB (a password belongs in a\n"
-            "                        passfile: ?passfile=PATH, never in the URL)\n");
+            "                        passfile: ?passfile=PATH, never in the URL)\n"
+            "  --hsm-token LABEL     token label (default signum)\n"
+            "  --hsm-pin-file F      use the existing, initialised token LABEL (a network HSM's\n"
+            "                        partition, p11-kit-client.so) with the user PIN in F (mode\n"
+            "                        0600) instead of initialising a new SoftHSMv2 token\n");
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -169,6 +173,7 @@ typedef struct {
     srv_key_type ca_type;
     srv_config cfg; /* relative paths, as written */
     char admin_key[SRV_APIKEY_TEXT_MAX + 1];
+    char *pin; /* --hsm-pin-file: the user PIN of an existing token; NULL: a new SoftHSMv2 one */
 } init_plan;
 
 /* A shared (PostgreSQL) database is initialised once: further nodes copy the state
@@ -184,6 +189,15 @@ static srv_status check_empty(srv_db *db, srv_error *err)
                       "give further nodes a copy of the first node's state directory",
                       (long long)seq);
     return st;
+}
+
+static void free_pin(init_plan *p)
+{
+    if (p->pin) {
+        OPENSSL_cleanse(p->pin, strlen(p->pin));
+        free(p->pin);
+        p->pin = NULL;
+    }
 }
 
 static srv_status build_state(init_plan *p, srv_error *err)
@@ -214,29 +228,37 @@ static srv_status build_state(init_plan *p, srv_error *err)
     memset(&ca_key, 0, sizeof(ca_key));
     memset(&audit_signer, 0, sizeof(audit_signer));
     if ((st = make_dir(p->tmp, "hsm", err)) != SRV_OK ||
-        (st = make_dir(p->tmp, "hsm/tokens", err)) != SRV_OK ||
+        (!p->pin && (st = make_dir(p->tmp, "hsm/tokens", err)) != SRV_OK) ||
         (st = make_dir(p->tmp, "ca", err)) != SRV_OK ||
         (st = make_dir(p->tmp, "tls", err)) != SRV_OK ||
         (st = make_dir(p->tmp, "audit", err)) != SRV_OK)
         goto out;
 
-    /* The HSM token, with PINs only this directory knows. */
-    if ((st = random_pin(so_pin, err)) != SRV_OK || (st = random_pin(user_pin, err)) != SRV_OK ||
-        (st = write_in(p->tmp, "hsm/so.pin", so_pin, 0600, err)) != SRV_OK ||
-        (st = write_in(p->tmp, p->cfg.hsm_pin_file, user_pin, 0600, err)) != SRV_OK)
-        goto out;
-    snprintf(tokens, sizeof(tokens), "%s/hsm/tokens", p->tmp);
-    if ((st = softhsm_conf(p->tmp, tokens, err)) != SRV_OK)
-        goto out;
-    snprintf(path, sizeof(path), "%s/hsm/softhsm2.conf", p->tmp);
-    srv_export_softhsm_conf(path);
-    if ((st = srv_hsm_init_token(p->cfg.hsm_module, p->cfg.hsm_token, so_pin, user_pin, err)) !=
-        SRV_OK)
-        goto out;
+    if (p->pin) {
+        /* An existing token, initialised by the HSM's own tools: only its PIN is kept here, no
+         * SoftHSMv2 configuration is written and nothing in the token is reset. */
+        if ((st = write_in(p->tmp, p->cfg.hsm_pin_file, p->pin, 0600, err)) != SRV_OK)
+            goto out;
+    } else {
+        /* A new SoftHSMv2 token, with PINs only this directory knows. */
+        if ((st = random_pin(so_pin, err)) != SRV_OK ||
+            (st = random_pin(user_pin, err)) != SRV_OK ||
+            (st = write_in(p->tmp, "hsm/so.pin", so_pin, 0600, err)) != SRV_OK ||
+            (st = write_in(p->tmp, p->cfg.hsm_pin_file, user_pin, 0600, err)) != SRV_OK)
+            goto out;
+        snprintf(tokens, sizeof(tokens), "%s/hsm/tokens", p->tmp);
+        if ((st = softhsm_conf(p->tmp, tokens, err)) != SRV_OK)
+            goto out;
+        snprintf(path, sizeof(path), "%s/hsm/softhsm2.conf", p->tmp);
+        srv_export_softhsm_conf(path);
+        if ((st = srv_hsm_init_token(p->cfg.hsm_module, p->cfg.hsm_token, so_pin, user_pin, err)) !=
+            SRV_OK)
+            goto out;
+    }
     memset(&hc, 0, sizeof(hc));
     hc.module_path = p->cfg.hsm_module;
     hc.token_label = p->cfg.hsm_token;
-    hc.pin = user_pin;
+    hc.pin = p->pin ? p->pin : user_pin;
     hc.pool_size = 1;
     if ((st = srv_hsm_open(&hc, &hsm, err)) != SRV_OK)
         goto out;
@@ -341,8 +363,10 @@ static srv_status build_state(init_plan *p, srv_error *err)
     if ((st = srv_config_render(&p->cfg, &text, err)) != SRV_OK ||
         (st = write_in(p->tmp, SRV_CONFIG_FILE, text, 0600, err)) != SRV_OK)
         goto out;
-    snprintf(tokens, sizeof(tokens), "%s/hsm/tokens", p->final_dir);
-    st = softhsm_conf(p->tmp, tokens, err);
+    if (!p->pin) {
+        snprintf(tokens, sizeof(tokens), "%s/hsm/tokens", p->final_dir);
+        st = softhsm_conf(p->tmp, tokens, err);
+    }
 out:
     cJSON_Delete(detail);
     OPENSSL_cleanse(so_pin, sizeof(so_pin));
@@ -371,13 +395,15 @@ int srv_cmd_init(int argc, char **argv)
                                          {"admin-key-file", required_argument, NULL, 'k'},
                                          {"hsm-module", required_argument, NULL, 'm'},
                                          {"database", required_argument, NULL, 'd'},
+                                         {"hsm-token", required_argument, NULL, 'T'},
+                                         {"hsm-pin-file", required_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *state = NULL, *key_file = NULL;
     char final_dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX], copy[PATH_MAX];
     init_plan plan;
     srv_error err;
-    int c, exists = 0;
+    int c, exists = 0, rc;
 
     memset(&plan, 0, sizeof(plan));
     srv_config_defaults(&plan.cfg, ".");
@@ -392,7 +418,7 @@ int srv_cmd_init(int argc, char **argv)
         case 't':
             if (!srv_key_type_parse(optarg, &plan.ca_type)) {
                 fprintf(stderr, "signum-server init: unknown key type '%s'\n", optarg);
-                return SRV_EXIT_USAGE;
+                goto usage_fail;
             }
             break;
         case 'n': plan.ca_name = optarg; break;
@@ -402,45 +428,65 @@ int srv_cmd_init(int argc, char **argv)
         case 'd':
             if (!srv_is_postgresql_url(optarg) || strlen(optarg) >= sizeof(plan.cfg.database)) {
                 fprintf(stderr, "signum-server init: --database takes a postgresql:// URL\n");
-                return SRV_EXIT_USAGE;
+                goto usage_fail;
             }
             snprintf(plan.cfg.database, sizeof(plan.cfg.database), "%s", optarg);
             break;
         case 'h': usage(stdout); return SRV_EXIT_OK;
         default: usage(stderr); return SRV_EXIT_USAGE;
+        case 'T':
+            if (strlen(optarg) < 1 || strlen(optarg) > 32) {
+                fprintf(stderr, "signum-server init: --hsm-token must be 1-32 bytes\n");
+                goto usage_fail;
+            }
+            snprintf(plan.cfg.hsm_token, sizeof(plan.cfg.hsm_token), "%s", optarg);
+            break;
+        case 'P':
+            free_pin(&plan);
+            if (srv_read_pin(optarg, &plan.pin) != 0)
+                goto usage_fail;
+            break;
+        case 'h':
+            free_pin(&plan);
+            usage(stdout);
+            return SRV_EXIT_OK;
+        default: usage(stderr); goto usage_fail;
         }
     }
     if (!state || optind != argc) {
         usage(stderr);
-        return SRV_EXIT_USAGE;
+        goto usage_fail;
     }
     if (!srv_valid_name(plan.admin, SRV_NAME_MAX) || plan.cfg.port < 0 || plan.cfg.port > 65535 ||
         strlen(plan.ca_name) < 1 || strlen(plan.ca_name) > 64) {
         fprintf(stderr, "signum-server init: invalid --admin, --port or --ca-name\n");
-        return SRV_EXIT_USAGE;
+        goto usage_fail;
     }
     if (!dir_is_empty_or_absent(state, &exists)) {
         fprintf(stderr,
                 "signum-server init: %s already exists and is not empty; refusing to touch it\n",
                 state);
-        return SRV_EXIT_USAGE;
+        goto usage_fail;
     }
     /* Resolve the final absolute path now: the SoftHSMv2 config must name it. */
     snprintf(copy, sizeof(copy), "%s", state);
     if (!realpath(dirname(copy), parent)) {
         fprintf(stderr, "signum-server init: parent of %s: %s\n", state, strerror(errno));
-        return SRV_EXIT_FAIL;
+        rc = SRV_EXIT_FAIL;
+        goto done;
     }
     snprintf(copy, sizeof(copy), "%s", state);
     if ((size_t)snprintf(final_dir, sizeof(final_dir), "%s/%s", parent, basename(copy)) >=
             sizeof(final_dir) ||
         (size_t)snprintf(tmp, sizeof(tmp), "%s.init-XXXXXX", final_dir) >= sizeof(tmp)) {
         fprintf(stderr, "signum-server init: path too long\n");
-        return SRV_EXIT_FAIL;
+        rc = SRV_EXIT_FAIL;
+        goto done;
     }
     if (!mkdtemp(tmp)) {
         fprintf(stderr, "signum-server init: cannot create %s: %s\n", tmp, strerror(errno));
-        return SRV_EXIT_FAIL;
+        rc = SRV_EXIT_FAIL;
+        goto done;
     }
     plan.final_dir = final_dir;
     plan.tmp = tmp;
@@ -465,9 +511,16 @@ int srv_cmd_init(int argc, char **argv)
     printf("Admin user: %s\n", plan.admin);
     printf("Admin API key (shown once; only its hash is stored): %s\n", plan.admin_key);
     OPENSSL_cleanse(plan.admin_key, sizeof(plan.admin_key));
-    return SRV_EXIT_OK;
+    rc = SRV_EXIT_OK;
+    goto done;
 fail:
     OPENSSL_cleanse(plan.admin_key, sizeof(plan.admin_key));
     nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return SRV_EXIT_FAIL;
+    rc = SRV_EXIT_FAIL;
+    goto done;
+usage_fail:
+    rc = SRV_EXIT_USAGE;
+done:
+    free_pin(&plan);
+    return rc;
 }

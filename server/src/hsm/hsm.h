@@ -41,6 +41,15 @@ srv_status srv_hsm_generate_key(srv_hsm *hsm, srv_key_type type, const uint8_t *
                                 const char *label, uint8_t **spki, size_t *spki_len,
                                 srv_error *err);
 
+/* Adopts a key pair already in the token (made by another node, or by the HSM vendor's tools)
+ * by its CKA_ID: the private key must be CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN, of this
+ * type and not labelled as one of reserved_labels (NULL-terminated; else SRV_E_INVALID_FIELD);
+ * SRV_E_KEY_NOT_FOUND if the token confirms there is no such pair. Returns the public key as
+ * DER SubjectPublicKeyInfo (caller frees). */
+srv_status srv_hsm_adopt_key(srv_hsm *hsm, srv_key_type type, const uint8_t *id, size_t id_len,
+                             const char *const *reserved_labels, uint8_t **spki, size_t *spki_len,
+                             srv_error *err);
+
 /* Destroys the key pair with this CKA_ID (used to undo a key whose registration failed). */
 srv_status srv_hsm_destroy_key(srv_hsm *hsm, const uint8_t *id, size_t id_len, srv_error *err);
 

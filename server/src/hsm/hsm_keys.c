@@ -269,3 +269,118 @@ srv_status srv_hsm_destroy_key(srv_hsm *hsm, const uint8_t *id, size_t id_len, s
     hsm_op_end(hsm, &s);
     return st;
 }
+
+/* ---- adopting a key made elsewhere -------------------------------------------------------- */
+
+/* The private key must be one no one can take out of the token, usable for signing, and of
+ * the type the caller names; its public half is read from the public key object. */
+static srv_status check_adoptable(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                                  CK_OBJECT_HANDLE pub, srv_key_type type, srv_error *err)
+{
+    CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE, sign = CK_FALSE;
+    CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
+    CK_ULONG bits = 0;
+    CK_ATTRIBUTE a[] = {
+        {CKA_SENSITIVE, &sensitive, sizeof(sensitive)},
+        {CKA_EXTRACTABLE, &extractable, sizeof(extractable)},
+        {CKA_SIGN, &sign, sizeof(sign)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+    };
+    uint8_t *params = NULL;
+    CK_ULONG params_len = 0;
+    srv_status st = SRV_OK;
+    CK_RV rv = hsm->m.fn->C_GetAttributeValue(s, priv, a, sizeof(a) / sizeof(a[0]));
+
+    if (rv != CKR_OK)
+        return hsm_fail(err, "C_GetAttributeValue", rv);
+    if (!sensitive || extractable || !sign)
+        return srv_fail(err, SRV_E_INVALID_FIELD,
+                        "the HSM key with this id is not a sensitive, non-extractable signing key "
+                        "(CKA_SENSITIVE=%d, CKA_EXTRACTABLE=%d, CKA_SIGN=%d)",
+                        sensitive, extractable, sign);
+    if (srv_key_type_is_rsa(type)) {
+        CK_ATTRIBUTE b = {CKA_MODULUS_BITS, &bits, sizeof(bits)};
+        if (kt != CKK_RSA || hsm->m.fn->C_GetAttributeValue(s, pub, &b, 1) != CKR_OK ||
+            bits != srv_key_type_bits(type))
+            st = srv_fail(err, SRV_E_INVALID_FIELD, "the HSM key with this id is not %s",
+                          srv_key_type_name(type));
+        return st;
+    }
+    if (kt != CKK_EC)
+        return srv_fail(err, SRV_E_INVALID_FIELD, "the HSM key with this id is not %s",
+                        srv_key_type_name(type));
+    if ((st = hsm_read_attr(hsm, s, pub, CKA_EC_PARAMS, &params, &params_len, err)) != SRV_OK)
+        return st;
+    if (type == SRV_KEY_EC_P256
+            ? params_len != sizeof(oid_p256) || memcmp(params, oid_p256, sizeof(oid_p256))
+            : params_len != sizeof(oid_p384) || memcmp(params, oid_p384, sizeof(oid_p384)))
+        st = srv_fail(err, SRV_E_INVALID_FIELD, "the HSM key with this id is not %s",
+                      srv_key_type_name(type));
+    free(params);
+    return st;
+}
+
+/* The label must not be one the server gives its own keys (another installation's CA or
+ * audit key on a shared partition). */
+static srv_status check_label(srv_hsm *hsm, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                              const char *const *reserved, srv_error *err)
+{
+    uint8_t *label = NULL;
+    CK_ULONG len = 0;
+    srv_status st;
+
+    if (!reserved || !reserved[0])
+        return SRV_OK;
+    if ((st = hsm_read_attr(hsm, s, priv, CKA_LABEL, &label, &len, err)) != SRV_OK)
+        return st;
+    for (size_t i = 0; reserved[i]; i++)
+        if (strlen(reserved[i]) == len && memcmp(label, reserved[i], len) == 0)
+            st = srv_fail(err, SRV_E_INVALID_FIELD,
+                          "the HSM key with this id is labelled \"%s\", a Signum server's own "
+                          "key, which cannot be adopted",
+                          reserved[i]);
+    free(label);
+    return st;
+}
+
+srv_status srv_hsm_adopt_key(srv_hsm *hsm, srv_key_type type, const uint8_t *id, size_t id_len,
+                             const char *const *reserved_labels, uint8_t **spki, size_t *spki_len,
+                             srv_error *err)
+{
+    CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+    pooled s;
+    CK_RV rv;
+    srv_status st;
+    int attempt;
+
+    *spki = NULL;
+    if ((unsigned)type >= SRV_KEY_TYPE_COUNT || id_len == 0 || id_len > MAX_ID_LEN)
+        return srv_fail(err, SRV_E_INVALID_FIELD, "bad key type or id");
+    st = hsm_op_begin(hsm, &s, err);
+    if (st != SRV_OK)
+        return st;
+    for (attempt = 0;; attempt++) {
+        rv = hsm_find_object(hsm, s.h, CKO_PRIVATE_KEY, id, id_len, &priv);
+        if (rv == CKR_OK)
+            rv = hsm_find_object(hsm, s.h, CKO_PUBLIC_KEY, id, id_len, &pub);
+        if (rv == CKR_OK)
+            break;
+        /* Confirmed absent by a logged-in session on a present token. */
+        if (rv == CKR_KEY_HANDLE_INVALID) {
+            st = srv_fail(err, SRV_E_KEY_NOT_FOUND,
+                          "the HSM has no private and public key pair with this id");
+            goto out;
+        }
+        st = hsm_op_retry(hsm, &s, "C_FindObjects", rv, attempt >= 1, err);
+        if (st != SRV_OK)
+            goto out;
+    }
+    if ((st = check_label(hsm, s.h, priv, reserved_labels, err)) != SRV_OK ||
+        (st = check_adoptable(hsm, s.h, priv, pub, type, err)) != SRV_OK ||
+        (st = export_public(hsm, s.h, pub, type, spki, spki_len, err)) != SRV_OK)
+        goto out;
+    hsm_cache_put(hsm, id, id_len, priv);
+out:
+    hsm_op_end(hsm, &s);
+    return st;
+}
