@@ -432,8 +432,6 @@ int srv_cmd_init(int argc, char **argv)
             }
             snprintf(plan.cfg.database, sizeof(plan.cfg.database), "%s", optarg);
             break;
-        case 'h': usage(stdout); return SRV_EXIT_OK;
-        default: usage(stderr); return SRV_EXIT_USAGE;
         case 'T':
             if (strlen(optarg) < 1 || strlen(optarg) > 32) {
                 fprintf(stderr, "signum-server init: --hsm-token must be 1-32 bytes\n");
