@@ -102,7 +102,84 @@ out:
     return rc;
 }
 
-/* What Windows knows of our providers, read back. */
+/* The machine type of a PE image (0x8664 x64, 0x14c x86), or 0 if it cannot be read. */
+static unsigned pe_machine(const wchar_t *path)
+{
+    unsigned char dos[64], nt[6];
+    unsigned long at;
+    unsigned machine = 0;
+    FILE *f = _wfopen(path, L"rb");
+
+    if (!f)
+        return 0;
+    if (fread(dos, 1, sizeof(dos), f) == sizeof(dos) && dos[0] == 'M' && dos[1] == 'Z') {
+        at = dos[60] | (unsigned long)dos[61] << 8 | (unsigned long)dos[62] << 16 |
+             (unsigned long)dos[63] << 24;
+        if (at < 0x10000 && fseek(f, (long)at, SEEK_SET) == 0 &&
+            fread(nt, 1, sizeof(nt), f) == sizeof(nt) && !memcmp(nt, "PE\0\0", 4))
+            machine = nt[4] | (unsigned)nt[5] << 8;
+    }
+    fclose(f);
+    return machine;
+}
+
+static const char *machine_name(unsigned machine)
+{
+    return machine == 0x8664 ? "x64" : machine == 0x14c ? "x86" : "unreadable";
+}
+
+/* The x86 CSP: its CryptoAPI entry in the WOW64 view (HKLM\SOFTWARE\WOW6432Node), where the
+ * 32-bit regsvr32 wrote it and where 32-bit hosts look; 0 or 1 (missing). */
+static int show_csp32(void)
+{
+    char image[MAX_PATH * 3];
+    wchar_t wimage[MAX_PATH + 1];
+    DWORD size = sizeof(image), type = 0;
+    HKEY key;
+    LSTATUS st;
+
+    if (RegOpenKeyExA(HKEY_LOCAL_MACHINE, CSP_KEY, 0, KEY_QUERY_VALUE | KEY_WOW64_32KEY, &key) !=
+        ERROR_SUCCESS) {
+        printf("CSP32 not registered (no HKLM\\SOFTWARE\\WOW6432Node\\%s)\n",
+               CSP_KEY + strlen("SOFTWARE\\"));
+        return 1;
+    }
+    st = RegGetValueA(key, NULL, "Image Path", RRF_RT_REG_SZ, &type, image, &size);
+    RegCloseKey(key);
+    if (st != ERROR_SUCCESS) {
+        printf("CSP32 not registered (no Image Path in the WOW64 view)\n");
+        return 1;
+    }
+    printf("CSP32 registered: %s (WOW64 view, Image Path %s, %s)\n", CSP_NAME, image,
+           ag_win_widen(image, wimage, MAX_PATH + 1) == 0 ? machine_name(pe_machine(wimage))
+                                                          : "unreadable");
+    return 0;
+}
+
+/* The x86 KSP: CNG's registration is shared by both architectures and names the image by file
+ * name, which a 32-bit process resolves in SysWOW64; 0 or 1 (missing). */
+static int show_ksp32(void)
+{
+    wchar_t path[MAX_PATH + 1];
+    UINT n = GetSystemWow64DirectoryW(path, MAX_PATH + 1);
+
+    if (n == 0 || n + wcslen(KSP_DLL) + 2 > MAX_PATH + 1) {
+        printf("KSP32 not installed (no SysWOW64 directory)\n");
+        return 1;
+    }
+    wcscat(path, L"\\" KSP_DLL);
+    if (GetFileAttributesW(path) == INVALID_FILE_ATTRIBUTES) {
+        print_path("KSP32 not installed: no file", path);
+        return 1;
+    }
+    print_path("KSP32 installed (x86, for 32-bit hosts; CNG registration shared with the KSP)",
+               path);
+    printf("      image: %s\n", machine_name(pe_machine(path)));
+    return 0;
+}
+
+/* What Windows knows of our providers, read back: the x64 ones, then the x86 ones for 32-bit
+ * hosts (exit 1 if any of the four is missing). */
 static int show_status(void)
 {
     char image[MAX_PATH * 3];
@@ -126,6 +203,8 @@ static int show_status(void)
         printf("KSP  not registered (no HKLM\\%s)\n", KSP_KEY);
         failures++;
     }
+    failures += show_csp32();
+    failures += show_ksp32();
     return failures ? EXIT_FAILED : EXIT_OK;
 }
 
@@ -136,7 +215,8 @@ int util_cmd_providers(int argc, char **argv)
         "  register    register the Signum KSP (CNG) and CSP (CryptoAPI) with Windows, as the\n"
         "              installer does (needs an elevated prompt on Windows)\n"
         "  unregister  undo it\n"
-        "  status      what Windows reports of both registrations (exit 1 if one is missing)\n"
+        "  status      what Windows reports of both registrations, x64 and x86 (the\n"
+        "              providers of 32-bit hosts); exit 1 if one is missing\n"
         "  --ksp DLL   signumksp.dll to use (default: System32, else beside signum-util.exe)\n"
         "  --csp DLL   signumcsp.dll to use (default: beside signum-util.exe)\n";
     const char *ksp = NULL, *csp = NULL, *verb = NULL;
