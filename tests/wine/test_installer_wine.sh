@@ -81,14 +81,42 @@ else
   grep -qF 'CSP32 not registered' "$out" && grep -qF 'KSP32 not installed' "$out" ||
     fail "providers status reports x86 providers that are not there: $(cat "$out")"
 fi
+echo "providers status:" && tr -d '\r' <"$out" | sed 's/^/  /'
+if [ "$x86" = 0 ]; then
+  # What status reads of an x86 installation, laid out by hand as the installer and SysWOW64's
+  # regsvr32 would (no 32-bit program runs here): the WOW64 view's entry, the images' machine.
+  mkdir -p "$dir/x86"
+  cp "$MINGW32_BUILD_DIR/windows-csp/signumcsp.dll" "$dir/x86/"
+  cp "$MINGW32_BUILD_DIR/windows-ksp/signumksp.dll" "$wow64/"
+  timeout 60 wine64 reg add "$csp32_key" /v 'Image Path' /t REG_SZ \
+    /d 'C:\Program Files\Signum\x86\signumcsp.dll' /f >/dev/null 2>&1 || fail "reg add (WOW64 view)"
+  providers status || true
+  grep -qF 'CSP32 registered: Signum Cryptographic Service Provider (WOW64 view, Image Path C:\Program Files\Signum\x86\signumcsp.dll, x86)' "$out" &&
+    grep -qF 'KSP32 installed' "$out" && grep -qF '      image: x86' "$out" ||
+    fail "providers status does not read an x86 installation back: $(cat "$out")"
+  echo "providers status of a hand-made x86 layout:" && tr -d '\r' <"$out" | grep -A1 '32' | sed 's/^/  /'
+  timeout 60 wine64 reg delete "$csp32_key" /f >/dev/null 2>&1 || fail "reg delete (WOW64 view)"
+  rm -r "$dir/x86" "$wow64/signumksp.dll"
+fi
 providers unregister || true
 grep -qF 'OK DllUnregisterServer' "$out" || fail "providers unregister: $(cat "$out")"
 query "$csp_key" | grep -q 'Image Path' && fail "the CSP is still registered after providers unregister"
+if [ "$x86" = 1 ]; then
+  grep -qF 'OK regsvr32 /u (32-bit)' "$out" || fail "providers unregister, x86 CSP: $(cat "$out")"
+  query "$csp32_key" | grep -q 'Image Path' && fail "the x86 CSP is still registered after providers unregister"
+else
+  grep -qF 'CSP32: no x86\signumcsp.dll beside signum-util.exe: nothing to unregister' "$out" ||
+    fail "providers unregister, x86 CSP: $(cat "$out")"
+fi
 providers register || fail "providers register exited $?: $(cat "$out")"
 grep -qF 'OK BCryptRegisterProvider' "$out" && grep -qF 'OK DllRegisterServer' "$out" ||
   fail "providers register: $(cat "$out")"
 query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
   fail "providers register did not register the CSP again"
+if [ "$x86" = 1 ]; then
+  query "$csp32_key" | grep -qF 'C:\Program Files\Signum\x86\signumcsp.dll' ||
+    fail "providers register did not register the x86 CSP again: $(cat "$out")"
+fi
 echo "providers: status, unregister and register through signum-util.exe"
 
 # NSIS's uninstaller copies itself away and returns at once: wait (bounded) for it.

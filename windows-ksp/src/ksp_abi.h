@@ -66,6 +66,12 @@ KSP_ABI_AT(NCryptAlgorithmName, dwClass, 8, 4);
 KSP_ABI_AT(NCryptAlgorithmName, dwAlgOperations, 12, 8);
 KSP_ABI_AT(NCryptAlgorithmName, dwFlags, 16, 12);
 
+/* Key properties with a structure (NCRYPT_UI_POLICY_PROPERTY, NCRYPT_LENGTHS_PROPERTY). */
+KSP_ABI_SIZE(NCRYPT_UI_POLICY, 32, 20);
+KSP_ABI_AT(NCRYPT_UI_POLICY, pszCreationTitle, 8, 8);
+KSP_ABI_AT(NCRYPT_UI_POLICY, pszDescription, 24, 16);
+KSP_ABI_SIZE(NCRYPT_SUPPORTED_LENGTHS, 16, 16);
+
 /* SignHash's padding information and the public key blobs ExportKey writes. */
 KSP_ABI_SIZE(BCRYPT_PKCS1_PADDING_INFO, 8, 4);
 KSP_ABI_SIZE(BCRYPT_PSS_PADDING_INFO, 16, 8);

@@ -1,7 +1,9 @@
 /* signum-util providers: registers or unregisters the Signum providers with Windows by calling
  * the DLLs' own registration code (what regsvr32 and the installer do): signumksp.dll
  * (BCryptRegisterProvider + BCryptAddContextFunctionProvider, via its SignumKspRegister export
- * so both statuses can be shown) and signumcsp.dll (the CryptoAPI Defaults\Provider entry). */
+ * so both statuses can be shown) and signumcsp.dll (the CryptoAPI Defaults\Provider entry);
+ * the x86 signumcsp.dll of 32-bit hosts through SysWOW64's regsvr32 (the WOW64 view). `status`
+ * reads back both architectures. */
 #include <windows.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +180,55 @@ static int show_ksp32(void)
     return 0;
 }
 
+/* The x86 CSP (for 32-bit hosts) registered or unregistered as the installer does: by the
+ * 32-bit regsvr32 of SysWOW64 (this 64-bit process cannot load an x86 DLL), so its entry is
+ * written to the WOW64 view. Without an x86 DLL (default: x86\signumcsp.dll beside
+ * signum-util.exe) or without WOW64 there is nothing to do, unless one was named. 0 or -1. */
+static int run_csp32(const char *given, int install)
+{
+    wchar_t dll[MAX_PATH + 1], regsvr[MAX_PATH + 1], cmd[2 * MAX_PATH + 40];
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    DWORD code = 1;
+    UINT n;
+
+    if (locate(given, L"x86\\" CSP_DLL, 0, dll, MAX_PATH + 1) != 0)
+        return -1;
+    if (!given && GetFileAttributesW(dll) == INVALID_FILE_ATTRIBUTES) {
+        printf("CSP32: no x86\\signumcsp.dll beside signum-util.exe: nothing to %s\n",
+               install ? "register" : "unregister");
+        return 0;
+    }
+    n = GetSystemWow64DirectoryW(regsvr, MAX_PATH + 1);
+    if (n == 0 || n + wcslen(L"\\regsvr32.exe") >= MAX_PATH + 1) {
+        printf("CSP32: no WOW64 on this system: nothing to %s\n",
+               install ? "register" : "unregister");
+        return given ? -1 : 0;
+    }
+    wcscat(regsvr, L"\\regsvr32.exe");
+    print_path("CSP32 (x86, WOW64 view)", dll);
+    _snwprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" /s %ls\"%ls\"", regsvr,
+               install ? L"" : L"/u ", dll);
+    cmd[sizeof(cmd) / sizeof(cmd[0]) - 1] = L'\0';
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    if (!CreateProcessW(regsvr, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+        printf("  FAIL cannot start SysWOW64\\regsvr32.exe (error %lu)\n", GetLastError());
+        return -1;
+    }
+    /* regsvr32 /s only loads the DLL and calls one function: a minute is plenty. */
+    if (WaitForSingleObject(pi.hProcess, 60000) != WAIT_OBJECT_0 ||
+        !GetExitCodeProcess(pi.hProcess, &code))
+        code = (DWORD)-1;
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    printf("  %s regsvr32%s (32-bit): exit %lu\n", code == 0 ? "OK" : "FAIL", install ? "" : " /u",
+           (unsigned long)code);
+    if (code == 5)
+        printf("  (access denied: run it from an elevated prompt)\n");
+    return code == 0 ? 0 : -1;
+}
+
 /* What Windows knows of our providers, read back: the x64 ones, then the x86 ones for 32-bit
  * hosts (exit 1 if any of the four is missing). */
 static int show_status(void)
@@ -212,14 +263,17 @@ int util_cmd_providers(int argc, char **argv)
 {
     static const char usage[] =
         "Usage: signum-util providers register|unregister|status [--ksp DLL] [--csp DLL]\n"
+        "                           [--csp32 DLL]\n"
         "  register    register the Signum KSP (CNG) and CSP (CryptoAPI) with Windows, as the\n"
         "              installer does (needs an elevated prompt on Windows)\n"
         "  unregister  undo it\n"
         "  status      what Windows reports of both registrations, x64 and x86 (the\n"
         "              providers of 32-bit hosts); exit 1 if one is missing\n"
         "  --ksp DLL   signumksp.dll to use (default: System32, else beside signum-util.exe)\n"
-        "  --csp DLL   signumcsp.dll to use (default: beside signum-util.exe)\n";
-    const char *ksp = NULL, *csp = NULL, *verb = NULL;
+        "  --csp DLL   signumcsp.dll to use (default: beside signum-util.exe)\n"
+        "  --csp32 DLL the x86 signumcsp.dll, registered in the WOW64 view by SysWOW64's\n"
+        "              regsvr32 (default: x86\\signumcsp.dll beside signum-util.exe, if there)\n";
+    const char *ksp = NULL, *csp = NULL, *csp32 = NULL, *verb = NULL;
     wchar_t path[MAX_PATH + 1];
     int install, failures = 0;
 
@@ -229,6 +283,8 @@ int util_cmd_providers(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--ksp") && i + 1 < argc) {
             ksp = argv[++i];
+        } else if (!strcmp(argv[i], "--csp32") && i + 1 < argc) {
+            csp32 = argv[++i];
         } else if (!strcmp(argv[i], "--csp") && i + 1 < argc) {
             csp = argv[++i];
         } else if (!verb && argv[i][0] != '-') {
@@ -249,6 +305,8 @@ int util_cmd_providers(int argc, char **argv)
     if (locate(ksp, KSP_DLL, 1, path, MAX_PATH + 1) != 0 || run_one("KSP", path, install, 1) != 0)
         failures++;
     if (locate(csp, CSP_DLL, 0, path, MAX_PATH + 1) != 0 || run_one("CSP", path, install, 0) != 0)
+        failures++;
+    if (run_csp32(csp32, install) != 0)
         failures++;
     return failures ? EXIT_FAILED : EXIT_OK;
 }
