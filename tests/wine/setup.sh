@@ -30,3 +30,9 @@ material rsa:2048 r
 material ec e -pkeyopt ec_paramgen_curve:P-384
 material ec c -pkeyopt ec_paramgen_curve:P-256
 echo "wine.setup: $(wine64 --version) prefix $WINEPREFIX"
+# Whether the wine32.* tests can run here (they exit 77, skipped, where they cannot).
+if wine --version >/dev/null 2>&1; then
+  echo "wine.setup: 32-bit programs run here (wine32.* tests run)"
+else
+  echo "wine.setup: 32-bit programs do not run here (wine --version: exit $?): wine32.* tests are skipped"
+fi
