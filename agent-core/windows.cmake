@@ -26,6 +26,9 @@ target_compile_definitions(signum-agent-base PRIVATE _WIN32_WINNT=0x0A00 UNICODE
 target_link_libraries(signum-agent-base PUBLIC signum-client ${MINGW_DEPS_LIB}/libcjson.a
                       winhttp crypt32 advapi32)
 
-# signum-agent.exe and signum-util.exe
-include(${CMAKE_CURRENT_LIST_DIR}/windows-agent.cmake)
-include(${CMAKE_CURRENT_LIST_DIR}/windows-util.cmake)
+# signum-agent.exe and signum-util.exe: x64 only. The x86 build (cmake/mingw-w64-i686.cmake)
+# exists for the providers a 32-bit host loads; they talk to the one 64-bit agent.
+if(CMAKE_SIZEOF_VOID_P EQUAL 8)
+  include(${CMAKE_CURRENT_LIST_DIR}/windows-agent.cmake)
+  include(${CMAKE_CURRENT_LIST_DIR}/windows-util.cmake)
+endif()

@@ -4,12 +4,19 @@
 # and CMocka (unit tests). Sources are fetched with apt through a private deb-src list and
 # private state directories, so the system's apt configuration is untouched; nothing lands in
 # the repository. The result is cached: a rerun with the same versions does nothing.
-#   DEPS_DIR  where to build and install (default: build-mingw-deps)
+#   MINGW_HOST  the target (default x86_64-w64-mingw32; i686-w64-mingw32 for 32-bit Windows)
+#   DEPS_DIR    where to build and install (default: build-mingw-deps, build-mingw32-deps for
+#               i686: one directory per architecture)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEPS_DIR=$(realpath -m "${DEPS_DIR:-build-mingw-deps}")
+HOST=${MINGW_HOST:-x86_64-w64-mingw32}
+case $HOST in
+  x86_64-*) default_dir=build-mingw-deps ;;
+  i686-*) default_dir=build-mingw32-deps ;;
+  *) echo "build-mingw-deps: unknown MINGW_HOST $HOST" >&2; exit 2 ;;
+esac
+DEPS_DIR=$(realpath -m "${DEPS_DIR:-$default_dir}")
 PREFIX=$DEPS_DIR/prefix
-HOST=x86_64-w64-mingw32
 PACKAGES=(mbedtls cjson cmocka)
 STAMP=$PREFIX/.stamp
 WANT="v1 ${PACKAGES[*]} $(command -v $HOST-gcc) $($HOST-gcc -dumpversion)"

@@ -23,8 +23,10 @@ packages=(
   # real tools signing through libsignumpkcs11.so (tests/tools, demo)
   libengine-pkcs11-openssl openjdk-17-jdk-headless gnupg gnupg-pkcs11-scd rpm
   gcc-mingw-w64-x86-64 p11-kit util-linux
-  # Windows builds tested under Wine (mingw dependencies come from Debian source packages)
-  wine64 dpkg-dev
+  # Windows builds tested under Wine (mingw dependencies come from Debian source packages);
+  # the x86 providers for 32-bit hosts (issue 20): their compiler and the 32-bit loader, from
+  # the i386 architecture (added below)
+  wine64 dpkg-dev gcc-mingw-w64-i686 wine32:i386
   # the Windows installer (installer/windows/signum.nsi)
   nsis
   # the macOS token's Objective-C compiled and run on Linux (macos-ctk/objc.cmake)
@@ -79,6 +81,10 @@ console_npm() {
   echo "$want" > "$stamp"
 }
 
+# wine32 is an i386 package: the architecture must be known to dpkg before apt can see it.
+need_i386=0
+dpkg --print-foreign-architectures | grep -qx i386 || need_i386=1
+
 if [ ${#missing[@]} -eq 0 ] && [ ${#missing_bpo[@]} -eq 0 ]; then
   echo "install-deps: all $(( ${#packages[@]} + ${#backports[@]} )) packages present"
   console_npm
@@ -93,6 +99,10 @@ fi
 
 echo "install-deps: installing ${missing[*]} ${missing_bpo[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if [ "$need_i386" = 1 ]; then
+  echo "install-deps: dpkg --add-architecture i386 (wine32)"
+  $sudo dpkg --add-architecture i386
+fi
 if [ ${#missing_bpo[@]} -gt 0 ] && [ ! -f "$backports_list" ]; then
   # Backports from the mirror this machine already uses for bookworm itself.
   mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 == "bookworm" {print $1; exit}')

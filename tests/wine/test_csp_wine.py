@@ -15,9 +15,14 @@ signum-agent.exe.
   the audit log records the digests and names test_csp.exe's Windows image path as the
   caller.
 
+SIGNUM_WINE_ARCH=x86 (ctest wine32.csp) runs the same checks with the x86 build's DLL and
+test_csp.exe under the 32-bit loader: regsvr32 is then the 32-bit one, so the registration lands
+in the WOW64 registry view, where the 32-bit advapi32 looks; the agent is still the x64 one. On
+a machine that cannot run 32-bit programs it exits 77 (ctest: skipped).
+
 Environment (tests/wine/CMakeLists.txt): WINE_DIR (the run's prefix is $WINE_DIR/prefix),
-MINGW_BUILD_DIR (signumcsp.dll, test_csp.exe, signum-agent.exe), SOURCE_DIR, SIGNUM_SERVER_BIN
-(see wine_harness.py).
+MINGW_BUILD_DIR (signumcsp.dll, test_csp.exe, signum-agent.exe; MINGW32_BUILD_DIR for x86),
+SOURCE_DIR, SIGNUM_SERVER_BIN (see wine_harness.py).
 """
 
 import hashlib
@@ -35,11 +40,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 
 # wine_harness first: it points signum_harness at the server binary ($SIGNUM_SERVER_BIN).
-from wine_harness import WineEnv, server_with_keys  # noqa: E402
+from wine_harness import (ARCH, WineEnv, exit_unless_runnable, loader, mingw_dir,  # noqa: E402
+                          server_with_keys)
 from signum_harness import unb64  # noqa: E402
 
 WINE_DIR = os.environ.get("WINE_DIR", "")
-MINGW = os.environ.get("MINGW_BUILD_DIR", "")
+MINGW = mingw_dir(ARCH) if os.environ.get("MINGW_BUILD_DIR") else ""
 DLL = os.path.join(MINGW, "windows-csp", "signumcsp.dll")
 EXE = os.path.join(MINGW, "tests", "windows", "test_csp.exe")
 RUN_TIMEOUT = 100
@@ -65,10 +71,11 @@ def wine_env(extra=None):
 
 
 def wine(args, extra_env=None):
-    """Runs a Windows program under wine64, bounded in time; returns (rc, stdout, stderr).
+    """Runs a Windows program under wine64 (wine for x86), bounded in time; returns (rc,
+    stdout, stderr).
     Output goes to files: a wineserver or agent started by the call would keep a pipe open."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.run(["wine64"] + args, stdout=out, stderr=err, env=wine_env(extra_env),
+        proc = subprocess.run([loader(ARCH)] + args, stdout=out, stderr=err, env=wine_env(extra_env),
                               timeout=RUN_TIMEOUT)
         out.seek(0)
         err.seek(0)
@@ -307,4 +314,5 @@ class CspEndToEnd(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    exit_unless_runnable(ARCH)
     unittest.main(verbosity=2)

@@ -5,7 +5,7 @@
 # C:\Program Files\Signum (and the KSP into System32), records the agent's path, registers the CSP, adds the agent's logon start and the Add/Remove
 # Programs entry; its uninstaller removes all of it again.
 set -euo pipefail
-: "${WINE_DIR:?}" "${MINGW_BUILD_DIR:?}"
+: "${WINE_DIR:?}" "${MINGW_BUILD_DIR:?}" "${MINGW32_BUILD_DIR:?}"
 setup=$MINGW_BUILD_DIR/installer/windows/signum-setup.exe
 [ -f "$setup" ] || { echo "FAIL: $setup was not built (is nsis installed?)"; exit 1; }
 export WINEPREFIX=$WINE_DIR/installer-prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
@@ -41,6 +41,28 @@ query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
 timeout 100 wine64 "C:\\Program Files\\Signum\\signum-util.exe" --version |
   grep -q '^signum-util ' || fail "the installed signum-util.exe does not run"
 echo "installed: $(ls "$dir" | tr '\n' ' ')"
+# The x86 providers (issue 20): in x86\ and SysWOW64, the CSP registered in the WOW64 view, where
+# the prefix runs 32-bit programs (its SysWOW64 has regsvr32.exe); else left out by design.
+wow64=$WINEPREFIX/drive_c/windows/syswow64
+csp32_key='HKLM\SOFTWARE\Wow6432Node\Microsoft\Cryptography\Defaults\Provider\'
+csp32_key+='Signum Cryptographic Service Provider'
+if [ -f "$wow64/regsvr32.exe" ]; then
+  x86=1
+  for f in x86/signumksp.dll x86/signumcsp.dll; do
+    [ -f "$dir/$f" ] || fail "$f is not in $dir"
+  done
+  cmp -s "$wow64/signumksp.dll" "$MINGW32_BUILD_DIR/windows-ksp/signumksp.dll" ||
+    fail "SysWOW64 has not the x86 signumksp.dll"
+  query "$csp32_key" | grep -qF 'C:\Program Files\Signum\x86\signumcsp.dll' ||
+    fail "the x86 CSP is not registered in the WOW64 view"
+  echo "x86 providers: in x86\ and SysWOW64, the CSP registered in the WOW64 view"
+else
+  x86=0
+  [ ! -e "$dir/x86" ] && [ ! -e "$wow64/signumksp.dll" ] ||
+    fail "x86 providers installed into a prefix without a 32-bit half"
+  echo "NOTE: this prefix runs no 32-bit programs (no SysWOW64\regsvr32.exe): the installer" \
+    "left the x86 providers out, as on a Windows without WOW64; their installation is not tested here"
+fi
 # signum-util providers: the same registration code from the command line. Wine 8's bcrypt
 # registration functions are stubs (BCryptRegisterProvider succeeds and writes nothing,
 # BCryptUnregisterProvider fails), so only the CSP's registry entry can be checked here.
@@ -51,14 +73,50 @@ providers status || true
 grep -qF 'CSP  registered: Signum Cryptographic Service Provider' "$out" ||
   fail "providers status does not see the CSP: $(cat "$out")"
 grep -qF 'KSP  not registered' "$out" || fail "providers status claims a KSP registration Wine cannot make"
+if [ "$x86" = 1 ]; then
+  grep -qF 'CSP32 registered: Signum Cryptographic Service Provider (WOW64 view, Image Path C:\Program Files\Signum\x86\signumcsp.dll, x86)' "$out" &&
+    grep -qF 'KSP32 installed' "$out" && grep -qF '      image: x86' "$out" ||
+    fail "providers status does not report the x86 providers: $(cat "$out")"
+else
+  grep -qF 'CSP32 not registered' "$out" && grep -qF 'KSP32 not installed' "$out" ||
+    fail "providers status reports x86 providers that are not there: $(cat "$out")"
+fi
+echo "providers status:" && tr -d '\r' <"$out" | sed 's/^/  /'
+if [ "$x86" = 0 ]; then
+  # What status reads of an x86 installation, laid out by hand as the installer and SysWOW64's
+  # regsvr32 would (no 32-bit program runs here): the WOW64 view's entry, the images' machine.
+  mkdir -p "$dir/x86"
+  cp "$MINGW32_BUILD_DIR/windows-csp/signumcsp.dll" "$dir/x86/"
+  cp "$MINGW32_BUILD_DIR/windows-ksp/signumksp.dll" "$wow64/"
+  timeout 60 wine64 reg add "$csp32_key" /v 'Image Path' /t REG_SZ \
+    /d 'C:\Program Files\Signum\x86\signumcsp.dll' /f >/dev/null 2>&1 || fail "reg add (WOW64 view)"
+  providers status || true
+  grep -qF 'CSP32 registered: Signum Cryptographic Service Provider (WOW64 view, Image Path C:\Program Files\Signum\x86\signumcsp.dll, x86)' "$out" &&
+    grep -qF 'KSP32 installed' "$out" && grep -qF '      image: x86' "$out" ||
+    fail "providers status does not read an x86 installation back: $(cat "$out")"
+  echo "providers status of a hand-made x86 layout:" && tr -d '\r' <"$out" | grep -A1 '32' | sed 's/^/  /'
+  timeout 60 wine64 reg delete "$csp32_key" /f >/dev/null 2>&1 || fail "reg delete (WOW64 view)"
+  rm -r "$dir/x86" "$wow64/signumksp.dll"
+fi
 providers unregister || true
 grep -qF 'OK DllUnregisterServer' "$out" || fail "providers unregister: $(cat "$out")"
 query "$csp_key" | grep -q 'Image Path' && fail "the CSP is still registered after providers unregister"
+if [ "$x86" = 1 ]; then
+  grep -qF 'OK regsvr32 /u (32-bit)' "$out" || fail "providers unregister, x86 CSP: $(cat "$out")"
+  query "$csp32_key" | grep -q 'Image Path' && fail "the x86 CSP is still registered after providers unregister"
+else
+  grep -qF 'CSP32: no x86\signumcsp.dll beside signum-util.exe: nothing to unregister' "$out" ||
+    fail "providers unregister, x86 CSP: $(cat "$out")"
+fi
 providers register || fail "providers register exited $?: $(cat "$out")"
 grep -qF 'OK BCryptRegisterProvider' "$out" && grep -qF 'OK DllRegisterServer' "$out" ||
   fail "providers register: $(cat "$out")"
 query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
   fail "providers register did not register the CSP again"
+if [ "$x86" = 1 ]; then
+  query "$csp32_key" | grep -qF 'C:\Program Files\Signum\x86\signumcsp.dll' ||
+    fail "providers register did not register the x86 CSP again: $(cat "$out")"
+fi
 echo "providers: status, unregister and register through signum-util.exe"
 
 # NSIS's uninstaller copies itself away and returns at once: wait (bounded) for it.
@@ -72,5 +130,7 @@ query "$run_key" /v SignumAgent | grep -q SignumAgent && fail "the logon start i
 query "$arp_key" | grep -q DisplayName && fail "the Add/Remove Programs entry is still there"
 query "$csp_key" | grep -q 'Image Path' && fail "the CSP is still registered"
 [ -e "$WINEPREFIX/drive_c/windows/system32/signumksp.dll" ] && fail "signumksp.dll is still in System32"
+[ -e "$wow64/signumksp.dll" ] && fail "signumksp.dll is still in SysWOW64"
+query "$csp32_key" | grep -q 'Image Path' && fail "the x86 CSP is still registered"
 query 'HKLM\Software\Signum' | grep -q AgentPath && fail "HKLM\Software\Signum is still there"
 echo "uninstalled: files, logon start, Add/Remove Programs entry and CSP registration gone"

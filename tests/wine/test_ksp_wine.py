@@ -13,8 +13,13 @@ and the real signum-agent.exe.
   here with openssl against the server's certificate, and the audit log naming
   test_ksp.exe's Windows image path as the caller.
 
-Environment (tests/wine/CMakeLists.txt): WINE_DIR, MINGW_BUILD_DIR, SOURCE_DIR,
-SIGNUM_SERVER_BIN (see wine_harness.py).
+SIGNUM_WINE_ARCH=x86 (ctest wine32.ksp) runs the same checks with the x86 build's DLL and
+test_ksp.exe under the 32-bit loader (a 32-bit host, such as the signtool.exe Office's VBA SIPs
+need), still against the one x64 agent; on a machine that cannot run 32-bit programs it exits
+77 (ctest: skipped).
+
+Environment (tests/wine/CMakeLists.txt): WINE_DIR, MINGW_BUILD_DIR (MINGW32_BUILD_DIR for x86),
+SOURCE_DIR, SIGNUM_SERVER_BIN (see wine_harness.py).
 """
 
 import os
@@ -30,11 +35,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 
 # wine_harness first: it points signum_harness at the server binary ($SIGNUM_SERVER_BIN).
-from wine_harness import WineEnv, server_with_keys, z_path  # noqa: E402
+from wine_harness import (ARCH, WineEnv, exit_unless_runnable, loader, mingw_dir,  # noqa: E402
+                          server_with_keys, z_path)
 from signum_harness import ecdsa_raw_to_der, unb64  # noqa: E402
 
 WINE_DIR = os.environ.get("WINE_DIR", "")
-MINGW = os.environ.get("MINGW_BUILD_DIR", "")
+MINGW = mingw_dir(ARCH) if os.environ.get("MINGW_BUILD_DIR") else ""
 DLL = os.path.join(MINGW, "windows-ksp", "signumksp.dll")
 EXE = os.path.join(MINGW, "tests", "windows", "test_ksp.exe")
 RUN_TIMEOUT = 100
@@ -63,7 +69,7 @@ def run_exe(args, env, scratch=None):
     with tempfile.TemporaryDirectory(prefix="signum-ksp-run-", dir=scratch) as d:
         out_path, err_path = os.path.join(d, "out"), os.path.join(d, "err")
         with open(out_path, "w") as out, open(err_path, "w") as err:
-            proc = subprocess.run(["wine64", EXE] + args, env=env, stdout=out, stderr=err,
+            proc = subprocess.run([loader(ARCH), EXE] + args, env=env, stdout=out, stderr=err,
                                   timeout=RUN_TIMEOUT)
         with open(out_path, errors="replace") as out, open(err_path, errors="replace") as err:
             return proc.returncode, out.read().replace("\r", ""), err.read()
@@ -281,4 +287,5 @@ class EndToEnd(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    exit_unless_runnable(ARCH)
     unittest.main(verbosity=2)

@@ -19,6 +19,12 @@ ctest fixture, tests/wine/setup.sh). Standard library only. The API, kept stable
     r = w.run_json("tests/windows/agent_client.exe", "keys") # stdout's last line as JSON
     w.audit_signs(after_seq)   # the server's audit records of action "sign" after a seq
     w.stop_agent()             # SHUTDOWN over the pipe (agent_client.exe shutdown)
+    WineEnv(..., arch="x86")   # its programs are the x86 build's (build-mingw32/), run by the
+        # 32-bit loader `wine`; the agent is always the x64 one (one agent per user). run(...,
+        # arch="x64") runs one program of the other build. ARCH ($SIGNUM_WINE_ARCH, default
+        # x64) is the architecture a test file was started for; exit_unless_runnable(ARCH)
+        # ends a test whose architecture this machine cannot run with SKIP_RC (ctest: skipped,
+        # never passed).
     w.close()                  # stop_agent(), remove the scratch directory
     srv.cleanup()              # the server is the caller's to stop
 
@@ -32,7 +38,7 @@ the agent creates it with its DACL), SIGNUM_IDLE_TIMEOUT=120 (an agent left behi
 crashed test goes away by itself).
 
 Required environment (set by tests/wine/CMakeLists.txt): WINE_DIR, MINGW_BUILD_DIR,
-SOURCE_DIR; SIGNUM_SERVER_BIN or the integration harness's default for the server binary.
+MINGW32_BUILD_DIR (the x86 tests), SOURCE_DIR; SIGNUM_SERVER_BIN or the integration harness's default for the server binary.
 A missing prerequisite raises, so the test fails loudly.
 """
 
@@ -55,6 +61,9 @@ import signum_harness  # noqa: E402
 
 WINE_TIMEOUT = 100.0  # one Windows program, seconds (the COMMON rule: timeout 100 wine64)
 USER = "winuser"
+ARCH = os.environ.get("SIGNUM_WINE_ARCH", "x64")
+LOADERS = {"x64": "wine64", "x86": "wine"}  # Debian's wine64 and wine32 (in /usr/lib/wine)
+SKIP_RC = 77  # ctest SKIP_RETURN_CODE of the wine tests
 
 
 def z_path(path):
@@ -73,8 +82,45 @@ def wine_dir():
     return _need_env("WINE_DIR")
 
 
-def mingw_dir():
-    return _need_env("MINGW_BUILD_DIR")
+def mingw_dir(arch="x64"):
+    """build-mingw/ (x64) or build-mingw32/ (x86)."""
+    if arch not in LOADERS:
+        raise RuntimeError("unknown architecture %r (SIGNUM_WINE_ARCH: x64 or x86)" % arch)
+    return _need_env("MINGW_BUILD_DIR" if arch == "x64" else "MINGW32_BUILD_DIR")
+
+
+def loader(arch="x64"):
+    """The Wine loader that runs programs of that architecture (the prefix is a 64-bit one
+    with its WOW64 half: wine64 for x64, wine for x86)."""
+    mingw_dir(arch)  # checks the name
+    return LOADERS[arch]
+
+
+def unrunnable(arch):
+    """None if this machine can run the architecture's programs under Wine, else why not.
+    A loader that is not installed is a broken setup (scripts/install-deps.sh installs both)
+    and raises; a kernel that refuses 32-bit executables (no IA32 emulation, as in some VMs)
+    is a property of the machine, reported so the test is skipped, never passed."""
+    path = shutil.which(loader(arch), path=os.environ.get("PATH", "") + ":/usr/lib/wine")
+    if not path:
+        raise RuntimeError("%s is not installed (scripts/install-deps.sh: wine64, wine32)"
+                           % loader(arch))
+    try:
+        subprocess.run([path, "--version"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60, check=True)
+    except OSError as e:
+        return "%s cannot be executed on this machine (%s): its kernel runs no %s programs" % (
+            path, e.strerror, "32-bit" if arch == "x86" else "64-bit")
+    return None
+
+
+def exit_unless_runnable(arch):
+    """Ends the test program with SKIP_RC, saying why, if `arch` cannot run here."""
+    why = unrunnable(arch)
+    if why:
+        print("SKIP (%s tests not run): %s" % (arch, why))
+        sys.stdout.flush()
+        sys.exit(SKIP_RC)
 
 
 def server_with_keys(name, keys=(("rsa", "rsa2048"), ("ec", "ec-p256")), user=USER):
@@ -96,15 +142,16 @@ def server_with_keys(name, keys=(("rsa", "rsa2048"), ("ec", "ec-p256")), user=US
 class WineEnv:
     """One test's Windows side: its pipe, cache and scratch directories, and environment."""
 
-    def __init__(self, name, server, api_key, servers=None):
+    def __init__(self, name, server, api_key, servers=None, arch=ARCH):
         self.name = name
+        self.arch = arch
         self.server = server
         self.api_key = api_key
         self.prefix = os.path.join(wine_dir(), "prefix")
         if not os.path.isdir(self.prefix):
             raise RuntimeError("no Wine prefix at %s (the wine.setup fixture makes it)"
                                % self.prefix)
-        self.agent_exe = os.path.join(mingw_dir(), "agent-core", "signum-agent.exe")
+        self.agent_exe = os.path.join(mingw_dir("x64"), "agent-core", "signum-agent.exe")
         if not os.path.isfile(self.agent_exe):
             raise RuntimeError("%s is missing: build-mingw was not built" % self.agent_exe)
         self.scratch = tempfile.mkdtemp(prefix="signum-wine-%s-" % name)
@@ -134,15 +181,17 @@ class WineEnv:
         return ",".join(s if isinstance(s, str) else "https://localhost:%d" % s
                         for s in servers)
 
-    def exe(self, relative):
-        path = os.path.join(mingw_dir(), relative)
+    def exe(self, relative, arch=None):
+        path = os.path.join(mingw_dir(arch or self.arch), relative)
         if not os.path.isfile(path):
             raise RuntimeError("%s is missing from the mingw build" % path)
         return path
 
-    def run(self, relative_exe, *args, env=None, timeout=WINE_TIMEOUT, input=None):
-        """Runs build-mingw/<relative_exe> under wine64; CompletedProcess with text output.
+    def run(self, relative_exe, *args, env=None, timeout=WINE_TIMEOUT, input=None, arch=None):
+        """Runs build-mingw/<relative_exe> under wine64 (arch, default this env's: x86 runs
+        build-mingw32/<relative_exe> under wine); CompletedProcess with text output.
         input: bytes for stdin, or None."""
+        arch = arch or self.arch
         full_env = dict(self.env)
         if env:
             for k, v in env.items():
@@ -154,7 +203,8 @@ class WineEnv:
         # would inherit the pipes' Unix descriptors and keep them open long after the program
         # exits, so reading to EOF would hang.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run(["wine64", self.exe(relative_exe)] + [str(a) for a in args],
+            proc = subprocess.run([loader(arch), self.exe(relative_exe, arch)] +
+                                  [str(a) for a in args],
                                   env=full_env, input=input, stdout=out, stderr=err,
                                   timeout=timeout)
             out.seek(0)
@@ -191,13 +241,13 @@ class WineEnv:
     def stop_agent(self):
         """Asks this test's agent to exit (no autostart); True if one answered."""
         r = self.run("tests/windows/agent_client.exe", "shutdown",
-                     env={"SIGNUM_NO_AUTOSTART": "1"}, timeout=30)
+                     env={"SIGNUM_NO_AUTOSTART": "1"}, timeout=30, arch="x64")
         stopped = r.returncode == 0
         if stopped:
             # Bounded wait until the pipe name is gone.
             for _ in range(50):
                 s = self.run("tests/windows/agent_client.exe", "status",
-                             env={"SIGNUM_NO_AUTOSTART": "1"}, timeout=30)
+                             env={"SIGNUM_NO_AUTOSTART": "1"}, timeout=30, arch="x64")
                 if s.returncode != 0:
                     break
                 time.sleep(0.1)

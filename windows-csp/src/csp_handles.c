@@ -37,9 +37,13 @@ static ULONG_PTR encode(size_t i)
 static long find(ULONG_PTR h, csp_obj_type type, const csp_obj *parent)
 {
     size_t i = (size_t)(h & (CSP_MAX_HANDLES - 1));
-    /* encode() carries the tag and the generation: a value wider than 32 bits, untagged or of
-     * an older occupant does not match. */
-    if ((uint64_t)h > UINT32_MAX || !slots[i].obj || encode(i) != h)
+    /* encode() carries the tag and the generation: a value wider than 32 bits (on x64; on x86
+     * a handle has 32), untagged or of an older occupant does not match. */
+#if UINTPTR_MAX > UINT32_MAX
+    if (h > UINT32_MAX)
+        return -1;
+#endif
+    if (!slots[i].obj || encode(i) != h)
         return -1;
     if (slots[i].obj->type != type || slots[i].obj->parent != parent)
         return -1;

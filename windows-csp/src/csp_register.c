@@ -2,7 +2,7 @@
  * HKLM\SOFTWARE\Microsoft\Cryptography\Defaults\Provider\<name> with "Image Path" (this DLL's
  * full path), "Type" (PROV_RSA_AES) and "SigInFile" (0). Writing HKLM needs an elevated caller
  * on Windows; the error is returned as an HRESULT. */
-#include "csp.h"
+#include "csp_abi.h" /* csp.h and its layout checks */
 
 #define PROVIDER_KEY    L"SOFTWARE\\Microsoft\\Cryptography\\Defaults\\Provider\\"
 #define PROVIDER_NAME_W L"Signum Cryptographic Service Provider"

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ksp_table.h"
+#include "ksp_abi.h" /* ksp_table.h and its layout checks */
 #include "signum/client.h"
 #include "signum/crypto.h"
 

@@ -116,13 +116,20 @@ int sg_os_connect(const char *endpoint, ipc_fd *out, int *absent, char *why, siz
 #define SG_INSTALL_KEY   L"SOFTWARE\\Signum"
 #define SG_INSTALL_VALUE L"AgentPath"
 
-/* The installed agent's path from HKLM\SOFTWARE\Signum\AgentPath; 0 or -1. */
+/* The installed agent's path from HKLM\SOFTWARE\Signum\AgentPath; 0 or -1. Always the 64-bit
+ * registry view: the x64 installer writes it there, and inside a 32-bit host (an x86 provider)
+ * HKLM\SOFTWARE would otherwise be redirected to WOW6432Node. */
 static int installed_agent(wchar_t *out, DWORD out_len)
 {
     DWORD type = 0, size = (out_len - 1) * sizeof(wchar_t);
-    if (RegGetValueW(HKEY_LOCAL_MACHINE, SG_INSTALL_KEY, SG_INSTALL_VALUE, RRF_RT_REG_SZ, &type,
-                     out, &size) != ERROR_SUCCESS ||
-        size < 2 * sizeof(wchar_t))
+    HKEY key;
+    LSTATUS st;
+    if (RegOpenKeyExW(HKEY_LOCAL_MACHINE, SG_INSTALL_KEY, 0, KEY_QUERY_VALUE | KEY_WOW64_64KEY,
+                      &key) != ERROR_SUCCESS)
+        return -1;
+    st = RegGetValueW(key, NULL, SG_INSTALL_VALUE, RRF_RT_REG_SZ, &type, out, &size);
+    RegCloseKey(key);
+    if (st != ERROR_SUCCESS || size < 2 * sizeof(wchar_t))
         return -1;
     out[out_len - 1] = L'\0';
     return GetFileAttributesW(out) == INVALID_FILE_ATTRIBUTES ? -1 : 0;

@@ -1,0 +1,11 @@
+# Cross-compiling for 32-bit Windows (x86: the providers for 32-bit hosts, issue 20) with Debian's mingw-w64 (posix threads: winpthreads).
+set(CMAKE_SYSTEM_NAME Windows)
+set(CMAKE_SYSTEM_PROCESSOR i686)
+set(SIGNUM_MINGW_HOST i686-w64-mingw32)
+find_program(CMAKE_C_COMPILER NAMES ${SIGNUM_MINGW_HOST}-gcc-posix ${SIGNUM_MINGW_HOST}-gcc REQUIRED)
+find_program(CMAKE_RC_COMPILER NAMES ${SIGNUM_MINGW_HOST}-windres)
+set(CMAKE_FIND_ROOT_PATH /usr/${SIGNUM_MINGW_HOST})
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
