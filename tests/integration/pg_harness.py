@@ -19,6 +19,7 @@ import sys
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SUPERUSER = "signum"
 NULL = "\x01NULL\x01"
+MARK = "\x02table:"
 FIELD, RECORD = "\x1f", "\x1e"
 
 
@@ -29,6 +30,10 @@ def pg_bin(name):
         if os.path.exists(path):
             return path
     return shutil.which(name) or os.path.join(PG_BIN, name)
+
+
+# The client itself, not Debian's perl wrapper: tests call it often.
+PSQL = pg_bin("psql")
 
 
 def _as_owner(args):
@@ -87,7 +92,7 @@ def tcp_url(root, dbname):
 
 
 def psql(root, dbname, sql):
-    proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+    proc = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                            "-F", FIELD, "-R", RECORD, "-P", "null=" + NULL,
                            url(root, dbname), "-c", sql],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
@@ -98,6 +103,46 @@ def psql(root, dbname, sql):
 
 def create_database(root, dbname):
     psql(root, "postgres", 'CREATE DATABASE "%s"' % dbname)
+
+
+def dump(root, dbname):
+    proc = subprocess.run(["pg_dump", "--no-owner", url(root, dbname)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("pg_dump: %s" % proc.stderr.decode(errors="replace").strip())
+    return proc.stdout
+
+
+# The writer lock of signum-server's nodes (store/conn.c: pg_advisory_xact_lock).
+WRITER_LOCK_KEY = 1397182029
+
+
+class WriterLock:
+    """Holds the nodes' writer lock from a psql session until the with-block ends."""
+
+    def __init__(self, root, dbname):
+        self.proc = subprocess.Popen([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                      url(root, dbname)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+
+    def __enter__(self):
+        self.proc.stdin.write("BEGIN;\nSELECT pg_advisory_xact_lock(%d);\n\\echo locked\n"
+                              % WRITER_LOCK_KEY)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        while line and "locked" not in line:
+            line = self.proc.stdout.readline()
+        if "locked" not in line:
+            raise RuntimeError("psql could not take the writer lock")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.write("ROLLBACK;\n\\q\n")
+        self.proc.stdin.flush()
+        self.proc.stdin.close()
+        self.proc.wait(30)
+        return False
 
 
 def _literal(v):
@@ -166,6 +211,23 @@ class PgDb:
 
     def close(self):
         pass
+
+    def snapshot(self, skip):
+        """{table: sorted rows} of every table but those in skip, in one psql run."""
+        tables = [t for t in self.tables() if t not in skip]
+        sql = ";".join("SELECT '%s', NULL; SELECT * FROM \"%s\"" % (MARK + t, t)
+                       for t in tables)
+        raw = psql(self.root, self.dbname, sql)
+        if raw.endswith("\n"):
+            raw = raw[:-1]
+        out, current = {}, None
+        for r in raw.split(RECORD):
+            if r.startswith(MARK):
+                current = r[len(MARK):].split(FIELD)[0]
+                out[current] = []
+            elif r != "" and current is not None:
+                out[current].append(tuple(_value(f) for f in r.split(FIELD)))
+        return {t: sorted(rows, key=repr) for t, rows in out.items()}
 
     def tables(self):
         return [r[0] for r in self.execute(

@@ -543,13 +543,56 @@ class Server:
         conn = sqlite3.connect(self.db_path, timeout=timeout, isolation_level=None)
         return _Closing(conn)
 
+    def db_bytes(self):
+        """Everything the database holds, as bytes (to show a secret is not in it): the SQLite
+        files, or a pg_dump of the PostgreSQL database."""
+        if self.pg_db:
+            return pg_harness.dump(PG_ROOT, self.pg_db)
+        data = b""
+        for path in (self.db_path, self.db_path + "-wal"):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    data += f.read()
+        return data
+
+    def writer_lock(self):
+        """Holds the database's write lock from outside the server (a context manager): an
+        exclusive SQLite transaction, or the PostgreSQL writer lock the nodes share."""
+        if self.pg_db:
+            return pg_harness.WriterLock(PG_ROOT, self.pg_db)
+        return _SqliteLock(self.db_path)
+
+    def state_db(self, state):
+        """A connection to the database of a state directory (this one or a copy)."""
+        if self.pg_db:
+            return _Closing(pg_harness.PgDb(PG_ROOT, _conf_database_name(state)))
+        conn = sqlite3.connect(os.path.join(state, "signum.db"), isolation_level=None, timeout=10)
+        return _Closing(conn)
+
+    def copy_state(self, dst):
+        """A copy of the (stopped) server's state directory, with a copy of its database."""
+        shutil.copytree(self.state, dst)
+        if self.pg_db:
+            name = "%s_c%d" % (self.pg_db, len(os.listdir(os.path.dirname(dst))))
+            pg_harness.psql(PG_ROOT, "postgres",
+                            'CREATE DATABASE "%s" TEMPLATE "%s"' % (name, self.pg_db))
+            conf = os.path.join(dst, "signum-server.conf")
+            with open(conf) as f:
+                text = f.read()
+            with open(conf, "w") as f:
+                f.write(text.replace("/%s?" % self.pg_db, "/%s?" % name))
+        return dst
+
     def db_snapshot(self):
         """Every row of every table except the audit log and the usage counters (daily and
         hourly: they count refused sign requests, as the audit log records them), to check that
         nothing changed."""
         snap = {}
+        if self.pg_db:
+            return pg_harness.PgDb(PG_ROOT, self.pg_db).snapshot(
+                ("audit", "usage_daily", "usage_hourly"))
         with self.db() as db:
-            tables = db.tables() if self.pg_db else [r[0] for r in db.execute(
+            tables = [r[0] for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             for t in tables:
                 if t in ("audit", "usage_daily", "usage_hourly"):
@@ -576,6 +619,30 @@ def _die_with_parent():
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _conf_database_name(state):
+    with open(os.path.join(state, "signum-server.conf")) as f:
+        for line in f:
+            if line.startswith("database"):
+                return line.split("=", 1)[1].strip().split("?")[0].rsplit("/", 1)[1]
+    raise RuntimeError("no database in %s" % state)
+
+
+class _SqliteLock:
+    def __init__(self, path):
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+
+    def __enter__(self):
+        self.conn.execute("BEGIN EXCLUSIVE")
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.close()
+        return False
 
 
 class _Closing:

@@ -48,19 +48,15 @@ class AuditChainTest(ServerTestCase):
         """A private copy of the (stopped) server's state directory."""
         type(self).copies += 1
         dst = os.path.join(self.server.root, "copy%d" % self.copies)
-        shutil.copytree(self.server.state, dst)
+        self.server.copy_state(dst)
         rc, out = self.server.audit_verify(state=dst)
         self.assertEqual(rc, 0, "copy not intact before tampering: " + out)
         return dst
 
     def edit(self, state, *statements):
-        conn = sqlite3.connect(os.path.join(state, "signum.db"), isolation_level=None,
-                               timeout=10)
-        try:
+        with self.server.state_db(state) as conn:
             for sql, args in statements:
                 conn.execute(sql, args)
-        finally:
-            conn.close()
 
     def seq_of(self, action, outcome=None):
         for seq, act, out, _, _ in self.rows:
@@ -121,7 +117,7 @@ class AuditChainTest(ServerTestCase):
         seq = [r[0] for r in self.rows if r[1] == "user.create"][1]  # alice's
         self.edit(st, ("UPDATE audit SET record = replace(record, '\"user\":\"alice\"',"
                        " '\"user\":\"mallory\"') WHERE seq = ?", (seq,)))
-        with sqlite3.connect(os.path.join(st, "signum.db")) as db:
+        with self.server.state_db(st) as db:
             self.assertIn('"user":"mallory"', db.execute(
                 "SELECT record FROM audit WHERE seq = ?", (seq,)).fetchone()[0])
         out = self.assertBroken(st, seq)
@@ -227,10 +223,7 @@ class AuditUnavailableTest(ServerTestCase):
                                          {"name": "while-locked", "role": "signer"},
                                          token=s.admin_token())
 
-        lock = sqlite3.connect(s.db_path, isolation_level=None, timeout=10)
-        try:
-            self.assertEqual(lock.execute("PRAGMA journal_mode").fetchone()[0], "wal")
-            lock.execute("BEGIN EXCLUSIVE")
+        with s.writer_lock():
             t0 = time.monotonic()
             threads = [threading.Thread(target=sign), threading.Thread(target=admin)]
             for t in threads:
@@ -239,9 +232,6 @@ class AuditUnavailableTest(ServerTestCase):
                 t.join(40)
             elapsed = time.monotonic() - t0
             self.assertFalse(any(t.is_alive() for t in threads), "requests did not finish")
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
         r = results["sign"]
         self.assertError(r, 503, "audit_unavailable")
         self.assertNotIn(b"signature\"", r.body)

@@ -41,16 +41,12 @@ class CheckpointTest(ServerTestCase):
     def copy_state(self):
         type(self).copies += 1
         dst = os.path.join(self.server.root, "copy%d" % self.copies)
-        shutil.copytree(self.server.state, dst)
-        return dst
+        return self.server.copy_state(dst)
 
     def edit(self, state, *statements):
-        conn = sqlite3.connect(os.path.join(state, "signum.db"), isolation_level=None)
-        try:
+        with self.server.state_db(state) as conn:
             for sql, args in statements:
                 conn.execute(sql, args)
-        finally:
-            conn.close()
 
     def verify(self, state=None, *extra):
         proc = run([SERVER_BIN, "audit", "verify", "--state", state or self.server.state] +
@@ -150,8 +146,7 @@ class CheckpointTest(ServerTestCase):
         o("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
         spki = o("pkey", "-in", key, "-pubout", "-outform", "DER").stdout
         fpr = hashlib.sha256(spki).hexdigest()
-        conn = sqlite3.connect(os.path.join(st, "signum.db"), isolation_level=None)
-        try:
+        with self.server.state_db(st) as conn:
             conn.execute("UPDATE audit_keys SET spki = ?", (spki,))
             prev_seq, prev_hash = 0, "0" * 64
             for seq, payload, _ in self.cps:
@@ -162,8 +157,6 @@ class CheckpointTest(ServerTestCase):
                 conn.execute("UPDATE audit_checkpoints SET payload = ?, signature = ?"
                              " WHERE seq = ?", (text, sig, seq))
                 prev_seq, prev_hash = seq, hashlib.sha256(text.encode()).hexdigest()
-        finally:
-            conn.close()
         rc, out = self.verify(st, "--offline")
         self.assertEqual(rc, 0, "offline and unpinned, a consistent re-signing passes: " + out)
         last = self.cps[-1][0]

@@ -121,8 +121,7 @@ class ConsoleApiTest(ServerTestCase):
                                                  totp(e["secret_base32"], now_step())))
         # The secret is in the HSM as a sensitive, non-extractable secret key, not on disk.
         secret = base64.b32decode(e["secret_base32"] + "=" * (-len(e["secret_base32"]) % 8))
-        with open(self.server.db_path, "rb") as f:
-            self.assertNotIn(secret, f.read())
+        self.assertNotIn(secret, self.server.db_bytes())
         s = self.server
         out = run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", "signum",
                    "--login", "--pin", s.user_pin(), "-O", "--type", "secrkey"],

@@ -697,6 +697,14 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
     }
     srv.listener = evhttp_bound_socket_get_listener(srv.bound);
     evconnlistener_set_error_cb(srv.listener, on_accept_error);
+    /* Before run.json says we listen: a SIGTERM from then on drains, never kills. */
+    srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
+    srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+    if (!srv.sigterm || !srv.sigint || event_add(srv.sigterm, NULL) ||
+        event_add(srv.sigint, NULL)) {
+        st = srv_fail(err, SRV_E_INTERNAL, "cannot install signal handlers");
+        goto out;
+    }
     fd = evhttp_bound_socket_get_fd(srv.bound);
     /* Accepted sockets inherit TCP_NODELAY on Linux: no 40 ms Nagle stalls on small replies. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -716,13 +724,6 @@ srv_status srv_http_serve(const srv_http_config *cfg, srv_error *err)
             cfg->on_listening(cfg->app, port);
     }
 
-    srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
-    srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
-    if (!srv.sigterm || !srv.sigint || event_add(srv.sigterm, NULL) ||
-        event_add(srv.sigint, NULL)) {
-        st = srv_fail(err, SRV_E_INTERNAL, "cannot install signal handlers");
-        goto out;
-    }
     srv.threads = calloc(cfg->workers, sizeof(pthread_t));
     if (!srv.threads) {
         st = srv_fail(err, SRV_E_NOMEM, "out of memory");

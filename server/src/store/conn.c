@@ -114,8 +114,10 @@ static void pg_revive(srv_db *db)
         return;
     srv_log(SRV_LOG_WARN, "db", "PostgreSQL connection lost; reconnecting");
     PQreset(db->pg);
-    if (PQstatus(db->pg) == CONNECTION_OK)
+    if (PQstatus(db->pg) == CONNECTION_OK) {
         srv_pg_exec(db, "SET client_min_messages = warning");
+        srv_pg_exec(db, "SET lock_timeout = 5000");
+    }
 }
 
 static srv_status pg_tx(srv_db *db, srv_tx_op op, const char *sql, srv_error *err)
@@ -318,7 +320,9 @@ static srv_status open_pg(srv_db *db, const char *url, srv_error *err)
     if (PQstatus(db->pg) != CONNECTION_OK)
         return srv_fail(err, SRV_E_DATABASE, "cannot connect to PostgreSQL database %s on %s: %s",
                         PQdb(db->pg), PQhost(db->pg), PQerrorMessage(db->pg));
-    if ((st = srv_db_exec(db, "SET client_min_messages = warning", err)) != SRV_OK)
+    /* As SQLite's busy timeout: a writer lock held elsewhere fails a commit after 5 s. */
+    if ((st = srv_db_exec(db, "SET client_min_messages = warning", err)) != SRV_OK ||
+        (st = srv_db_exec(db, "SET lock_timeout = 5000", err)) != SRV_OK)
         return st;
     if (db->writer)
         return migrate_pg(db, err);
