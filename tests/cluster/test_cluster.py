@@ -15,7 +15,6 @@ import base64
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,99 +24,18 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
 
-import pg_harness  # noqa: E402
 from agent_harness import Agent  # noqa: E402
-from p11kit_harness import P11KitServer, client_module, make_softhsm_token  # noqa: E402
-from signum_harness import SERVER_BIN, Server, run  # noqa: E402
+from cluster_harness import Cluster, wait  # noqa: E402
+from signum_harness import run  # noqa: E402
 
 MODULE = os.environ.get("SIGNUM_PKCS11") or os.path.normpath(
     os.path.join(HERE, "..", "..", "build", "linux-pkcs11", "libsignumpkcs11.so"))
-TOKEN, PIN = "cluster", "87654321"
 THREADS = 3
 LOOP_MAX = 30         # pkcs11-tool runs per thread, at most
 LOOP_SECONDS = 150.0  # and for at most this long
 KEY = "cl-ec"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Node(Server):
-    """A node; node 1 initialises the shared database and token, the others copy its state
-    directory (same CA, audit key, TLS certificate and configuration, so the same database)."""
-
-    def __init__(self, name, port, source=None, pg_url=None, pin_file=None):
-        self.fixed_port, self.source, self.pg_url, self.pin_file = port, source, pg_url, pin_file
-        super().__init__(name=name, start=False)
-        self.set_conf({"port": str(port)})
-
-    def init(self, ca_key_type=None):
-        if self.source is not None:
-            shutil.copytree(self.source.state, self.state,
-                            ignore=shutil.ignore_patterns("run.json", "*.lock"))
-            shutil.copyfile(self.source.admin_key_file, self.admin_key_file)
-            self.init_output = ""
-            return None
-        proc = run([SERVER_BIN, "init", "--state", self.state, "--admin-key-file",
-                    self.admin_key_file, "--port", "0", "--ca-key-type", "ec-p256",
-                    "--hsm-module", client_module(), "--hsm-token", TOKEN,
-                    "--hsm-pin-file", self.pin_file, "--database", self.pg_url])
-        self.init_output = proc.stdout.decode(errors="replace")
-        if proc.returncode != 0:
-            raise RuntimeError("init failed: %s %s" % (self.init_output, proc.stderr.decode()))
-        return proc
-
-    def ready(self):
-        r = self.request("GET", "/healthz/ready")
-        return r.status == 200
-
-
-class HAProxy:
-    def __init__(self, root, port, nodes, ca_file):
-        self.cfg = os.path.join(root, "haproxy.cfg")
-        self.sock = os.path.join(root, "haproxy.sock")
-        servers = "".join("    server %s 127.0.0.1:%d\n" % (n.name_, n.fixed_port) for n in nodes)
-        with open(self.cfg, "w") as f:
-            f.write(
-                "global\n    maxconn 512\n    stats socket %s mode 600 level admin\n"
-                "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 60s\n"
-                "    timeout server 60s\n    retries 3\n    option redispatch\n"
-                "frontend signum\n    bind 127.0.0.1:%d\n    default_backend nodes\n"
-                "backend nodes\n    balance roundrobin\n    option httpchk\n"
-                "    http-check send meth GET uri /healthz/ready ver HTTP/1.1 hdr Host localhost\n"
-                "    http-check expect status 200\n"
-                "    default-server check check-ssl verify required ca-file %s inter 300ms"
-                " fall 1 rise 2\n%s" % (self.sock, port, ca_file, servers))
-        run(["haproxy", "-c", "-q", "-f", self.cfg], check=True)
-        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def status(self):
-        """{server name: UP/DOWN/...} from the stats socket."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(self.sock)
-            s.sendall(b"show stat\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        out = {}
-        for line in data.decode().splitlines():
-            f = line.split(",")
-            if len(f) > 17 and f[0] == "nodes" and f[1] not in ("BACKEND", "FRONTEND"):
-                out[f[1]] = f[17]
-        return out
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait(10)
 
 
 class ClusterTest(unittest.TestCase):
@@ -125,46 +43,13 @@ class ClusterTest(unittest.TestCase):
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="signum-cluster-")
         cls.addClassCleanup(shutil.rmtree, cls.root, ignore_errors=True)
-        # PostgreSQL, one database for the cluster.
-        cls.pg_root = os.environ.get("SIGNUM_TEST_PG")
-        if not cls.pg_root:
-            cls.pg_root = pg_harness.start(os.path.join(cls.root, "pg"))
-            cls.addClassCleanup(pg_harness.stop, cls.pg_root)
-        dbname = "cluster_%d" % os.getpid()
-        pg_harness.create_database(cls.pg_root, dbname)
-        # The networked token.
-        conf = make_softhsm_token(os.path.join(cls.root, "hsm"), TOKEN, PIN)
-        cls.hsm = P11KitServer(conf, TOKEN, os.path.join(cls.root, "p11kit.sock"))
-        cls.hsm.start()
-        cls.addClassCleanup(cls.hsm.kill)
-        os.environ["P11_KIT_SERVER_ADDRESS"] = cls.hsm.address
-        pin_file = os.path.join(cls.root, "hsm-user.pin")
-        with open(os.open(pin_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            f.write(PIN + "\n")
-        # Three nodes.
-        first = Node("node1", free_port(), pg_url=pg_harness.url(cls.pg_root, dbname),
-                     pin_file=pin_file)
-        cls.nodes = [first] + [Node("node%d" % i, free_port(), source=first) for i in (2, 3)]
-        for i, n in enumerate(cls.nodes):
-            n.name_ = "n%d" % (i + 1)
-            cls.addClassCleanup(n.cleanup)
-            n.start()
-        cls.lb_port = free_port()
-        cls.lb = HAProxy(cls.root, cls.lb_port, cls.nodes, first.ca_cert_path)
-        cls.addClassCleanup(cls.lb.stop)
-        cls.wait(lambda: set(cls.lb.status().values()) == {"UP"}, "HAProxy sees three nodes UP")
+        cls.cluster = Cluster(cls.root, 3, pg_root=os.environ.get("SIGNUM_TEST_PG"))
+        cls.addClassCleanup(cls.cluster.cleanup)
+        cls.nodes, cls.lb, cls.lb_port = cls.cluster.nodes, cls.cluster.lb, cls.cluster.lb_port
 
     @staticmethod
     def wait(cond, what, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if cond():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("timed out waiting: " + what)
+        wait(cond, what, timeout)
 
     def test_cluster(self):
         n1, n2, n3 = self.nodes
@@ -213,6 +98,9 @@ class ClusterTest(unittest.TestCase):
         for t in threads:
             t.start()
         self.wait(lambda: len(results) >= 12, "the load got going", 120)
+        # Node 2 has been signing its share (else killing it would show nothing).
+        self.wait(lambda: n2.metrics()["signum_signatures_total"] >= 2, "node 2 signs", 60)
+        served = {n.name_: n.metrics()["signum_signatures_total"] for n in self.nodes}
         n2.kill()  # SIGKILL, requests in flight
         killed_at = len(results)
         self.wait(lambda: len(results) >= killed_at + 15, "signing went on without node 2", 120)
@@ -250,8 +138,9 @@ class ClusterTest(unittest.TestCase):
         rc, out = n1.audit_verify()
         self.assertEqual(rc, 0, out)
         sys.stderr.write("cluster: %d pkcs11-tool signatures (%d before the kill, %d after the "
-                         "rejoin), 0 failed; %d audit records verified\n"
-                         % (len(results), killed_at, len(results) - rejoined_at, len(recs)))
+                         "rejoin), 0 failed; %d audit records verified; signatures per node "
+                         "before the kill: %s\n" % (len(results), killed_at,
+                                                     len(results) - rejoined_at, len(recs), served))
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

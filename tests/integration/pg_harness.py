@@ -50,6 +50,11 @@ def start(root):
     os.makedirs(root)
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
+        # The postgres user must reach it through our (private) temporary directories.
+        parent = os.path.dirname(root)
+        while parent not in ("/", "/tmp") and os.stat(parent).st_uid == 0:
+            os.chmod(parent, os.stat(parent).st_mode | 0o011)
+            parent = os.path.dirname(parent)
     subprocess.run(_as_owner([pg_bin("initdb"), "-D", data, "-U", SUPERUSER, "--auth=trust",
                               "-E", "UTF8", "--locale=C"]),
                    check=True, stdout=subprocess.DEVNULL, timeout=120)
