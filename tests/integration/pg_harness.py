@@ -19,7 +19,6 @@ import sys
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SUPERUSER = "signum"
 NULL = "\x01NULL\x01"
-MARK = "\x02table:"
 FIELD, RECORD = "\x1f", "\x1e"
 
 
@@ -218,21 +217,20 @@ class PgDb:
         pass
 
     def snapshot(self, skip):
-        """{table: sorted rows} of every table but those in skip, in one psql run."""
+        """{table: sorted rows} of every table but those in skip, in one query: each table's
+        rows as one JSON array (JSON text has no raw newlines to confuse the parsing)."""
+        import json
         tables = [t for t in self.tables() if t not in skip]
-        sql = ";".join("SELECT '%s', NULL; SELECT * FROM \"%s\"" % (MARK + t, t)
-                       for t in tables)
-        raw = psql(self.root, self.dbname, sql)
-        if raw.endswith("\n"):
-            raw = raw[:-1]
-        out, current = {}, None
-        for r in raw.split(RECORD):
-            if r.startswith(MARK):
-                current = r[len(MARK):].split(FIELD)[0]
-                out[current] = []
-            elif r != "" and current is not None:
-                out[current].append(tuple(_value(f) for f in r.split(FIELD)))
-        return {t: sorted(rows, key=repr) for t, rows in out.items()}
+        sql = " UNION ALL ".join(
+            "SELECT '%s', coalesce((SELECT json_agg(x)::text FROM \"%s\" x), '[]')" % (t, t)
+            for t in tables)
+        out = {}
+        for name, rows in self.execute(sql):
+            conv = []
+            for row in json.loads(rows):
+                conv.append(tuple(_value(v) if isinstance(v, str) else v for v in row.values()))
+            out[name] = sorted(conv, key=repr)
+        return out
 
     def tables(self):
         return [r[0] for r in self.execute(
