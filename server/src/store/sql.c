@@ -18,7 +18,7 @@ srv_stmt *srv_stmt_new(srv_db *db, const char *sql, srv_error *err)
     s->db = db;
     if (sqlite3_prepare_v3(db->lite, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->lite, NULL) !=
         SQLITE_OK) {
-        srv_db_fail(db, err, "prepare");
+        srv_fail(err, SRV_E_DATABASE, "prepare: %s", sqlite3_errmsg(db->lite));
         free(s);
         return NULL;
     }
