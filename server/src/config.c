@@ -45,6 +45,10 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->export_batch = 200;
     cfg->export_backoff_max = 60;
     cfg->drain_timeout = 10;
+    cfg->job_workers = 2;
+    cfg->job_lease_seconds = 60;
+    cfg->job_max_attempts = 5;
+    cfg->job_user_max_pending = 100000;
 }
 
 static srv_status set_int(const char *key, const char *value, long min, long max, long *out,
@@ -124,6 +128,10 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     INT("token_ttl", token_ttl, 5, 86400)
     INT("http_timeout", http_timeout, 1, 3600)
     INT("drain_timeout", drain_timeout, 1, 3600)
+    INT("job_workers", job_workers, 0, 64)
+    INT("job_lease_seconds", job_lease_seconds, 1, 3600)
+    INT("job_max_attempts", job_max_attempts, 1, 100)
+    INT("job_user_max_pending", job_user_max_pending, 1, 10000000)
     INT("header_timeout", header_timeout, 1, 3600)
     INT("body_timeout", body_timeout, 1, 3600)
     INT("max_connections", max_connections, 1, 1000000)

@@ -69,6 +69,14 @@ typedef struct {
     /* Seconds a drain (SIGTERM) waits for in-flight requests before the server exits anyway
      * (exit status 1). Keep it under the orchestrator's grace period (Kubernetes: 30 s). */
     int drain_timeout;
+    /* Asynchronous signing jobs (server/API.md, "Signing jobs"): worker threads per node (0:
+     * this node signs no jobs, it still takes them), seconds a claimed chunk stays a worker's
+     * before another node may claim it again, attempts at a chunk the HSM fails before the
+     * job fails, and the digests a user may have waiting in jobs. */
+    unsigned job_workers;
+    int job_lease_seconds;
+    int job_max_attempts;
+    long job_user_max_pending;
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

@@ -91,7 +91,6 @@ static srv_status authenticate_token(api_call *c, const uint8_t hash[32], const 
 srv_status api_caller_current(api_call *c, srv_db *db, srv_error *err)
 {
     int64_t user_id = 0, expires_at = 0;
-    srv_user u;
     srv_status st;
 
     if (!c->authenticated)
@@ -101,16 +100,24 @@ srv_status api_caller_current(api_call *c, srv_db *db, srv_error *err)
         return st;
     if (user_id != c->user.id)
         return srv_fail(err, SRV_E_TOKEN_INVALID, "access token belongs to another user");
+    return api_principal_current(db, user_id, c->machine_id, err);
+}
+
+srv_status api_principal_current(srv_db *db, int64_t user_id, int64_t machine_id, srv_error *err)
+{
+    srv_user u;
+    srv_status st;
+
     if ((st = srv_db_user_get_by_id(db, user_id, &u, err)) == SRV_E_USER_NOT_FOUND)
         return srv_fail(err, SRV_E_TOKEN_INVALID, "access token belongs to no user");
     if (st != SRV_OK)
         return st;
     if (u.disabled)
         return srv_fail(err, SRV_E_TOKEN_INVALID, "user is disabled");
-    if (c->machine_id) {
+    if (machine_id) {
         srv_machine m;
         memset(&m, 0, sizeof(m));
-        if ((st = srv_db_machine_get_by_id(db, c->machine_id, &m, err)) != SRV_OK)
+        if ((st = srv_db_machine_get_by_id(db, machine_id, &m, err)) != SRV_OK)
             return st;
         if (m.revoked)
             return srv_fail(err, SRV_E_BAD_CREDENTIALS, "machine \"%s\" is revoked", m.name);

@@ -16,6 +16,10 @@
 #define API_BODY_CAP       (64 * 1024)
 #define API_CHAIN_BODY_CAP (256 * 1024)
 #define API_MAX_BATCH      64
+/* A signing job: its digests, and a body cap to carry them (the transport's max_body, 1 MiB
+ * by default, still applies: 20000 SHA-256 digests fit in it, SHA-512 need 2 MiB). */
+#define API_JOB_MAX_DIGESTS 20000
+#define API_JOB_BODY_CAP    (4 * 1024 * 1024)
 
 /* Where the built-in CA's CRL is served, under the server's public URL. */
 #define SRV_CRL_PATH "/api/v1/crl"
@@ -150,6 +154,8 @@ void api_approvals_list(api_call *c);
 void api_approval_approve(api_call *c);
 void api_approval_reject(api_call *c);
 void api_sign_request_poll(api_call *c);
+void api_sign_job_create(api_call *c);
+void api_sign_job_get(api_call *c);
 void api_projects_list(api_call *c);
 void api_admin_policy_versions(api_call *c);
 void api_sign_requests_mine(api_call *c);
@@ -188,6 +194,9 @@ int api_console_cookie_token(const api_call *c, char *token);
  * Called where commits are serialised, so that once a disable or revocation has committed
  * nothing it forbids is handed out by a request that was already past authentication. */
 srv_status api_caller_current(api_call *c, srv_db *db, srv_error *err);
+/* The part of api_caller_current that outlives the token: the user still enabled, the
+ * machine (machine_id, 0 for none) still enrolled; a signing job's chunks commit under it. */
+srv_status api_principal_current(srv_db *db, int64_t user_id, int64_t machine_id, srv_error *err);
 srv_status api_console_authenticate(api_call *c, const uint8_t hash[32], const char *token,
                                     srv_error *err);
 /* Inside the transaction that stores a new access token (hash, already inserted): its user is

@@ -61,6 +61,9 @@ static const route routes[] = {
      api_enroll_machine},
     {SRV_HTTP_GET, "/api/v1/keys", AUTH_USER, 0, "keys.list", api_keys_list},
     {SRV_HTTP_POST, "/api/v1/sign", AUTH_USER, API_BODY_CAP, "sign", api_sign},
+    {SRV_HTTP_POST, "/api/v1/sign/jobs", AUTH_USER, API_JOB_BODY_CAP, "sign.job.submit",
+     api_sign_job_create},
+    {SRV_HTTP_GET, "/api/v1/sign/jobs/*", AUTH_USER, 0, "sign.job.get", api_sign_job_get},
     {SRV_HTTP_GET, "/api/v1/admin/users", AUTH_ADMIN, 0, "user.list", api_admin_users_list},
     {SRV_HTTP_POST, "/api/v1/admin/users", AUTH_ADMIN, API_BODY_CAP, "user.create",
      api_admin_users_create},
@@ -381,7 +384,7 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
         }
     }
 
-    if (r->fn != api_sign)
+    if (r->fn != api_sign && r->fn != api_sign_job_create)
         srv_db_read_end(c.w->db);
     r->fn(&c);
     srv_db_read_end(c.w->db);

@@ -35,8 +35,10 @@ void api_keys_list(api_call *c)
 
 void api_sign_input_free(api_sign_input *in)
 {
-    for (size_t i = 0; i < in->ndigests; i++)
+    for (size_t i = 0; in->digests && i < in->ndigests; i++)
         free(in->digests[i]);
+    free(in->digests);
+    in->digests = NULL;
 }
 
 static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *field, uint8_t **out,
@@ -67,7 +69,7 @@ static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *fi
 #define SIGN_CTX_COMMAND_LINE_MAX 4096
 #define SIGN_CTX_HOST_MAX         255
 
-srv_status api_sign_parse(const cJSON *body, api_sign_input *in, srv_error *err)
+static srv_status sign_parse(const cJSON *body, api_sign_input *in, int job, srv_error *err)
 {
     static const char *const fields[] = {"key",     "mechanism",  "hash",        "digest",
                                          "digests", "request_id", "salt_length", "signature_format",
@@ -134,17 +136,28 @@ srv_status api_sign_parse(const cJSON *body, api_sign_input *in, srv_error *err)
 
     one = cJSON_GetObjectItemCaseSensitive(body, "digest");
     many = cJSON_GetObjectItemCaseSensitive(body, "digests");
+    if (job && one)
+        return srv_fail(err, SRV_E_INVALID_FIELD, "a signing job takes digests, an array");
     if ((one != NULL) == (many != NULL))
         return srv_fail(err, SRV_E_INVALID_FIELD, "give exactly one of digest or digests");
     if (one) {
+        if (!(in->digests = calloc(1, sizeof(*in->digests))))
+            return srv_fail(err, SRV_E_NOMEM, "out of memory");
         in->ndigests = 1;
         return decode_digest(one, in->hash, "digest", &in->digests[0], err);
     }
     in->batch = 1;
+    in->async = job;
+    if (job && cJSON_IsArray(many) && cJSON_GetArraySize(many) > API_JOB_MAX_DIGESTS)
+        return srv_fail(err, SRV_E_TOO_MANY_DIGESTS,
+                        "a signing job takes at most %d digests; this one has %d",
+                        API_JOB_MAX_DIGESTS, cJSON_GetArraySize(many));
     if (!cJSON_IsArray(many) || cJSON_GetArraySize(many) < 1 ||
-        cJSON_GetArraySize(many) > API_MAX_BATCH)
+        cJSON_GetArraySize(many) > (job ? API_JOB_MAX_DIGESTS : API_MAX_BATCH))
         return srv_fail(err, SRV_E_INVALID_FIELD, "digests must be an array of 1-%d digests",
-                        API_MAX_BATCH);
+                        job ? API_JOB_MAX_DIGESTS : API_MAX_BATCH);
+    if (!(in->digests = calloc((size_t)cJSON_GetArraySize(many), sizeof(*in->digests))))
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
     for (const cJSON *d = many->child; d; d = d->next) {
         char field[32];
         snprintf(field, sizeof(field), "digests[%zu]", in->ndigests);
@@ -155,6 +168,16 @@ srv_status api_sign_parse(const cJSON *body, api_sign_input *in, srv_error *err)
     }
 
     return SRV_OK;
+}
+
+srv_status api_sign_parse(const cJSON *body, api_sign_input *in, srv_error *err)
+{
+    return sign_parse(body, in, 0, err);
+}
+
+srv_status api_sign_parse_job(const cJSON *body, api_sign_input *in, srv_error *err)
+{
+    return sign_parse(body, in, 1, err);
 }
 
 void api_sign(api_call *c)

@@ -29,6 +29,9 @@ static void fingerprint(const api_sign_input *in, uint8_t out[32])
         return;
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     EVP_DigestUpdate(md, head, (size_t)len);
+    /* A job and a sync batch of the same digests are different requests. */
+    if (in->async)
+        EVP_DigestUpdate(md, "job|", 4);
     for (size_t i = 0; i < in->ndigests; i++)
         EVP_DigestUpdate(md, in->digests[i], srv_hash_len(in->hash));
     EVP_DigestFinal_ex(md, out, &n);
@@ -122,7 +125,8 @@ static srv_status prior_answer(srv_db *db, int64_t user_id, const char *request_
  * neither revoked nor expired. Checked on the request's snapshot before the HSM, and again
  * where commits are serialised, so that once a suspension or revocation has committed no
  * signature made with the key is handed out. */
-static srv_status key_usable(srv_db *db, const srv_key *key, int64_t now, size_t n, srv_error *err)
+srv_status api_sign_key_usable(srv_db *db, const srv_key *key, int64_t now, size_t n,
+                               srv_error *err)
 {
     srv_key_state ks;
     srv_status st = srv_db_key_state(db, key->id, &ks, err);
@@ -182,7 +186,7 @@ static srv_status run_sign_record(srv_db *db, srv_audit_head *audit, void *ctx, 
             j->replayed)
             return st;
     }
-    if (j->response && (st = key_usable(db, j->key, srv_now(), 0, err)) != SRV_OK)
+    if (j->response && (st = api_sign_key_usable(db, j->key, srv_now(), 0, err)) != SRV_OK)
         return st;
     /* Quotas are checked again here, where commits are serialised, so concurrent requests
      * cannot overrun them; only signatures that are handed out count. */
@@ -504,8 +508,10 @@ static int replay_stored(api_call *c, const api_sign_input *in, const uint8_t fp
     *st = prior_answer(c->w->db, c->user.id, in->request_id, fp, &answer, err);
     if (*st != SRV_OK || !answer)
         return 0;
-    /* The same answer, no second signature (or the same pending approval id). */
-    reply_text(c, strstr(answer, "\"status\":\"pending\"") ? 202 : 200, answer);
+    /* The same answer, no second signature (or the same pending approval or job id). */
+    reply_text(
+        c, strstr(answer, "\"status\":\"pending\"") || strstr(answer, "\"job_id\":") ? 202 : 200,
+        answer);
     return 1;
 }
 
@@ -588,7 +594,7 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
     }
     c->usage_key_id = key.id; /* a refusal from here on counts as the key's denial */
     snprintf(c->project, sizeof(c->project), "%s", key.project); /* and names its project */
-    if (key_usable(c->w->db, &key, now, in->ndigests, &err) != SRV_OK)
+    if (api_sign_key_usable(c->w->db, &key, now, in->ndigests, &err) != SRV_OK)
         goto deny;
     /* Deny by default: a grant (an allow rule at priority 0) or a policy rule must allow it,
      * whatever the caller's role; decided now, from this request's machine and address. */
@@ -615,8 +621,20 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
         goto deny;
     if (check_mechanism(&key, in, &salt, &err) != SRV_OK)
         goto deny;
+    if (in->async && ev.decision.outcome == POLICY_APPROVAL_REQUIRED) {
+        srv_fail(&err, SRV_E_APPROVAL_NOT_ASYNC,
+                 "rule \"%s\" requires approval for key \"%s\"; a signing job cannot wait for "
+                 "approvers: send the digests to /api/v1/sign",
+                 rule ? rule : "", key.name);
+        goto deny;
+    }
     /* The lookups are done: no snapshot held through the HSM and the commit. */
     srv_db_read_end(c->w->db);
+    if (in->async) {
+        c->ex->phase_ns[SRV_PHASE_POLICY] += srv_phase_now() - t0;
+        api_sign_job_submit(c, in, &key, salt, rule, job.fp);
+        goto out;
+    }
     if (!approval && ev.decision.outcome == POLICY_APPROVAL_REQUIRED) {
         sign_pending(c, in, &key, ev.decision.rule, job.fp);
         goto out;

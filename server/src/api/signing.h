@@ -16,15 +16,28 @@ typedef struct {
     long long salt_len;
     int der_format;
     const char *request_id;
-    uint8_t *digests[API_MAX_BATCH];
+    uint8_t **digests; /* ndigests of them, malloc'd */
     size_t ndigests;
     int batch;
+    int async;     /* a signing job (POST /api/v1/sign/jobs): stored, signed by the workers */
     cJSON *client; /* advisory context reported by the client */
 } api_sign_input;
 
 /* Parses and checks a sign request body (strings point into body). */
 srv_status api_sign_parse(const cJSON *body, api_sign_input *in, srv_error *err);
+/* Same for a signing job: "digests" only, up to API_JOB_MAX_DIGESTS of them. */
+srv_status api_sign_parse_job(const cJSON *body, api_sign_input *in, srv_error *err);
 void api_sign_input_free(api_sign_input *in);
+
+/* Whether the key may sign n more signatures now (not disabled or suspended, its certificate
+ * neither revoked nor expired, its usage limit not passed); signing.c, also used where a
+ * job's chunk commits. */
+srv_status api_sign_key_usable(srv_db *db, const srv_key *key, int64_t now, size_t n,
+                               srv_error *err);
+
+/* Stores a signing job that policy allowed (sign_jobs.c) and answers 202 with its id. */
+void api_sign_job_submit(api_call *c, api_sign_input *in, const srv_key *key, unsigned salt,
+                         const char *rule, const uint8_t fp[32]);
 
 /* Signs `in` for c's caller and replies to c. approval: NULL for a direct request, else the
  * approved request being collected (its approval stands in for the deciding rule's approval

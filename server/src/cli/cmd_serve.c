@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/app.h"
+#include "api/jobs.h"
 #include "audit/checkpoint.h"
 #include "audit/export.h"
 #include "cli.h"
@@ -414,6 +415,10 @@ int srv_cmd_serve(int argc, char **argv)
                 srv_oidc_issuer_count(app->oidc), app->cfg.oidc_config);
     app->started_at = srv_now();
     audit_lifecycle(app, "server.start");
+    if (srv_jobs_start(app, &app->jobs, &err) != SRV_OK) {
+        fprintf(stderr, "signum-server serve: %s\n", err.message);
+        goto out;
+    }
 
     memset(&hcfg, 0, sizeof(hcfg));
     hcfg.host = app->cfg.listen;
@@ -450,6 +455,9 @@ int srv_cmd_serve(int argc, char **argv)
         rc = SRV_EXIT_OK;
     }
     remove_own_run_file(app->cfg.dir);
+    /* The job workers commit the chunk they hold; the rest waits in the database. */
+    srv_jobs_stop(app->jobs);
+    app->jobs = NULL;
     /* Aggregated denials still pending are written before the log's server.stop record. */
     srv_denials_stop(app->denial_log);
     app->denial_log = NULL;
@@ -461,6 +469,7 @@ out:
         free(pin);
     }
     /* On a failed start-up: pending aggregated denials are written before the writer stops. */
+    srv_jobs_stop(app->jobs);
     srv_denials_stop(app->denial_log);
     srv_exporters_stop(exporters);
     /* The writer signs a last checkpoint as it stops: the signer must still be there. */

@@ -68,6 +68,9 @@ static const struct {
     [SRV_E_TOO_MANY_ATTEMPTS] = {"too_many_attempts", 429},
     [SRV_E_CSRF] = {"csrf_token_invalid", 403},
     [SRV_E_SESSION_EXPIRED] = {"session_expired", 401},
+    [SRV_E_TOO_MANY_DIGESTS] = {"too_many_digests", 413},
+    [SRV_E_JOB_QUEUE_FULL] = {"job_queue_full", 429},
+    [SRV_E_APPROVAL_NOT_ASYNC] = {"approval_not_async", 403},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

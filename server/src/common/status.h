@@ -64,10 +64,13 @@ typedef enum {
     SRV_E_PROJECT_NOT_EMPTY, /* a project that still holds keys cannot be deleted */
     SRV_E_TOTP_REQUIRED,     /* an admin logs in with a one-time code */
     SRV_E_TOTP_INVALID,
-    SRV_E_TOTP_REPLAYED,     /* that code was used already */
-    SRV_E_TOO_MANY_ATTEMPTS, /* failed codes: locked for a while */
-    SRV_E_CSRF,              /* a console call that changes something without its CSRF token */
-    SRV_E_SESSION_EXPIRED,   /* a console session idle for too long, or past its lifetime */
+    SRV_E_TOTP_REPLAYED,      /* that code was used already */
+    SRV_E_TOO_MANY_ATTEMPTS,  /* failed codes: locked for a while */
+    SRV_E_CSRF,               /* a console call that changes something without its CSRF token */
+    SRV_E_SESSION_EXPIRED,    /* a console session idle for too long, or past its lifetime */
+    SRV_E_TOO_MANY_DIGESTS,   /* a signing job over its cap of digests */
+    SRV_E_JOB_QUEUE_FULL,     /* the caller's queued job digests would pass their cap */
+    SRV_E_APPROVAL_NOT_ASYNC, /* a rule asks for approval: no signing job, sign synchronously */
     SRV_STATUS_COUNT
 } srv_status;
 

@@ -21,7 +21,8 @@
 #define SRV_DB_SLOT_PROJECT     100
 #define SRV_DB_SLOT_CONSOLE     120
 #define SRV_DB_SLOT_TX          140 /* conn.c: transaction control */
-#define SRV_DB_EXT_SLOTS        150
+#define SRV_DB_SLOT_JOB         150 /* job_db.c */
+#define SRV_DB_EXT_SLOTS        170
 
 typedef enum {
     Q_USER_INSERT,

@@ -152,6 +152,25 @@ static const char *const sqlite_steps[] = {
     " denials INTEGER NOT NULL DEFAULT 0);"
     "ALTER TABLE approval_requests ADD COLUMN machine TEXT;"
     "CREATE INDEX approval_requests_user ON approval_requests(user_id, created_at);",
+    /* 13 -> 14: asynchronous signing jobs and their digests; workers on any node claim items
+     * for a lease (claimed_by, lease_until) and store each signature with its audit seq. */
+    "CREATE TABLE sign_jobs(id TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    " key_id INTEGER NOT NULL REFERENCES keys(id), key_name TEXT NOT NULL,"
+    " key_type TEXT NOT NULL, ckaid BLOB NOT NULL, mechanism TEXT NOT NULL, hash TEXT NOT NULL,"
+    " salt INTEGER NOT NULL, der_format INTEGER NOT NULL, actor TEXT NOT NULL,"
+    " machine_id INTEGER, detail TEXT NOT NULL, status TEXT NOT NULL"
+    " CHECK(status IN ('queued','running','done','failed')), total INTEGER NOT NULL,"
+    " done INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER NOT NULL DEFAULT 0, error_code TEXT, error TEXT,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX sign_jobs_open ON sign_jobs(status, created_at);"
+    "CREATE INDEX sign_jobs_user ON sign_jobs(user_id, status);"
+    "CREATE TABLE sign_job_items(id INTEGER PRIMARY KEY,"
+    " job_id TEXT NOT NULL REFERENCES sign_jobs(id), idx INTEGER NOT NULL,"
+    " digest BLOB NOT NULL, signature BLOB, audit_seq INTEGER, claimed_by TEXT,"
+    " lease_until INTEGER, UNIQUE(job_id, idx));"
+    "CREATE INDEX sign_job_items_open ON sign_job_items(job_id, idx) WHERE signature IS NULL;",
 };
 _Static_assert(sizeof(sqlite_steps) / sizeof(sqlite_steps[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -274,6 +293,22 @@ static const srv_schema_step pg_steps[] = {
      " failures " I " NOT NULL DEFAULT 0, locked_until " I " NOT NULL DEFAULT 0);"
      "CREATE TABLE usage_hourly(hour " I " PRIMARY KEY, signatures " I " NOT NULL DEFAULT 0,"
      " denials " I " NOT NULL DEFAULT 0);"},
+    {14, "CREATE TABLE sign_jobs(id " T " PRIMARY KEY, user_id " I " NOT NULL REFERENCES users(id),"
+         " key_id " I " NOT NULL REFERENCES keys(id), key_name " T " NOT NULL,"
+         " key_type " T " NOT NULL, ckaid BYTEA NOT NULL, mechanism " T " NOT NULL,"
+         " hash " T " NOT NULL, salt " I " NOT NULL, der_format " I " NOT NULL,"
+         " actor " T " NOT NULL, machine_id " I ", detail " T " NOT NULL, status " T " NOT NULL"
+         " CHECK(status IN ('queued','running','done','failed')), total " I " NOT NULL,"
+         " done " I " NOT NULL DEFAULT 0, attempts " I " NOT NULL DEFAULT 0,"
+         " next_attempt_at " I " NOT NULL DEFAULT 0, error_code " T ", error " T ","
+         " created_at " I " NOT NULL, updated_at " I " NOT NULL, finished_at " I ");"
+         "CREATE INDEX sign_jobs_open ON sign_jobs(status, created_at);"
+         "CREATE INDEX sign_jobs_user ON sign_jobs(user_id, status);"
+         "CREATE TABLE sign_job_items(id " ID ", job_id " T " NOT NULL REFERENCES sign_jobs(id),"
+         " idx " I " NOT NULL, digest BYTEA NOT NULL, signature BYTEA, audit_seq " I ","
+         " claimed_by " T ", lease_until " I ", UNIQUE(job_id, idx));"
+         "CREATE INDEX sign_job_items_open ON sign_job_items(job_id, idx)"
+         " WHERE signature IS NULL;"},
 };
 #undef T
 #undef I
