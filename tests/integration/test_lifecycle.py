@@ -33,8 +33,10 @@ class InitTest(unittest.TestCase):
     def test_secret_files_are_0600(self):
         s = self.srv
         self.assertEqual(self.mode(s.admin_key_file), 0o600)
-        for rel in ("hsm/user.pin", "hsm/so.pin", "tls/server.key", "signum.db",
-                    "signum-server.conf"):
+        files = ["hsm/user.pin", "hsm/so.pin", "tls/server.key", "signum-server.conf"]
+        if not s.pg_db:  # on PostgreSQL the data is the database server's
+            files.append("signum.db")
+        for rel in files:
             with self.subTest(file=rel):
                 self.assertEqual(self.mode(s.state, rel), 0o600, rel)
         self.assertEqual(self.mode(s.state) & 0o077, 0, "state directory open to others")
