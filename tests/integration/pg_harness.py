@@ -164,6 +164,8 @@ def _literal(v):
 def _value(text):
     if text == NULL:
         return None
+    if text in ("t", "f"):  # a boolean, which SQLite gives as 1 or 0
+        return 1 if text == "t" else 0
     if re.fullmatch(r"-?\d+", text):
         return int(text)
     if re.fullmatch(r"\\x[0-9a-f]*", text):
@@ -195,10 +197,12 @@ class PgDb:
     def execute(self, sql, params=()):
         params = list(params)
         out, i = [], 0
-        for part in re.split(r"(\?)", sql):
+        for part in re.split(r"(\?\d*)", sql):
             if part == "?":
                 out.append(_literal(params[i]))
                 i += 1
+            elif part.startswith("?"):  # ?N, as sqlite3 numbers them
+                out.append(_literal(params[int(part[1:]) - 1]))
             else:
                 out.append(part)
         text = "".join(out)
