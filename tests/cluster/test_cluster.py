@@ -12,6 +12,7 @@ server` exporting SoftHSMv2, p11-kit-client.so in each node), behind HAProxy on 
 PostgreSQL comes from the pg.start fixture ($SIGNUM_TEST_PG) or is started here."""
 
 import base64
+import copy
 import hashlib
 import os
 import shutil
@@ -29,6 +30,7 @@ sys.path.insert(0, HERE)
 from agent_harness import Agent  # noqa: E402
 from cluster_harness import Cluster, wait  # noqa: E402
 from signum_harness import run  # noqa: E402
+from test_sign_jobs import Verifier  # noqa: E402
 
 MODULE = os.environ.get("SIGNUM_PKCS11") or os.path.normpath(
     os.path.join(HERE, "..", "..", "build", "linux-pkcs11", "libsignumpkcs11.so"))
@@ -43,13 +45,76 @@ class ClusterTest(unittest.TestCase):
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="signum-cluster-")
         cls.addClassCleanup(shutil.rmtree, cls.root, ignore_errors=True)
-        cls.cluster = Cluster(cls.root, 3, pg_root=os.environ.get("SIGNUM_TEST_PG"))
+        cls.cluster = Cluster(cls.root, 3, pg_root=os.environ.get("SIGNUM_TEST_PG"),
+                              conf={"job_lease_seconds": "2", "job_workers": "2"})
         cls.addClassCleanup(cls.cluster.cleanup)
         cls.nodes, cls.lb, cls.lb_port = cls.cluster.nodes, cls.cluster.lb, cls.cluster.lb_port
 
     @staticmethod
     def wait(cond, what, timeout=30.0):
         wait(cond, what, timeout)
+
+    def verify_stopped(self):
+        """Stops every node (their last checkpoints written), verifies the one chain, and
+        starts them again."""
+        for n in self.nodes:
+            if n.proc is not None and n.proc.poll() is None:
+                n.stop()
+        rc, out = self.nodes[0].audit_verify()
+        self.assertEqual(rc, 0, out)
+        for n in self.nodes:
+            n.start()
+        self.wait(lambda: set(self.lb.status().values()) == {"UP"}, "three nodes UP again")
+
+    def test_job_while_a_node_dies(self):
+        """10,000 digests in one asynchronous job through HAProxy; every node's workers claim
+        chunks; node 3 is killed mid-job and the others finish its leased chunks once the
+        lease expires: every digest signed (verified by OpenSSL's libcrypto) and recorded
+        exactly once."""
+        n1, n3 = self.nodes[0], self.nodes[2]
+        api_key = n1.create_user("jobber")
+        n1.create_key("cj-ec", "ec-p256")
+        n1.grant("cj-ec", "jobber")
+        tok = n1.token_for(api_key)
+        lb = copy.copy(n1)
+        lb.port = self.lb_port
+        ds = [hashlib.sha256(b"cluster job %d" % i).digest() for i in range(10000)]
+        r = lb.request("POST", "/api/v1/sign/jobs", {
+            "key": "cj-ec", "mechanism": "ecdsa", "hash": "sha256", "signature_format": "der",
+            "digests": [base64.b64encode(d).decode() for d in ds]}, token=tok)
+        self.assertEqual(r.status, 202, r)
+        job = r.json["job_id"]
+        self.wait(lambda: lb.call("GET", "/api/v1/sign/jobs/%s?limit=1" % job,
+                                  token=tok)["done"] >= 1000, "1000 signed", 120)
+        n3.kill()
+        done_at_kill = lb.call("GET", "/api/v1/sign/jobs/%s?limit=1" % job, token=tok)["done"]
+        self.assertLess(done_at_kill, 10000, "the job finished before the kill")
+        end = time.monotonic() + 300
+        while time.monotonic() < end:
+            st = lb.call("GET", "/api/v1/sign/jobs/%s?wait=10&limit=1" % job, token=tok)
+            if st["status"] in ("done", "failed"):
+                break
+        self.assertEqual(st["status"], "done", st)
+        sigs, offset = [], 0
+        while offset is not None:
+            page = lb.call("GET", "/api/v1/sign/jobs/%s?offset=%d&limit=1000" % (job, offset),
+                           token=tok)
+            sigs += [base64.b64decode(x) for x in page["signatures"]]
+            offset = page.get("next_offset")
+        self.assertEqual(len(sigs), 10000)
+        v = Verifier(base64.b64decode(n1.get_key("cj-ec")["public_key"]))
+        self.assertEqual([i for i, (d, sg) in enumerate(zip(ds, sigs)) if not v.verify(d, sg)],
+                         [])
+        idx = []
+        for rec in n1.audit_show():
+            d = rec["detail"]
+            if rec["action"] == "sign" and d.get("job_id") == job:
+                idx.append(d["job_index"])
+        self.assertEqual(sorted(idx), list(range(10000)), "records: %d" % len(idx))
+        n3.start()
+        self.verify_stopped()
+        sys.stderr.write("cluster job: 10000 digests, %d signed when node 3 was killed; every "
+                         "signature verified, every record once\n" % done_at_kill)
 
     def test_cluster(self):
         n1, n2, n3 = self.nodes
@@ -132,11 +197,7 @@ class ClusterTest(unittest.TestCase):
                 d = hashlib.sha256(f.read()).hexdigest()
             self.assertEqual(counts.get(d), 1, "digest of %s has %r records" % (msg, counts.get(d)))
         # One chain for the three nodes, and it verifies (checkpoints and the HSM's mark).
-        for n in self.nodes:
-            if n is not n2:
-                n.stop()
-        rc, out = n1.audit_verify()
-        self.assertEqual(rc, 0, out)
+        self.verify_stopped()
         sys.stderr.write("cluster: %d pkcs11-tool signatures (%d before the kill, %d after the "
                          "rejoin), 0 failed; %d audit records verified; signatures per node "
                          "before the kill: %s\n" % (len(results), killed_at,

@@ -126,7 +126,8 @@ static srv_status pg_tx(srv_db *db, srv_tx_op op, const char *sql, srv_error *er
     int ok;
     if (op == SRV_TX_BEGIN || op == SRV_TX_BEGIN_IMMEDIATE)
         pg_revive(db);
-    r = PQexec(db->pg, sql);
+    /* The writer's transaction and its lock in one round trip. */
+    r = PQexec(db->pg, op == SRV_TX_BEGIN_IMMEDIATE ? "BEGIN; " WRITER_LOCK : sql);
     ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
     /* COMMIT of a transaction that failed answers ROLLBACK: nothing was committed. */
     if (ok && op == SRV_TX_COMMIT && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
@@ -137,14 +138,8 @@ static srv_status pg_tx(srv_db *db, srv_tx_op op, const char *sql, srv_error *er
         snprintf(db->pg_error, sizeof(db->pg_error), "%s", m && *m ? m : "PostgreSQL error");
     }
     PQclear(r);
-    if (ok && op == SRV_TX_BEGIN_IMMEDIATE && srv_pg_exec(db, WRITER_LOCK) != 0) {
+    if (!ok && op == SRV_TX_BEGIN_IMMEDIATE && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
         srv_pg_exec(db, "ROLLBACK");
-        ok = 0;
-    }
-    if (op == SRV_TX_BEGIN || op == SRV_TX_BEGIN_IMMEDIATE)
-        db->pg_tx = ok;
-    else if (op == SRV_TX_COMMIT || op == SRV_TX_ROLLBACK)
-        db->pg_tx = 0;
     return ok ? SRV_OK : srv_fail(err, SRV_E_DATABASE, "%s: %s", sql, db->pg_error);
 }
 
@@ -178,6 +173,10 @@ srv_status srv_db_tx(srv_db *db, srv_tx_op op, srv_error *err)
 
 void srv_db_read_begin(srv_db *db)
 {
+    /* PostgreSQL reads at READ COMMITTED: a transaction around them would see what each
+     * statement sees anyway, for two more round trips. */
+    if (db->engine == SRV_ENGINE_POSTGRESQL)
+        return;
     srv_db_read_end(db);
     srv_db_tx(db, SRV_TX_BEGIN, NULL); /* on failure the lookups run in autocommit, as before */
 }

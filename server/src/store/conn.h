@@ -29,7 +29,7 @@ struct srv_stmt {
     sqlite3_stmt *lite;
     /* PostgreSQL: the translated SQL, the bindings, and the result being read. */
     char *pg_sql;
-    int pg_write;       /* INSERT, UPDATE or DELETE: run in a savepoint inside a transaction */
+    int pg_insert_once; /* INSERT ... ON CONFLICT DO NOTHING added: no row = the constraint */
     int pg_nparams;     /* the highest parameter bound */
     int pg_param_count; /* the highest $N in the SQL */
     unsigned pg_used;   /* bit N-1: the SQL names $N */
@@ -46,7 +46,6 @@ struct srv_db {
     sqlite3 *lite;
     PGconn *pg;
     char pg_error[256]; /* the last PostgreSQL error, for srv_db_fail */
-    int pg_tx;          /* inside BEGIN ... COMMIT (PostgreSQL) */
     long long changes;  /* rows the last write changed */
     srv_stmt *stmts[Q_COUNT];
     srv_stmt *ext_stmts[SRV_DB_EXT_SLOTS];

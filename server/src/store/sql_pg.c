@@ -1,7 +1,7 @@
 /* Statements on PostgreSQL (libpq): the shared SQL translated once, parameters sent typed
- * (integers and text as text, blobs in binary), results read as text. A write inside a
- * transaction runs in its own savepoint, so that a refused write (a constraint) leaves the
- * transaction usable, as it does in SQLite, where the callers expect to go on. */
+ * (integers and text as text, blobs in binary), results read as text. An INSERT of a row
+ * that exists does nothing and reads as the constraint (on_conflict_nothing), so that the
+ * transaction stays usable, as it does in SQLite, where the callers may go on. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +102,18 @@ enum { OID_BYTEA = 17, OID_TEXT = 25 };
 
 /* ---- statements --------------------------------------------------------------------------- */
 
+/* Adds ON CONFLICT DO NOTHING to an INSERT (before its RETURNING); frees sql. */
+static char *on_conflict_nothing(char *sql)
+{
+    static const char clause[] = " ON CONFLICT DO NOTHING";
+    char *ret = strstr(sql, " RETURNING"), *out = malloc(strlen(sql) + sizeof(clause));
+    size_t at = ret ? (size_t)(ret - sql) : strlen(sql);
+    if (out)
+        sprintf(out, "%.*s%s%s", (int)at, sql, clause, sql + at);
+    free(sql);
+    return out;
+}
+
 srv_stmt *srv_pg_stmt_new(srv_db *db, const char *sql, srv_error *err)
 {
     srv_stmt *s = calloc(1, sizeof(*s));
@@ -120,7 +132,16 @@ srv_stmt *srv_pg_stmt_new(srv_db *db, const char *sql, srv_error *err)
     }
     while (*p == ' ')
         p++;
-    s->pg_write = starts_with(p, "INSERT") || starts_with(p, "UPDATE") || starts_with(p, "DELETE");
+    /* A row that already exists refuses an INSERT ... VALUES in SQLite and the caller may go on
+     * (SRV_E_EXISTS); in PostgreSQL the error would abort the whole transaction. So the insert
+     * does nothing instead, and no row inserted reads as the constraint. */
+    if (starts_with(p, "INSERT") && strstr(s->pg_sql, " VALUES") &&
+        !strstr(s->pg_sql, "ON CONFLICT") && !(s->pg_sql = on_conflict_nothing(s->pg_sql))) {
+        srv_fail(err, SRV_E_NOMEM, "out of memory");
+        srv_pg_stmt_free(s);
+        return NULL;
+    }
+    s->pg_insert_once = strstr(s->pg_sql, " ON CONFLICT DO NOTHING") != NULL;
     return s;
 }
 
@@ -168,14 +189,14 @@ int srv_pg_exec(srv_db *db, const char *sql)
     return ok ? 0 : -1;
 }
 
-/* Runs the statement; a write inside a transaction in a savepoint of its own. */
+/* Runs the statement. */
 static int run(srv_stmt *s)
 {
     srv_db *db = s->db;
     const char *values[SRV_STMT_MAX_PARAMS];
     int lengths[SRV_STMT_MAX_PARAMS], formats[SRV_STMT_MAX_PARAMS];
     unsigned oids[SRV_STMT_MAX_PARAMS];
-    int guarded = s->pg_write && db->pg_tx, rc;
+    int rc;
     ExecStatusType est;
     const char *state;
 
@@ -191,8 +212,6 @@ static int run(srv_stmt *s)
         if (!oids[i] && !(s->pg_used & (1u << i)))
             oids[i] = OID_TEXT;
     }
-    if (guarded && srv_pg_exec(db, "SAVEPOINT srv_stmt") != 0)
-        return SRV_DB_ERROR;
     s->res = PQexecParams(db->pg, s->pg_sql, s->pg_param_count, oids, values, lengths, formats, 0);
     est = s->res ? PQresultStatus(s->res) : PGRES_FATAL_ERROR;
     if (est == PGRES_TUPLES_OK || est == PGRES_COMMAND_OK) {
@@ -200,8 +219,12 @@ static int run(srv_stmt *s)
         db->changes = n && *n ? atoll(n) : 0;
         s->nrows = est == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;
         s->row = -1;
-        if (guarded && srv_pg_exec(db, "RELEASE SAVEPOINT srv_stmt") != 0)
-            return SRV_DB_ERROR;
+        if (s->pg_insert_once && db->changes == 0) {
+            snprintf(db->pg_error, sizeof(db->pg_error), "the row already exists");
+            PQclear(s->res);
+            s->res = NULL;
+            return SRV_DB_CONSTRAINT;
+        }
         return SRV_DB_DONE;
     }
     keep_error(db, s->res);
@@ -210,15 +233,6 @@ static int run(srv_stmt *s)
     rc = state && state[0] == '2' && state[1] == '3' ? SRV_DB_CONSTRAINT : SRV_DB_ERROR;
     PQclear(s->res);
     s->res = NULL;
-    if (guarded) {
-        char saved[sizeof(db->pg_error)];
-        memcpy(saved, db->pg_error, sizeof(saved));
-        if (srv_pg_exec(db, "ROLLBACK TO SAVEPOINT srv_stmt") != 0 ||
-            srv_pg_exec(db, "RELEASE SAVEPOINT srv_stmt") != 0)
-            rc = SRV_DB_ERROR;
-        else
-            memcpy(db->pg_error, saved, sizeof(saved));
-    }
     return rc;
 }
 
