@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package Signum needs to build, run the demo and run the tests.
 # Idempotent: packages already present are left alone; apt runs only when one is missing.
+# --packaging: also what building and testing the Debian and RPM packages needs.
 set -euo pipefail
 
 packages=(
@@ -34,6 +35,8 @@ packages=(
   # deployment files (ctest deploy.validate): YAML, shell and HAProxy configuration checks;
   # the HSM's TLS tunnel (ctest cluster.hsm_tunnel)
   yamllint python3-yaml shellcheck haproxy socat
+  # ctest packaging.static and the agent's unit test: systemd-analyze (rpmspec: rpm, above)
+  systemd
   # benchmarks (scripts/bench.sh): plots
   gnuplot-nox
   # the console's browser tests (tests/console): a real headless Chromium
@@ -44,6 +47,9 @@ packages=(
 # own npm, and Debian's npm package would conflict with it).
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+# The packages' install test (scripts/test.sh --packaging, tests/packaging/run.sh) only:
+# install-deps.sh --packaging adds these.
+[ "${1:-}" = --packaging ] && packages+=(debhelper lintian mmdebstrap)
 # From bookworm-backports: pkcs11-provider (none in bookworm) and osslsigncode 2.9 (2.5 there).
 backports=(pkcs11-provider osslsigncode)
 backports_list=/etc/apt/sources.list.d/signum-backports.list

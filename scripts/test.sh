@@ -4,9 +4,19 @@
 # The suite runs twice: on the normal build, then on an AddressSanitizer + UBSan build, where
 # a memory error or a leak found at the server's exit fails the test that stopped it. Last, a
 # short libFuzzer run of every harness in tests/fuzz (scripts/fuzz.sh; release runs are longer).
+# --packaging: then also the install test of the Debian and RPM packages (tests/packaging/run.sh:
+# builds them, installs the .debs into a clean bookworm root made with mmdebstrap, signs there,
+# purges; about 10 minutes, root, the Debian mirror).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+packaging=0
+for arg in "$@"; do
+  case $arg in
+    --packaging) packaging=1 ;;
+    *) echo "test.sh: unknown argument $arg (known: --packaging)" >&2; exit 2 ;;
+  esac
+done
+if [ "$packaging" = 1 ]; then bash scripts/install-deps.sh --packaging; else bash scripts/install-deps.sh; fi
 
 echo "== build (RelWithDebInfo) and test"
 BUILD_DIR=build bash scripts/build.sh
@@ -18,3 +28,8 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DSIGNUM_SANITIZE=ON
 
 echo "== fuzz (libFuzzer + ASan + UBSan, 10 s per target)"
 bash scripts/fuzz.sh --seconds 10
+
+if [ "$packaging" = 1 ]; then
+  echo "== packages: build, lintian, rpm, install into a clean bookworm root, purge"
+  bash tests/packaging/run.sh
+fi
