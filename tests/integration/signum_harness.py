@@ -584,18 +584,18 @@ class Server:
         return dst
 
     def db_snapshot(self):
-        """Every row of every table except the audit log and the usage counters (daily and
-        hourly: they count refused sign requests, as the audit log records them), to check that
-        nothing changed."""
+        """Every row of every table except the audit log with its checkpoints (a timed one may
+        fall due at any moment) and the usage counters (daily and hourly: they count refused
+        sign requests, as the audit log records them), to check that nothing changed."""
         snap = {}
+        skip = ("audit", "audit_checkpoints", "usage_daily", "usage_hourly")
         if self.pg_db:
-            return pg_harness.PgDb(PG_ROOT, self.pg_db).snapshot(
-                ("audit", "usage_daily", "usage_hourly"))
+            return pg_harness.PgDb(PG_ROOT, self.pg_db).snapshot(skip)
         with self.db() as db:
             tables = [r[0] for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             for t in tables:
-                if t in ("audit", "usage_daily", "usage_hourly"):
+                if t in skip:
                     continue
                 snap[t] = sorted(db.execute("SELECT * FROM \"%s\"" % t).fetchall(), key=repr)
         return snap
