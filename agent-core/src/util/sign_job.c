@@ -396,12 +396,19 @@ int util_sign_job(sg_client *c, const util_sign_job_args *a)
             rc = EXIT_USAGE;
             goto out;
         }
-        if (status && !strcmp(status, "failed")) {
+        if (!status || (strcmp(status, "queued") && strcmp(status, "running") &&
+                        strcmp(status, "done") && strcmp(status, "failed"))) {
+            fprintf(stderr, "signum-util sign: job %s: the server's answer has no known status\n",
+                    id);
+            rc = EXIT_FAILED;
+            goto out;
+        }
+        if (!strcmp(status, "failed")) {
             rc = job_failed(id, job);
             goto out;
         }
-        progress_show(&p, done, total, status && !strcmp(status, "done"));
-        if (status && !strcmp(status, "done"))
+        progress_show(&p, done, total, !strcmp(status, "done"));
+        if (!strcmp(status, "done"))
             break;
         cJSON_Delete(job);
         job = NULL;
