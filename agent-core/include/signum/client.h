@@ -135,8 +135,8 @@ sg_status sg_status_get(sg_client *c, sg_agent_status *out);
  * bytes; body: JSON text or NULL, at most SG_API_BODY_MAX bytes. On SG_OK *http_status is the
  * server's status (an error answer is SG_OK too: the body says why) and *answer its body,
  * NUL-terminated, at most SG_API_ANSWER_MAX bytes; free it with sg_api_answer_free. */
-#define SG_API_BODY_MAX   (256 * 1024)
-#define SG_API_ANSWER_MAX (480 * 1024)
+#define SG_API_BODY_MAX   (1024 * 1024)
+#define SG_API_ANSWER_MAX (1024 * 1024)
 sg_status sg_api_call(sg_client *c, const char *method, const char *path, const char *body,
                       long *http_status, char **answer);
 void sg_api_answer_free(char *answer);

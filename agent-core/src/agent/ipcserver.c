@@ -152,15 +152,36 @@ static void add_text(cJSON *obj, const char *name, const char *s, size_t cap)
     cJSON_AddStringToObject(obj, name, buf);
 }
 
+/* What the kernel says about the caller goes to the server's audit log (and its policy rules)
+ * as the body's "context", replacing whatever the caller put there. */
+static void add_caller_context(cJSON *body, const ag_caller *caller)
+{
+    char host[256] = "";
+    cJSON *ctx;
+
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "context");
+    ctx = cJSON_AddObjectToObject(body, "context");
+    /* Within the server's caps (AG_CTX_*_MAX), cut on a character boundary: caller.c escaped
+     * and capped the POSIX fields already; a Windows image path is UTF-8 of any length. */
+    add_text(ctx, "application", caller->exe[0] ? caller->exe : "unknown", AG_CTX_APPLICATION_MAX);
+    add_text(ctx, "command_line", caller->cmdline, AG_CTX_COMMAND_LINE_MAX);
+    cJSON_AddNumberToObject(ctx, "pid", caller->pid);
+    if (ag_hostname(host, sizeof(host)) == 0 && host[0]) {
+        char host_text[AG_CTX_HOST_MAX + 1];
+        ag_ctx_escape(host, strlen(host), host_text, AG_CTX_HOST_MAX);
+        cJSON_AddStringToObject(ctx, "host", host_text);
+    }
+}
+
 static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields *req,
                         const ag_caller *caller)
 {
-    char key[65], mech[17], hash[17], rid[129], host[256] = "";
+    char key[65], mech[17], hash[17], rid[129];
     uint32_t salt = 0;
     int has_salt;
     size_t pos = 0, n = 0;
     ipc_field f;
-    cJSON *body = cJSON_CreateObject(), *digests = NULL, *ctx, *doc = NULL;
+    cJSON *body = cJSON_CreateObject(), *digests = NULL, *doc = NULL;
     const cJSON *sigs, *one;
     ag_response resp;
     ag_error err;
@@ -207,18 +228,7 @@ static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields
         free(b64);
     }
     cJSON_AddStringToObject(body, "request_id", rid);
-    /* What the kernel says about the caller goes to the server's audit log. */
-    ctx = cJSON_AddObjectToObject(body, "context");
-    /* Within the server's caps (AG_CTX_*_MAX), cut on a character boundary: caller.c escaped
-     * and capped the POSIX fields already; a Windows image path is UTF-8 of any length. */
-    add_text(ctx, "application", caller->exe[0] ? caller->exe : "unknown", AG_CTX_APPLICATION_MAX);
-    add_text(ctx, "command_line", caller->cmdline, AG_CTX_COMMAND_LINE_MAX);
-    cJSON_AddNumberToObject(ctx, "pid", caller->pid);
-    if (ag_hostname(host, sizeof(host)) == 0 && host[0]) {
-        char host_text[AG_CTX_HOST_MAX + 1];
-        ag_ctx_escape(host, strlen(host), host_text, AG_CTX_HOST_MAX);
-        cJSON_AddStringToObject(ctx, "host", host_text);
-    }
+    add_caller_context(body, caller);
     text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     if (!text) {
@@ -270,9 +280,10 @@ static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields
 }
 
 /* The API calls the agent makes on the user's behalf (IPC_MSG_API): identity, policy, group
- * and approval administration, and polling one's own pending sign request. The server decides
- * who may do what; this list keeps a local process from using the session for anything else
- * (signing goes through IPC_MSG_SIGN, with the caller's identity). "*" is one path segment. */
+ * and approval administration, polling one's own pending sign request, and signing jobs. The
+ * server decides who may do what; this list keeps a local process from using the session for
+ * anything else (signing goes through IPC_MSG_SIGN, and a job's body gets the same caller
+ * context). "*" is one path segment. */
 static const struct {
     const char *method, *pattern;
 } api_allowed[] = {
@@ -343,6 +354,9 @@ static const struct {
     {"POST", "/api/v1/approvals/*/approve"},
     {"POST", "/api/v1/approvals/*/reject"},
     {"GET", "/api/v1/sign/requests/*"},
+    /* Signing jobs: the agent puts the caller's context into the body as for IPC_MSG_SIGN. */
+    {"POST", "/api/v1/sign/jobs"},
+    {"GET", "/api/v1/sign/jobs/*?"},
 };
 
 /* A path segment: 1-128 of [A-Za-z0-9._@-], never "." or ".." (no query, no escapes). */
@@ -413,6 +427,22 @@ static int api_call_allowed(const char *method, const char *path)
     return 0;
 }
 
+/* A signing job is a sign request: its body gets the caller's context as IPC_MSG_SIGN's does,
+ * so that policy rules on the application and the audit log see who asked. NULL if the body is
+ * not one JSON object. */
+static char *job_body_with_context(const char *body, const ag_caller *caller)
+{
+    cJSON *doc = body ? cJSON_Parse(body) : NULL;
+    char *text = NULL;
+
+    if (cJSON_IsObject(doc)) {
+        add_caller_context(doc, caller);
+        text = cJSON_PrintUnformatted(doc);
+    }
+    cJSON_Delete(doc);
+    return text;
+}
+
 static void handle_api(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields *req,
                        const ag_caller *caller)
 {
@@ -434,8 +464,8 @@ static void handle_api(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields 
         ag_log("ipc", "refused API call %s %s from pid %ld (%s): not on the allow-list", method,
                path, (long)caller->pid, caller->exe);
         snprintf(msg, sizeof(msg),
-                 "the agent does not make %s %s on your behalf (only administration, approval "
-                 "and sign-request calls)",
+                 "the agent does not make %s %s on your behalf (only administration, approval, "
+                 "sign-request and signing-job calls)",
                  method, path);
         send_error(fd, id, SG_ERR_DENIED, msg);
         goto out;
@@ -448,6 +478,15 @@ static void handle_api(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields 
         }
         memcpy(body, f.value, f.len);
         body[f.len] = '\0';
+    }
+    if (!strcmp(method, "POST") && !strcmp(path, "/api/v1/sign/jobs")) {
+        char *with_ctx = job_body_with_context(body, caller);
+        if (!with_ctx) {
+            send_error(fd, id, SG_ERR_BAD_INPUT, "a signing job's body must be one JSON object");
+            goto out;
+        }
+        free(body);
+        body = with_ctx;
     }
     ag_debug("ipc", "API call %s %s for pid %ld (%s)", method, path, (long)caller->pid,
              caller->exe);

@@ -15,7 +15,7 @@
 #define IPC_MAGIC       0x53474e31u /* "SGN1" */
 #define IPC_VERSION     1
 #define IPC_HEADER_LEN  16
-#define IPC_MAX_PAYLOAD (512 * 1024)
+#define IPC_MAX_PAYLOAD (1088 * 1024) /* IPC_API_BODY_MAX or _ANSWER_MAX and the other fields */
 #define IPC_MAX_FIELDS  1024
 #define IPC_REPLY       0x8000
 
@@ -65,9 +65,12 @@ typedef enum {
     IPC_TAG_ANSWER = 54       /* text <= IPC_API_ANSWER_MAX: the server's answer body */
 } ipc_tag;
 
-/* Caps of an API call's body and answer; both fit one frame with room for the other fields. */
-#define IPC_API_BODY_MAX   (256 * 1024)
-#define IPC_API_ANSWER_MAX (480 * 1024)
+/* Caps of an API call's body and answer; both fit one frame with room for the other fields.
+ * The body takes a signing job of 20000 SHA-256 digests (about 940 KB of JSON, within the
+ * server's default max_body of 1 MiB); the answer a page of 1000 RSA-4096 signatures (about
+ * 690 KB of base64). */
+#define IPC_API_BODY_MAX   (1024 * 1024)
+#define IPC_API_ANSWER_MAX (1024 * 1024)
 
 /* A growing frame being built; cap enforced on every append. */
 typedef struct {

@@ -10,7 +10,7 @@
 
 #include "signum/client.h"
 
-#define ADM_FILE_MAX SG_API_BODY_MAX /* a rule or a policy set read from a file */
+#define ADM_FILE_MAX (256 * 1024) /* a rule or a policy set read from a file: the server's cap */
 #define ADM_NAME_CAP 128
 
 /* A member of an answer: the string, or NULL. */

@@ -318,53 +318,6 @@ static int parse_hash(const char *s, sg_hash *h)
     return 0;
 }
 
-static int parse_digest(const char *text, size_t want, uint8_t *out)
-{
-    size_t n = strlen(text), len = 0;
-    if (n == 2 * want) {
-        for (size_t i = 0; i < want; i++) {
-            unsigned v;
-            if (sscanf(text + 2 * i, "%2x", &v) != 1)
-                return -1;
-            out[i] = (uint8_t)v;
-        }
-        return 0;
-    }
-    return sgc_b64_decode(text, n, SGC_B64, out, want, &len, NULL, 0) == SGC_OK && len == want ? 0
-                                                                                               : -1;
-}
-
-static int hash_file(const char *path, sg_hash hash, uint8_t *out)
-{
-    uint8_t buf[65536];
-    size_t n, len = SG_MAX_DIGEST;
-    sg_digest_ctx ctx;
-    FILE *f = fopen(path, "rb" UTIL_FOPEN_CLOEXEC);
-    if (!f)
-        return -1;
-    sg_digest_init(&ctx, hash);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        sg_digest_update(&ctx, buf, n);
-    if (ferror(f)) {
-        fclose(f);
-        sg_digest_free(&ctx);
-        return -1;
-    }
-    fclose(f);
-    return sg_digest_final(&ctx, out, &len) == SG_OK ? 0 : -1;
-}
-
-static int write_file(const char *path, const uint8_t *data, size_t len)
-{
-    FILE *f = fopen(path, "wb" UTIL_FOPEN_CLOEXEC);
-    if (!f || fwrite(data, 1, len, f) != len) {
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    return fclose(f);
-}
-
 static int cmd_sign(int argc, char **argv)
 {
     static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -374,18 +327,21 @@ static int cmd_sign(int argc, char **argv)
                                          {"digest", required_argument, NULL, 'd'},
                                          {"salt-length", required_argument, NULL, 's'},
                                          {"progress", no_argument, NULL, 'p'},
+                                         {"async", no_argument, NULL, 'a'},
+                                         {"job", required_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *key = NULL, *mech_name = NULL, *format = "raw";
+    const char *key = NULL, *mech_name = NULL, *format = "raw", *job_id = NULL;
     char **digest_args = calloc((size_t)argc, sizeof(char *));
     size_t ndigest_args = 0, total, done = 0;
     sg_hash hash = SG_HASH_SHA256;
     sg_mech mech = SG_MECH_RSA_PKCS1;
     long salt = -1;
-    int o, rc = EXIT_OK, progress = isatty(2);
+    int o, rc = EXIT_OK, progress = isatty(2), async = 0;
     sg_key_list *list = NULL;
     const sg_key *k;
     sg_client *c = NULL;
+    util_sign_job_args job;
     sg_status st;
 
     if (!digest_args)
@@ -406,26 +362,50 @@ static int cmd_sign(int argc, char **argv)
         case 'd': digest_args[ndigest_args++] = optarg; break;
         case 's': salt = strtol(optarg, NULL, 10); break;
         case 'p': progress = 1; break;
+        case 'a': async = 1; break;
+        case 'j': job_id = optarg; break;
         default:
             printf("Usage: signum-util sign --key KEY [--hash sha256|sha384|sha512]\n"
                    "         [--mechanism rsa-pkcs1|rsa-pss|ecdsa] [--format raw|der]\n"
-                   "         [--salt-length N] [--progress] (--digest HEX|BASE64 ... | FILE ...)\n"
+                   "         [--salt-length N] [--progress] [--async]\n"
+                   "         (--digest HEX|BASE64 ... | FILE ...)\n"
+                   "       signum-util sign --job ID [--format raw|der] (--digest ... | FILE ...)\n"
                    "Signs digests (printing base64 signatures, one per line) or files (each\n"
                    "FILE is hashed here and FILE.sig written). Only digests leave this machine.\n"
-                   "ECDSA signatures are raw r||s unless --format der.\n");
+                   "ECDSA signatures are raw r||s unless --format der.\n"
+                   "--async: one signing job at the server for a large batch (up to %d\n"
+                   "inputs): progress on standard error (a bar on a terminal, else a line\n"
+                   "'signed N of M' at most every second), then the signatures are written as\n"
+                   "above. Ctrl-C leaves the job on the server and prints its id; --job ID\n"
+                   "with the same inputs in the same order waits for it and writes them.\n",
+                   UTIL_JOB_MAX_DIGESTS);
             rc = o == 'h' ? EXIT_OK : EXIT_USAGE;
             goto out;
         }
     }
     total = ndigest_args + (size_t)(argc - optind);
-    if (!key || total == 0 || (ndigest_args && optind < argc) ||
-        (strcmp(format, "raw") && strcmp(format, "der"))) {
-        fprintf(stderr, "signum-util sign: give --key and either --digest values or files "
-                        "(--help for usage)\n");
+    if ((!key && !job_id) || (job_id && (key || async)) || total == 0 ||
+        (ndigest_args && optind < argc) || (strcmp(format, "raw") && strcmp(format, "der"))) {
+        fprintf(stderr, "signum-util sign: give --key (or --job) and either --digest values or "
+                        "files (--help for usage)\n");
         rc = EXIT_USAGE;
         goto out;
     }
     c = util_client(1);
+    /* A signing job: the inputs as given; its key's mechanism is known below. */
+    memset(&job, 0, sizeof(job));
+    job.key = key;
+    job.job_id = job_id;
+    job.hash = hash;
+    job.salt = salt;
+    job.der = !strcmp(format, "der");
+    job.items = ndigest_args ? digest_args : argv + optind;
+    job.count = total;
+    job.digests = ndigest_args > 0;
+    if (job_id) {
+        rc = util_sign_job(c, &job);
+        goto out;
+    }
     st = sg_list_keys(c, &list);
     if (st != SG_OK) {
         rc = util_report("sign", st);
@@ -449,6 +429,11 @@ static int cmd_sign(int argc, char **argv)
     } else {
         mech = strncmp(k->type, "ec-", 3) == 0 ? SG_MECH_ECDSA : SG_MECH_RSA_PKCS1;
     }
+    if (async) {
+        job.mech = mech;
+        rc = util_sign_job(c, &job);
+        goto out;
+    }
 
     /* Batches of up to 64 digests per request. */
     while (done < total && rc == EXIT_OK) {
@@ -460,16 +445,10 @@ static int cmd_sign(int argc, char **argv)
 
         for (size_t i = 0; i < n; i++) {
             size_t idx = done + i;
-            int bad = ndigest_args ? parse_digest(digest_args[idx], sg_hash_len(hash), digests[i])
-                                   : hash_file(argv[optind + idx], hash, digests[i]);
-            if (bad) {
-                fprintf(stderr, "signum-util sign: %s: %s\n",
-                        ndigest_args ? digest_args[idx] : argv[optind + idx],
-                        ndigest_args ? "not a hex or base64 digest of that hash"
-                                     : strerror(errno ? errno : EIO));
-                rc = EXIT_USAGE;
+            rc = util_sign_digest(ndigest_args ? digest_args[idx] : argv[optind + idx],
+                                  ndigest_args > 0, hash, digests[i]);
+            if (rc != EXIT_OK)
                 goto out;
-            }
             dptr[i] = digests[i];
             sptr[i] = sigbuf[i];
             slen[i] = sizeof(sigbuf[i]);
@@ -487,34 +466,11 @@ static int cmd_sign(int argc, char **argv)
             rc = util_report("sign", st);
             goto out;
         }
-        for (size_t i = 0; i < n; i++) {
-            uint8_t der[160];
-            const uint8_t *sig = sigbuf[i];
-            size_t len = slen[i], der_len = sizeof(der);
-            if (mech == SG_MECH_ECDSA && !strcmp(format, "der")) {
-                if (sg_ecdsa_raw_to_der(sigbuf[i], slen[i], der, &der_len) != SG_OK) {
-                    fprintf(stderr, "signum-util sign: cannot encode the ECDSA signature\n");
-                    rc = EXIT_FAILED;
-                    goto out;
-                }
-                sig = der;
-                len = der_len;
-            }
-            if (ndigest_args) {
-                char *b64 = sgc_b64_encode(sig, len);
-                printf("%s\n", b64 ? b64 : "");
-                free(b64);
-            } else {
-                char path[4096];
-                snprintf(path, sizeof(path), "%s.sig", argv[optind + done + i]);
-                if (write_file(path, sig, len) != 0) {
-                    fprintf(stderr, "signum-util sign: cannot write %s: %s\n", path,
-                            strerror(errno));
-                    rc = EXIT_FAILED;
-                    goto out;
-                }
-            }
-        }
+        for (size_t i = 0; i < n && rc == EXIT_OK; i++)
+            rc = util_sign_output(ndigest_args ? NULL : argv[optind + done + i], mech,
+                                  !strcmp(format, "der"), sigbuf[i], slen[i]);
+        if (rc != EXIT_OK)
+            goto out;
         done += n;
         if (progress && total > 1)
             fprintf(stderr, "\rsigned %zu/%zu", done, total);

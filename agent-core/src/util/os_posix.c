@@ -27,6 +27,13 @@ int util_read_secret_stdin(char *out, size_t len)
     return ok;
 }
 
+long long util_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void util_binary_stdout(void)
 {
 }

@@ -36,6 +36,11 @@ int util_read_secret_stdin(char *out, size_t len)
     return ok;
 }
 
+long long util_monotonic_ms(void)
+{
+    return (long long)GetTickCount64();
+}
+
 void util_binary_stdout(void)
 {
     fflush(stdout);

@@ -30,6 +30,9 @@ static inline struct tm *util_gmtime_r(const time_t *t, struct tm *out)
  * 1 if a line was read, 0 if not. */
 int util_read_secret_stdin(char *out, size_t len);
 
+/* A monotonic clock in milliseconds (progress output's pacing). */
+long long util_monotonic_ms(void);
+
 /* Switches standard output to binary (no newline translation on Windows). */
 void util_binary_stdout(void);
 

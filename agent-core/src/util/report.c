@@ -9,7 +9,7 @@
 #include "platform.h"
 #include "util.h"
 
-static int exit_for(sg_status st)
+int util_exit_for(sg_status st)
 {
     switch (st) {
     case SG_OK: return EXIT_OK;
@@ -45,7 +45,7 @@ int util_report(const char *what, sg_status st)
     fprintf(stderr, "signum-util: %s: %s (%s)\n", what, sg_last_error(), sg_status_name(st));
     if (*hint)
         fprintf(stderr, "  next: %s\n", hint);
-    return exit_for(st);
+    return util_exit_for(st);
 }
 
 sg_client *util_client(int autostart)

@@ -2,6 +2,9 @@
 #ifndef UTIL_UTIL_H
 #define UTIL_UTIL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "signum/client.h"
 
 /* Exit codes (documented in agent-core/README.md). */
@@ -18,6 +21,33 @@ enum {
 sg_client *util_client(int autostart);
 /* Prints a failed call's error with a hint about what to do next; returns the exit code. */
 int util_report(const char *what, sg_status st);
+
+/* The exit code of a failed call's status. */
+int util_exit_for(sg_status st);
+
+/* sign_job.c: what both ways of signing share, and signing jobs. */
+#define UTIL_SIG_MAX         1024  /* the longest signature (IPC_TAG_SIGNATURE's cap) */
+#define UTIL_JOB_MAX_DIGESTS 20000 /* the server's cap on one job (server/API.md) */
+/* The digest of one input: a hex or base64 digest (is_digest), or a file hashed here. Reports a
+ * bad one and returns EXIT_USAGE. */
+int util_sign_digest(const char *item, int is_digest, sg_hash hash, uint8_t *out);
+/* Puts one signature where 'sign' puts it: FILE.sig, or base64 on standard output when file is
+ * NULL; an ECDSA signature (raw r||s) becomes DER when der is set. */
+int util_sign_output(const char *file, sg_mech mech, int der, const uint8_t *sig, size_t len);
+typedef struct {
+    const char *key;    /* a new job's key (NULL with job_id) */
+    const char *job_id; /* --job: the job to resume, or NULL to submit one */
+    sg_mech mech;
+    sg_hash hash;
+    long salt; /* -1: the server's default */
+    int der;   /* --format der */
+    char **items;
+    size_t count;
+    int digests; /* items are digests (--digest), not files */
+} util_sign_job_args;
+/* signum-util sign --async | --job ID: submits (or resumes) one job, shows its progress on
+ * standard error, writes its signatures as the synchronous path does. */
+int util_sign_job(sg_client *c, const util_sign_job_args *a);
 
 /* signum-util admin policy|group|key-group ..., signum-util approvals ... (admin.c). */
 int util_cmd_admin(int argc, char **argv);
