@@ -180,19 +180,25 @@ srv_status api_sign_parse_job(const cJSON *body, api_sign_input *in, srv_error *
     return sign_parse(body, in, 1, err);
 }
 
-void api_sign(api_call *c)
+void api_sign_handle(api_call *c, api_sign_parse_fn parse, api_job_submit_fn submit)
 {
     api_sign_input in;
     srv_error err;
     uint64_t t0 = srv_phase_now();
-    srv_status st = api_sign_parse(c->body, &in, &err);
+    srv_status st = parse(c->body, &in, &err);
 
+    in.submit = submit;
     c->ex->phase_ns[SRV_PHASE_PARSE] += srv_phase_now() - t0;
     if (st != SRV_OK)
         api_sign_refuse(c, &in, &err, NULL);
     else
         api_sign_service(c, &in, NULL);
     api_sign_input_free(&in);
+}
+
+void api_sign(api_call *c)
+{
+    api_sign_handle(c, api_sign_parse, NULL);
 }
 
 void api_sign_approved(api_call *c, const srv_approval *a)

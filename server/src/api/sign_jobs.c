@@ -101,25 +101,16 @@ static char *signature_detail(api_call *c, const api_sign_input *in, const srv_k
 {
     cJSON *d = cJSON_CreateObject();
     char *text;
-    cJSON_AddStringToObject(d, "key", key->name);
-    cJSON_AddStringToObject(d, "key_type", srv_key_type_name(key->type));
-    cJSON_AddStringToObject(d, "mechanism", srv_mech_name(in->mech));
-    cJSON_AddStringToObject(d, "hash", srv_hash_name(in->hash));
-    if (in->mech == SRV_MECH_RSA_PSS)
-        cJSON_AddNumberToObject(d, "salt_length", salt);
-    if (in->request_id)
-        cJSON_AddStringToObject(d, "request_id", in->request_id);
-    if (in->client)
-        cJSON_AddItemToObject(d, "client", cJSON_Duplicate(in->client, 1));
-    api_add_request_detail(c, d);
+    api_sign_describe(c, d, in, key, salt);
     cJSON_AddStringToObject(cJSON_AddObjectToObject(d, "policy"), "rule", rule ? rule : "");
     text = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return text;
 }
 
-void api_sign_job_submit(api_call *c, api_sign_input *in, const srv_key *key, unsigned salt,
-                         const char *rule, const uint8_t fp[32])
+/* The service's hand-off once policy allowed the job (api_job_submit_fn). */
+static void job_submit(api_call *c, api_sign_input *in, const srv_key *key, unsigned salt,
+                       const char *rule, const uint8_t fp[32])
 {
     srv_sign_job job;
     submit_ctx x;
@@ -196,17 +187,7 @@ fail:
 
 void api_sign_job_create(api_call *c)
 {
-    api_sign_input in;
-    srv_error err;
-    uint64_t t0 = srv_phase_now();
-    srv_status st = api_sign_parse_job(c->body, &in, &err);
-
-    c->ex->phase_ns[SRV_PHASE_PARSE] += srv_phase_now() - t0;
-    if (st != SRV_OK)
-        api_sign_refuse(c, &in, &err, NULL);
-    else
-        api_sign_service(c, &in, NULL);
-    api_sign_input_free(&in);
+    api_sign_handle(c, api_sign_parse_job, job_submit);
 }
 
 /* ---- GET /api/v1/sign/jobs/{id} ----------------------------------------------------------- */

@@ -83,6 +83,13 @@ static cJSON *make_detail(api_call *c, const api_sign_input *in, const srv_key *
         srv_hex_encode(in->digests[i], srv_hash_len(in->hash), hex);
         cJSON_AddItemToArray(arr, cJSON_CreateString(hex));
     }
+    api_sign_describe(c, d, in, key, salt);
+    return d;
+}
+
+void api_sign_describe(api_call *c, cJSON *d, const api_sign_input *in, const srv_key *key,
+                       unsigned salt)
+{
     cJSON_AddStringToObject(d, "key", key ? key->name : in->key_name);
     if (key)
         cJSON_AddStringToObject(d, "key_type", srv_key_type_name(key->type));
@@ -95,7 +102,6 @@ static cJSON *make_detail(api_call *c, const api_sign_input *in, const srv_key *
     if (in->client)
         cJSON_AddItemToObject(d, "client", cJSON_Duplicate(in->client, 1));
     api_add_request_detail(c, d);
-    return d;
 }
 
 /* The answer stored for request_id of user: *answer NULL when there is none, the stored
@@ -632,7 +638,11 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
     srv_db_read_end(c->w->db);
     if (in->async) {
         c->ex->phase_ns[SRV_PHASE_POLICY] += srv_phase_now() - t0;
-        api_sign_job_submit(c, in, &key, salt, rule, job.fp);
+        if (!in->submit) {
+            srv_fail(&err, SRV_E_INTERNAL, "signing jobs are not served here");
+            goto deny;
+        }
+        in->submit(c, in, &key, salt, rule, job.fp);
         goto out;
     }
     if (!approval && ev.decision.outcome == POLICY_APPROVAL_REQUIRED) {

@@ -9,7 +9,14 @@
 
 #include "internal.h"
 
-typedef struct {
+typedef struct api_sign_input api_sign_input;
+
+/* Stores a signing job that policy allowed and answers 202 with its id (sign_jobs.c: it is
+ * handed to the service in the input, so that the service does not call up into jobs). */
+typedef void (*api_job_submit_fn)(api_call *c, api_sign_input *in, const srv_key *key,
+                                  unsigned salt, const char *rule, const uint8_t fp[32]);
+
+struct api_sign_input {
     const char *key_name;
     srv_mech mech;
     srv_hash hash;
@@ -19,9 +26,12 @@ typedef struct {
     uint8_t **digests; /* ndigests of them, malloc'd */
     size_t ndigests;
     int batch;
-    int async;     /* a signing job (POST /api/v1/sign/jobs): stored, signed by the workers */
-    cJSON *client; /* advisory context reported by the client */
-} api_sign_input;
+    int async; /* a signing job (POST /api/v1/sign/jobs): stored, signed by the workers */
+    api_job_submit_fn submit; /* what stores it */
+    cJSON *client;            /* advisory context reported by the client */
+};
+
+typedef srv_status (*api_sign_parse_fn)(const cJSON *body, api_sign_input *in, srv_error *err);
 
 /* Parses and checks a sign request body (strings point into body). */
 srv_status api_sign_parse(const cJSON *body, api_sign_input *in, srv_error *err);
@@ -35,9 +45,14 @@ void api_sign_input_free(api_sign_input *in);
 srv_status api_sign_key_usable(srv_db *db, const srv_key *key, int64_t now, size_t n,
                                srv_error *err);
 
-/* Stores a signing job that policy allowed (sign_jobs.c) and answers 202 with its id. */
-void api_sign_job_submit(api_call *c, api_sign_input *in, const srv_key *key, unsigned salt,
-                         const char *rule, const uint8_t fp[32]);
+/* Adds what a signature's audit record says of its request (key, mechanism, hash, salt,
+ * request id, the client's context, the request's machine and address) to d. */
+void api_sign_describe(api_call *c, cJSON *d, const api_sign_input *in, const srv_key *key,
+                       unsigned salt);
+
+/* The handler of a sign request: parses the body with parse, then signs or refuses; a job
+ * (submit set) is stored instead of signed. */
+void api_sign_handle(api_call *c, api_sign_parse_fn parse, api_job_submit_fn submit);
 
 /* Signs `in` for c's caller and replies to c. approval: NULL for a direct request, else the
  * approved request being collected (its approval stands in for the deciding rule's approval
