@@ -125,7 +125,7 @@ class ValidateSelftest(unittest.TestCase):
 
     @unittest.skipUnless(SERVER, "SIGNUM_SERVER names the binary whose libraries are checked")
     def test_missing_runtime_library(self):
-        self.assertCaught("container/Dockerfile", " libevent-core-2.1-7 ", " ",
+        self.assertCaught("container/Dockerfile", " libcjson1 ", " ",
                           "which the runtime stage does not install", server=SERVER)
 
 

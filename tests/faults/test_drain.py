@@ -28,10 +28,13 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
 
+from p11kit_harness import P11KitServer, available, client_module  # noqa: E402
 from signum_harness import ServerTestCase, pem, unb64  # noqa: E402
-from test_hsm_outage import P11_KIT, P11_KIT_CLIENT, P11KitServer  # noqa: E402
+
+P11_KIT_CLIENT = client_module()
+P11_KIT = available() is None
 
 WAIT = 10.0          # any state change we wait for (bounded polling of an observable)
 RECOVERY_LIMIT = 10.0
@@ -63,7 +66,7 @@ class P11KitCase(ServerTestCase):
                 if line.split("=", 1)[0].strip() == "hsm_token":
                     token = line.split("=", 1)[1].strip()
         cls.sock = os.path.join(srv.root, "p11.sock")
-        cls.hsm = P11KitServer(srv.state, token, cls.sock)
+        cls.hsm = P11KitServer(os.path.join(srv.state, "hsm", "softhsm2.conf"), token, cls.sock)
         cls.addClassCleanup(cls.resume_and_kill_hsm)
         cls.hsm.start()
         os.environ["P11_KIT_SERVER_ADDRESS"] = "unix:path=%s" % cls.sock
