@@ -141,6 +141,12 @@ class ClusterTest(unittest.TestCase):
         with open(pub, "wb") as f:
             f.write(cert.stdout)
 
+        # pkcs11-tool is not instrumented: in the sanitizer build it loads the instrumented
+        # module with the sanitizer's runtime preloaded.
+        tool_env = dict(agent.env)
+        if os.environ.get("SIGNUM_ASAN_RUNTIME"):
+            tool_env.update(LD_PRELOAD=os.environ["SIGNUM_ASAN_RUNTIME"],
+                            ASAN_OPTIONS="detect_leaks=0")
         results, lock, stop = [], threading.Lock(), threading.Event()
         deadline = time.monotonic() + LOOP_SECONDS
 
@@ -154,7 +160,7 @@ class ClusterTest(unittest.TestCase):
                 sig = msg + ".sig"
                 p = subprocess.run(["pkcs11-tool", "--module", MODULE, "--sign", "-m",
                                     "ECDSA-SHA256", "--signature-format", "openssl", "--id", kid,
-                                    "-i", msg, "-o", sig], env=agent.env,
+                                    "-i", msg, "-o", sig], env=tool_env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
                 with lock:
                     results.append((msg, sig, p.returncode, p.stdout.decode(errors="replace")))

@@ -54,6 +54,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+
+def tool_env(env):
+    """pkcs11-tool is not instrumented: in the sanitizer build it loads the instrumented module
+    with the sanitizer's runtime preloaded."""
+    env = dict(env)
+    if os.environ.get("SIGNUM_ASAN_RUNTIME"):
+        env.update(LD_PRELOAD=os.environ["SIGNUM_ASAN_RUNTIME"], ASAN_OPTIONS="detect_leaks=0")
+    return env
+
 class CopyOf(Server):
     """A second node: a copy of another node's state directory, the token shared."""
 
@@ -142,7 +151,7 @@ class AgentFailover(unittest.TestCase):
         proc = subprocess.run(
             ["pkcs11-tool", "--module", MODULE, "--sign", "-m", "ECDSA-SHA256",
              "--signature-format", "openssl", "--id", self.key_id, "-i", msg, "-o", sig],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.agent.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=tool_env(self.agent.env),
             timeout=TOOL_TIMEOUT)
         return proc.returncode, proc.stdout.decode(errors="replace"), msg, sig
 
