@@ -49,6 +49,7 @@ typedef struct {
     srv_error hsm_err; /* why the HSM failed the chunk */
     int done_now;      /* the commit finished the job */
     int failed_now;    /* the commit failed the job */
+    srv_db *peek;      /* a read connection: is anything due, before the writer is asked */
 } worker;
 
 static void deadline_in(struct timespec *ts, unsigned ms)
@@ -324,7 +325,16 @@ static void *worker_main(void *arg)
     srv_app *app = w->jobs->app;
     srv_error err;
 
+    if (srv_db_open(app->cfg.database, 0, &w->peek, &err) != SRV_OK)
+        srv_log(SRV_LOG_WARN, "jobs", "worker %u reads through the writer: %s", w->index,
+                err.message);
     while (!stopping(w->jobs)) {
+        int due = 1;
+        /* An idle node asks the writer (the cluster's writer lock on PostgreSQL) for nothing. */
+        if (w->peek && srv_db_job_any_due(w->peek, srv_now(), &due, &err) == SRV_OK && !due) {
+            idle(w->jobs, 500);
+            continue;
+        }
         snprintf(w->claim, sizeof(w->claim), "%s.%u.%lu", w->jobs->node, w->index, ++w->claims);
         w->n = 0;
         if (srv_writer_run(app->writer, run_claim, w, &err) != SRV_OK) {
@@ -361,6 +371,7 @@ static void *worker_main(void *arg)
         srv_sign_job_clear(&w->job);
         progressed(w->jobs);
     }
+    srv_db_close(w->peek);
     free(w);
     return NULL;
 }

@@ -208,6 +208,22 @@ srv_status srv_db_job_pending_digests(srv_db *db, int64_t user_id, long long *n,
     return rc == SRV_DB_ROW ? SRV_OK : srv_db_fail(db, err, "pending job digests");
 }
 
+srv_status srv_db_job_any_due(srv_db *db, int64_t now, int *due, srv_error *err)
+{
+    srv_stmt *s = stmt(db, S_DUE, err);
+    int rc;
+    *due = 0;
+    if (!s)
+        return SRV_E_DATABASE;
+    srv_bind_int64(s, 1, now);
+    rc = srv_step(s);
+    srv_reset(s);
+    if (rc != SRV_DB_ROW && rc != SRV_DB_DONE)
+        return srv_db_fail(db, err, "due sign job");
+    *due = rc == SRV_DB_ROW;
+    return SRV_OK;
+}
+
 srv_status srv_db_job_claim(srv_db *db, const char *claim, int64_t now, int64_t lease_until,
                             size_t max, srv_sign_job *job, srv_job_item *items, size_t *n,
                             srv_error *err)

@@ -47,6 +47,8 @@ typedef struct {
 /* Claims up to max unsigned items of the oldest job that is due (queued or running, not
  * waiting for a retry) whose items are free or whose lease expired before now: they are
  * claim's until lease_until. *n 0 when there is nothing to do; else *job is the job. */
+/* Whether some job has work due now (a read: no claim, no write). */
+srv_status srv_db_job_any_due(srv_db *db, int64_t now, int *due, srv_error *err);
 srv_status srv_db_job_claim(srv_db *db, const char *claim, int64_t now, int64_t lease_until,
                             size_t max, srv_sign_job *job, srv_job_item *items, size_t *n,
                             srv_error *err);
