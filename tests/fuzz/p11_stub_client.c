@@ -8,9 +8,11 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "signum/os.h"
 
 p11_stub_script p11_stub;
 
@@ -67,6 +69,12 @@ void p11_stub_init(void)
 }
 
 static __thread char last_error[128] = "";
+
+/* The module's environment lookup (client_posix.c in the real library). */
+const char *sg_os_getenv(const char *name)
+{
+    return getenv(name);
+}
 
 const char *sg_last_error(void)
 {
