@@ -13,6 +13,11 @@ export PATH=$PATH:/usr/lib/wine
 cleanup() { wineserver -k 2>/dev/null || true; rm -rf "$WINEPREFIX"; }
 trap cleanup EXIT
 rm -rf "$WINEPREFIX"
+# Its wineserver persists until cleanup, as the shared prefix's does (setup.sh): a program
+# started while the previous one's wineserver shuts down can meet a registry not yet saved (a CI
+# run saw the installer's AgentPath missing right after it returned).
+mkdir -p "$WINEPREFIX"
+wineserver -p600 </dev/null >/dev/null 2>&1
 timeout 300 wine64 wineboot -i >/dev/null 2>&1 || { echo "FAIL: wineboot"; exit 1; }
 
 dir="$WINEPREFIX/drive_c/Program Files/Signum"
@@ -28,8 +33,9 @@ for f in signum-agent.exe signum-util.exe signumksp.dll signumcsp.dll uninstall.
   [ -f "$dir/$f" ] || fail "$f is not in $dir"
 done
 [ -f "$WINEPREFIX/drive_c/windows/system32/signumksp.dll" ] || fail "signumksp.dll is not in System32"
-query 'HKLM\Software\Signum' /v AgentPath |
-  grep -qF 'C:\Program Files\Signum\signum-agent.exe' || fail "no AgentPath in HKLM\Software\Signum"
+agent_path=$(query 'HKLM\Software\Signum' /v AgentPath || true)
+grep -qF 'C:\Program Files\Signum\signum-agent.exe' <<<"$agent_path" ||
+  fail "no AgentPath in HKLM\Software\Signum (reg query printed: ${agent_path:-nothing})"
 cmp -s "$dir/signum-util.exe" "$MINGW_BUILD_DIR/agent-core/signum-util.exe" ||
   fail "the installed signum-util.exe is not the one built"
 query "$run_key" /v SignumAgent |
@@ -85,7 +91,7 @@ echo "providers status:" && tr -d '\r' <"$out" | sed 's/^/  /'
 if [ "$x86" = 0 ]; then
   # What status reads of an x86 installation, laid out by hand as the installer and SysWOW64's
   # regsvr32 would (no 32-bit program runs here): the WOW64 view's entry, the images' machine.
-  mkdir -p "$dir/x86"
+  mkdir -p "$dir/x86" "$wow64"
   cp "$MINGW32_BUILD_DIR/windows-csp/signumcsp.dll" "$dir/x86/"
   cp "$MINGW32_BUILD_DIR/windows-ksp/signumksp.dll" "$wow64/"
   timeout 60 wine64 reg add "$csp32_key" /v 'Image Path' /t REG_SZ \
