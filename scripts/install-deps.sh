@@ -26,8 +26,9 @@ packages=(
   gcc-mingw-w64-x86-64 p11-kit util-linux
   # Windows builds tested under Wine (mingw dependencies come from Debian source packages);
   # the x86 providers for 32-bit hosts (issue 20): their compiler and the 32-bit loader, from
-  # the i386 architecture (added below)
-  wine64 dpkg-dev gcc-mingw-w64-i686 wine32:i386
+  # the i386 architecture (added below); qemu-user runs wine32 where the kernel runs no 32-bit
+  # programs (tests/wine/loaders.sh)
+  wine64 dpkg-dev gcc-mingw-w64-i686 wine32:i386 qemu-user
   # the Windows installer (installer/windows/signum.nsi)
   nsis
   # the macOS token's Objective-C compiled and run on Linux (macos-ctk/objc.cmake)

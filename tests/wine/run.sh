@@ -6,7 +6,7 @@
 set -euo pipefail
 : "${WINE_DIR:?}" "${MINGW_BUILD_DIR:?}"
 export WINEPREFIX=$WINE_DIR/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-export PATH=$PATH:/usr/lib/wine
+export PATH=$WINE_DIR/loaders/lib/wine:$PATH:/usr/lib/wine
 export SIGNUM_TEST_MATERIAL="Z:$WINE_DIR/material"
 if [ "${1:-}" = --stop ]; then
   [ -d "$WINEPREFIX" ] && { wineserver -k 2>/dev/null || true; }
@@ -28,4 +28,7 @@ if [ "${SIGNUM_WINE_ARCH:-x64}" = x86 ]; then
   fi
   [ "$rc" = 0 ] || { echo "FAIL: wine --version exited $rc"; exit 1; }
 fi
-exec timeout 100 "$loader" "$dir/$exe" "$@"
+limit=100
+# wine32 under qemu-i386 (tests/wine/loaders.sh): a program's start alone takes tens of seconds.
+[ "$loader" = wine ] && [ -f "$WINE_DIR/loaders/x86-emulated" ] && limit=500
+exec timeout "$limit" "$loader" "$dir/$exe" "$@"

@@ -41,7 +41,7 @@ sys.path.insert(0, HERE)
 
 # wine_harness first: it points signum_harness at the server binary ($SIGNUM_SERVER_BIN).
 from wine_harness import (ARCH, WineEnv, exit_unless_runnable, loader, mingw_dir,  # noqa: E402
-                          server_with_keys)
+                          server_with_keys, wine_path, wine_timeout)
 from signum_harness import unb64  # noqa: E402
 
 WINE_DIR = os.environ.get("WINE_DIR", "")
@@ -65,7 +65,7 @@ def wine_env(extra=None):
     env = dict(os.environ)
     env.update({"WINEPREFIX": os.path.join(WINE_DIR, "prefix"), "WINEDEBUG": "-all",
                 "WINEDLLOVERRIDES": "mscoree,mshtml=",
-                "PATH": env.get("PATH", "") + ":/usr/lib/wine"})
+                "PATH": wine_path(env.get("PATH", ""))})
     env.update(extra or {})
     return env
 
@@ -76,7 +76,7 @@ def wine(args, extra_env=None):
     Output goes to files: a wineserver or agent started by the call would keep a pipe open."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.run([loader(ARCH)] + args, stdout=out, stderr=err, env=wine_env(extra_env),
-                              timeout=RUN_TIMEOUT)
+                              timeout=wine_timeout(ARCH, RUN_TIMEOUT))
         out.seek(0)
         err.seek(0)
         return proc.returncode, out.read().decode(errors="replace"), err.read().decode(

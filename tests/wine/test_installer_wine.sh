@@ -9,7 +9,7 @@ set -euo pipefail
 setup=$MINGW_BUILD_DIR/installer/windows/signum-setup.exe
 [ -f "$setup" ] || { echo "FAIL: $setup was not built (is nsis installed?)"; exit 1; }
 export WINEPREFIX=$WINE_DIR/installer-prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-export PATH=$PATH:/usr/lib/wine
+export PATH=$WINE_DIR/loaders/lib/wine:$PATH:/usr/lib/wine
 cleanup() { wineserver -k 2>/dev/null || true; rm -rf "$WINEPREFIX"; }
 trap cleanup EXIT
 rm -rf "$WINEPREFIX"
@@ -18,7 +18,11 @@ rm -rf "$WINEPREFIX"
 # run saw the installer's AgentPath missing right after it returned).
 mkdir -p "$WINEPREFIX"
 wineserver -p600 </dev/null >/dev/null 2>&1
-timeout 300 wine64 wineboot -i >/dev/null 2>&1 || { echo "FAIL: wineboot"; exit 1; }
+# wine32 under qemu-i386 (loaders.sh): 32-bit programs (the prefix's WOW64 half, SysWOW64's
+# regsvr32) start slowly, so every bound is wider there.
+T=100
+[ -f "$WINE_DIR/loaders/x86-emulated" ] && T=500
+timeout $((T * 3)) wine64 wineboot -i >/dev/null 2>&1 || { echo "FAIL: wineboot"; exit 1; }
 
 dir="$WINEPREFIX/drive_c/Program Files/Signum"
 run_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
@@ -26,9 +30,9 @@ arp_key='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Signum'
 csp_key='HKLM\SOFTWARE\Microsoft\Cryptography\Defaults\Provider\'
 csp_key+='Signum Cryptographic Service Provider'
 fail() { echo "FAIL: $*"; exit 1; }
-query() { timeout 60 wine64 reg query "$@" 2>/dev/null | tr -d '\r'; }
+query() { timeout "$T" wine64 reg query "$@" 2>/dev/null | tr -d '\r'; }
 
-timeout 100 wine64 "$setup" /S || fail "the installer exited $? (2: a provider did not register)"
+timeout "$T" wine64 "$setup" /S || fail "the installer exited $? (2: a provider did not register)"
 for f in signum-agent.exe signum-util.exe signumksp.dll signumcsp.dll uninstall.exe; do
   [ -f "$dir/$f" ] || fail "$f is not in $dir"
 done
@@ -44,7 +48,7 @@ query "$run_key" /v SignumAgent |
 query "$arp_key" | grep -q 'UninstallString.*uninstall.exe' || fail "no Add/Remove Programs entry"
 query "$csp_key" | grep -qF 'C:\Program Files\Signum\signumcsp.dll' ||
   fail "the CSP is not registered"
-timeout 100 wine64 "C:\\Program Files\\Signum\\signum-util.exe" --version |
+timeout "$T" wine64 "C:\\Program Files\\Signum\\signum-util.exe" --version |
   grep -q '^signum-util ' || fail "the installed signum-util.exe does not run"
 echo "installed: $(ls "$dir" | tr '\n' ' ')"
 # The x86 providers (issue 20): in x86\ and SysWOW64, the CSP registered in the WOW64 view, where
@@ -74,7 +78,7 @@ fi
 # BCryptUnregisterProvider fails), so only the CSP's registry entry can be checked here.
 util='C:\\Program Files\\Signum\\signum-util.exe'
 out=$WINE_DIR/providers.out
-providers() { timeout 100 wine64 "$util" providers "$@" >"$out" 2>&1; }
+providers() { timeout "$T" wine64 "$util" providers "$@" >"$out" 2>&1; }
 providers status || true
 grep -qF 'CSP  registered: Signum Cryptographic Service Provider' "$out" ||
   fail "providers status does not see the CSP: $(cat "$out")"
@@ -94,14 +98,14 @@ if [ "$x86" = 0 ]; then
   mkdir -p "$dir/x86" "$wow64"
   cp "$MINGW32_BUILD_DIR/windows-csp/signumcsp.dll" "$dir/x86/"
   cp "$MINGW32_BUILD_DIR/windows-ksp/signumksp.dll" "$wow64/"
-  timeout 60 wine64 reg add "$csp32_key" /v 'Image Path' /t REG_SZ \
+  timeout "$T" wine64 reg add "$csp32_key" /v 'Image Path' /t REG_SZ \
     /d 'C:\Program Files\Signum\x86\signumcsp.dll' /f >/dev/null 2>&1 || fail "reg add (WOW64 view)"
   providers status || true
   grep -qF 'CSP32 registered: Signum Cryptographic Service Provider (WOW64 view, Image Path C:\Program Files\Signum\x86\signumcsp.dll, x86)' "$out" &&
     grep -qF 'KSP32 installed' "$out" && grep -qF '      image: x86' "$out" ||
     fail "providers status does not read an x86 installation back: $(cat "$out")"
   echo "providers status of a hand-made x86 layout:" && tr -d '\r' <"$out" | grep -A1 '32' | sed 's/^/  /'
-  timeout 60 wine64 reg delete "$csp32_key" /f >/dev/null 2>&1 || fail "reg delete (WOW64 view)"
+  timeout "$T" wine64 reg delete "$csp32_key" /f >/dev/null 2>&1 || fail "reg delete (WOW64 view)"
   rm -r "$dir/x86" "$wow64/signumksp.dll"
 fi
 providers unregister || true
@@ -126,7 +130,7 @@ fi
 echo "providers: status, unregister and register through signum-util.exe"
 
 # NSIS's uninstaller copies itself away and returns at once: wait (bounded) for it.
-timeout 100 wine64 "C:\\Program Files\\Signum\\uninstall.exe" /S || fail "the uninstaller exited $?"
+timeout "$T" wine64 "C:\\Program Files\\Signum\\uninstall.exe" /S || fail "the uninstaller exited $?"
 for _ in $(seq 1 100); do
   [ -e "$dir" ] || break
   sleep 0.2

@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 
 # wine_harness first: it points signum_harness at the server binary ($SIGNUM_SERVER_BIN).
 from wine_harness import (ARCH, WineEnv, exit_unless_runnable, loader, mingw_dir,  # noqa: E402
-                          server_with_keys, z_path)
+                          server_with_keys, z_path, wine_path, wine_timeout)
 from signum_harness import ecdsa_raw_to_der, unb64  # noqa: E402
 
 WINE_DIR = os.environ.get("WINE_DIR", "")
@@ -56,7 +56,7 @@ def wine_env(extra=None):
         env.pop(var, None)
     env.update({"WINEPREFIX": os.path.join(WINE_DIR, "prefix"), "WINEDEBUG": "-all",
                 "WINEDLLOVERRIDES": "mscoree,mshtml=",
-                "PATH": env.get("PATH", "") + ":/usr/lib/wine",
+                "PATH": wine_path(env.get("PATH", "")),
                 "SIGNUM_KSP_DLL": z_path(DLL)})
     env.update(extra or {})
     return env
@@ -70,7 +70,7 @@ def run_exe(args, env, scratch=None):
         out_path, err_path = os.path.join(d, "out"), os.path.join(d, "err")
         with open(out_path, "w") as out, open(err_path, "w") as err:
             proc = subprocess.run([loader(ARCH), EXE] + args, env=env, stdout=out, stderr=err,
-                                  timeout=RUN_TIMEOUT)
+                                  timeout=wine_timeout(ARCH, RUN_TIMEOUT))
         with open(out_path, errors="replace") as out, open(err_path, errors="replace") as err:
             return proc.returncode, out.read().replace("\r", ""), err.read()
 
@@ -146,11 +146,11 @@ class Offline(unittest.TestCase):
                           'L"KEY_STORAGE", L"%s"' % PROVIDER, err)
             self.assertIn('BCryptUnregisterProvider L"%s"' % PROVIDER, err)
             # A stub writes nothing: the provider is not in the prefix's registry.
-            q = subprocess.run(["wine64", "reg", "query",
+            q = subprocess.run([loader("x64"), "reg", "query",
                                 r"HKLM\System\CurrentControlSet\Control\Cryptography\Providers"
                                 "\\" + PROVIDER], env=wine_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, errors="replace",
-                               timeout=RUN_TIMEOUT)
+                               timeout=wine_timeout(ARCH, RUN_TIMEOUT))
             self.assertNotEqual(q.returncode, 0, q.stdout)
         else:
             # A Wine that implements registration: it must have succeeded.

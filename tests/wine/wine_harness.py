@@ -29,7 +29,9 @@ ctest fixture, tests/wine/setup.sh). Standard library only. The API, kept stable
     srv.cleanup()              # the server is the caller's to stop
 
 Environment given to every Windows program (w.env; override per call with run(env=...)):
-WINEPREFIX=$WINE_DIR/prefix, WINEDEBUG=-all, WINEDLLOVERRIDES, PATH with /usr/lib/wine,
+WINEPREFIX=$WINE_DIR/prefix, WINEDEBUG=-all, WINEDLLOVERRIDES, PATH with the run's loaders
+first (wine_path(): tests/wine/loaders.sh; x86 programs may run under qemu-i386, emulated(arch),
+with timeouts five times wider, wine_timeout()) and /usr/lib/wine last,
 SIGNUM_SERVER=https://localhost:<port> (the server's certificate has DNS:localhost, and
 Wine's WinHTTP never matches an IP address SAN), SIGNUM_API_KEY, SIGNUM_CA_FILE (Z:\\ path
 of the server's CA), SIGNUM_AGENT (Z:\\ path of build-mingw/agent-core/signum-agent.exe),
@@ -89,6 +91,28 @@ def mingw_dir(arch="x64"):
     return _need_env("MINGW_BUILD_DIR" if arch == "x64" else "MINGW32_BUILD_DIR")
 
 
+def loader_dir():
+    """$WINE_DIR/loaders/lib/wine (tests/wine/loaders.sh): first in every Wine test's PATH."""
+    return os.path.join(wine_dir(), "loaders", "lib", "wine")
+
+
+def wine_path(base=None):
+    """The PATH of a Wine program: the run's loaders, then base (default ours), /usr/lib/wine."""
+    base = base if base is not None else os.environ.get("PATH", "/usr/bin:/bin")
+    return "%s:%s:/usr/lib/wine" % (loader_dir(), base)
+
+
+def emulated(arch):
+    """True if arch's programs run under qemu-i386 (loaders.sh), where starting one alone
+    takes tens of seconds of CPU."""
+    return arch == "x86" and os.path.exists(os.path.join(wine_dir(), "loaders", "x86-emulated"))
+
+
+def wine_timeout(arch, seconds):
+    """A program's time bound: five times wider under emulation."""
+    return seconds * 5 if emulated(arch) else seconds
+
+
 def loader(arch="x64"):
     """The Wine loader that runs programs of that architecture (the prefix is a 64-bit one
     with its WOW64 half: wine64 for x64, wine for x86)."""
@@ -101,7 +125,7 @@ def unrunnable(arch):
     A loader that is not installed is a broken setup (scripts/install-deps.sh installs both)
     and raises; a kernel that refuses 32-bit executables (no IA32 emulation, as in some VMs)
     is a property of the machine, reported so the test is skipped, never passed."""
-    path = shutil.which(loader(arch), path=os.environ.get("PATH", "") + ":/usr/lib/wine")
+    path = shutil.which(loader(arch), path=wine_path())
     if not path:
         raise RuntimeError("%s is not installed (scripts/install-deps.sh: wine64, wine32)"
                            % loader(arch))
@@ -162,7 +186,7 @@ class WineEnv:
             "WINEPREFIX": self.prefix,
             "WINEDEBUG": "-all",
             "WINEDLLOVERRIDES": "mscoree,mshtml=",
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/lib/wine",
+            "PATH": wine_path(),
             "SIGNUM_SERVER": self.server_urls(servers),
             "SIGNUM_API_KEY": api_key,
             "SIGNUM_CA_FILE": z_path(server.ca_cert_path),
@@ -206,7 +230,7 @@ class WineEnv:
             proc = subprocess.run([loader(arch), self.exe(relative_exe, arch)] +
                                   [str(a) for a in args],
                                   env=full_env, input=input, stdout=out, stderr=err,
-                                  timeout=timeout)
+                                  timeout=wine_timeout(arch, timeout))
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(
