@@ -61,8 +61,9 @@ const char *srv_tsa_check_token(const uint8_t *token, size_t token_len, const ui
     imprint = NULL;
     TS_VERIFY_CTX_set_store(ctx, store);
     store = NULL;
+    /* TS_VFY_SIGNER: the TSTInfo's tsa name must be the signer's subject. */
     TS_VERIFY_CTX_set_flags(ctx,
-                            TS_VFY_SIGNATURE | TS_VFY_VERSION | TS_VFY_IMPRINT | TS_VFY_TSA_NAME);
+                            TS_VFY_SIGNATURE | TS_VFY_VERSION | TS_VFY_IMPRINT | TS_VFY_SIGNER);
     if (TS_RESP_verify_token(ctx, p7) != 1) {
         unsigned long e = ERR_peek_last_error();
         why = e && ERR_GET_REASON(e) == TS_R_MESSAGE_IMPRINT_MISMATCH
