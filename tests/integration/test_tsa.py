@@ -387,9 +387,11 @@ class TsaTest(ServerTestCase):
 
 
 class TsaRestartTest(ServerTestCase):
-    """Serial numbers continue across a restart; the same TSA key is used again."""
+    """Serial numbers continue across a restart; the same TSA key is used again. An RSA-3072 TSA
+    key here (sha256WithRSAEncryption), where TsaTest has EC P-256."""
 
-    server_options = {"ca_key_type": "ec-p256", "conf": {"tsa": "open"}}
+    server_options = {"ca_key_type": "ec-p256",
+                      "conf": {"tsa": "open", "tsa_key_type": "rsa3072"}}
 
     def serial(self, body):
         status, _, _, token = parse_response(
@@ -400,6 +402,10 @@ class TsaRestartTest(ServerTestCase):
         with open(path, "wb") as f:
             f.write(seq(seq(bytes.fromhex("020100")), token))
         out = run(["openssl", "ts", "-reply", "-in", path, "-text"], check=True).stdout.decode()
+        vfy = run(["openssl", "ts", "-verify", "-in", path, "-digest",
+                   HASHES["sha256"](b"r").hexdigest(), "-CAfile", self.server.ca_cert_path,
+                   "-untrusted", os.path.join(self.server.state, "tsa", "tsa.crt")])
+        self.assertEqual(vfy.returncode, 0, vfy.stdout + vfy.stderr)
         return int(re.search(r"Serial number: (0x[0-9A-F]+)", out).group(1), 16)
 
     def test_serials_never_reused_across_restart(self):
@@ -419,6 +425,7 @@ class TsaRestartTest(ServerTestCase):
             self.assertEqual(db.execute("SELECT count(*) FROM tsa_keys").fetchone()[0], 1)
         created = [r for r in s.audit_show() if r["action"] == "tsa.key.create"]
         self.assertEqual(len(created), 1)
+        self.assertEqual(created[0]["detail"]["key_type"], "rsa3072")
 
 
 class TsaTokenModeTest(ServerTestCase):
