@@ -34,7 +34,10 @@ static void usage(FILE *out)
                  "--port 0 picks a free port. Once listening, DIR/run.json holds the pid,\n"
                  "port and URL (removed at exit).\n"
                  "One server per state directory: a second serve on DIR exits with status 2\n"
-                 "and changes nothing (DIR/serve.lock is held while serving).\n");
+                 "and changes nothing (DIR/serve.lock is held while serving).\n"
+                 "With tsa = open (or token) in signum-server.conf it is also an RFC 3161\n"
+                 "time-stamping authority at POST /tsa: the first start makes its key in the\n"
+                 "HSM and has the built-in CA certify it (DIR/tsa/tsa.crt); see docs/tsa.md.\n");
 }
 
 void srv_export_softhsm_conf(const char *path)
