@@ -114,7 +114,7 @@ static int set_gen_time(TS_TST_INFO *ti, int64_t ms, unsigned accuracy_ms)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    char text[32], frac[8] = "";
+    char text[96], frac[8] = "";
     ASN1_GENERALIZEDTIME *t = ASN1_GENERALIZEDTIME_new();
     int ok;
 
