@@ -19,6 +19,7 @@
 #include "audit/checkpoint.h"
 #include "audit/export.h"
 #include "cli.h"
+#include "common/b64.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "tsa/tsa.h"
@@ -215,11 +216,40 @@ typedef struct {
     srv_tsa_key_row *row;
 } tsa_key_job;
 
+/* The key, its certificate and its record in one transaction; a key whose record cannot be
+ * written is destroyed again. */
 static srv_status create_tsa_key(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     tsa_key_job *job = ctx;
-    return srv_tsa_key_create(job->app->hsm, &job->app->ca, db, audit, job->type,
-                              job->app->cfg.tsa_name, job->row, err);
+    srv_audit_event ev;
+    uint8_t hash[SRV_SHA256_LEN];
+    char hex[65];
+    cJSON *detail = NULL;
+    srv_status st = srv_tsa_key_create(job->app->hsm, &job->app->ca, db, job->type,
+                                       job->app->cfg.tsa_name, job->row, err);
+    if (st != SRV_OK)
+        return st;
+    srv_sha256(job->row->cert_der, job->row->cert_der_len, hash);
+    srv_hex_encode(hash, sizeof(hash), hex);
+    detail = cJSON_CreateObject();
+    if (!detail || !cJSON_AddStringToObject(detail, "key_type", srv_key_type_name(job->type)) ||
+        !cJSON_AddStringToObject(detail, "certificate_sha256", hex) ||
+        !cJSON_AddStringToObject(detail, "subject", job->app->cfg.tsa_name)) {
+        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+    } else {
+        memset(&ev, 0, sizeof(ev));
+        ev.actor = "system";
+        ev.action = "tsa.key.create";
+        ev.outcome = "ok";
+        ev.detail = detail;
+        st = srv_audit_append(db, audit, &ev, err);
+    }
+    cJSON_Delete(detail);
+    if (st != SRV_OK) {
+        srv_hsm_destroy_key(job->app->hsm, job->row->ckaid, SRV_CKAID_LEN, NULL);
+        srv_tsa_key_row_clear(job->row);
+    }
+    return st;
 }
 
 /* The time-stamping authority (tsa = open|token): its key is made in the HSM and certified by

@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../audit/audit.h"
 #include "../ca/ca.h"
 #include "../hsm/sig_encoding.h"
 #include "../store/db.h"
@@ -61,11 +60,11 @@ typedef struct srv_tsa {
 } srv_tsa;
 
 /* Generates the TSA key in the HSM (sensitive, non-extractable, sign-only), has the built-in CA
- * issue its certificate (critical EKU timeStamping only), stores both and appends a
- * `tsa.key.create` record, inside the caller's transaction. */
-srv_status srv_tsa_key_create(srv_hsm *hsm, const srv_ca *ca, srv_db *db, srv_audit_head *head,
-                              srv_key_type type, const char *common_name, srv_tsa_key_row *out,
-                              srv_error *err);
+ * issue its certificate (critical EKU timeStamping only) and stores both, inside the caller's
+ * transaction; the caller appends the `tsa.key.create` record (and on failure destroys the
+ * key with srv_hsm_destroy_key). */
+srv_status srv_tsa_key_create(srv_hsm *hsm, const srv_ca *ca, srv_db *db, srv_key_type type,
+                              const char *common_name, srv_tsa_key_row *out, srv_error *err);
 
 /* Makes the TSA from its key row (taken over: row is cleared) and the options. */
 srv_status srv_tsa_open(srv_hsm *hsm, srv_tsa_key_row *row, const srv_tsa_options *opts,

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../audit/audit.h"
 #include "../ca/ca_internal.h"
 #include "../common/b64.h"
 #include "../common/util.h"
@@ -24,16 +23,11 @@ static unsigned validity_days(const srv_ca *ca)
     return days < 1 ? 0 : (unsigned)days;
 }
 
-srv_status srv_tsa_key_create(srv_hsm *hsm, const srv_ca *ca, srv_db *db, srv_audit_head *head,
-                              srv_key_type type, const char *common_name, srv_tsa_key_row *out,
-                              srv_error *err)
+srv_status srv_tsa_key_create(srv_hsm *hsm, const srv_ca *ca, srv_db *db, srv_key_type type,
+                              const char *common_name, srv_tsa_key_row *out, srv_error *err)
 {
     srv_cert_request req;
-    srv_audit_event ev;
     X509 *cert = NULL;
-    cJSON *detail = NULL;
-    uint8_t hash[SRV_SHA256_LEN];
-    char hex[65];
     int generated = 0;
     srv_status st;
 
@@ -42,8 +36,7 @@ srv_status srv_tsa_key_create(srv_hsm *hsm, const srv_ca *ca, srv_db *db, srv_au
     if (type != SRV_KEY_EC_P256 && type != SRV_KEY_EC_P384 && type != SRV_KEY_RSA_3072 &&
         type != SRV_KEY_RSA_4096)
         return srv_fail(err, SRV_E_CONFIG,
-                        "tsa_key_type must be ec-p256, ec-p384, rsa3072 or "
-                        "rsa4096");
+                        "tsa_key_type must be ec-p256, ec-p384, rsa3072 or rsa4096");
     memset(&req, 0, sizeof(req));
     req.profile = SRV_CERT_TIMESTAMPING;
     req.common_name = common_name;
@@ -59,27 +52,9 @@ srv_status srv_tsa_key_create(srv_hsm *hsm, const srv_ca *ca, srv_db *db, srv_au
         (st = srv_cert_to_der(cert, &out->cert_der, &out->cert_der_len, err)) != SRV_OK ||
         (st = srv_db_tsa_key_insert(db, out, err)) != SRV_OK)
         goto fail;
-    srv_sha256(out->cert_der, out->cert_der_len, hash);
-    srv_hex_encode(hash, sizeof(hash), hex);
-    detail = cJSON_CreateObject();
-    if (!detail || !cJSON_AddStringToObject(detail, "key_type", srv_key_type_name(type)) ||
-        !cJSON_AddStringToObject(detail, "certificate_sha256", hex) ||
-        !cJSON_AddStringToObject(detail, "subject", common_name)) {
-        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = "system";
-    ev.action = "tsa.key.create";
-    ev.outcome = "ok";
-    ev.detail = detail;
-    if ((st = srv_audit_append(db, head, &ev, err)) != SRV_OK)
-        goto fail;
-    cJSON_Delete(detail);
     X509_free(cert);
     return SRV_OK;
 fail:
-    cJSON_Delete(detail);
     X509_free(cert);
     if (generated)
         srv_hsm_destroy_key(hsm, out->ckaid, SRV_CKAID_LEN, NULL);
