@@ -428,6 +428,43 @@ class TsaRestartTest(ServerTestCase):
         self.assertEqual(created[0]["detail"]["key_type"], "rsa3072")
 
 
+class TsaHsmOutageTest(ServerTestCase):
+    """The HSM away (SoftHSMv2's token directory moved, as faults.hsm_outage does): the TSA
+    answers a TimeStampResp with systemFailure, never an HTTP error, audits it, and issues
+    tokens again once the HSM is back, without a restart."""
+
+    server_options = {"ca_key_type": "ec-p256", "conf": {"tsa": "open"}}
+
+    def post(self, body):
+        r = self.server.request("POST", "/tsa", raw=body, headers={"Content-Type": QUERY})
+        self.assertEqual(r.status, 200, r)
+        return parse_response(r.body)
+
+    def test_hsm_outage_is_a_system_failure_then_recovers(self):
+        s = self.server
+        body = ts_query(HASHES["sha256"](b"hsm").digest())
+        self.assertEqual(self.post(body)[0], 0)
+        tokens = os.path.join(s.state, "hsm", "tokens")
+        os.rename(tokens, tokens + ".away")
+        try:
+            status, bits, text, token = self.post(body)
+        finally:
+            os.rename(tokens + ".away", tokens)
+        self.assertEqual((status, bits, token), (2, {25}, None), text)
+        errors = [r for r in s.audit_show() if r["action"] == "tsa.timestamp" and
+                  r["outcome"] == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(errors[0]["detail"]["code"], "tsa_systemFailure")
+        # Back: the HSM layer recovers with its back-off (at most 5 s between attempts).
+        deadline = time.monotonic() + 20
+        while True:
+            status = self.post(body)[0]
+            if status == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(status, 0, "the TSA issues tokens again once the HSM is back")
+
+
 class TsaTokenModeTest(ServerTestCase):
     """tsa = token: only callers with an access token get timestamps; the audit names them."""
 
