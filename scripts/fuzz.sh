@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=15
-targets="sign_request b64 jwt chain ipc pkcs11"
+targets="sign_request b64 jwt chain ipc pkcs11 tsa_req"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -24,7 +24,7 @@ done
 # (sign bodies are capped at 64 KiB but their fields at a few KiB; IPC stays under a socket
 # buffer so the harness's write never blocks).
 declare -A max_len=([sign_request]=16384 [b64]=4096 [jwt]=12288 [chain]=24576 [ipc]=65536
-                    [pkcs11]=4096)
+                    [pkcs11]=4096 [tsa_req]=17408)
 
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 out=fuzz-out

@@ -49,6 +49,12 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->job_lease_seconds = 60;
     cfg->job_max_attempts = 5;
     cfg->job_user_max_pending = 100000;
+    cfg->tsa_mode = SRV_TSA_MODE_OFF;
+    snprintf(cfg->tsa_key_type, sizeof(cfg->tsa_key_type), "ec-p256");
+    snprintf(cfg->tsa_policy, sizeof(cfg->tsa_policy), "%s", SRV_TSA_DEFAULT_POLICY);
+    cfg->tsa_accuracy_ms = 1000;
+    snprintf(cfg->tsa_name, sizeof(cfg->tsa_name), "Signum Time-Stamping Authority");
+    cfg->tsa_max_skew_seconds = 1;
 }
 
 static srv_status set_int(const char *key, const char *value, long min, long max, long *out,
@@ -187,6 +193,34 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
         cfg->audit_sync_full = strcmp(value, "full") == 0;
         return SRV_OK;
     }
+    if (strcmp(key, "tsa") == 0) {
+        if (strcmp(value, "off") == 0)
+            cfg->tsa_mode = SRV_TSA_MODE_OFF;
+        else if (strcmp(value, "open") == 0)
+            cfg->tsa_mode = SRV_TSA_MODE_OPEN;
+        else if (strcmp(value, "token") == 0)
+            cfg->tsa_mode = SRV_TSA_MODE_TOKEN;
+        else
+            return srv_fail(err, SRV_E_CONFIG, "tsa must be off, open or token");
+        return SRV_OK;
+    }
+    TEXT("tsa_key_type", tsa_key_type)
+    if (strcmp(key, "tsa_policy") == 0) {
+        if (!*value || strlen(value) >= sizeof(cfg->tsa_policy) ||
+            strspn(value, "0123456789.") != strlen(value) || value[0] == '.' ||
+            value[strlen(value) - 1] == '.' || strstr(value, "..") || !strchr(value, '.'))
+            return srv_fail(err, SRV_E_CONFIG, "tsa_policy must be a dotted object identifier");
+        snprintf(cfg->tsa_policy, sizeof(cfg->tsa_policy), "%s", value);
+        return SRV_OK;
+    }
+    INT("tsa_accuracy_ms", tsa_accuracy_ms, 1, 60000)
+    if (strcmp(key, "tsa_name") == 0) {
+        if (!*value || strlen(value) >= sizeof(cfg->tsa_name))
+            return srv_fail(err, SRV_E_CONFIG, "tsa_name must be 1-64 characters");
+        snprintf(cfg->tsa_name, sizeof(cfg->tsa_name), "%s", value);
+        return SRV_OK;
+    }
+    INT("tsa_max_skew_seconds", tsa_max_skew_seconds, 0, 3600)
 #undef TEXT
 #undef INT
 #undef PATH
@@ -289,7 +323,10 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# export_syslog_tls = logs.example:6514\n# export_syslog_tls_ca = logs-ca.pem\n"
             "# export_syslog_udp = 127.0.0.1:514\n"
             "# export_hec_url = https://splunk.example:8088/services/collector/event\n"
-            "# export_hec_token_file = hec.token\n# export_hec_ca = splunk-ca.pem\n",
+            "# export_hec_token_file = hec.token\n# export_hec_ca = splunk-ca.pem\n"
+            "# Time-stamping authority, RFC 3161 (server/API.md): off, open or token.\n"
+            "# tsa = open\n# tsa_key_type = ec-p256\n# tsa_accuracy_ms = 1000\n"
+            "# tsa_max_skew_seconds = 1\n",
             cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,
             cfg->http_timeout, cfg->max_body, cfg->database, cfg->header_timeout, cfg->body_timeout,
             cfg->max_connections, cfg->max_connections_per_address, cfg->hsm_module, cfg->hsm_token,

@@ -77,7 +77,21 @@ typedef struct {
     int job_lease_seconds;
     int job_max_attempts;
     long job_user_max_pending;
+    /* The time-stamping authority (server/API.md, "Time-stamping authority"): off, open to
+     * anyone who reaches the port, or for callers with an access token; its key type, policy
+     * OID, accuracy, certificate subject, and how far the clock may seem to go back (against
+     * the newest token issued) before it refuses with timeNotAvailable. */
+    int tsa_mode;
+    char tsa_key_type[16];
+    char tsa_policy[128];
+    unsigned tsa_accuracy_ms;
+    char tsa_name[65];
+    int tsa_max_skew_seconds;
 } srv_config;
+
+enum { SRV_TSA_MODE_OFF, SRV_TSA_MODE_OPEN, SRV_TSA_MODE_TOKEN };
+/* A policy OID of this project's own under the UUID arc (X.667), for TSAs not given one. */
+#define SRV_TSA_DEFAULT_POLICY "2.25.330552714153707047874252638116543826072"
 
 void srv_config_defaults(srv_config *cfg, const char *dir);
 srv_status srv_config_load(const char *dir, srv_config *cfg, srv_error *err);

@@ -192,13 +192,34 @@ def pkcs11_seeds(d):
     write(d, "app_locks", b"\x20" + open_rw + find_all + b"\x14\x00" + b"\x13\x00\x00")
 
 
+def tsa_req_seeds(d):
+    """TimeStampReqs (RFC 3161) as openssl ts -query makes them, one per hash, with and
+    without nonce, certReq and policy."""
+    def der(tag, body):
+        n = len(body)
+        head = bytes([tag, n]) if n < 0x80 else bytes([tag, 0x81, n]) if n < 0x100 else \
+            bytes([tag, 0x82]) + n.to_bytes(2, "big")
+        return head + body
+    algs = {"sha256": ("608648016503040201", 32), "sha384": ("608648016503040202", 48),
+            "sha512": ("608648016503040203", 64), "sha1": ("2b0e03021a", 20)}
+    for name, (oid, n) in algs.items():
+        alg = der(0x30, der(0x06, bytes.fromhex(oid)) + b"\x05\x00")
+        imprint = der(0x30, alg + der(0x04, bytes(range(n))))
+        write(d, name, der(0x30, b"\x02\x01\x01" + imprint))
+        write(d, name + "_full", der(0x30, b"\x02\x01\x01" + imprint +
+                                     der(0x06, bytes.fromhex("2b06010401868d1f01")) +
+                                     der(0x02, bytes.fromhex("00c0ffee0123456789")) +
+                                     b"\x01\x01\xff"))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--certs":
         chain_seeds(sys.argv[2])
         return
     out = sys.argv[2] if len(sys.argv) == 3 and sys.argv[1] == "--out" else os.path.join(HERE, "corpus")
     for name, fn in (("sign_request", sign_request_seeds), ("b64", b64_seeds), ("jwt", jwt_seeds),
-                     ("chain", chain_seeds), ("ipc", ipc_seeds), ("pkcs11", pkcs11_seeds)):
+                     ("chain", chain_seeds), ("ipc", ipc_seeds), ("pkcs11", pkcs11_seeds),
+                     ("tsa_req", tsa_req_seeds)):
         fn(os.path.join(out, name))
 
 

@@ -248,5 +248,106 @@ class CheckpointTimingTest(ServerTestCase):
         self.assertEqual(self.checkpoint_seqs()[-1], s.audit_last_seq())
 
 
+class TimestampedCheckpointTest(ServerTestCase):
+    """With the TSA on, each checkpoint carries an RFC 3161 token over its signature; those made
+    before the TSA existed stay valid and are reported as not timestamped; a tampered, swapped
+    or removed token makes `audit verify` fail and say why."""
+
+    server_options = {"ca_key_type": "ec-p256",
+                      "conf": {"audit_checkpoint_records": "10",
+                               "audit_checkpoint_seconds": "3600"}}
+
+    @classmethod
+    def prepare(cls):
+        s = cls.server
+        s.create_key("ts-ec", "ec-p256")
+        api_key = s.create_user("alice", "signer")
+        s.grant("ts-ec", "alice")
+        for i in range(12):
+            s.sign(s.token_for(api_key), "ts-ec", "ecdsa", "sha256",
+                   digest=HASHES["sha256"](b"a%d" % i).digest())
+        s.stop()
+        s.set_conf({"tsa": "open"})
+        s.start()
+        for i in range(25):
+            s.sign(s.token_for(api_key), "ts-ec", "ecdsa", "sha256",
+                   digest=HASHES["sha256"](b"b%d" % i).digest())
+        s.stop()
+        with s.db() as db:
+            cls.cps = db.execute("SELECT seq, payload, signature, tsa_token"
+                                 " FROM audit_checkpoints ORDER BY seq").fetchall()
+        cls.before = [c for c in cls.cps if c[3] is None]
+        cls.stamped = [c for c in cls.cps if c[3] is not None]
+        cls.copies = 0
+
+    def copy_state(self):
+        type(self).copies += 1
+        return self.server.copy_state(os.path.join(self.server.root, "tcopy%d" % self.copies))
+
+    def verify(self, state=None):
+        proc = run([SERVER_BIN, "audit", "verify", "--state", state or self.server.state])
+        return proc.returncode, (proc.stdout + proc.stderr).decode(errors="replace")
+
+    def broken(self, *statements):
+        state = self.copy_state()
+        with self.server.state_db(state) as conn:
+            for sql, args in statements:
+                conn.execute(sql, args)
+        rc, out = self.verify(state)
+        self.assertEqual(rc, 1, out)
+        return out
+
+    def test_verify_reports_timestamped_and_older_checkpoints(self):
+        self.assertGreaterEqual(len(self.before), 2, "init and the first shutdown")
+        self.assertGreaterEqual(len(self.stamped), 3)
+        self.assertGreater(self.stamped[0][0], self.before[-1][0])
+        for c in self.stamped:
+            self.assertIn('"tsa":"', c[1], "the signed payload names the TSA certificate")
+        rc, out = self.verify()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("%d checkpoints timestamped" % len(self.stamped), out)
+        self.assertIn("%d checkpoints carry no timestamp token (made before the TSA existed)"
+                      % len(self.before), out)
+
+    def test_openssl_verifies_a_checkpoint_token(self):
+        o = self.server.openssl
+        seq, _, sig, token = self.stamped[-1]
+        sig_path, tok_path = o.write("cp.sig", sig), o.write("cp.tst", token)
+        proc = o("ts", "-verify", "-data", sig_path, "-in", tok_path, "-token_in", "-CAfile",
+                 self.server.ca_cert_path, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        other = o.write("other.sig", self.stamped[0][2])
+        proc = o("ts", "-verify", "-data", other, "-in", tok_path, "-token_in", "-CAfile",
+                 self.server.ca_cert_path, check=False)
+        self.assertNotEqual(proc.returncode, 0, "the token is bound to this checkpoint")
+
+    def test_tampered_token(self):
+        seq, _, _, token = self.stamped[1]
+        bad = bytearray(token)
+        bad[-5] ^= 0x01  # inside the signature value at the end of the SignerInfo
+        out = self.broken(("UPDATE audit_checkpoints SET tsa_token = ? WHERE seq = ?",
+                           (bytes(bad), seq)))
+        self.assertIn("BROKEN at record %d: the timestamp token does not verify" % seq, out)
+
+    def test_swapped_token(self):
+        a, b = self.stamped[0], self.stamped[1]
+        out = self.broken(("UPDATE audit_checkpoints SET tsa_token = ? WHERE seq = ?",
+                           (b[3], a[0])))
+        self.assertIn("BROKEN at record %d: the timestamp token's messageImprint does not match "
+                      "the checkpoint" % a[0], out)
+
+    def test_removed_token(self):
+        seq = self.stamped[-1][0]
+        out = self.broken(("UPDATE audit_checkpoints SET tsa_token = NULL WHERE seq = ?", (seq,)))
+        self.assertIn("BROKEN at record %d: checkpoint's timestamp token is missing" % seq, out)
+
+    def test_token_added_to_an_older_checkpoint(self):
+        seq = self.before[-1][0]
+        out = self.broken(("UPDATE audit_checkpoints SET tsa_token = ? WHERE seq = ?",
+                           (self.stamped[0][3], seq)))
+        self.assertIn("BROKEN at record %d: checkpoint carries a timestamp token its signed "
+                      "payload does not announce" % seq, out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -68,6 +68,8 @@ static cJSON *status_json(const srv_verify_report *r, int64_t now)
     cJSON_AddNumberToObject(cp, "unchecked_records", (double)r->unchecked);
     cJSON_AddBoolToObject(cp, "hsm_mark_checked", r->mark_checked);
     cJSON_AddNumberToObject(cp, "hsm_mark_seq", (double)r->mark_seq);
+    cJSON_AddNumberToObject(cp, "timestamped", (double)r->timestamped);
+    cJSON_AddNumberToObject(cp, "untimestamped", (double)r->untimestamped);
     cJSON_AddNumberToObject(doc, "checked_at", (double)now);
     return doc;
 }
@@ -75,7 +77,7 @@ static cJSON *status_json(const srv_verify_report *r, int64_t now)
 /* GET /api/v1/admin/audit/status */
 void api_admin_audit_status(api_call *c)
 {
-    srv_verify_options opts = {NULL, 0, c->w->app->hsm};
+    srv_verify_options opts = {NULL, 0, c->w->app->hsm, c->w->app->ca.cert};
     srv_verify_report report;
     int64_t now = srv_now();
     char *text = NULL;

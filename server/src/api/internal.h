@@ -127,6 +127,8 @@ void api_healthz_live(api_call *c);
 void api_metrics(api_call *c);
 void api_ca(api_call *c);
 void api_crl(api_call *c);
+void api_tsa(api_call *c);
+void api_tsa_info(api_call *c);
 void api_admin_cert_revoke(api_call *c);
 void api_admin_key_suspend(api_call *c);
 void api_admin_key_enable(api_call *c);

@@ -54,6 +54,9 @@ static const route routes[] = {
     {SRV_HTTP_GET, "/metrics", AUTH_NONE, 0, "metrics", metrics_with_http},
     {SRV_HTTP_GET, "/api/v1/ca", AUTH_NONE, 0, "ca.get", api_ca},
     {SRV_HTTP_GET, SRV_CRL_PATH, AUTH_NONE, 0, "ca.crl", api_crl},
+    /* RFC 3161: a DER body, checked by the handler (tsa = token authenticates there). */
+    {SRV_HTTP_POST, "/tsa", AUTH_NONE, 0, "tsa.timestamp", api_tsa},
+    {SRV_HTTP_GET, "/api/v1/tsa", AUTH_NONE, 0, "tsa.get", api_tsa_info},
     {SRV_HTTP_POST, "/api/v1/auth/token", AUTH_NONE, API_BODY_CAP, "auth.token", api_token},
     {SRV_HTTP_POST, "/api/v1/enroll/service-account", AUTH_NONE, API_BODY_CAP,
      "service_account.enroll", api_enroll_service_account},
@@ -375,7 +378,7 @@ void srv_api_handle(void *worker, srv_http_exchange *ex)
             api_deny(&c, &err, NULL);
             return;
         }
-    } else if (ex->body_len > 0 && ex->method != SRV_HTTP_GET) {
+    } else if (ex->body_len > 0 && ex->method != SRV_HTTP_GET && r->fn != api_tsa) {
         /* A body where none is expected is refused rather than ignored. */
         if (!(ex->body_len == 2 && memcmp(ex->body, "{}", 2) == 0)) {
             srv_fail(&err, SRV_E_INVALID_FIELD, "this call takes no request body");

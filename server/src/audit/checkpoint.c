@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../tsa/tsa.h"
 #include "signum/common/buf.h"
 
 static const char zero_hash[65] =
@@ -142,6 +144,15 @@ srv_status srv_checkpoint_payload(int64_t seq, const char *head_hash,
                                   const srv_checkpoint_state *prev, const char *key_fingerprint,
                                   const char *reason, int64_t time_ms, char **out, srv_error *err)
 {
+    return srv_checkpoint_payload_tsa(seq, head_hash, prev, key_fingerprint, reason, time_ms, NULL,
+                                      out, err);
+}
+
+srv_status srv_checkpoint_payload_tsa(int64_t seq, const char *head_hash,
+                                      const srv_checkpoint_state *prev, const char *key_fingerprint,
+                                      const char *reason, int64_t time_ms, const char *tsa_fpr,
+                                      char **out, srv_error *err)
+{
     cJSON *obj = cJSON_CreateObject();
     char when[32];
 
@@ -154,7 +165,8 @@ srv_status srv_checkpoint_payload(int64_t seq, const char *head_hash,
         !cJSON_AddStringToObject(obj, "prev", prev->payload_hash) ||
         !cJSON_AddStringToObject(obj, "key", key_fingerprint) ||
         !cJSON_AddStringToObject(obj, "reason", reason) ||
-        !cJSON_AddStringToObject(obj, "time", when)) {
+        !cJSON_AddStringToObject(obj, "time", when) ||
+        (tsa_fpr && !cJSON_AddStringToObject(obj, "tsa", tsa_fpr))) {
         cJSON_Delete(obj);
         return srv_fail(err, SRV_E_NOMEM, "out of memory");
     }
@@ -168,18 +180,22 @@ srv_status srv_checkpoint_write(srv_db *db, const srv_audit_signer *s, const srv
                                 const char *reason, const srv_checkpoint_state *last,
                                 srv_checkpoint_state *next, srv_error *err)
 {
-    uint8_t sig[SRV_MAX_SIG_LEN + 16], d[SRV_SHA256_LEN];
-    size_t sig_len = sizeof(sig);
+    uint8_t sig[SRV_MAX_SIG_LEN + 16], d[SRV_SHA256_LEN], *token = NULL;
+    size_t sig_len = sizeof(sig), token_len = 0;
     char *payload = NULL;
     srv_checkpoint_row row;
     srv_status st;
 
-    st = srv_checkpoint_payload(head->seq, head->hash, last, s->fingerprint, reason, srv_now_ms(),
-                                &payload, err);
+    st = srv_checkpoint_payload_tsa(head->seq, head->hash, last, s->fingerprint, reason,
+                                    srv_now_ms(), s->tsa ? s->tsa->cert_sha256 : NULL, &payload,
+                                    err);
     if (st != SRV_OK)
         return st;
     st = srv_hsm_sign_message(s->hsm, &s->key, (const uint8_t *)payload, strlen(payload), sig,
                               &sig_len, NULL, err);
+    /* The token dates the signature; its serial comes from this same transaction. */
+    if (st == SRV_OK && s->tsa)
+        st = srv_tsa_stamp(s->tsa, db, sig, sig_len, "checkpoint", &token, &token_len, err);
     if (st == SRV_OK) {
         memset(&row, 0, sizeof(row));
         row.seq = head->seq;
@@ -187,8 +203,11 @@ srv_status srv_checkpoint_write(srv_db *db, const srv_audit_signer *s, const srv
         row.payload = payload;
         row.signature = sig;
         row.signature_len = sig_len;
+        row.tsa_token = token;
+        row.tsa_token_len = token_len;
         st = srv_db_checkpoint_insert(db, &row, err);
     }
+    free(token);
     if (st == SRV_OK) {
         next->seq = head->seq;
         srv_sha256(payload, strlen(payload), d);
@@ -312,6 +331,70 @@ static void collect_key(const srv_audit_key_row *key, void *arg)
     v->nkeys++;
 }
 
+/* Payload times are srv_format_time_ms's: YYYY-MM-DDTHH:MM:SS.mmmZ. */
+static int64_t payload_time_ms(const cJSON *obj)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, "time");
+    struct tm tm;
+    int ms = 0;
+    memset(&tm, 0, sizeof(tm));
+    if (!cJSON_IsString(f) ||
+        sscanf(f->valuestring, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* How far a token's genTime may lie from the checkpoint's own time: the token is made in the
+ * same transaction, right after the signature. */
+#define TOKEN_EARLY_MS 2000
+#define TOKEN_LATE_MS  60000
+
+/* The checkpoint's timestamp token (tsa/tsa.h), over its signature. NULL if good or absent. */
+static const char *check_timestamp(verify_ctx *v, const srv_checkpoint_row *cp)
+{
+    cJSON *obj = cJSON_Parse(cp->payload);
+    const cJSON *tsa = obj ? cJSON_GetObjectItemCaseSensitive(obj, "tsa") : NULL;
+    int64_t when = obj ? payload_time_ms(obj) : 0, gen = 0;
+    char signer[65];
+    const char *why = NULL;
+
+    if (!cp->tsa_token) {
+        if (cJSON_IsString(tsa))
+            why = "checkpoint's timestamp token is missing (the signed checkpoint names a TSA; "
+                  "the token was removed)";
+        else
+            v->report->untimestamped++;
+        goto out;
+    }
+    if (!cJSON_IsString(tsa)) {
+        why = "checkpoint carries a timestamp token its signed payload does not announce";
+        goto out;
+    }
+    if (!v->opts || !v->opts->tsa_ca) {
+        v->report->tokens_unchecked++;
+        goto out;
+    }
+    why = srv_tsa_check_token(cp->tsa_token, cp->tsa_token_len, cp->signature, cp->signature_len,
+                              v->opts->tsa_ca, &gen, signer);
+    if (why)
+        goto out;
+    if (strcmp(signer, tsa->valuestring) != 0)
+        why = "checkpoint's timestamp token is signed by another TSA certificate than the one "
+              "the checkpoint names";
+    else if (!when || gen < when - TOKEN_EARLY_MS || gen > when + TOKEN_LATE_MS)
+        why = "checkpoint's timestamp token has a genTime inconsistent with the checkpoint's time";
+    if (!why) {
+        v->report->timestamped++;
+        memcpy(v->report->tsa_fingerprint, signer, sizeof(signer));
+    }
+out:
+    cJSON_Delete(obj);
+    return why;
+}
+
 static int collect_checkpoint(const srv_checkpoint_row *cp, void *arg)
 {
     verify_ctx *v = arg;
@@ -339,6 +422,8 @@ static int collect_checkpoint(const srv_checkpoint_row *cp, void *arg)
         e->bad = "checkpoint signed by another key than the pinned audit key";
     else
         e->bad = srv_checkpoint_check(cp, key->spki, key->spki_len, &v->prev, e->head);
+    if (!e->bad)
+        e->bad = check_timestamp(v, cp);
     if (!e->bad) {
         v->report->checkpoints++;
         fingerprint_of(key->spki, key->spki_len, v->report->key_fingerprint);

@@ -16,12 +16,18 @@
 #define SRV_CHECKPOINT_TYPE  "signum.audit.checkpoint/1"
 #define SRV_AUDIT_KEY_PEM    "audit/audit-key.pem" /* in the state directory */
 
+struct srv_tsa;
+
 /* The audit key: its row, and enough to sign with it in the HSM. */
 typedef struct {
     srv_hsm *hsm;
     srv_audit_key_row row; /* owns the SPKI */
     srv_hsm_key key;       /* points into row */
     char fingerprint[65];  /* SHA-256 of the SPKI, hex */
+    /* When set, every checkpoint also carries a timestamp token of this TSA (tsa/tsa.h) over
+     * its signature, and its payload names the TSA certificate ("tsa"), so a token removed
+     * later is noticed. */
+    const struct srv_tsa *tsa;
 } srv_audit_signer;
 
 /* The last checkpoint written: its seq (0 if none) and the SHA-256 of its payload. */
@@ -49,6 +55,13 @@ srv_status srv_checkpoint_payload(int64_t seq, const char *head_hash,
                                   const srv_checkpoint_state *prev, const char *key_fingerprint,
                                   const char *reason, int64_t time_ms, char **out, srv_error *err);
 
+/* Same, naming the TSA certificate (SHA-256 hex) whose token the checkpoint carries; NULL for
+ * none (the payload is then exactly srv_checkpoint_payload's). */
+srv_status srv_checkpoint_payload_tsa(int64_t seq, const char *head_hash,
+                                      const srv_checkpoint_state *prev, const char *key_fingerprint,
+                                      const char *reason, int64_t time_ms, const char *tsa_fpr,
+                                      char **out, srv_error *err);
+
 /* Signs the chain head as a checkpoint following *last, inside the caller's transaction.
  * *next receives the new checkpoint; *last is not touched (the caller adopts next once the
  * transaction has committed). */
@@ -70,6 +83,9 @@ typedef struct {
     const uint8_t *pinned_spki; /* optional: every checkpoint must be signed by this key */
     size_t pinned_spki_len;
     srv_hsm *hsm; /* optional: check the high-water mark kept in the HSM */
+    /* optional: the CA the TSA certificate must chain to; without it timestamp tokens are
+     * not checked (counted in tokens_unchecked) */
+    struct x509_st *tsa_ca;
 } srv_verify_options;
 
 typedef struct {
@@ -81,6 +97,10 @@ typedef struct {
     int mark_checked;         /* the HSM mark was read and matched */
     int64_t mark_seq;         /* the checkpoint the HSM mark names (0 if none) */
     char key_fingerprint[65]; /* key of the last checkpoint */
+    int64_t timestamped;      /* checkpoints whose timestamp token verified */
+    int64_t untimestamped;    /* checkpoints without one (made before the TSA existed) */
+    int64_t tokens_unchecked; /* tokens not checked: no CA given */
+    char tsa_fingerprint[65]; /* SHA-256 of the TSA certificate of the last token */
 } srv_verify_report;
 
 /* Verifies the chain, every checkpoint's signature and link, that each checkpoint matches the

@@ -163,7 +163,7 @@ static srv_status check_request(const srv_cert_request *req, srv_error *err)
 {
     if (!req)
         return srv_fail(err, SRV_E_INVALID_FIELD, "no certificate request");
-    if ((unsigned)req->profile > SRV_CERT_TLS_CLIENT)
+    if ((unsigned)req->profile > SRV_CERT_TIMESTAMPING)
         return srv_fail(err, SRV_E_INVALID_FIELD, "unknown certificate profile");
     if (req->validity_days < 1 || req->validity_days > VALIDITY_MAX)
         return srv_fail(err, SRV_E_INVALID_FIELD, "validity_days must be 1..%d, not %u",
@@ -278,6 +278,9 @@ static const struct {
                              "critical,digitalSignature,keyEncipherment", "serverAuth"},
     [SRV_CERT_TLS_CLIENT] = {"critical,CA:FALSE", "critical,digitalSignature",
                              "critical,digitalSignature", "clientAuth"},
+    /* RFC 3161 section 2.3: the one EKU, critical; relying parties refuse anything more. */
+    [SRV_CERT_TIMESTAMPING] = {"critical,CA:FALSE", "critical,digitalSignature",
+                               "critical,digitalSignature", "critical,timeStamping"},
 };
 
 X509_NAME *srv_ca_make_name(const char *common_name, const char *organization)

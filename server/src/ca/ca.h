@@ -21,7 +21,8 @@ typedef enum {
     SRV_CERT_CA,          /* self-signed root: basicConstraints CA:TRUE, keyCertSign, cRLSign */
     SRV_CERT_CODESIGNING, /* leaf: digitalSignature, EKU codeSigning */
     SRV_CERT_TLS_SERVER,  /* leaf: digitalSignature, keyEncipherment (RSA), EKU serverAuth */
-    SRV_CERT_TLS_CLIENT   /* leaf: digitalSignature, EKU clientAuth */
+    SRV_CERT_TLS_CLIENT,  /* leaf: digitalSignature, EKU clientAuth */
+    SRV_CERT_TIMESTAMPING /* leaf: digitalSignature, critical EKU timeStamping only (RFC 3161) */
 } srv_cert_profile;
 
 typedef struct {

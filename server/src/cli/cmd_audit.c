@@ -27,7 +27,12 @@ static void usage(FILE *out)
             "  --audit-key PEM  every checkpoint must be signed by this public key (a copy kept\n"
             "                   away from the server, e.g. STATE/audit/audit-key.pem)\n"
             "  --offline        do not open the HSM: a log cut back to an older checkpoint is\n"
-            "                   then not detected\n");
+            "                   then not detected\n"
+            "With the time-stamping authority on (tsa in signum-server.conf), every checkpoint\n"
+            "also carries an RFC 3161 token over its signature: verify checks it against the\n"
+            "CA certificate (ca_cert), its messageImprint and its genTime. Checkpoints made\n"
+            "before the TSA existed are reported as not timestamped; one whose signed payload\n"
+            "names a TSA but whose token is missing or altered fails.\n");
 }
 
 /* The public key to pin, as DER SubjectPublicKeyInfo. */
@@ -71,6 +76,16 @@ static srv_hsm *open_hsm(const srv_config *cfg)
     return hsm;
 }
 
+/* The CA certificate timestamp tokens must chain to; NULL if unreadable. */
+static X509 *read_ca(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    X509 *ca = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    return ca;
+}
+
 static int run_verify(const srv_config *cfg, srv_db *db, const char *pinned, int offline)
 {
     srv_verify_options opts;
@@ -85,9 +100,15 @@ static int run_verify(const srv_config *cfg, srv_db *db, const char *pinned, int
         return SRV_EXIT_FAIL;
     }
     opts.pinned_spki = spki;
+    if (!(opts.tsa_ca = read_ca(cfg->ca_cert)))
+        fprintf(stderr,
+                "signum-server audit verify: cannot read the CA certificate %s: timestamp "
+                "tokens are not checked\n",
+                cfg->ca_cert);
     if (!offline && !(opts.hsm = open_hsm(cfg))) {
         fprintf(stderr, "signum-server audit verify: cannot open the HSM to read the audit "
                         "high-water mark (use --offline to verify without it)\n");
+        X509_free(opts.tsa_ca);
         free(spki);
         return SRV_EXIT_FAIL;
     }
@@ -106,6 +127,16 @@ static int run_verify(const srv_config *cfg, srv_db *db, const char *pinned, int
         if (rep.unchecked)
             printf("%lld records after the last checkpoint are not yet checkpointed\n",
                    (long long)rep.unchecked);
+        if (rep.timestamped)
+            printf("%lld checkpoints timestamped (RFC 3161 token verified, TSA certificate "
+                   "SHA-256 %s)\n",
+                   (long long)rep.timestamped, rep.tsa_fingerprint);
+        if (rep.untimestamped)
+            printf("%lld checkpoints carry no timestamp token (made before the TSA existed)\n",
+                   (long long)rep.untimestamped);
+        if (rep.tokens_unchecked)
+            printf("%lld timestamp tokens NOT checked (no CA certificate)\n",
+                   (long long)rep.tokens_unchecked);
         if (offline)
             printf("HSM high-water mark not checked (--offline): a log cut back to an earlier "
                    "checkpoint would pass\n");
@@ -117,6 +148,7 @@ static int run_verify(const srv_config *cfg, srv_db *db, const char *pinned, int
         rc = SRV_EXIT_OK;
     }
     srv_hsm_close(opts.hsm);
+    X509_free(opts.tsa_ca);
     free(spki);
     return rc;
 }

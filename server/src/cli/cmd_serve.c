@@ -19,8 +19,10 @@
 #include "audit/checkpoint.h"
 #include "audit/export.h"
 #include "cli.h"
+#include "common/b64.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "tsa/tsa.h"
 
 static void usage(FILE *out)
 {
@@ -33,7 +35,10 @@ static void usage(FILE *out)
                  "--port 0 picks a free port. Once listening, DIR/run.json holds the pid,\n"
                  "port and URL (removed at exit).\n"
                  "One server per state directory: a second serve on DIR exits with status 2\n"
-                 "and changes nothing (DIR/serve.lock is held while serving).\n");
+                 "and changes nothing (DIR/serve.lock is held while serving).\n"
+                 "With tsa = open (or token) in signum-server.conf it is also an RFC 3161\n"
+                 "time-stamping authority at POST /tsa: the first start makes its key in the\n"
+                 "HSM and has the built-in CA certify it (DIR/tsa/tsa.crt); see docs/tsa.md.\n");
 }
 
 void srv_export_softhsm_conf(const char *path)
@@ -203,6 +208,102 @@ static srv_status load_audit_key(srv_app *app, srv_audit_signer *signer, srv_err
     if ((st = srv_path_join(path, sizeof(path), app->cfg.dir, SRV_AUDIT_KEY_PEM, err)) != SRV_OK)
         return st;
     return stat(path, &sb) == 0 ? SRV_OK : srv_audit_key_write_pem(signer, path, err);
+}
+
+typedef struct {
+    srv_app *app;
+    srv_key_type type;
+    srv_tsa_key_row *row;
+} tsa_key_job;
+
+/* The key, its certificate and its record in one transaction; a key whose record cannot be
+ * written is destroyed again. */
+static srv_status create_tsa_key(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
+{
+    tsa_key_job *job = ctx;
+    srv_audit_event ev;
+    uint8_t hash[SRV_SHA256_LEN];
+    char hex[65];
+    cJSON *detail = NULL;
+    srv_status st = srv_tsa_key_create(job->app->hsm, &job->app->ca, db, job->type,
+                                       job->app->cfg.tsa_name, job->row, err);
+    if (st != SRV_OK)
+        return st;
+    srv_sha256(job->row->cert_der, job->row->cert_der_len, hash);
+    srv_hex_encode(hash, sizeof(hash), hex);
+    detail = cJSON_CreateObject();
+    if (!detail || !cJSON_AddStringToObject(detail, "key_type", srv_key_type_name(job->type)) ||
+        !cJSON_AddStringToObject(detail, "certificate_sha256", hex) ||
+        !cJSON_AddStringToObject(detail, "subject", job->app->cfg.tsa_name)) {
+        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+    } else {
+        memset(&ev, 0, sizeof(ev));
+        ev.actor = "system";
+        ev.action = "tsa.key.create";
+        ev.outcome = "ok";
+        ev.detail = detail;
+        st = srv_audit_append(db, audit, &ev, err);
+    }
+    cJSON_Delete(detail);
+    if (st != SRV_OK) {
+        srv_hsm_destroy_key(job->app->hsm, job->row->ckaid, SRV_CKAID_LEN, NULL);
+        srv_tsa_key_row_clear(job->row);
+    }
+    return st;
+}
+
+/* The time-stamping authority (tsa = open|token): its key is made in the HSM and certified by
+ * the built-in CA the first time, through the writer so its record joins the chain; its
+ * certificate is written to STATE/tsa/tsa.crt for relying parties. */
+static srv_status load_tsa(srv_app *app, srv_error *err)
+{
+    srv_tsa_options opts;
+    srv_tsa_key_row row;
+    char path[PATH_MAX], *pem = NULL;
+    srv_db *db = NULL;
+    srv_status st;
+
+    if (app->cfg.tsa_mode == SRV_TSA_MODE_OFF)
+        return SRV_OK;
+    memset(&row, 0, sizeof(row));
+    st = srv_db_open(app->cfg.database, 0, &db, err);
+    if (st == SRV_OK)
+        st = srv_db_tsa_key_latest(db, &row, err);
+    srv_db_close(db);
+    if (st == SRV_E_NOT_FOUND) {
+        tsa_key_job job = {app, SRV_KEY_EC_P256, &row};
+        if (!srv_key_type_parse(app->cfg.tsa_key_type, &job.type))
+            return srv_fail(err, SRV_E_CONFIG, "tsa_key_type \"%s\" is not a key type",
+                            app->cfg.tsa_key_type);
+        st = srv_writer_run(app->writer, create_tsa_key, &job, err);
+        if (st == SRV_OK)
+            srv_log(SRV_LOG_INFO, "tsa", "generated the TSA key (%s) in the HSM",
+                    app->cfg.tsa_key_type);
+    }
+    if (st != SRV_OK)
+        return st;
+    memset(&opts, 0, sizeof(opts));
+    opts.policy = app->cfg.tsa_policy;
+    opts.accuracy_ms = app->cfg.tsa_accuracy_ms;
+    opts.max_skew_ms = (int64_t)app->cfg.tsa_max_skew_seconds * 1000;
+    if ((st = srv_tsa_open(app->hsm, &row, &opts, &app->tsa, err)) != SRV_OK) {
+        srv_tsa_key_row_clear(&row);
+        return st;
+    }
+    if ((st = srv_path_join(path, sizeof(path), app->cfg.dir, "tsa", err)) != SRV_OK)
+        return st;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return srv_fail(err, SRV_E_IO, "cannot create %s: %s", path, strerror(errno));
+    if ((st = srv_path_join(path, sizeof(path), app->cfg.dir, SRV_TSA_CERT_PEM, err)) != SRV_OK ||
+        (st = srv_cert_to_pem(app->tsa->cert, &pem, err)) != SRV_OK)
+        return st;
+    st = srv_write_file(path, pem, strlen(pem), 0644, err);
+    free(pem);
+    if (st == SRV_OK)
+        srv_log(SRV_LOG_INFO, "tsa", "time-stamping authority at /tsa (%s, policy %s)",
+                app->cfg.tsa_mode == SRV_TSA_MODE_TOKEN ? "callers with a token" : "open",
+                app->tsa->policy_text);
+    return st;
 }
 
 /* One server per state directory: two would each extend the audit chain from the same head
@@ -394,6 +495,7 @@ int srv_cmd_serve(int argc, char **argv)
         srv_writer_start_sync(app->cfg.database, app->cfg.audit_sync_full, &app->writer, &err) !=
             SRV_OK ||
         load_ca(app, &err) != SRV_OK || load_audit_key(app, &audit_signer, &err) != SRV_OK ||
+        load_tsa(app, &err) != SRV_OK || !(audit_signer.tsa = app->tsa, 1) ||
         srv_writer_checkpoints(app->writer, &audit_signer, app->cfg.audit_checkpoint_records,
                                app->cfg.audit_checkpoint_seconds, &err) != SRV_OK ||
         srv_exporters_start(&app->cfg, app->writer, &exporters, &err) != SRV_OK ||
@@ -475,6 +577,7 @@ out:
     /* The writer signs a last checkpoint as it stops: the signer must still be there. */
     srv_writer_stop(app->writer);
     srv_audit_signer_clear(&audit_signer);
+    srv_tsa_free(app->tsa);
     srv_hsm_close(app->hsm);
     SSL_CTX_free(app->tls);
     srv_oidc_free(app->oidc);

@@ -167,6 +167,10 @@ srv_status srv_db_checkpoint_insert(srv_db *db, const srv_checkpoint_row *cp, sr
     srv_bind_int64(s, 2, cp->key_id);
     srv_bind_text(s, 3, cp->payload, -1);
     srv_bind_blob(s, 4, cp->signature, (int)cp->signature_len);
+    if (cp->tsa_token)
+        srv_bind_blob(s, 5, cp->tsa_token, (int)cp->tsa_token_len);
+    else
+        srv_bind_null(s, 5);
     return srv_db_step_done(db, s, err, "audit checkpoint");
 }
 
@@ -178,6 +182,8 @@ static void checkpoint_from_row(srv_stmt *s, srv_checkpoint_row *out)
     out->payload = (const char *)srv_col_text(s, 2);
     out->signature = srv_col_blob(s, 3);
     out->signature_len = (size_t)srv_col_bytes(s, 3);
+    out->tsa_token_len = (size_t)srv_col_bytes(s, 4);
+    out->tsa_token = out->tsa_token_len ? srv_col_blob(s, 4) : NULL;
     if (!out->payload)
         out->payload = "";
 }

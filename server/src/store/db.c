@@ -91,12 +91,12 @@ static const char *const queries[Q_COUNT] = {
                            " VALUES(?1, ?2, ?3, ?4)",
     [Q_AUDIT_KEY_LATEST] = "SELECT id, ckaid, type, spki FROM audit_keys ORDER BY id DESC LIMIT 1",
     [Q_AUDIT_KEYS_ALL] = "SELECT id, ckaid, type, spki FROM audit_keys ORDER BY id",
-    [Q_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints(seq, key_id, payload, signature)"
-                            " VALUES(?1, ?2, ?3, ?4)",
-    [Q_CHECKPOINT_LAST] = "SELECT seq, key_id, payload, signature FROM audit_checkpoints"
-                          " ORDER BY seq DESC LIMIT 1",
-    [Q_CHECKPOINTS_ALL] = "SELECT seq, key_id, payload, signature FROM audit_checkpoints"
-                          " ORDER BY seq",
+    [Q_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints(seq, key_id, payload, signature,"
+                            " tsa_token) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [Q_CHECKPOINT_LAST] = "SELECT seq, key_id, payload, signature, tsa_token"
+                          " FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+    [Q_CHECKPOINTS_ALL] = "SELECT seq, key_id, payload, signature, tsa_token"
+                          " FROM audit_checkpoints ORDER BY seq",
     [Q_CURSOR_GET] = "SELECT seq FROM export_cursors WHERE sink = ?1",
     [Q_CURSOR_SET] = "INSERT INTO export_cursors(sink, seq, updated_at) VALUES(?1, ?2, ?3)"
                      " ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq,"

@@ -79,7 +79,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 14
+#define SRV_DB_SCHEMA_VERSION 15
 
 /* Opens a connection to `database`: a SQLite file's path, or a PostgreSQL connection URL
  * (postgresql://user@host/db?...). The writer runs migrations; on SQLite it also uses
@@ -259,6 +259,9 @@ typedef struct {
     const char *payload;
     const uint8_t *signature;
     size_t signature_len;
+    /* The RFC 3161 token over the signature (tsa/tsa.h), NULL when the checkpoint has none. */
+    const uint8_t *tsa_token;
+    size_t tsa_token_len;
 } srv_checkpoint_row;
 srv_status srv_db_checkpoint_insert(srv_db *db, const srv_checkpoint_row *cp, srv_error *err);
 /* Every checkpoint in seq order, or only the last one; cb returns non-zero to stop. */

@@ -171,6 +171,18 @@ static const char *const sqlite_steps[] = {
     " digest BLOB NOT NULL, signature BLOB, audit_seq INTEGER, claimed_by TEXT,"
     " lease_until INTEGER, UNIQUE(job_id, idx));"
     "CREATE INDEX sign_job_items_open ON sign_job_items(job_id, idx) WHERE signature IS NULL;",
+    /* 14 -> 15: the time-stamping authority (RFC 3161): its HSM keys with their certificates,
+     * one row per token issued (the serial numbers, never reused: AUTOINCREMENT), and the
+     * token each audit checkpoint carries. */
+    "CREATE TABLE tsa_keys(id INTEGER PRIMARY KEY, ckaid BLOB NOT NULL UNIQUE,"
+    " type TEXT NOT NULL, spki BLOB NOT NULL, cert_der BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE tsa_tokens(serial INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " key_id INTEGER NOT NULL REFERENCES tsa_keys(id), gen_time_ms INTEGER NOT NULL,"
+    " hash_alg TEXT NOT NULL, imprint BLOB NOT NULL, purpose TEXT NOT NULL"
+    " CHECK(purpose IN ('request','checkpoint')), actor TEXT NOT NULL);"
+    "CREATE INDEX tsa_tokens_time ON tsa_tokens(gen_time_ms);"
+    "ALTER TABLE audit_checkpoints ADD COLUMN tsa_token BLOB;",
 };
 _Static_assert(sizeof(sqlite_steps) / sizeof(sqlite_steps[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -309,6 +321,14 @@ static const srv_schema_step pg_steps[] = {
          " claimed_by " T ", lease_until " I ", UNIQUE(job_id, idx));"
          "CREATE INDEX sign_job_items_open ON sign_job_items(job_id, idx)"
          " WHERE signature IS NULL;"},
+    {15, "CREATE TABLE tsa_keys(id " ID ", ckaid BYTEA NOT NULL UNIQUE, type " T " NOT NULL,"
+         " spki BYTEA NOT NULL, cert_der BYTEA NOT NULL, created_at " I " NOT NULL);"
+         "CREATE TABLE tsa_tokens(serial " ID ", key_id " I " NOT NULL REFERENCES tsa_keys(id),"
+         " gen_time_ms " I " NOT NULL, hash_alg " T " NOT NULL, imprint BYTEA NOT NULL,"
+         " purpose " T " NOT NULL CHECK(purpose IN ('request','checkpoint')),"
+         " actor " T " NOT NULL);"
+         "CREATE INDEX tsa_tokens_time ON tsa_tokens(gen_time_ms);"
+         "ALTER TABLE audit_checkpoints ADD COLUMN tsa_token BYTEA;"},
 };
 #undef T
 #undef I
