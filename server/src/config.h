@@ -77,6 +77,8 @@ typedef struct {
     int job_lease_seconds;
     int job_max_attempts;
     long job_user_max_pending;
+    /* Alert rules and webhooks (docs/alerts.md): a JSON file; empty: no alerts. */
+    char alerts_config[PATH_MAX];
 } srv_config;
 
 void srv_config_defaults(srv_config *cfg, const char *dir);

@@ -29,6 +29,7 @@ typedef struct {
      * config, else https://localhost:PORT once the port is known. */
     char public_url[SRV_PUBLIC_URL_MAX + 1];
     struct srv_jobs *jobs; /* the signing job workers (api/jobs.h); NULL before they start */
+    struct srv_alerts *alerts; /* alerts/alerts.h; NULL when no alerts are configured */
 } srv_app;
 
 /* Sets app->public_url once listening on port (before any request is served). */

@@ -22,7 +22,8 @@
 #define SRV_DB_SLOT_CONSOLE     120
 #define SRV_DB_SLOT_TX          140 /* conn.c: transaction control */
 #define SRV_DB_SLOT_JOB         150 /* job_db.c */
-#define SRV_DB_EXT_SLOTS        170
+#define SRV_DB_SLOT_ALERT       170 /* alert_db.c */
+#define SRV_DB_EXT_SLOTS        184
 
 typedef enum {
     Q_USER_INSERT,
