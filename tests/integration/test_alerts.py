@@ -325,5 +325,69 @@ class AlertsTest(ServerTestCase):
         self.assertEqual(hook["failures"], 0)
 
 
+class OutboxCapTest(ServerTestCase):
+    """outbox_max 2, a webhook that is down, a rule without cool-down: the oldest two alerts
+    are kept for the webhook, the later ones are recorded as dropped (still audited), and one
+    alerts.dropped alert tells the receiver."""
+
+    server_options = {"ca_key_type": "ec-p256", "start": False}
+
+    @classmethod
+    def prepare(cls):
+        s = cls.server
+        cls.receiver = Receiver(free_port())
+        cls.addClassCleanup(cls.receiver.stop)
+        secret = os.path.join(s.state, "webhook.secret")
+        with open(secret, "wb") as f:
+            f.write(SECRET)
+        os.chmod(secret, 0o600)
+        with open(os.path.join(s.state, "alerts.json"), "w") as f:
+            json.dump({"outbox_max": 2, "backoff_max_seconds": 1,
+                       "rules": [{"name": "every", "type": "sign_count", "threshold": 1,
+                                  "cooldown_seconds": 0}],
+                       "webhooks": [{"url": "http://localhost:%d/" % cls.receiver.port,
+                                     "secret_file": "webhook.secret"}]}, f)
+        s.set_conf({"alerts_config": "alerts.json"})
+        s.start()
+        s.create_key("k", "ec-p256")
+        cls.token = s.token_for(s.create_user("alice", "signer"))
+        s.grant("k", "alice")
+
+    def test_cap(self):
+        s = self.server
+        for i in range(5):  # counts 2..5 pass the threshold of 1: four alerts
+            s.sign(self.token, "k", "ecdsa", "sha256",
+                   HASHES["sha256"](b"cap-%d" % i).digest())
+
+        def outbox():
+            with s.db() as db:
+                return list(db.execute("SELECT rule, dropped, body FROM alerts ORDER BY id"))
+        rows = wait_for("five outbox rows", lambda: len(outbox()) >= 5 and outbox())
+        self.assertEqual([(r, d) for r, d, _ in rows],
+                         [("every", 0), ("every", 0), ("alerts.dropped", 0), ("every", 1),
+                          ("every", 1)])
+        self.assertEqual([json.loads(b)["details"]["count"] for r, _, b in rows if r == "every"],
+                         [2, 3, 4, 5])
+        with s.db() as db:
+            audited = db.execute("SELECT count(*) FROM audit WHERE action = 'alert'").fetchone()[0]
+        self.assertEqual(audited, 5)  # the dropped ones too: syslog and Splunk get them
+        doc = s.call("GET", "/api/v1/admin/alerts", token=s.admin_token())
+        self.assertEqual([a["delivery"] for a in doc["alerts"]],
+                         ["dropped", "dropped", "pending", "pending", "pending"])
+        self.assertEqual(doc["dropped"], 2)
+        self.receiver.start()
+        got = wait_for("three deliveries", lambda: len(self.receiver.received()) >= 3 and
+                       self.receiver.received())
+        events = [json.loads(b) for _, b, ok, _ in got]
+        self.assertTrue(all(ok for _, _, ok, _ in got))
+        self.assertEqual([e["rule"] for e in events], ["every", "every", "alerts.dropped"])
+        self.assertEqual(events[2]["details"]["outbox_max"], 2)
+        self.assertEqual(events[2]["severity"], "critical")
+        wait_for("delivered", lambda: s.call("GET", "/api/v1/admin/alerts",
+                                             token=s.admin_token())["webhooks"][0]["delivered"]
+                 == 3)
+        self.assertEqual(len(self.receiver.received()), 3)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
