@@ -20,6 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_harness import Agent  # noqa: E402
 from signum_harness import HASHES, ServerTestCase, b64  # noqa: E402
 
 SECRET = b"alerts-test-secret-0123456789abcdef"
@@ -141,6 +142,10 @@ class AlertsTest(ServerTestCase):
             {"name": "any-hour", "type": "outside_hours", "per": "signer",
              "windows": [{"start": "00:00", "end": "24:00"}]},
             {"name": "queue", "type": "job_queue", "max_depth": 1, "severity": "critical"},
+            # Usual rate: "quiet" signed 1000 a day for a week (about 41.7 an hour, 6.9 per
+            # 10 minutes, x3 = 20.8): its 5 do not fire; "busy" has no history: 3 do.
+            {"name": "unusual", "type": "sign_rate", "per": "key", "factor": 3,
+             "window_seconds": 600, "min_count": 3},
         ]
         with open(os.path.join(s.state, "alerts.json"), "w") as f:
             json.dump({"check_interval_seconds": CHECK_INTERVAL, "backoff_max_seconds": 1,
@@ -157,6 +162,13 @@ class AlertsTest(ServerTestCase):
             cls.tokens[user] = s.token_for(s.create_user(user, "signer"))
         s.grant("busy", "alice")
         s.grant("quiet", "alice")
+        cls.boss = s.create_user("boss", "admin")
+        today = int(time.time()) // 86400
+        with s.db() as db:
+            for day in range(today - 7, today):
+                db.execute("INSERT INTO usage_daily(day, key_id, user_id, signatures, denials)"
+                           " SELECT %d, k.id, u.id, 1000, 0 FROM keys k, users u"
+                           " WHERE k.name = 'quiet' AND u.name = 'alice'" % day)
 
     # -- helpers
 
@@ -225,6 +237,11 @@ class AlertsTest(ServerTestCase):
         self.assertEqual([a[3] for a in self.fired("after-hours")], ["signer:user:alice"])
         self.assertEqual(self.fired("any-hour"), [])
         self.assertEqual(self.fired("queue"), [])
+        unusual = self.fired("unusual")
+        self.assertEqual([u[3] for u in unusual], ["key:busy"])
+        event = json.loads(self.admin_event(unusual[0][1]))
+        self.assertEqual(event["details"]["count"], 3)
+        self.assertEqual(event["details"]["usual_per_hour"], 0)
 
     def engine_cursor(self):
         # Stored with every alert, and at least every 5 s while records flow; a new alert
@@ -324,6 +341,20 @@ class AlertsTest(ServerTestCase):
         self.assertEqual(hook["delivered_id"], self.outbox()[-1][0])
         self.assertEqual(hook["failures"], 0)
 
+    def test_5_cli(self):
+        # signum-util admin alerts, through an admin's agent (its allow-list lets it pass).
+        a = Agent(["https://localhost:%d" % self.server.port], self.server.ca_cert_path,
+                  api_key=self.boss, name="alerts-cli")
+        self.addCleanup(a.cleanup)
+        doc = json.loads(a.util_ok("admin", "alerts", "--limit", "3", "--json").stdout)
+        ids = [r[1] for r in self.outbox()]
+        self.assertEqual([x["id"] for x in doc["alerts"]], list(reversed(ids))[:3])
+        table = a.util_ok("admin", "alerts").stdout.decode()
+        self.assertIn("key-burst", table)
+        self.assertIn("delivered", table)
+        self.assertIn("webhook http://127.0.0.1:%d/hook: delivered up to %d" % (
+            self.receiver.port, self.outbox()[-1][0]), table)
+
 
 class OutboxCapTest(ServerTestCase):
     """outbox_max 2, a webhook that is down, a rule without cool-down: the oldest two alerts
@@ -387,6 +418,51 @@ class OutboxCapTest(ServerTestCase):
                                              token=s.admin_token())["webhooks"][0]["delivered"]
                  == 3)
         self.assertEqual(len(self.receiver.received()), 3)
+
+
+class HsmAlertTest(ServerTestCase):
+    """The HSM's token directory goes away (as in faults.hsm_outage): the periodic health
+    check raises one hsm_error alert; none while the HSM was fine."""
+
+    server_options = {"ca_key_type": "ec-p256", "start": False}
+
+    @classmethod
+    def prepare(cls):
+        s = cls.server
+        with open(os.path.join(s.state, "alerts.json"), "w") as f:
+            json.dump({"check_interval_seconds": CHECK_INTERVAL,
+                       "rules": [{"name": "hsm", "type": "hsm_error", "severity": "critical"}]},
+                      f)
+        s.set_conf({"alerts_config": "alerts.json"})
+        s.start()
+        cls.started = time.monotonic()
+        s.create_key("h", "ec-p256")
+        cls.token = s.token_for(s.create_user("alice", "signer"))
+        s.grant("h", "alice")
+
+    def alerts(self):
+        with self.server.db() as db:
+            return list(db.execute("SELECT rule, subject, body FROM alerts ORDER BY id"))
+
+    def test_hsm_outage(self):
+        s = self.server
+        wait_for("three health checks", lambda: time.monotonic() - self.started
+                 > 3 * CHECK_INTERVAL + 0.5)
+        self.assertEqual(self.alerts(), [])
+        tokens = os.path.join(s.state, "hsm", "tokens")
+        os.rename(tokens, tokens + ".away")
+        try:
+            r = s.sign_request(self.token, "h", "ecdsa", "sha256",
+                               HASHES["sha256"](b"hsm-down").digest())
+            self.assertEqual(r.status, 503, r)
+            got = wait_for("the hsm alert", self.alerts)
+        finally:
+            os.rename(tokens + ".away", tokens)
+        self.assertEqual([(r, subj) for r, subj, _ in got], [("hsm", "hsm")])
+        event = json.loads(got[0][2])
+        self.assertEqual(event["kind"], "hsm_error")
+        self.assertEqual(event["severity"], "critical")
+        self.assertTrue(event["details"]["code"].startswith("hsm"), event)
 
 
 if __name__ == "__main__":
