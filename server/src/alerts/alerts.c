@@ -12,18 +12,6 @@
 #include "../common/util.h"
 #include "alerts_internal.h"
 
-int alert_pause(srv_alerts *a, pthread_cond_t *cond, unsigned ms)
-{
-    uint64_t until = srv_monotonic_us() + (uint64_t)ms * 1000u, now;
-    int stopping;
-    pthread_mutex_lock(&a->lock);
-    while (!a->stopping && (now = srv_monotonic_us()) < until)
-        srv_cond_wait_us(cond, &a->lock, until - now);
-    stopping = a->stopping;
-    pthread_mutex_unlock(&a->lock);
-    return stopping;
-}
-
 srv_status srv_alerts_start(const srv_config *cfg, srv_writer *writer, srv_hsm *hsm,
                             srv_alerts **out, srv_error *err)
 {

@@ -1,5 +1,6 @@
 /* The alerts configuration file (alerts_config in signum-server.conf): a JSON document of
- * rules and webhooks, validated whole at start-up (docs/alerts.md). */
+ * rules and webhooks, validated whole at start-up (docs/alerts.md); and the small helpers the
+ * rule engine (rules.c) and the webhook sender (webhook.c) share. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -439,4 +440,17 @@ void alert_config_clear(alert_config *c)
             c->webhooks[i].secret = NULL;
         }
     c->nrules = c->nwebhooks = 0;
+}
+
+/* Shared by the engine (rules.c) and the sender (webhook.c). */
+int alert_pause(srv_alerts *a, pthread_cond_t *cond, unsigned ms)
+{
+    uint64_t until = srv_monotonic_us() + (uint64_t)ms * 1000u, now;
+    int stopping;
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping && (now = srv_monotonic_us()) < until)
+        srv_cond_wait_us(cond, &a->lock, until - now);
+    stopping = a->stopping;
+    pthread_mutex_unlock(&a->lock);
+    return stopping;
 }

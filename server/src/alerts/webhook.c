@@ -18,6 +18,7 @@
 
 #include "../audit/export.h"
 #include "../common/log.h"
+#include "../common/net.h"
 #include "../common/util.h"
 #include "../store/alert_db.h"
 #include "alerts_internal.h"
@@ -70,45 +71,10 @@ static int ssl_fail(conn *c, const char *what)
 
 static int tcp_connect(conn *c)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    struct timeval tv = {c->timeout_ms / 1000, (long)(c->timeout_ms % 1000) * 1000};
-    int rc, fd = -1;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(c->w->host, c->w->port, &hints, &res);
-    if (rc != 0)
-        return fail(c, "cannot resolve the host: ", gai_strerror(rc));
-    for (ai = res; ai; ai = ai->ai_next) {
-        struct pollfd p;
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            continue;
-        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS) {
-            p.fd = fd;
-            p.events = POLLOUT;
-            rc = poll(&p, 1, (int)c->timeout_ms) == 1 &&
-                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0
-                     ? 0
-                     : -1;
-            errno = soerr ? soerr : rc ? ETIMEDOUT : 0;
-        }
-        if (rc == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return fail(c, "cannot connect: ", strerror(errno));
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    c->fd = fd;
-    return 0;
+    char why[180];
+    c->fd = srv_net_connect(c->w->host, c->w->port, SOCK_STREAM, c->timeout_ms, c->timeout_ms, why,
+                            sizeof(why));
+    return c->fd < 0 ? fail(c, why, "") : 0;
 }
 
 static int is_ip_literal(const char *host)
@@ -222,19 +188,6 @@ static int post(conn *c, const char *event_id, const char *body)
     return status;
 }
 
-/* Capped exponential back-off with "equal jitter": half fixed, half random. */
-static unsigned backoff_ms(unsigned failures, unsigned cap_s)
-{
-    uint64_t ms = BACKOFF_BASE_MS, cap = (uint64_t)cap_s * 1000u;
-    uint8_t r[2] = {0, 0};
-    for (unsigned i = 1; i < failures && ms < cap; i++)
-        ms *= 2;
-    if (ms > cap)
-        ms = cap;
-    srv_random(r, sizeof(r), NULL);
-    return (unsigned)(ms / 2 + (ms / 2) * (((unsigned)r[0] << 8) | r[1]) / 65535u);
-}
-
 typedef struct {
     const char *cursor;
     int64_t id, prune_upto;
@@ -316,7 +269,8 @@ static int deliver_one(srv_alerts *a, srv_db *db, conn *c)
                 w->cursor, (long long)row.id, c->error);
     snprintf(w->last_error, sizeof(w->last_error), "%s", c->error);
     c->next_try =
-        srv_monotonic_us() + (uint64_t)backoff_ms(w->failures, a->cfg.backoff_max) * 1000u;
+        srv_monotonic_us() +
+        (uint64_t)srv_backoff_ms(w->failures, BACKOFF_BASE_MS, a->cfg.backoff_max) * 1000u;
     pthread_mutex_unlock(&a->lock);
     return 0;
 }

@@ -28,7 +28,7 @@ typedef struct {
     /* Where relying parties reach this server (CRL distribution points): public_url from the
      * config, else https://localhost:PORT once the port is known. */
     char public_url[SRV_PUBLIC_URL_MAX + 1];
-    struct srv_jobs *jobs; /* the signing job workers (api/jobs.h); NULL before they start */
+    struct srv_jobs *jobs;     /* the signing job workers (api/jobs.h); NULL before they start */
     struct srv_alerts *alerts; /* alerts/alerts.h; NULL when no alerts are configured */
 } srv_app;
 

@@ -30,7 +30,8 @@ static const char *const sql[S_COUNT] = {
     [S_RECENT] = "SELECT " COLS " FROM alerts ORDER BY id DESC LIMIT ?1",
     [S_PENDING] = "SELECT count(*) FROM alerts WHERE id > ?1 AND dropped = 0",
     [S_LAST] = "SELECT max(created_at) FROM alerts WHERE rule = ?1 AND subject = ?2",
-    [S_PRUNE] = "DELETE FROM alerts WHERE id <= ?1"
+    /* Dropped alerts wait for no webhook: they go with age alone. */
+    [S_PRUNE] = "DELETE FROM alerts WHERE (id <= ?1 OR dropped = 1)"
                 " AND id <= (SELECT max(id) FROM alerts) - ?2",
     [S_USAGE_KEY] = "SELECT coalesce(sum(u.signatures), 0) FROM usage_daily u"
                     " JOIN keys k ON k.id = u.key_id WHERE k.name = ?1 AND u.day BETWEEN ?2 AND ?3",

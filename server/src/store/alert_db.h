@@ -31,7 +31,8 @@ srv_status srv_db_alerts_pending(srv_db *db, int64_t after_id, long long *n, srv
 /* When rule last fired for subject (0: never, or long enough ago to be pruned). */
 srv_status srv_db_alert_last(srv_db *db, const char *rule, const char *subject, int64_t *at,
                              srv_error *err);
-/* Deletes alerts up to upto_id (delivered everywhere) that are not among the newest keep. */
+/* Deletes alerts up to upto_id (delivered everywhere), and dropped ones, that are not among
+ * the newest keep. */
 srv_status srv_db_alerts_prune(srv_db *db, int64_t upto_id, long long keep, srv_error *err);
 
 /* Signatures counted in usage_daily for days from_day..to_day (days since 1970 UTC) of a key
