@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agent_harness import Agent  # noqa: E402
 from signum_harness import HASHES, ServerTestCase, b64  # noqa: E402
+from test_audit_export import make_certs  # noqa: E402
 
 SECRET = b"alerts-test-secret-0123456789abcdef"
 WAIT = 30.0
@@ -62,7 +64,7 @@ class Receiver:
         self.httpd = None
         self.thread = None
 
-    def start(self, status=200):
+    def start(self, status=200, tls=None):
         receiver = self
         self.status = status
 
@@ -88,6 +90,10 @@ class Receiver:
 
         http.server.ThreadingHTTPServer.allow_reuse_address = True
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -463,6 +469,56 @@ class HsmAlertTest(ServerTestCase):
         self.assertEqual(event["kind"], "hsm_error")
         self.assertEqual(event["severity"], "critical")
         self.assertTrue(event["details"]["code"].startswith("hsm"), event)
+
+
+class HttpsWebhookTest(ServerTestCase):
+    """Two HTTPS webhooks with the same receiver certificate: the one configured with the CA
+    that issued it gets the alert; the one left with the system's CAs refuses the certificate
+    and keeps the alert pending (verification is on by default)."""
+
+    server_options = {"ca_key_type": "ec-p256", "start": False}
+
+    @classmethod
+    def prepare(cls):
+        s = cls.server
+        ca, cert, key = make_certs(os.path.join(s.root, "pki"))
+        cls.good, cls.bad = Receiver(free_port()), Receiver(free_port())
+        for r in (cls.good, cls.bad):
+            cls.addClassCleanup(r.stop)
+            r.start(tls=(cert, key))
+        secret = os.path.join(s.state, "webhook.secret")
+        with open(secret, "wb") as f:
+            f.write(SECRET)
+        os.chmod(secret, 0o600)
+        with open(os.path.join(s.state, "alerts.json"), "w") as f:
+            json.dump({"backoff_max_seconds": 1,
+                       "rules": [{"name": "two", "type": "sign_count", "threshold": 1}],
+                       "webhooks": [{"url": "https://localhost:%d/in" % cls.good.port,
+                                     "secret_file": "webhook.secret", "ca_file": ca},
+                                    {"url": "https://127.0.0.1:%d/in" % cls.bad.port,
+                                     "secret_file": "webhook.secret"}]}, f)
+        s.set_conf({"alerts_config": "alerts.json"})
+        s.start()
+        s.create_key("k", "ec-p256")
+        cls.token = s.token_for(s.create_user("alice", "signer"))
+        s.grant("k", "alice")
+
+    def test_tls_verified(self):
+        s = self.server
+        for i in range(2):
+            s.sign(self.token, "k", "ecdsa", "sha256", HASHES["sha256"](b"tls-%d" % i).digest())
+        got = wait_for("the alert over HTTPS", self.good.received)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0][2], "bad HMAC")
+        self.assertEqual(json.loads(got[0][1])["rule"], "two")
+
+        def refused():
+            hooks = s.call("GET", "/api/v1/admin/alerts", token=s.admin_token())["webhooks"]
+            return hooks[1]["failures"] and hooks
+        hooks = wait_for("the unverified webhook's failure", refused)
+        self.assertIn("certificate", hooks[1]["last_error"])
+        self.assertEqual(hooks[0]["delivered"], 1)
+        self.assertEqual(self.bad.received(), [])
 
 
 if __name__ == "__main__":
