@@ -197,9 +197,31 @@ typedef struct {
 static srv_status save_cursor(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     cursor_job *j = ctx;
-    srv_status st = srv_db_cursor_set(db, j->cursor, j->id, err);
+    int64_t now = 0;
+    srv_status st = srv_db_cursor_get(db, j->cursor, &now, err);
     (void)audit;
+    /* Forward only: another node sharing the database may have delivered further. */
+    if (st == SRV_OK && j->id > now)
+        st = srv_db_cursor_set(db, j->cursor, j->id, err);
     return st == SRV_OK ? srv_db_alerts_prune(db, j->prune_upto, j->keep, err) : st;
+}
+
+/* Catches w->delivered_id up with the stored cursor; -1 if it cannot be read. */
+static int catch_up_cursor(srv_db *db, alert_webhook *w, srv_alerts *a)
+{
+    int64_t stored = 0;
+    srv_error err;
+    if (!srv_db_shared(db))
+        return 0; /* SQLite: one server, the cursor is this thread's alone */
+    if (srv_db_cursor_get(db, w->cursor, &stored, &err) != SRV_OK) {
+        srv_log(SRV_LOG_WARN, "alerts", "reading the webhook cursor: %s", err.message);
+        return -1;
+    }
+    pthread_mutex_lock(&a->lock);
+    if (stored > w->delivered_id)
+        w->delivered_id = stored;
+    pthread_mutex_unlock(&a->lock);
+    return 0;
 }
 
 /* Waits up to ms for a new alert or stop; non-zero when stopping. */
@@ -226,6 +248,10 @@ static int deliver_one(srv_alerts *a, srv_db *db, conn *c)
     srv_status st;
     int status;
 
+    /* Where the cursor is now: in a cluster every node runs a sender, and one that delivered
+     * further has moved it (then this one does not send those alerts again). */
+    if (catch_up_cursor(db, w, a) != 0)
+        return 0;
     st = srv_db_alert_next(db, w->delivered_id, &row, &body, &err);
     if (st == SRV_E_NOT_FOUND)
         return 0;
