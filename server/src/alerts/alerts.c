@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ srv_status srv_alerts_start(const srv_config *cfg, srv_writer *writer, srv_hsm *
     }
     a->writer = writer;
     a->hsm = hsm;
+    a->sending_fd = -1;
     snprintf(a->db_path, sizeof(a->db_path), "%s", cfg->database);
     if (gethostname(a->hostname, sizeof(a->hostname) - 1) != 0)
         snprintf(a->hostname, sizeof(a->hostname), "-");
@@ -78,6 +80,9 @@ void srv_alerts_stop(srv_alerts *a)
         return;
     pthread_mutex_lock(&a->lock);
     a->stopping = 1;
+    /* A delivery in progress ends now rather than at its timeouts. */
+    if (a->sending_fd >= 0)
+        shutdown(a->sending_fd, SHUT_RDWR);
     pthread_cond_broadcast(&a->wake);
     pthread_cond_broadcast(&a->wake_rules);
     pthread_mutex_unlock(&a->lock);

@@ -103,6 +103,7 @@ struct srv_alerts {
     pthread_cond_t wake_rules; /* the engine: stop */
     int stopping;
     int64_t newest_id; /* the newest alert in the outbox (under lock) */
+    int sending_fd;    /* the sender's connection while it has one, else -1 (under lock) */
     pthread_t engine, sender;
     int engine_started, sender_started;
     unsigned long raised, dropped; /* under lock */

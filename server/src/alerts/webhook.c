@@ -28,6 +28,7 @@
 #define IDLE_MS         1000
 
 typedef struct {
+    srv_alerts *a;
     alert_webhook *w;
     unsigned timeout_ms;
     int fd;
@@ -44,6 +45,9 @@ static void conn_close(conn *c)
         c->ssl = NULL;
     }
     if (c->fd >= 0) {
+        pthread_mutex_lock(&c->a->lock);
+        c->a->sending_fd = -1;
+        pthread_mutex_unlock(&c->a->lock);
         close(c->fd);
         c->fd = -1;
     }
@@ -74,7 +78,14 @@ static int tcp_connect(conn *c)
     char why[180];
     c->fd = srv_net_connect(c->w->host, c->w->port, SOCK_STREAM, c->timeout_ms, c->timeout_ms, why,
                             sizeof(why));
-    return c->fd < 0 ? fail(c, why, "") : 0;
+    if (c->fd < 0)
+        return fail(c, why, "");
+    /* So that a stop need not wait for a slow receiver (srv_alerts_stop shuts it down). */
+    pthread_mutex_lock(&c->a->lock);
+    c->a->sending_fd = c->a->stopping ? -1 : c->fd;
+    int stopping = c->a->stopping;
+    pthread_mutex_unlock(&c->a->lock);
+    return stopping ? fail(c, "stopping", "") : 0;
 }
 
 static int is_ip_literal(const char *host)
@@ -311,6 +322,7 @@ void *alert_sender_main(void *arg)
 
     memset(conns, 0, sizeof(conns));
     for (size_t i = 0; i < a->cfg.nwebhooks; i++) {
+        conns[i].a = a;
         conns[i].w = &a->cfg.webhooks[i];
         conns[i].fd = -1;
         conns[i].timeout_ms = a->cfg.timeout * 1000u;
