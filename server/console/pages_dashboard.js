@@ -1,5 +1,5 @@
-// Dashboard: health of the server's components, usage per day, pending approvals, and keys
-// whose certificate expires soon (admins); a signer's keys and approvals (signers).
+// Dashboard: health of the server's components, recent alerts, usage per day, pending
+// approvals, and keys whose certificate expires soon (admins); a signer's keys and approvals (signers).
 import { get, qs, isAdmin } from './api.js';
 import { h, table, errorBox, usageChart, hourlyChart, fmtTime, badge } from './ui.js';
 
@@ -65,6 +65,32 @@ function exportersAndQueue(doc) {
       : h('p', { class: 'muted', text: 'This server does not report its exporters.' }));
 }
 
+const SEVERITY = { info: 'ok', warning: 'warn', high: 'bad', critical: 'bad' };
+const DELIVERY = { delivered: 'ok', pending: 'warn', dropped: 'bad', no_webhooks: 'ok' };
+
+// The newest alerts (GET /api/v1/admin/alerts) and how far each webhook has taken them.
+async function recentAlerts() {
+  const r = await get('/api/v1/admin/alerts' + qs({ limit: 10 }));
+  if (!r.enabled) return h('p', { class: 'muted', text: 'No alert rules are configured (alerts_config).' });
+  const detail = (a) => {
+    const d = (a.event && a.event.details) || {};
+    return Object.entries(d).filter(([, x]) => typeof x !== 'object').map(([k, x]) => `${k.replace(/_/g, ' ')}: ${x}`).join(' · ');
+  };
+  return h('div', {},
+    table([
+      ['Time', (a) => fmtTime(a.time)],
+      ['Rule', (a) => h('span', { class: 'mono', text: a.rule })],
+      ['Severity', (a) => badge(a.severity, SEVERITY[a.severity] || 'warn')],
+      ['Subject', (a) => a.subject],
+      ['Details', detail],
+      ['Webhooks', (a) => badge(a.delivery.replace('_', ' '), DELIVERY[a.delivery] || 'warn')],
+    ], r.alerts, { empty: 'No alert has been raised.',
+      rowAttrs: (a) => ({ class: 'alert', 'data-rule': a.rule, 'data-id': a.id, 'data-delivery': a.delivery }) }),
+    ...r.webhooks.map((w) => h('p', { class: 'webhook muted', 'data-failures': w.failures },
+      `Webhook ${w.url}: ${w.delivered} delivered`,
+      w.failures ? ` · ${w.failures} failed attempt${w.failures === 1 ? '' : 's'} (${w.last_error || ''})` : '')));
+}
+
 const REQUEST_STATE = { pending: 'warn', approved: 'ok', signed: 'ok', rejected: 'bad', expired: 'bad' };
 
 // The caller's own sign requests that needed approval, newest first, with their state.
@@ -96,6 +122,7 @@ export async function dashboardPage(m) {
     const doc = healthz();
     jobs.push(card(grid, 'Health', async () => health(await doc)));
     jobs.push(card(grid, 'Exporters and queue', async () => exportersAndQueue(await doc), 'wide'));
+    jobs.push(card(grid, 'Alerts', recentAlerts, 'wide'));
     jobs.push(card(grid, 'Signatures and denials per hour (48 hours)', async () => {
       const u = await get('/api/v1/admin/usage/hourly' + qs({ hours: 48 }));
       return h('div', { class: 'hourly' }, hourlyChart(u.hours, 'All keys, per hour'));

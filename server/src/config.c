@@ -187,6 +187,7 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
     OPTIONAL_PATH("export_syslog_tls_ca", export_syslog_tls_ca)
     OPTIONAL_PATH("export_hec_token_file", export_hec_token_file)
     OPTIONAL_PATH("export_hec_ca", export_hec_ca)
+    OPTIONAL_PATH("alerts_config", alerts_config)
     if (strcmp(key, "audit_sync") == 0) {
         if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0)
             return srv_fail(err, SRV_E_CONFIG, "audit_sync must be full or normal");
@@ -326,7 +327,9 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# export_hec_token_file = hec.token\n# export_hec_ca = splunk-ca.pem\n"
             "# Time-stamping authority, RFC 3161 (server/API.md): off, open or token.\n"
             "# tsa = open\n# tsa_key_type = ec-p256\n# tsa_accuracy_ms = 1000\n"
-            "# tsa_max_skew_seconds = 1\n",
+            "# tsa_max_skew_seconds = 1\n"
+            "# Alert rules and webhooks, a JSON file (docs/alerts.md):\n"
+            "# alerts_config = alerts.json\n",
             cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,
             cfg->http_timeout, cfg->max_body, cfg->database, cfg->header_timeout, cfg->body_timeout,
             cfg->max_connections, cfg->max_connections_per_address, cfg->hsm_module, cfg->hsm_token,

@@ -87,6 +87,8 @@ typedef struct {
     unsigned tsa_accuracy_ms;
     char tsa_name[65];
     int tsa_max_skew_seconds;
+    /* Alert rules and webhooks (docs/alerts.md): a JSON file; empty: no alerts. */
+    char alerts_config[PATH_MAX];
 } srv_config;
 
 enum { SRV_TSA_MODE_OFF, SRV_TSA_MODE_OPEN, SRV_TSA_MODE_TOKEN };

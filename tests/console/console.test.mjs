@@ -313,6 +313,17 @@ try {
       delivered = Number(await row.getAttribute('data-delivered'));
     }
     check(delivered > 0, 'the syslog exporter shows nothing delivered');
+    // The signature was made outside the configured hours: its alert is on the dashboard
+    // (bounded wait: the rule engine reads the audit log just after the commit).
+    let alerts = 0;
+    for (let i = 0; i < 40 && alerts === 0; i++) {
+      if (i) { await admin.waitForTimeout(250); await admin.reload(); await admin.waitForSelector('main h1'); }
+      await admin.locator('section[aria-label="Alerts"] table, section[aria-label="Alerts"] p').first().waitFor();
+      alerts = await admin.locator('section[aria-label="Alerts"] tr.alert[data-rule="console-after-hours"]').count();
+    }
+    check(alerts === 1, `the dashboard shows ${alerts} console-after-hours alerts, not 1`);
+    const alertRow = admin.locator('section[aria-label="Alerts"] tr.alert').first();
+    check((await alertRow.textContent()).includes('local time'), 'alert details: ' + await alertRow.textContent());
     await shot(admin, '02-dashboard');
   });
 

@@ -45,11 +45,20 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.addCleanup(self.syslog.close)
         self.syslog.bind(("127.0.0.1", 0))
         # A checkpoint every 5 records, so the audit page has a signed one to show.
-        self.server = Server(ca_key_type="ec-p256", name="console",
+        self.server = Server(ca_key_type="ec-p256", name="console", start=False,
                              conf={"audit_checkpoint_records": "5",
+                                   "alerts_config": "alerts.json",
                                    "export_syslog_udp": "127.0.0.1:%d" % self.syslog.getsockname()[1]})
-        self.requester_cert = None
         self.addCleanup(self.server.cleanup)
+        # An alert rule the scenario's signature trips: signing is allowed on one weekday only,
+        # three days from today (UTC), so the dashboard has an alert to show.
+        day = time.strftime("%a", time.gmtime(time.time() + 3 * 86400)).lower()
+        with open(os.path.join(self.server.state, "alerts.json"), "w") as f:
+            json.dump({"rules": [{"name": "console-after-hours", "type": "outside_hours",
+                                  "per": "signer", "windows": [{"days": [day], "start": "00:00",
+                                                                "end": "24:00"}]}]}, f)
+        self.server.start()
+        self.requester_cert = None
         self.agents = {}
         self.tmp = tempfile.mkdtemp(prefix="signum-console-")
         self.addCleanup(shutil.rmtree, self.tmp, True)

@@ -121,7 +121,7 @@ class HealthMetricsTest(ServerTestCase):
         self.assertEqual(r.json["status"], "ok")
         self.assertIs(r.json["hsm"]["ok"], True)
         self.assertIs(r.json["database"]["ok"], True)
-        self.assertEqual(r.json["database"]["schema_version"], 15)
+        self.assertEqual(r.json["database"]["schema_version"], 16)
 
     def test_tls_versions_and_certificate(self):
         s = self.server

@@ -335,6 +335,7 @@ static const struct {
     {"POST", "/api/v1/admin/keys/*/enable"},
     {"GET", "/api/v1/admin/audit?"},
     {"GET", "/api/v1/admin/usage?"},
+    {"GET", "/api/v1/admin/alerts?"},
     {"PUT", "/api/v1/admin/keys/*/usage-limit"},
     {"GET", "/api/v1/admin/policies"},
     {"POST", "/api/v1/admin/policies"},

@@ -463,13 +463,16 @@ int util_cmd_admin(int argc, char **argv)
         return util_cmd_admin_audit(argc - 1, argv + 1, json);
     if (!strcmp(what, "usage"))
         return util_cmd_admin_usage(argc - 1, argv + 1, json);
+    if (!strcmp(what, "alerts"))
+        return util_cmd_admin_alerts(argc - 1, argv + 1, json);
     if (!strcmp(what, "projects"))
         return util_cmd_admin_projects(argc - 1, argv + 1, json);
     if (!strcmp(what, "grants"))
         return util_cmd_admin_grants(argc - 1, argv + 1, json);
     fprintf(!strcmp(what, "--help") ? stdout : stderr,
             "Usage: signum-util admin "
-            "users|service-accounts|machines|projects|keys|grants|usage|audit|policy|group|"
+            "users|service-accounts|machines|projects|keys|grants|usage|audit|alerts|policy|"
+            "group|"
             "key-group "
             "ACTION ... "
             "[--json]\n"

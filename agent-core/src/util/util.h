@@ -61,6 +61,7 @@ int util_cmd_admin_keys(int argc, char **argv, int json);
 /* signum-util admin audit ... (admin_audit.c). */
 int util_cmd_admin_audit(int argc, char **argv, int json);
 int util_cmd_admin_usage(int argc, char **argv, int json);
+int util_cmd_admin_alerts(int argc, char **argv, int json);
 /* signum-util admin projects|grants ... (admin_projects.c). */
 int util_cmd_admin_projects(int argc, char **argv, int json);
 int util_cmd_admin_grants(int argc, char **argv, int json);

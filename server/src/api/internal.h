@@ -164,6 +164,7 @@ void api_sign_requests_mine(api_call *c);
 void api_usage_mine(api_call *c);
 void api_admin_usage_hourly(api_call *c);
 void api_admin_audit_status(api_call *c);
+void api_admin_alerts(api_call *c);
 void api_project_create(api_call *c);
 void api_project_get(api_call *c);
 void api_project_delete(api_call *c);

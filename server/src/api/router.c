@@ -167,6 +167,7 @@ static const route routes[] = {
     {SRV_HTTP_GET, "/api/v1/admin/audit", AUTH_USER, 0, "audit.read", api_admin_audit},
     {SRV_HTTP_GET, "/api/v1/admin/audit/status", AUTH_ADMIN, 0, "audit.status",
      api_admin_audit_status},
+    {SRV_HTTP_GET, "/api/v1/admin/alerts", AUTH_ADMIN, 0, "alert.list", api_admin_alerts},
     /* Policy engine and approvals (policies.c, approvals.c). */
     {SRV_HTTP_GET, "/api/v1/admin/policies", AUTH_ADMIN, 0, "policy.list", api_admin_policies_list},
     {SRV_HTTP_POST, "/api/v1/admin/policies", AUTH_ADMIN, API_BODY_CAP, "policy.create",

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/net.h"
 #include "../common/util.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -90,49 +91,11 @@ static void close_fd(sink *s)
 /* Connects with a deadline; the socket stays blocking with send/receive timeouts. */
 static srv_status tcp_connect(sink *s, int type, srv_error *err)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    struct timeval tv = {IO_TIMEOUT_MS / 1000, 0};
-    int rc, fd = -1;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = type;
-    rc = getaddrinfo(s->host, s->port, &hints, &res);
-    if (rc != 0)
-        return srv_fail(err, SRV_E_IO, "%s: cannot resolve %s: %s", s->name, s->host,
-                        gai_strerror(rc));
-    for (ai = res; ai; ai = ai->ai_next) {
-        struct pollfd p;
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            continue;
-        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS) {
-            p.fd = fd;
-            p.events = POLLOUT;
-            rc = poll(&p, 1, CONNECT_TIMEOUT_MS) == 1 &&
-                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0
-                     ? 0
-                     : -1;
-            if (soerr)
-                errno = soerr;
-        }
-        if (rc == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
+    char why[400];
+    int fd = srv_net_connect(s->host, s->port, type, CONNECT_TIMEOUT_MS, IO_TIMEOUT_MS, why,
+                             sizeof(why));
     if (fd < 0)
-        return srv_fail(err, SRV_E_IO, "%s: cannot connect: %s", s->name, strerror(errno));
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (type == SOCK_STREAM) {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    }
+        return srv_fail(err, SRV_E_IO, "%s: %s", s->name, why);
     s->fd = fd;
     return SRV_OK;
 }
@@ -453,19 +416,6 @@ static int pause_ms(srv_exporters *e, unsigned ms)
     return stopping;
 }
 
-/* Capped exponential back-off with "equal jitter": half fixed, half random. */
-static unsigned backoff_ms(unsigned failures, unsigned cap_s)
-{
-    uint64_t ms = BACKOFF_BASE_MS, cap = (uint64_t)cap_s * 1000u;
-    uint8_t r[2] = {0, 0};
-    for (unsigned i = 1; i < failures && ms < cap; i++)
-        ms *= 2;
-    if (ms > cap)
-        ms = cap;
-    srv_random(r, sizeof(r), NULL);
-    return (unsigned)(ms / 2 + (ms / 2) * (((unsigned)r[0] << 8) | r[1]) / 65535u);
-}
-
 static void *sink_main(void *arg)
 {
     sink *s = arg;
@@ -515,7 +465,7 @@ static void *sink_main(void *arg)
                 srv_log(SRV_LOG_WARN, "export", "%s: %s; retrying with back-off", s->name,
                         err.message);
             s->ops->disconnect(s);
-            if (pause_ms(e, backoff_ms(failures, e->backoff_max_s)))
+            if (pause_ms(e, srv_backoff_ms(failures, BACKOFF_BASE_MS, e->backoff_max_s)))
                 break;
             continue;
         }

@@ -36,6 +36,8 @@ static int severity_of(const char *outcome)
         return 4; /* warning */
     if (strcmp(outcome, "error") == 0)
         return 3; /* error */
+    if (strcmp(outcome, "alert") == 0)
+        return 4; /* warning: an alert record (alerts/alerts.h) */
     return 5;     /* notice */
 }
 

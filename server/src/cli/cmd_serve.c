@@ -17,6 +17,7 @@
 #include "api/app.h"
 #include "api/jobs.h"
 #include "audit/checkpoint.h"
+#include "alerts/alerts.h"
 #include "audit/export.h"
 #include "cli.h"
 #include "common/b64.h"
@@ -499,6 +500,7 @@ int srv_cmd_serve(int argc, char **argv)
         srv_writer_checkpoints(app->writer, &audit_signer, app->cfg.audit_checkpoint_records,
                                app->cfg.audit_checkpoint_seconds, &err) != SRV_OK ||
         srv_exporters_start(&app->cfg, app->writer, &exporters, &err) != SRV_OK ||
+        srv_alerts_start(&app->cfg, app->writer, app->hsm, &app->alerts, &err) != SRV_OK ||
         srv_denials_start(app->writer, (unsigned)app->cfg.audit_denial_window,
                           (unsigned)app->cfg.audit_denial_burst, &app->denial_log,
                           &err) != SRV_OK ||
@@ -573,6 +575,7 @@ out:
     /* On a failed start-up: pending aggregated denials are written before the writer stops. */
     srv_jobs_stop(app->jobs);
     srv_denials_stop(app->denial_log);
+    srv_alerts_stop(app->alerts);
     srv_exporters_stop(exporters);
     /* The writer signs a last checkpoint as it stops: the signer must still be there. */
     srv_writer_stop(app->writer);

@@ -79,7 +79,7 @@ typedef struct {
 } srv_sign_request;
 
 /* SRV_DB_SCHEMA_VERSION is the version migrations bring a database to. */
-#define SRV_DB_SCHEMA_VERSION 15
+#define SRV_DB_SCHEMA_VERSION 16
 
 /* Opens a connection to `database`: a SQLite file's path, or a PostgreSQL connection URL
  * (postgresql://user@host/db?...). The writer runs migrations; on SQLite it also uses

@@ -23,7 +23,8 @@
 #define SRV_DB_SLOT_TX          140 /* conn.c: transaction control */
 #define SRV_DB_SLOT_JOB         150 /* job_db.c */
 #define SRV_DB_SLOT_TSA         170 /* tsa_db.c */
-#define SRV_DB_EXT_SLOTS        180
+#define SRV_DB_SLOT_ALERT       180 /* alert_db.c */
+#define SRV_DB_EXT_SLOTS        194
 
 typedef enum {
     Q_USER_INSERT,

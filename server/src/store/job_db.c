@@ -28,7 +28,7 @@ enum {
     S_SIGS,
     S_COUNT
 };
-_Static_assert(SRV_DB_SLOT_JOB + S_COUNT <= SRV_DB_EXT_SLOTS, "job_db.c passes the slots");
+_Static_assert(SRV_DB_SLOT_JOB + S_COUNT <= SRV_DB_SLOT_TSA, "job_db.c passes the slots");
 
 #define JOB_COLUMNS                                                                                \
     "id, user_id, key_id, coalesce(machine_id, 0), key_name, key_type, ckaid, mechanism, hash,"    \

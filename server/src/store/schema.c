@@ -183,6 +183,12 @@ static const char *const sqlite_steps[] = {
     " CHECK(purpose IN ('request','checkpoint')), actor TEXT NOT NULL);"
     "CREATE INDEX tsa_tokens_time ON tsa_tokens(gen_time_ms);"
     "ALTER TABLE audit_checkpoints ADD COLUMN tsa_token BLOB;",
+    /* 15 -> 16: the alerts outbox (alerts/alerts.h): every alert raised, its exact webhook
+     * body, in order (id); dropped 1 when the outbox was full and webhooks skip it. */
+    "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,"
+    " rule TEXT NOT NULL, subject TEXT NOT NULL, severity TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, dropped INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);"
+    "CREATE INDEX alerts_rule ON alerts(rule, subject, created_at);",
 };
 _Static_assert(sizeof(sqlite_steps) / sizeof(sqlite_steps[0]) == SRV_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -329,6 +335,10 @@ static const srv_schema_step pg_steps[] = {
          " actor " T " NOT NULL);"
          "CREATE INDEX tsa_tokens_time ON tsa_tokens(gen_time_ms);"
          "ALTER TABLE audit_checkpoints ADD COLUMN tsa_token BYTEA;"},
+    {16, "CREATE TABLE alerts(id " ID ", event_id " T " NOT NULL UNIQUE, rule " T " NOT NULL,"
+         " subject " T " NOT NULL, severity " T " NOT NULL, created_at " I " NOT NULL,"
+         " dropped " I " NOT NULL DEFAULT 0, body " T " NOT NULL);"
+         "CREATE INDEX alerts_rule ON alerts(rule, subject, created_at);"},
 };
 #undef T
 #undef I

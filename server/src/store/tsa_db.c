@@ -8,7 +8,7 @@
 #include "db_internal.h"
 
 enum { S_KEY_INSERT, S_KEY_LATEST, S_TOKEN_INSERT, S_LAST_TIME, S_COUNT };
-_Static_assert(SRV_DB_SLOT_TSA + S_COUNT <= SRV_DB_EXT_SLOTS, "tsa queries overflow the slots");
+_Static_assert(SRV_DB_SLOT_TSA + S_COUNT <= SRV_DB_SLOT_ALERT, "tsa queries overflow the slots");
 
 static const char *const sql[S_COUNT] = {
     [S_KEY_INSERT] = "INSERT INTO tsa_keys(ckaid, type, spki, cert_der, created_at)"
