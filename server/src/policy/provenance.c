@@ -207,10 +207,17 @@ static srv_status parse_envelope(srv_provenance *p, const char *b64, srv_error *
     size_t i = 0;
 
     /* Decoded with room to say by how much a large one is over. */
-    if (strlen(b64) > B64_MAX(SRV_PROV_ENVELOPE_MAX))
+    if (strlen(b64) > B64_MAX(SRV_PROV_ENVELOPE_MAX)) {
+        /* What it decodes to, from its length alone (exact for well-formed base64). */
+        size_t n = strlen(b64), bytes = n / 4 * 3;
+        if (n % 4)
+            bytes += n % 4 - 1;
+        else
+            bytes -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
         return srv_fail(err, SRV_E_PROVENANCE_TOO_LARGE,
-                        "provenance.envelope is about %zu bytes; the server takes at most %d",
-                        strlen(b64) / 4 * 3, SRV_PROV_ENVELOPE_MAX);
+                        "provenance.envelope is %zu bytes; the server takes at most %d", bytes,
+                        SRV_PROV_ENVELOPE_MAX);
+    }
     if (b64_any(b64, SRV_PROV_ENVELOPE_MAX + 3, &p->envelope, &p->envelope_len, &inner) != SRV_OK)
         return bad(err, "envelope must be the base64 of the DSSE envelope file (%s)",
                    inner.message);
