@@ -295,6 +295,20 @@ class ProvenanceTest(ServerTestCase):
                     "them: sign the artifact file's sha256)", key="prod-bind", rule="prod-bind",
                     signed=hashlib.sha256(b"an Authenticode hash").digest())
 
+    def test_signing_jobs_pass_the_same_gate(self):
+        s = self.server
+        art = b"job artefact"
+        d = [b64(hashlib.sha256(art).digest())] * 2
+        body = {"key": "prod-ec", "mechanism": "ecdsa", "hash": "sha256", "digests": d}
+        r = s.request("POST", "/api/v1/sign/jobs", body, token=self.alice)
+        self.assertError(r, 403, "provenance_denied")
+        self.assertEqual(r.json["error"]["message"], prefix("none sent"))
+        env = self.builder.envelope(statement(hashlib.sha256(art).hexdigest()))
+        body["provenance"] = {"envelope": b64(env),
+                              "artifact_sha256": hashlib.sha256(art).hexdigest()}
+        r = s.request("POST", "/api/v1/sign/jobs", body, token=self.alice)
+        self.assertEqual(r.status, 202, r)
+
     def test_explain_names_the_gate(self):
         r = self.server.call("POST", "/api/v1/admin/policies/explain",
                              {"user": "alice", "key": "prod-ec"},
