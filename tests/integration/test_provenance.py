@@ -308,6 +308,21 @@ class ProvenanceTest(ServerTestCase):
                               "artifact_sha256": hashlib.sha256(art).hexdigest()}
         r = s.request("POST", "/api/v1/sign/jobs", body, token=self.alice)
         self.assertEqual(r.status, 202, r)
+        job = r.json["job_id"]
+        for _ in range(30):  # bounded: each poll waits up to 10 s for the job to finish
+            r = s.call("GET", "/api/v1/sign/jobs/%s?wait=10&limit=1" % job, token=self.alice)
+            if r["status"] in ("done", "failed"):
+                break
+        self.assertEqual(r["status"], "done", r)
+        # Every signature's record names the provenance and the gate it met.
+        recs = [x for x in s.audit_show() if x["action"] == "sign"
+                and x["detail"].get("job_id") == job]
+        self.assertEqual(len(recs), 2, recs)
+        for x in recs:
+            self.assertEqual(x["detail"]["provenance"]["envelope_sha256"],
+                             hashlib.sha256(env).hexdigest())
+            self.assertEqual(x["detail"]["policy"]["provenance_gates"], [
+                {"rule": RULE, "via": "builder_key", "key": self.builder.key_id}])
 
     def test_explain_names_the_gate(self):
         r = self.server.call("POST", "/api/v1/admin/policies/explain",
@@ -483,6 +498,18 @@ class CliProvenanceTest(ServerTestCase):
         proc = self.agent.util("sign", "--key", "cli-prod", "--provenance", env, art)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("provenance: the envelope is not a JSON object", proc.stderr.decode())
+
+    def test_large_envelope_through_the_agent(self):
+        artifact = b"big cli artefact"
+        h = hashlib.sha256(artifact).hexdigest()
+        stmt = statement(h)
+        stmt["predicate"]["runDetails"]["metadata"]["note"] = "n" * (180 * 1024)
+        env_bytes = self.builder.envelope(stmt)
+        self.assertGreater(len(env_bytes), 240 * 1024)
+        self.assertLessEqual(len(env_bytes), 256 * 1024)
+        art, env = self.files("big", artifact, env_bytes)
+        self.agent.util_ok("sign", "--key", "cli-prod", "--provenance", env, art)
+        self.assertTrue(os.path.exists(art + ".sig"))
 
     def test_usage(self):
         art, env = self.files("u", b"u", b"{}")

@@ -651,6 +651,7 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
             srv_fail(&err, SRV_E_INTERNAL, "signing jobs are not served here");
             goto deny;
         }
+        in->gates = ev.gates;
         in->submit(c, in, &key, salt, rule, job.fp);
         goto out;
     }

@@ -31,6 +31,7 @@ struct api_sign_input {
     api_job_submit_fn submit; /* what stores it */
     cJSON *client;            /* advisory context reported by the client */
     srv_provenance prov;      /* build provenance and SBOM digest (policy/provenance.h) */
+    const cJSON *gates;       /* the require rules the decision met (srv_policy_eval.gates) */
 };
 
 typedef srv_status (*api_sign_parse_fn)(const cJSON *body, api_sign_input *in, srv_error *err);
