@@ -151,6 +151,23 @@ static void test_parse_layouts(void **state)
     assert_null(p.env);
     srv_prov_clear(&p);
     cJSON_Delete(req);
+    /* A user in the URI is not a ref. */
+    {
+        char stmt[sizeof(STMT_V02) + 16];
+        const char *from = "https://git.example/org/app@refs/heads/main";
+        char *at;
+        snprintf(stmt, sizeof(stmt), "%s", STMT_V02);
+        at = strstr(stmt, from);
+        memcpy(at, "ssh://git@git.example/org/app", strlen("ssh://git@git.example/org/app"));
+        memmove(at + strlen("ssh://git@git.example/org/app"), at + strlen(from),
+                strlen(at + strlen(from)) + 1);
+        req = request(stmt, NULL, 0, 0, 0);
+        assert_int_equal(srv_prov_parse(req, &p, &err), SRV_OK);
+        assert_string_equal(p.repository, "ssh://git@git.example/org/app");
+        assert_null(p.ref);
+        srv_prov_clear(&p);
+        cJSON_Delete(req);
+    }
     req = cJSON_Parse("{\"digest\":\"sha256:" SHA_A "\"}");
     assert_int_equal(srv_prov_parse(req, &p, &err), SRV_E_PROVENANCE_INVALID);
     assert_string_equal(err.message,

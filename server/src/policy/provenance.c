@@ -107,9 +107,15 @@ static srv_status split_git_uri(srv_provenance *p, const char *uri, srv_error *e
 {
     const char *at;
     srv_status st;
+    const char *path;
     if (strncmp(uri, "git+", 4) == 0)
         uri += 4;
+    /* The ref follows the last '@' of the path: "ssh://git@host/org/repo" has none. */
+    path = strstr(uri, "://");
+    path = strchr(path ? path + 3 : uri, '/');
     at = strrchr(uri, '@');
+    if (at && (!path || at < path))
+        at = NULL;
     if (!p->repository && (st = keep(&p->repository, uri, at ? (size_t)(at - uri) : strlen(uri),
                                      "source repository", err)) != SRV_OK)
         return st;
