@@ -1,6 +1,7 @@
 /* Policy rules: validation of rule documents and the pure evaluator. Rules are walked in
  * order of priority (higher first; at equal priority deny rules before allow rules, then the
- * implicit grant last); the first rule that matches decides. */
+ * implicit grant last); the first rule that matches decides. Require rules are not walked:
+ * they gate an allowing decision afterwards (provenance_rule.c). */
 #include "policy.h"
 
 #include <fnmatch.h>
