@@ -122,6 +122,15 @@ class ProvenanceTest(ServerTestCase):
             s.create_key(k, "ec-p256")
             s.grant(k, "alice")
         s.grant("prod-ec", "ci-build")
+        cls.bob = s.token_for(s.create_user("bob", "signer"))
+        s.create_key("prod-appr", "ec-p256")
+        s.call("POST", "/api/v1/admin/policies", {
+            "name": "appr", "effect": "allow", "subjects": {"users": ["alice"]},
+            "keys": {"names": ["prod-appr"]},
+            "conditions": {"approval": {"required": 1, "approvers": ["bob"]}}},
+            token=adm, expect=201)
+        cls.admin_post("appr-gate", {"names": ["prod-appr"]}, {
+            "builder_id": BUILDER, "trusted_keys": [cls.builder.pub_pem]})
         cls.admin_post(RULE, {"names": ["prod-ec"]}, {
             "builder_id": BUILDER, "repository": REPO, "ref": REF,
             "workflow": ".github/workflows/release*.yml",
@@ -323,6 +332,35 @@ class ProvenanceTest(ServerTestCase):
                              hashlib.sha256(env).hexdigest())
             self.assertEqual(x["detail"]["policy"]["provenance_gates"], [
                 {"rule": RULE, "via": "builder_key", "key": self.builder.key_id}])
+
+    def test_approval_waits_behind_the_gate_and_is_checked_again(self):
+        s = self.server
+        art = b"approved artefact"
+        env = self.builder.envelope(statement(hashlib.sha256(art).hexdigest()))
+        self.denied(art, None, "none sent", key="prod-appr", rule="appr-gate")
+        aids = []
+        for _ in range(2):
+            r, _ = self.sign(art, env, key="prod-appr")
+            self.assertEqual((r.status, r.json["status"]), (202, "pending"), r)
+            aids.append(r.json["approval_id"])
+            s.call("POST", "/api/v1/approvals/%s/approve" % aids[-1], token=self.bob)
+        last = s.audit_last_seq()
+        r = s.request("GET", "/api/v1/sign/requests/" + aids[0], token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        rec = [x for x in s.audit_show(after=last) if x["action"] == "sign"][0]
+        self.assertEqual(rec["detail"]["provenance"]["envelope_sha256"],
+                         hashlib.sha256(env).hexdigest())
+        self.assertEqual(rec["detail"]["policy"]["provenance_gates"], [
+            {"rule": "appr-gate", "via": "builder_key", "key": self.builder.key_id}])
+        # The gate changed after the approval: the stored request is decided again.
+        doc = s.call("GET", "/api/v1/admin/policies/appr-gate", token=s.admin_token())["policy"]
+        doc["provenance"]["builder_id"] = "https://other.example/builder"
+        s.call("PUT", "/api/v1/admin/policies/appr-gate", doc, token=s.admin_token())
+        r = s.request("GET", "/api/v1/sign/requests/" + aids[1], token=self.alice)
+        self.assertError(r, 403, "provenance_denied")
+        self.assertEqual(r.json["error"]["message"], prefix(
+            'builder id "%s" is not "https://other.example/builder"' % BUILDER, "prod-appr",
+            "appr-gate"))
 
     def test_explain_names_the_gate(self):
         r = self.server.call("POST", "/api/v1/admin/policies/explain",
