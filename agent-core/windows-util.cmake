@@ -5,6 +5,7 @@
 add_executable(signum-util
   src/util/main.c src/util/admin.c src/util/admin_api.c src/util/admin_identities.c src/util/admin_keys.c src/util/admin_audit.c src/util/admin_projects.c src/util/enroll.c src/util/os_win.c
   src/util/enroll_win.c src/util/certstore_win.c src/util/providers_win.c src/util/report.c src/util/sign_job.c
+  src/util/provenance.c
   src/util/keychain_none.c)
 target_include_directories(signum-util PRIVATE src ${MINGW_DEPS_INC})
 target_compile_definitions(signum-util PRIVATE SIGNUM_VERSION="${PROJECT_VERSION}")

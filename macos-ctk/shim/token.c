@@ -137,7 +137,8 @@ sgtk_error sgtk_sign(sgtk_token *t, const char *key_id, size_t key_id_len, sgtk_
     {
         const uint8_t *digests[1] = {req.digest};
         uint8_t *sigs[1] = {raw};
-        sg_sign_request r = {name, req.mech, req.hash, 0, req.mech == SG_MECH_RSA_PSS, 1, digests};
+        sg_sign_request r = {name, req.mech, req.hash, 0, req.mech == SG_MECH_RSA_PSS,
+                             1,    digests,  NULL};
         st = sg_sign(t->client, &r, sigs, &raw_len);
     }
     if (st != SG_OK) {

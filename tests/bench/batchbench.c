@@ -39,7 +39,7 @@ static void *run(void *arg)
         sptr[i] = sigs[i];
     }
     for (long r = 0; r < w->requests && now() - w->start < w->max_seconds; r++) {
-        sg_sign_request req = {w->key, w->mech, SG_HASH_SHA256, 0, 1, (size_t)w->batch, dptr};
+        sg_sign_request req = {w->key, w->mech, SG_HASH_SHA256, 0, 1, (size_t)w->batch, dptr, NULL};
         sg_status st;
         for (int i = 0; i < 64; i++)
             lens[i] = sizeof(sigs[i]);

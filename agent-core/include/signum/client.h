@@ -93,6 +93,9 @@ typedef struct {
     int salt_default;  /* PSS: 1 = salt length equal to the hash length */
     size_t count;      /* digests in the batch, 1..64 */
     const uint8_t *const *digests;
+    /* NULL, or the request's "provenance" as JSON object text (server/API.md): the build
+     * provenance and SBOM digest a provenance rule may require. At most 512 KiB. */
+    const char *provenance;
 } sg_sign_request;
 
 /* Signs count digests; sigs[i] must hold sig_len[i] bytes on entry, the length on return.
@@ -107,7 +110,7 @@ static inline sg_status sg_sign_one(sg_client *c, const char *key, sg_mech mech,
 {
     const uint8_t *digests[1] = {digest};
     uint8_t *sigs[1] = {sig};
-    sg_sign_request req = {key, mech, hash, salt_len, 0, 1, digests};
+    sg_sign_request req = {key, mech, hash, salt_len, 0, 1, digests, NULL};
     return sg_sign(c, &req, sigs, sig_len);
 }
 

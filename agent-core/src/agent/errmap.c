@@ -38,6 +38,8 @@ static const struct {
     {"not_found", SG_ERR_BAD_INPUT},
     {"project_not_found", SG_ERR_BAD_INPUT},
     {"project_not_empty", SG_ERR_BAD_INPUT},
+    {"provenance_invalid", SG_ERR_BAD_INPUT},
+    {"provenance_too_large", SG_ERR_BAD_INPUT},
     {"mechanism_not_supported", SG_ERR_UNSUPPORTED},
     /* 401 */
     {"unauthenticated", SG_ERR_NOT_LOGGED_IN},
@@ -68,6 +70,7 @@ static const struct {
     {"certificate_revoked", SG_ERR_DENIED},
     {"certificate_expired", SG_ERR_DENIED},
     {"key_usage_limit", SG_ERR_DENIED},
+    {"provenance_denied", SG_ERR_DENIED}, /* a provenance rule is not met: the message says why */
     /* 404 */
     {"key_not_found", SG_ERR_KEY_NOT_FOUND},
     /* 429: too many failed one-time codes: a refusal of the credentials for now. */

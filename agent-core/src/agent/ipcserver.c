@@ -228,6 +228,18 @@ static void handle_sign(ag_server *srv, ipc_fd fd, uint32_t id, const ipc_fields
         free(b64);
     }
     cJSON_AddStringToObject(body, "request_id", rid);
+    if (ipc_find(req, IPC_TAG_PROVENANCE, &f)) {
+        /* Relayed as it came: the server checks every member of it. */
+        cJSON *prov = cJSON_ParseWithLength((const char *)f.value, f.len);
+        if (!cJSON_IsObject(prov)) {
+            cJSON_Delete(prov);
+            cJSON_Delete(body);
+            send_error(fd, id, SG_ERR_BAD_INPUT,
+                       "a sign request's provenance must be a JSON object");
+            return;
+        }
+        cJSON_AddItemToObject(body, "provenance", prov);
+    }
     add_caller_context(body, caller);
     text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);

@@ -409,6 +409,8 @@ sg_status sg_sign(sg_client *c, const sg_sign_request *req, uint8_t *const *sigs
     for (size_t k = 0; k < req->count; k++)
         ipc_put_bytes(&w, IPC_TAG_DIGEST, req->digests[k], sg_hash_len(req->hash));
     ipc_put_text(&w, IPC_TAG_REQUEST_ID, request_id);
+    if (req->provenance)
+        ipc_put_text(&w, IPC_TAG_PROVENANCE, req->provenance);
     if (c->application[0])
         ipc_put_text(&w, IPC_TAG_APPLICATION, c->application);
     st = roundtrip(c, &w, IPC_MSG_SIGN, &r);

@@ -30,6 +30,7 @@ static const struct {
     {IPC_TAG_SALT, KIND_U32, 4},
     {IPC_TAG_SIGNATURE, KIND_BYTES, 1024},
     {IPC_TAG_REQUEST_ID, KIND_TEXT, 128},
+    {IPC_TAG_PROVENANCE, KIND_TEXT, IPC_PROVENANCE_MAX},
     {IPC_TAG_SECRET, KIND_TEXT, 256},
     {IPC_TAG_IDENTITY, KIND_TEXT, 128},
     {IPC_TAG_SERVER, KIND_TEXT, 512},
@@ -49,6 +50,7 @@ static const struct {
 /* An API answer and its status always fit one frame. */
 _Static_assert(IPC_API_ANSWER_MAX + 64 <= IPC_MAX_PAYLOAD, "API answer cap exceeds a frame");
 _Static_assert(IPC_API_BODY_MAX + 1024 <= IPC_MAX_PAYLOAD, "API body cap exceeds a frame");
+_Static_assert(IPC_PROVENANCE_MAX + 64 * 1024 <= IPC_MAX_PAYLOAD, "provenance exceeds a frame");
 
 static int lookup(uint16_t tag, field_kind *kind, uint32_t *cap)
 {

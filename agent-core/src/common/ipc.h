@@ -49,6 +49,7 @@ typedef enum {
     IPC_TAG_SALT = 23,        /* u32: PSS salt length */
     IPC_TAG_SIGNATURE = 25,   /* bytes <= 1024, repeated */
     IPC_TAG_REQUEST_ID = 26,  /* text <= 128: makes a retried sign idempotent at the server */
+    IPC_TAG_PROVENANCE = 27,  /* text <= IPC_PROVENANCE_MAX: a sign request's provenance (JSON) */
     IPC_TAG_SECRET = 30,      /* text <= 256: an API key handed to the agent */
     IPC_TAG_IDENTITY = 31,    /* text <= 128: who the agent is logged in as */
     IPC_TAG_SERVER = 32,      /* text <= 512: server URL in use */
@@ -71,6 +72,9 @@ typedef enum {
  * 690 KB of base64). */
 #define IPC_API_BODY_MAX   (1024 * 1024)
 #define IPC_API_ANSWER_MAX (1024 * 1024)
+/* A sign request's "provenance" object: a DSSE envelope of up to 256 KiB in base64, and the
+ * digests and ID token that go with it (the server takes 256 KiB of envelope). */
+#define IPC_PROVENANCE_MAX (512 * 1024)
 
 /* A growing frame being built; cap enforced on every append. */
 typedef struct {

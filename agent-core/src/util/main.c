@@ -329,9 +329,14 @@ static int cmd_sign(int argc, char **argv)
                                          {"progress", no_argument, NULL, 'p'},
                                          {"async", no_argument, NULL, 'a'},
                                          {"job", required_argument, NULL, 'j'},
+                                         {"provenance", required_argument, NULL, 'P'},
+                                         {"sbom-digest", required_argument, NULL, 'S'},
+                                         {"id-token-file", required_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *key = NULL, *mech_name = NULL, *format = "raw", *job_id = NULL;
+    const char *prov_file = NULL, *sbom = NULL, *token_file = NULL;
+    char *prov = NULL;
     char **digest_args = calloc((size_t)argc, sizeof(char *));
     size_t ndigest_args = 0, total, done = 0;
     sg_hash hash = SG_HASH_SHA256;
@@ -364,6 +369,9 @@ static int cmd_sign(int argc, char **argv)
         case 'p': progress = 1; break;
         case 'a': async = 1; break;
         case 'j': job_id = optarg; break;
+        case 'P': prov_file = optarg; break;
+        case 'S': sbom = optarg; break;
+        case 'T': token_file = optarg; break;
         default:
             printf("Usage: signum-util sign --key KEY [--hash sha256|sha384|sha512]\n"
                    "         [--mechanism rsa-pkcs1|rsa-pss|ecdsa] [--format raw|der]\n"
@@ -377,7 +385,13 @@ static int cmd_sign(int argc, char **argv)
                    "inputs): progress on standard error (a bar on a terminal, else a line\n"
                    "'signed N of M' at most every second), then the signatures are written as\n"
                    "above. Ctrl-C leaves the job on the server and prints its id; --job ID\n"
-                   "with the same inputs in the same order waits for it and writes them.\n",
+                   "with the same inputs in the same order waits for it and writes them.\n"
+                   "--provenance ENVELOPE: build provenance for the one FILE signed, a DSSE\n"
+                   "envelope of an in-toto statement with a SLSA provenance predicate (at most\n"
+                   "256 KiB); FILE's sha256 is sent as the artifact digest its subject must\n"
+                   "name. --sbom-digest sha256:HEX records the SBOM's digest with the signature.\n"
+                   "--id-token-file F: the CI job's OIDC ID token, for rules that accept the\n"
+                   "caller's CI identity instead of a builder's signature (docs/provenance.md).\n",
                    UTIL_JOB_MAX_DIGESTS);
             rc = o == 'h' ? EXIT_OK : EXIT_USAGE;
             goto out;
@@ -388,6 +402,24 @@ static int cmd_sign(int argc, char **argv)
         (ndigest_args && optind < argc) || (strcmp(format, "raw") && strcmp(format, "der"))) {
         fprintf(stderr, "signum-util sign: give --key (or --job) and either --digest values or "
                         "files (--help for usage)\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if ((prov_file || token_file) &&
+        (ndigest_args || total != 1 || async || job_id || !prov_file)) {
+        fprintf(stderr, "signum-util sign: --provenance goes with exactly one FILE (not --digest, "
+                        "--async or --job); --id-token-file needs --provenance\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (sbom && (async || job_id)) {
+        fprintf(stderr, "signum-util sign: --sbom-digest does not go with --async or --job\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if ((prov_file || sbom) &&
+        !(prov =
+              util_provenance_json(prov_file, prov_file ? argv[optind] : NULL, sbom, token_file))) {
         rc = EXIT_USAGE;
         goto out;
     }
@@ -461,6 +493,7 @@ static int cmd_sign(int argc, char **argv)
         req.salt_len = salt < 0 ? 0 : (unsigned)salt;
         req.count = n;
         req.digests = dptr;
+        req.provenance = prov;
         st = sg_sign(c, &req, sptr, slen);
         if (st != SG_OK) {
             rc = util_report("sign", st);
@@ -481,6 +514,7 @@ out:
     sg_key_list_free(list);
     sg_client_free(c);
     free(digest_args);
+    free(prov);
     return rc;
 }
 

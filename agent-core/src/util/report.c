@@ -32,7 +32,13 @@ int util_report(const char *what, sg_status st)
         hint = "log in with 'signum-util login' or set SIGNUM_API_KEY";
         break;
     case SG_ERR_AUTH_FAILED: hint = "check the API key; 'signum-util login' to replace it"; break;
-    case SG_ERR_DENIED: hint = "ask an administrator for a grant on this key"; break;
+    case SG_ERR_DENIED:
+        /* The server's reason names a provenance rule: a grant would not help. */
+        hint = strstr(sg_last_error(), "provenance required by rule")
+                   ? "send build provenance that meets the rule (sign --provenance FILE; "
+                     "docs/provenance.md)"
+                   : "ask an administrator for a grant on this key";
+        break;
     case SG_ERR_KEY_NOT_FOUND: hint = "'signum-util keys' lists the keys you may use"; break;
     case SG_ERR_QUOTA_EXCEEDED:
         hint = "the policy's signing quota is used up: wait for its window, or ask an "

@@ -48,6 +48,11 @@ typedef struct {
 /* signum-util sign --async | --job ID: submits (or resumes) one job, shows its progress on
  * standard error, writes its signatures as the synchronous path does. */
 int util_sign_job(sg_client *c, const util_sign_job_args *a);
+/* provenance.c: the sign request's "provenance" object as JSON text (envelope_path and
+ * id_token_path may be NULL; artifact_path is the file signed, hashed with sha256 here), or
+ * NULL after saying why on standard error. */
+char *util_provenance_json(const char *envelope_path, const char *artifact_path,
+                           const char *sbom_digest, const char *id_token_path);
 
 /* signum-util admin policy|group|key-group ..., signum-util approvals ... (admin.c). */
 int util_cmd_admin(int argc, char **argv);

@@ -15,6 +15,7 @@
 /* API caps on request bodies (the transport cap in the config is higher). */
 #define API_BODY_CAP       (64 * 1024)
 #define API_CHAIN_BODY_CAP (256 * 1024)
+#define API_SIGN_BODY_CAP  (768 * 1024) /* room for a provenance envelope: see api_sign_handle */
 #define API_MAX_BATCH      64
 /* A signing job: its digests, and a body cap to carry them (the transport's max_body, 1 MiB
  * by default, still applies: 20000 SHA-256 digests fit in it, SHA-512 need 2 MiB). */

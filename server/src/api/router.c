@@ -63,7 +63,7 @@ static const route routes[] = {
     {SRV_HTTP_POST, "/api/v1/enroll/machine", AUTH_NONE, API_BODY_CAP, "machine.enroll",
      api_enroll_machine},
     {SRV_HTTP_GET, "/api/v1/keys", AUTH_USER, 0, "keys.list", api_keys_list},
-    {SRV_HTTP_POST, "/api/v1/sign", AUTH_USER, API_BODY_CAP, "sign", api_sign},
+    {SRV_HTTP_POST, "/api/v1/sign", AUTH_USER, API_SIGN_BODY_CAP, "sign", api_sign},
     {SRV_HTTP_POST, "/api/v1/sign/jobs", AUTH_USER, API_JOB_BODY_CAP, "sign.job.submit",
      api_sign_job_create},
     {SRV_HTTP_GET, "/api/v1/sign/jobs/*", AUTH_USER, 0, "sign.job.get", api_sign_job_get},

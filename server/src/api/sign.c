@@ -39,6 +39,7 @@ void api_sign_input_free(api_sign_input *in)
         free(in->digests[i]);
     free(in->digests);
     in->digests = NULL;
+    srv_prov_clear(&in->prov);
 }
 
 static srv_status decode_digest(const cJSON *item, srv_hash hash, const char *field, uint8_t **out,
@@ -73,7 +74,7 @@ static srv_status sign_parse(const cJSON *body, api_sign_input *in, int job, srv
 {
     static const char *const fields[] = {"key",     "mechanism",  "hash",        "digest",
                                          "digests", "request_id", "salt_length", "signature_format",
-                                         "context", NULL};
+                                         "context", "provenance", NULL};
     static const char *const ctx_fields[] = {"application", "command_line", "host", "pid",
                                              "uid",         "agent",        NULL};
     const char *mech = NULL, *hash = NULL, *fmt = NULL;
@@ -133,6 +134,9 @@ static srv_status sign_parse(const cJSON *body, api_sign_input *in, int job, srv
             return st;
         in->client = (cJSON *)ctx;
     }
+    if ((st = srv_prov_parse(cJSON_GetObjectItemCaseSensitive(body, "provenance"), &in->prov,
+                             err)) != SRV_OK)
+        return st;
 
     one = cJSON_GetObjectItemCaseSensitive(body, "digest");
     many = cJSON_GetObjectItemCaseSensitive(body, "digests");
@@ -188,6 +192,17 @@ void api_sign_handle(api_call *c, api_sign_parse_fn parse, api_job_submit_fn sub
     srv_status st = parse(c->body, &in, &err);
 
     in.submit = submit;
+    /* The sign route's body cap makes room for a provenance envelope; the rest of the request
+     * keeps the cap of every other call. */
+    if (st == SRV_OK && parse == api_sign_parse && c->ex->body_len > API_BODY_CAP) {
+        const cJSON *env = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(c->body, "provenance"), "envelope");
+        size_t env_len = cJSON_IsString(env) ? strlen(env->valuestring) : 0;
+        if (c->ex->body_len - env_len > API_BODY_CAP)
+            st = srv_fail(&err, SRV_E_BODY_TOO_LARGE,
+                          "the request is %zu bytes besides its provenance envelope; at most %d",
+                          c->ex->body_len - env_len, API_BODY_CAP);
+    }
     c->ex->phase_ns[SRV_PHASE_PARSE] += srv_phase_now() - t0;
     if (st != SRV_OK)
         api_sign_refuse(c, &in, &err, NULL);

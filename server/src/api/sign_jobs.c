@@ -101,8 +101,12 @@ static char *signature_detail(api_call *c, const api_sign_input *in, const srv_k
 {
     cJSON *d = cJSON_CreateObject();
     char *text;
+    cJSON *p;
     api_sign_describe(c, d, in, key, salt);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(d, "policy"), "rule", rule ? rule : "");
+    p = cJSON_AddObjectToObject(d, "policy");
+    cJSON_AddStringToObject(p, "rule", rule ? rule : "");
+    if (in->gates)
+        cJSON_AddItemToObject(p, "provenance_gates", cJSON_Duplicate(in->gates, 1));
     text = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return text;

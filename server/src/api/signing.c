@@ -101,6 +101,7 @@ void api_sign_describe(api_call *c, cJSON *d, const api_sign_input *in, const sr
         cJSON_AddStringToObject(d, "request_id", in->request_id);
     if (in->client)
         cJSON_AddItemToObject(d, "client", cJSON_Duplicate(in->client, 1));
+    srv_prov_describe(&in->prov, d);
     api_add_request_detail(c, d);
 }
 
@@ -245,6 +246,7 @@ void api_sign_refuse(api_call *c, const api_sign_input *in, const srv_error *err
     /* What the client says about the calling tool is kept with refusals too. */
     if (in->client)
         cJSON_AddItemToObject(detail, "client", cJSON_Duplicate(in->client, 1));
+    srv_prov_describe(&in->prov, detail);
     api_deny(c, err, detail);
 }
 
@@ -272,6 +274,8 @@ static void sign_execute(api_call *c, api_sign_input *in, const srv_key *key, un
         cJSON_AddStringToObject(p, "rule", rule ? rule : "");
         if (job->approval)
             cJSON_AddStringToObject(p, "approval_id", job->approval->id);
+        if (job->policy && job->policy->gates)
+            cJSON_AddItemToObject(p, "provenance_gates", cJSON_Duplicate(job->policy->gates, 1));
     }
     job->response = cJSON_CreateObject();
     cJSON_AddStringToObject(job->response, "key", key->name);
@@ -615,6 +619,11 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
     preq.mechanism = srv_mech_name(in->mech);
     preq.hash = srv_hash_name(in->hash);
     preq.signatures = (long long)in->ndigests;
+    in->prov.hash = srv_hash_name(in->hash);
+    in->prov.digests = in->digests;
+    in->prov.ndigests = in->ndigests;
+    srv_prov_check_oidc(app->oidc, &in->prov, now);
+    preq.provenance = &in->prov;
     if (srv_policy_decide(c->w->db, &c->user, &key, &preq, &ev, &err) != SRV_OK)
         goto deny;
     if (policy_decision_rule(&ev.decision))
@@ -642,6 +651,7 @@ void api_sign_service(api_call *c, api_sign_input *in, const srv_approval *appro
             srv_fail(&err, SRV_E_INTERNAL, "signing jobs are not served here");
             goto deny;
         }
+        in->gates = ev.gates;
         in->submit(c, in, &key, salt, rule, job.fp);
         goto out;
     }

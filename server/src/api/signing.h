@@ -7,6 +7,7 @@
 #ifndef SRV_API_SIGNING_H
 #define SRV_API_SIGNING_H
 
+#include "../policy/provenance.h"
 #include "internal.h"
 
 typedef struct api_sign_input api_sign_input;
@@ -29,6 +30,8 @@ struct api_sign_input {
     int async; /* a signing job (POST /api/v1/sign/jobs): stored, signed by the workers */
     api_job_submit_fn submit; /* what stores it */
     cJSON *client;            /* advisory context reported by the client */
+    srv_provenance prov;      /* build provenance and SBOM digest (policy/provenance.h) */
+    const cJSON *gates;       /* the require rules the decision met (srv_policy_eval.gates) */
 };
 
 typedef srv_status (*api_sign_parse_fn)(const cJSON *body, api_sign_input *in, srv_error *err);

@@ -413,8 +413,8 @@ static void keep(char *dst, const char *src)
         snprintf(dst, SRV_OIDC_TEXT_MAX + 1, "%s", src);
 }
 
-srv_status srv_oidc_exchange(const srv_oidc *o, const char *id_token, int64_t now,
-                             srv_oidc_result *res, srv_error *err)
+static srv_status verify_token(const srv_oidc *o, const char *id_token, int64_t now,
+                               srv_oidc_result *res, cJSON **claims, srv_error *err)
 {
     srv_jwt_time_rules times = {now, SRV_OIDC_CLOCK_SKEW, SRV_OIDC_CLOCK_SKEW, 0};
     const oidc_issuer *iss = NULL;
@@ -482,6 +482,21 @@ srv_status srv_oidc_exchange(const srv_oidc *o, const char *id_token, int64_t no
     st = srv_fail(err, SRV_E_BAD_CREDENTIALS,
                   "no rule of issuer %.100s matches the ID token's claims", iss->issuer);
 out:
+    if (st == SRV_OK && claims && !(*claims = cJSON_Duplicate(jwt.claims, 1)))
+        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
     srv_jwt_clear(&jwt);
     return st;
+}
+
+srv_status srv_oidc_exchange(const srv_oidc *o, const char *id_token, int64_t now,
+                             srv_oidc_result *res, srv_error *err)
+{
+    return verify_token(o, id_token, now, res, NULL, err);
+}
+
+srv_status srv_oidc_verify(const srv_oidc *o, const char *id_token, int64_t now,
+                           srv_oidc_result *res, cJSON **claims, srv_error *err)
+{
+    *claims = NULL;
+    return verify_token(o, id_token, now, res, claims, err);
 }

@@ -9,6 +9,7 @@
 #ifndef SRV_OIDC_H
 #define SRV_OIDC_H
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "../common/status.h"
@@ -41,5 +42,10 @@ typedef struct {
  * SRV_E_BAD_CREDENTIALS with the reason otherwise; *res holds what could be read. */
 srv_status srv_oidc_exchange(const srv_oidc *oidc, const char *id_token, int64_t now,
                              srv_oidc_result *res, srv_error *err);
+
+/* The same verification, and on success a copy of the token's claims (*claims, the caller
+ * frees it): what the provenance gate compares with a rule's oidc_claims. */
+srv_status srv_oidc_verify(const srv_oidc *oidc, const char *id_token, int64_t now,
+                           srv_oidc_result *res, cJSON **claims, srv_error *err);
 
 #endif

@@ -71,6 +71,9 @@ static const struct {
     [SRV_E_TOO_MANY_DIGESTS] = {"too_many_digests", 413},
     [SRV_E_JOB_QUEUE_FULL] = {"job_queue_full", 429},
     [SRV_E_APPROVAL_NOT_ASYNC] = {"approval_not_async", 403},
+    [SRV_E_PROVENANCE_DENIED] = {"provenance_denied", 403},
+    [SRV_E_PROVENANCE_INVALID] = {"provenance_invalid", 400},
+    [SRV_E_PROVENANCE_TOO_LARGE] = {"provenance_too_large", 400},
 };
 
 srv_status srv_fail(srv_error *err, srv_status status, const char *fmt, ...)

@@ -71,6 +71,10 @@ typedef enum {
     SRV_E_TOO_MANY_DIGESTS,   /* a signing job over its cap of digests */
     SRV_E_JOB_QUEUE_FULL,     /* the caller's queued job digests would pass their cap */
     SRV_E_APPROVAL_NOT_ASYNC, /* a rule asks for approval: no signing job, sign synchronously */
+    /* Issue 18: the provenance gate (policy/provenance.h). */
+    SRV_E_PROVENANCE_DENIED,    /* a require rule's provenance is missing or not met */
+    SRV_E_PROVENANCE_INVALID,   /* the request's provenance is malformed */
+    SRV_E_PROVENANCE_TOO_LARGE, /* its envelope is over SRV_PROV_ENVELOPE_MAX */
     SRV_STATUS_COUNT
 } srv_status;
 

@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "signum/common/buf.h"
 #include "../store/project_db.h"
+#include "provenance.h"
 
 /* ---- loading and deciding ----------------------------------------------------------------- */
 
@@ -160,6 +161,9 @@ srv_status srv_policy_decide(srv_db *db, const srv_user *user, const srv_key *ke
     ev->req.count = count_usage;
     ev->req.count_ctx = ev;
     policy_evaluate(&ev->set, &ev->req, &ev->decision);
+    /* Require rules gate whatever allowed it (policy/provenance.h). */
+    if (ev->decision.outcome == POLICY_ALLOWED || ev->decision.outcome == POLICY_APPROVAL_REQUIRED)
+        policy_prov_gate(&ev->set, &ev->req, &ev->decision, &ev->gates);
     return SRV_OK;
 }
 
@@ -330,6 +334,7 @@ void srv_policy_eval_clear(srv_policy_eval *ev)
     policy_set_clear(&ev->set);
     free_names(ev->groups, ev->ngroups);
     free_names(ev->key_groups, ev->nkey_groups);
+    cJSON_Delete(ev->gates);
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -347,6 +352,7 @@ srv_status srv_policy_status(policy_outcome outcome)
     case POLICY_APPLICATION_NOT_ALLOWED: return SRV_E_APPLICATION_NOT_ALLOWED;
     case POLICY_HASH_NOT_ALLOWED: return SRV_E_HASH_NOT_ALLOWED;
     case POLICY_MECHANISM_NOT_ALLOWED: return SRV_E_MECHANISM_NOT_ALLOWED;
+    case POLICY_PROVENANCE_DENIED: return SRV_E_PROVENANCE_DENIED;
     case POLICY_ERROR:
     case POLICY_OUTCOME_COUNT: break;
     }

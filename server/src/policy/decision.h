@@ -16,6 +16,7 @@ typedef struct {
     int64_t user_id, key_id;
     policy_request req;
     policy_decision decision;
+    cJSON *gates; /* the require rules met, and how (policy_prov_gate()); NULL: none */
 } srv_policy_eval;
 
 /* Loads rules and groups from db and decides for user/key. The strings in req must outlive

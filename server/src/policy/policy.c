@@ -1,9 +1,9 @@
 /* Policy rules: validation of rule documents and the pure evaluator. Rules are walked in
  * order of priority (higher first; at equal priority deny rules before allow rules, then the
- * implicit grant last); the first rule that matches decides. */
+ * implicit grant last); the first rule that matches decides. Require rules are not walked:
+ * they gate an allowing decision afterwards (provenance_rule.c). */
 #include "policy.h"
 
-#include <arpa/inet.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "../common/json.h"
 #include "../common/util.h"
+#include "provenance.h"
 #include "signum/common/buf.h"
 #include "signum/common/rfc3339.h"
 
@@ -30,6 +31,7 @@ static const struct {
     [POLICY_APPLICATION_NOT_ALLOWED] = {"application_not_allowed", 403},
     [POLICY_HASH_NOT_ALLOWED] = {"hash_not_allowed", 403},
     [POLICY_MECHANISM_NOT_ALLOWED] = {"mechanism_not_allowed", 403},
+    [POLICY_PROVENANCE_DENIED] = {"provenance_denied", 403},
     [POLICY_ERROR] = {"database_error", 500},
 };
 
@@ -161,37 +163,6 @@ static int parse_utc(const char *s, int64_t *out)
     return sgc_rfc3339_parse(s, SGC_RFC3339_UTC_ONLY, out) == SGC_OK;
 }
 
-static int parse_cidr(const char *s, policy_cidr *out)
-{
-    char buf[64];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    unsigned max;
-    memset(out, 0, sizeof(*out));
-    if (n == 0 || n >= sizeof(buf))
-        return 0;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (inet_pton(AF_INET, buf, out->addr) == 1)
-        max = 32;
-    else if (inet_pton(AF_INET6, buf, out->addr) == 1)
-        out->v6 = 1, max = 128;
-    else
-        return 0;
-    out->prefix = max;
-    if (slash) {
-        char *end;
-        long p;
-        if (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
-            return 0;
-        p = strtol(slash + 1, &end, 10);
-        if (p < 0 || p > (long)max)
-            return 0;
-        out->prefix = (unsigned)p;
-    }
-    return 1;
-}
-
 static srv_status parse_scope(const cJSON *doc, policy_rule *r, srv_error *err)
 {
     static const char *const subj_fields[] = {"users", "groups", "service_accounts", NULL};
@@ -237,7 +208,7 @@ static srv_status parse_scope(const cJSON *doc, policy_rule *r, srv_error *err)
             return srv_fail(err, SRV_E_NOMEM, "out of memory");
         }
         for (size_t i = 0; i < ips.n; i++) {
-            if (!parse_cidr(ips.items[i], &r->ips[i])) {
+            if (!policy_cidr_parse(ips.items[i], &r->ips[i])) {
                 st = srv_fail(err, SRV_E_INVALID_FIELD,
                               "where.ip_ranges[%zu] must be an address or CIDR range such as "
                               "10.0.0.0/8 or 2001:db8::/32",
@@ -404,9 +375,9 @@ static srv_status parse_conditions(const cJSON *doc, policy_rule *r, srv_error *
 
 srv_status policy_rule_parse(const cJSON *doc, policy_rule *r, srv_error *err)
 {
-    static const char *const fields[] = {"name",    "description", "effect", "priority",
-                                         "enabled", "subjects",    "keys",   "where",
-                                         "when",    "conditions",  NULL};
+    static const char *const fields[] = {"name",    "description", "effect",     "priority",
+                                         "enabled", "subjects",    "keys",       "where",
+                                         "when",    "conditions",  "provenance", NULL};
     const char *name = NULL, *effect = NULL, *desc = NULL;
     srv_status st;
 
@@ -437,12 +408,15 @@ srv_status policy_rule_parse(const cJSON *doc, policy_rule *r, srv_error *err)
         r->effect = POLICY_ALLOW;
     } else if (strcmp(effect, "deny") == 0) {
         r->effect = POLICY_DENY;
+    } else if (strcmp(effect, "require") == 0) {
+        r->effect = POLICY_REQUIRE;
     } else {
-        st = srv_fail(err, SRV_E_INVALID_FIELD, "effect must be allow or deny");
+        st = srv_fail(err, SRV_E_INVALID_FIELD, "effect must be allow, deny or require");
         goto fail;
     }
     if ((st = parse_scope(doc, r, err)) != SRV_OK || (st = parse_when(doc, r, err)) != SRV_OK ||
-        (st = parse_conditions(doc, r, err)) != SRV_OK)
+        (st = parse_conditions(doc, r, err)) != SRV_OK ||
+        (st = policy_prov_rule_parse(doc, r, err)) != SRV_OK)
         goto fail;
     if (r->effect == POLICY_DENY && (r->nquotas || r->approvals_required)) {
         st = srv_fail(err, SRV_E_INVALID_FIELD, "quotas and approval apply to allow rules only");
@@ -463,6 +437,7 @@ void policy_rule_clear(policy_rule *r)
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         free(lists[i]->items);
     free(r->ips);
+    policy_prov_rule_free(r->prov);
     cJSON_Delete(r->doc);
     memset(r, 0, sizeof(*r));
 }
@@ -545,33 +520,9 @@ static int key_matches(const policy_rule *r, const policy_request *q)
            (q->project && *q->project && in_list(&r->projects, q->project, 0));
 }
 
-static int ip_in(const policy_cidr *c, const char *ip)
+int policy_rule_in_scope(const policy_rule *r, const policy_request *q)
 {
-    uint8_t a[16];
-    int v6 = 0;
-    if (!ip || !*ip)
-        return 0;
-    if (inet_pton(AF_INET, ip, a) != 1) {
-        if (inet_pton(AF_INET6, ip, a) != 1)
-            return 0;
-        v6 = 1;
-        /* An IPv4-mapped IPv6 peer (::ffff:a.b.c.d) is its IPv4 address. */
-        if (!c->v6 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
-            memmove(a, a + 12, 4);
-            v6 = 0;
-        }
-    }
-    if (v6 != c->v6)
-        return 0;
-    unsigned full = c->prefix / 8, rest = c->prefix % 8;
-    if (memcmp(a, c->addr, full) != 0)
-        return 0;
-    if (rest) {
-        uint8_t mask = (uint8_t)(0xff << (8 - rest));
-        if ((a[full] & mask) != (c->addr[full] & mask))
-            return 0;
-    }
-    return 1;
+    return subject_matches(r, q) && key_matches(r, q);
 }
 
 static int window_contains(const policy_window *w, int wday, int minute)
@@ -620,7 +571,7 @@ static policy_outcome rule_mismatch(const policy_rule *r, const policy_request *
     if (r->has_ips) {
         int inside = 0;
         for (size_t i = 0; i < r->nips && !inside; i++)
-            inside = ip_in(&r->ips[i], q->ip);
+            inside = policy_cidr_contains(&r->ips[i], q->ip);
         if (!inside) {
             snprintf(msg, msg_len, "rule \"%s\" allows other networks only (peer %s)", r->name,
                      q->ip ? q->ip : "unknown");
@@ -703,7 +654,7 @@ void policy_evaluate(const policy_set *set, const policy_request *q, policy_deci
         /* The grant is an allow rule at priority 0, after every explicit rule of priority 0. */
         if (grant_pending && r->priority < 0)
             break;
-        if (!r->enabled || !subject_matches(r, q) || !key_matches(r, q))
+        if (!r->enabled || r->effect == POLICY_REQUIRE || !policy_rule_in_scope(r, q))
             continue;
         why = rule_mismatch(r, q, msg, sizeof(msg));
         if (why != POLICY_ALLOWED) {
@@ -764,7 +715,7 @@ int policy_may_ever_allow(const policy_set *set, const policy_request *q, const 
         /* The grant: an allow rule at priority 0, after every explicit rule of priority 0. */
         if (q->granted && r->priority < 0)
             break;
-        if (!r->enabled || !subject_matches(r, q) || !key_matches(r, q))
+        if (!r->enabled || r->effect == POLICY_REQUIRE || !policy_rule_in_scope(r, q))
             continue;
         if (r->effect == POLICY_ALLOW) {
             if (rule)

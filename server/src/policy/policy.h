@@ -21,7 +21,12 @@
 #define POLICY_APPROVAL_TTL_MAX (30LL * 86400)
 #define POLICY_QUOTA_WINDOW_MAX (31LL * 86400)
 
-typedef enum { POLICY_ALLOW, POLICY_DENY } policy_effect;
+/* POLICY_REQUIRE: a gate, never a match of its own: every request in its scope must also
+ * satisfy its requirement (provenance, policy/provenance.h), whatever rule or grant allows it. */
+typedef enum { POLICY_ALLOW, POLICY_DENY, POLICY_REQUIRE } policy_effect;
+
+struct policy_prov_rule; /* a require rule's provenance member (policy/provenance.h) */
+struct srv_provenance;   /* the provenance a sign request carries (policy/provenance.h) */
 
 /* What a decision says; each has a stable machine code (policy_outcome_code). */
 typedef enum {
@@ -36,6 +41,7 @@ typedef enum {
     POLICY_APPLICATION_NOT_ALLOWED, /* closest allow rule: other applications only */
     POLICY_HASH_NOT_ALLOWED,        /* closest allow rule: other digest algorithms only */
     POLICY_MECHANISM_NOT_ALLOWED,   /* closest allow rule: other mechanisms only */
+    POLICY_PROVENANCE_DENIED,       /* allowed, but a require rule's provenance is not met */
     POLICY_ERROR,                   /* the quota lookup failed */
     POLICY_OUTCOME_COUNT
 } policy_outcome;
@@ -92,7 +98,8 @@ typedef struct {
     policy_list approvers, approver_groups;
     int project_approvers; /* the approvers of the key's project may decide too */
     long long approval_ttl;
-    cJSON *doc; /* the validated document, owned */
+    struct policy_prov_rule *prov; /* effect require: what it requires, owned */
+    cJSON *doc;                    /* the validated document, owned */
 } policy_rule;
 
 typedef struct {
@@ -128,6 +135,7 @@ typedef struct {
     policy_grant granted;    /* an allow rule at priority 0 (policy_grant) */
     policy_count_fn count;
     void *count_ctx;
+    const struct srv_provenance *provenance; /* what the request carries; NULL: nothing */
     int key_disabled; /* read by policy_may_ever_allow() only (the sign path refuses a disabled
                          key before it asks policy_evaluate()) */
 } policy_request;
@@ -151,6 +159,9 @@ void policy_set_clear(policy_set *set);
 /* Decides; d->rule points into set. Never fails: errors become POLICY_ERROR. */
 void policy_evaluate(const policy_set *set, const policy_request *req, policy_decision *d);
 
+/* Whether rule r's subjects and keys cover the request (its scope, no other dimension). */
+int policy_rule_in_scope(const policy_rule *r, const policy_request *req);
+
 /* The part of policy_evaluate() after allow rule r matched: its quotas, then its approval. */
 void policy_evaluate_allow(const policy_rule *r, const policy_request *q, policy_decision *d);
 
@@ -170,6 +181,11 @@ int policy_may_ever_allow(const policy_set *set, const policy_request *req, cons
 const char *policy_decision_rule(const policy_decision *d);
 const char *policy_outcome_code(policy_outcome outcome);
 int policy_outcome_http(policy_outcome outcome);
+
+/* An address or CIDR range ("10.0.0.0/8", "2001:db8::/32"); 0 if malformed (cidr.c). */
+int policy_cidr_parse(const char *s, policy_cidr *out);
+/* Whether textual address ip lies in c (an IPv4-mapped IPv6 peer counts as its IPv4). */
+int policy_cidr_contains(const policy_cidr *c, const char *ip);
 
 /* Whether name is a zone of the system tz database ("UTC" always is). */
 int policy_tz_valid(const char *name);
