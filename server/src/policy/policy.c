@@ -484,47 +484,6 @@ void policy_set_clear(policy_set *set)
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
-static int in_list(const policy_list *l, const char *s, int wildcard)
-{
-    if (!s)
-        return 0;
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->items[i], s) == 0 || (wildcard && strcmp(l->items[i], "*") == 0))
-            return 1;
-    return 0;
-}
-
-static int any_in_list(const policy_list *l, const char *const *names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (in_list(l, names[i], 0))
-            return 1;
-    return 0;
-}
-
-static int subject_matches(const policy_rule *r, const policy_request *q)
-{
-    if (q->subject_is_service ? in_list(&r->service_accounts, q->subject, 1)
-                              : in_list(&r->users, q->subject, 1))
-        return 1;
-    /* "*" among users also covers service accounts: any authenticated subject. */
-    if (q->subject_is_service && in_list(&r->users, "*", 0))
-        return 1;
-    return any_in_list(&r->groups, q->groups, q->ngroups);
-}
-
-static int key_matches(const policy_rule *r, const policy_request *q)
-{
-    return in_list(&r->keys, q->key, 1) ||
-           any_in_list(&r->key_groups, q->key_groups, q->nkey_groups) ||
-           (q->project && *q->project && in_list(&r->projects, q->project, 0));
-}
-
-int policy_rule_in_scope(const policy_rule *r, const policy_request *q)
-{
-    return subject_matches(r, q) && key_matches(r, q);
-}
-
 static int window_contains(const policy_window *w, int wday, int minute)
 {
     int prev = (wday + 6) % 7;
@@ -563,7 +522,8 @@ static policy_outcome rule_mismatch(const policy_rule *r, const policy_request *
             return POLICY_OUTSIDE_TIME_WINDOW;
         }
     }
-    if (r->has_machines && !(q->machine && *q->machine && in_list(&r->machines, q->machine, 0))) {
+    if (r->has_machines &&
+        !(q->machine && *q->machine && policy_list_has(&r->machines, q->machine, 0))) {
         snprintf(msg, msg_len, "rule \"%s\" allows other machines only (request: %s)", r->name,
                  q->machine && *q->machine ? q->machine : "no mTLS machine identity");
         return POLICY_MACHINE_NOT_ALLOWED;
@@ -590,11 +550,11 @@ static policy_outcome rule_mismatch(const policy_rule *r, const policy_request *
             return POLICY_APPLICATION_NOT_ALLOWED;
         }
     }
-    if (r->has_hashes && !in_list(&r->hashes, q->hash, 0)) {
+    if (r->has_hashes && !policy_list_has(&r->hashes, q->hash, 0)) {
         snprintf(msg, msg_len, "rule \"%s\" allows other digest algorithms only", r->name);
         return POLICY_HASH_NOT_ALLOWED;
     }
-    if (r->has_mechanisms && !in_list(&r->mechanisms, q->mechanism, 0)) {
+    if (r->has_mechanisms && !policy_list_has(&r->mechanisms, q->mechanism, 0)) {
         snprintf(msg, msg_len, "rule \"%s\" allows other mechanisms only", r->name);
         return POLICY_MECHANISM_NOT_ALLOWED;
     }

@@ -161,6 +161,8 @@ void policy_evaluate(const policy_set *set, const policy_request *req, policy_de
 
 /* Whether rule r's subjects and keys cover the request (its scope, no other dimension). */
 int policy_rule_in_scope(const policy_rule *r, const policy_request *req);
+/* Whether s is in the list (wildcard: or the list has "*"); NULL s is in no list (scope.c). */
+int policy_list_has(const policy_list *l, const char *s, int wildcard);
 
 /* The part of policy_evaluate() after allow rule r matched: its quotas, then its approval. */
 void policy_evaluate_allow(const policy_rule *r, const policy_request *q, policy_decision *d);
