@@ -55,6 +55,8 @@ void srv_config_defaults(srv_config *cfg, const char *dir)
     cfg->tsa_accuracy_ms = 1000;
     snprintf(cfg->tsa_name, sizeof(cfg->tsa_name), "Signum Time-Stamping Authority");
     cfg->tsa_max_skew_seconds = 1;
+    cfg->tsa_rate_per_address = 20;
+    cfg->tsa_rate = 200;
 }
 
 static srv_status set_int(const char *key, const char *value, long min, long max, long *out,
@@ -222,6 +224,8 @@ static srv_status apply(srv_config *cfg, const char *key, const char *value, srv
         return SRV_OK;
     }
     INT("tsa_max_skew_seconds", tsa_max_skew_seconds, 0, 3600)
+    INT("tsa_rate_per_address", tsa_rate_per_address, 0, 100000)
+    INT("tsa_rate", tsa_rate, 0, 1000000)
 #undef TEXT
 #undef INT
 #undef PATH
@@ -328,6 +332,8 @@ srv_status srv_config_render(const srv_config *cfg, char **out, srv_error *err)
             "# Time-stamping authority, RFC 3161 (server/API.md): off, open or token.\n"
             "# tsa = open\n# tsa_key_type = ec-p256\n# tsa_accuracy_ms = 1000\n"
             "# tsa_max_skew_seconds = 1\n"
+            "# Tokens a second for anonymous callers of an open TSA: per address, in all.\n"
+            "# tsa_rate_per_address = 20\n# tsa_rate = 200\n"
             "# Alert rules and webhooks, a JSON file (docs/alerts.md):\n"
             "# alerts_config = alerts.json\n",
             cfg->listen, cfg->port, cfg->workers, cfg->hsm_sessions, cfg->token_ttl,

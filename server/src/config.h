@@ -87,6 +87,9 @@ typedef struct {
     unsigned tsa_accuracy_ms;
     char tsa_name[65];
     int tsa_max_skew_seconds;
+    /* Tokens a second one address (tsa_rate_per_address) and all addresses together
+     * (tsa_rate) may have from an open TSA, which signs and audits each: 0 is no bound. */
+    int tsa_rate_per_address, tsa_rate;
     /* Alert rules and webhooks (docs/alerts.md): a JSON file; empty: no alerts. */
     char alerts_config[PATH_MAX];
 } srv_config;

@@ -465,6 +465,41 @@ class TsaHsmOutageTest(ServerTestCase):
         self.assertEqual(status, 0, "the TSA issues tokens again once the HSM is back")
 
 
+class TsaRateTest(ServerTestCase):
+    """An open TSA signs and audits every token for anyone who reaches it: one address gets
+    tokens at a bounded rate (tsa_rate_per_address: 2 a second, a bucket of 4), the rest are
+    refused with systemFailure and aggregated like other anonymous denials; a caller with a
+    token (tsa = token) is not bounded by it."""
+
+    server_options = {"ca_key_type": "ec-p256",
+                      "conf": {"tsa": "open", "tsa_rate_per_address": "2"}}
+
+    def test_one_address_is_bounded(self):
+        s = self.server
+        body = ts_query(HASHES["sha256"](b"rate").digest())
+        statuses = []
+        start = time.monotonic()
+        for _ in range(12):
+            r = s.request("POST", "/tsa", raw=body, headers={"Content-Type": QUERY})
+            self.assertEqual(r.status, 200, r)
+            statuses.append(parse_response(r.body))
+        elapsed = time.monotonic() - start
+        granted = [x for x in statuses if x[0] == 0]
+        refused = [x for x in statuses if x[0] != 0]
+        # A full bucket (4), plus what 2 a second refilled while the requests ran.
+        self.assertLessEqual(len(granted), 4 + int(2 * elapsed) + 1, (elapsed, len(granted)))
+        self.assertGreaterEqual(len(granted), 4)
+        self.assertTrue(refused, "12 requests in %.2f s were all granted" % elapsed)
+        for status, bits, text, token in refused:
+            self.assertEqual((status, bits, token), (2, {25}, None), text)
+            self.assertIn("too many requests from this address", text)
+        # Refusals are denials of an anonymous caller: individually recorded up to the
+        # aggregator's burst, never one synced record each without bound.
+        recs = [x for x in s.audit_show() if x["action"] == "tsa.timestamp"]
+        self.assertEqual(len([x for x in recs if x["outcome"] == "ok"]), len(granted))
+        self.assertLessEqual(len([x for x in recs if x["outcome"] == "denied"]), len(refused))
+
+
 class TsaTokenModeTest(ServerTestCase):
     """tsa = token: only callers with an access token get timestamps; the audit names them."""
 

@@ -28,9 +28,10 @@ typedef struct {
     /* Where relying parties reach this server (CRL distribution points): public_url from the
      * config, else https://localhost:PORT once the port is known. */
     char public_url[SRV_PUBLIC_URL_MAX + 1];
-    struct srv_jobs *jobs;     /* the signing job workers (api/jobs.h); NULL before they start */
-    struct srv_tsa *tsa;       /* the time-stamping authority (tsa/tsa.h); NULL when tsa = off */
-    struct srv_alerts *alerts; /* alerts/alerts.h; NULL when no alerts are configured */
+    struct srv_jobs *jobs; /* the signing job workers (api/jobs.h); NULL before they start */
+    struct srv_tsa *tsa;   /* the time-stamping authority (tsa/tsa.h); NULL when tsa = off */
+    struct srv_addr_rate *tsa_rate; /* the open TSA's per-address bound (common/addr_rate.h) */
+    struct srv_alerts *alerts;      /* alerts/alerts.h; NULL when no alerts are configured */
 } srv_app;
 
 /* Sets app->public_url once listening on port (before any request is served). */

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "../audit/denials.h"
+#include "../common/addr_rate.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../tsa/tsa.h"
@@ -143,6 +144,15 @@ void api_tsa(api_call *c)
         }
     }
     srv_db_read_end(c->w->db);
+    /* Each token costs an HSM signature and a synced audit record: anyone who reaches an open
+     * TSA gets them at a bounded rate (refusals beyond it are aggregated like other anonymous
+     * denials). */
+    if (!c->authenticated && !srv_addr_rate_take(app->tsa_rate, c->ex->peer)) {
+        refuse(c, SRV_TSA_FAIL_SYSTEM_FAILURE,
+               "too many requests from this address (tsa_rate_per_address, tsa_rate): retry later",
+               0);
+        return;
+    }
     if (!is_query_type(c->ex->content_type)) {
         refuse(c, SRV_TSA_FAIL_BAD_DATA_FORMAT, "Content-Type must be " SRV_TSA_QUERY_TYPE, 0);
         return;

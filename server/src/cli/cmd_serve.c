@@ -20,6 +20,7 @@
 #include "alerts/alerts.h"
 #include "audit/export.h"
 #include "cli.h"
+#include "common/addr_rate.h"
 #include "common/b64.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -291,6 +292,8 @@ static srv_status load_tsa(srv_app *app, srv_error *err)
         srv_tsa_key_row_clear(&row);
         return st;
     }
+    if (!(app->tsa_rate = srv_addr_rate_new(app->cfg.tsa_rate_per_address, app->cfg.tsa_rate)))
+        return srv_fail(err, SRV_E_NOMEM, "out of memory");
     if ((st = srv_path_join(path, sizeof(path), app->cfg.dir, "tsa", err)) != SRV_OK)
         return st;
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
@@ -581,6 +584,7 @@ out:
     srv_writer_stop(app->writer);
     srv_audit_signer_clear(&audit_signer);
     srv_tsa_free(app->tsa);
+    srv_addr_rate_free(app->tsa_rate);
     srv_hsm_close(app->hsm);
     SSL_CTX_free(app->tls);
     srv_oidc_free(app->oidc);
