@@ -7,13 +7,17 @@
 # --packaging: then also the install test of the Debian and RPM packages (tests/packaging/run.sh:
 # builds them, installs the .debs into a clean bookworm root made with mmdebstrap, signs there,
 # purges; about 10 minutes, root, the Debian mirror).
+# --wine32: where x86 programs run under qemu-i386 (a kernel without 32-bit support:
+# tests/wine/loaders.sh), also wine32.csp, which starts one emulated program per case (about 20
+# minutes more); elsewhere it runs anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging=0
 for arg in "$@"; do
   case $arg in
     --packaging) packaging=1 ;;
-    *) echo "test.sh: unknown argument $arg (known: --packaging)" >&2; exit 2 ;;
+    --wine32) export SIGNUM_WINE32_FULL=1 ;;
+    *) echo "test.sh: unknown argument $arg (known: --packaging, --wine32)" >&2; exit 2 ;;
   esac
 done
 if [ "$packaging" = 1 ]; then bash scripts/install-deps.sh --packaging; else bash scripts/install-deps.sh; fi

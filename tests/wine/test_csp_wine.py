@@ -41,7 +41,7 @@ sys.path.insert(0, HERE)
 
 # wine_harness first: it points signum_harness at the server binary ($SIGNUM_SERVER_BIN).
 from wine_harness import (ARCH, WineEnv, exit_unless_runnable, loader, mingw_dir,  # noqa: E402
-                          server_with_keys, wine_path, wine_timeout)
+                          server_with_keys, emulated, wine_path, wine_timeout)
 from signum_harness import unb64  # noqa: E402
 
 WINE_DIR = os.environ.get("WINE_DIR", "")
@@ -249,6 +249,10 @@ class CspEndToEnd(unittest.TestCase):
         name = re.search(r"^container (\S+)\r?$", out, re.M).group(1)
         self.assertIn(name, self.KEYS)
 
+    # 32-bit Wine under qemu-i386 runs no second thread at all (a four-thread CreateThread
+    # program of a few lines dies with "wine client error: write: Bad file descriptor"): there
+    # this case cannot say anything about the CSP.
+    @unittest.skipIf(emulated(ARCH), "x86 under qemu-i386: 32-bit Wine runs no threads there")
     def test_concurrent_signatures_through_one_context(self):
         rc, out, err = self.run_exe("threads", "csp-rsa3072")
         self.assertEqual(rc, 0, out + err)
@@ -314,5 +318,5 @@ class CspEndToEnd(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    exit_unless_runnable(ARCH)
+    exit_unless_runnable(ARCH, long_when_emulated=True)
     unittest.main(verbosity=2)

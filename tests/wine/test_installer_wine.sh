@@ -131,7 +131,9 @@ echo "providers: status, unregister and register through signum-util.exe"
 
 # NSIS's uninstaller copies itself away and returns at once: wait (bounded) for it.
 timeout "$T" wine64 "C:\\Program Files\\Signum\\uninstall.exe" /S || fail "the uninstaller exited $?"
-for _ in $(seq 1 100); do
+wait_steps=100 # 20 s; under emulation (its x86 regsvr32 /u starts slowly) 200 s
+[ "$T" = 100 ] || wait_steps=1000
+for _ in $(seq 1 "$wait_steps"); do
   [ -e "$dir" ] || break
   sleep 0.2
 done

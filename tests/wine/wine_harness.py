@@ -105,7 +105,9 @@ def wine_path(base=None):
 def emulated(arch):
     """True if arch's programs run under qemu-i386 (loaders.sh), where starting one alone
     takes tens of seconds of CPU."""
-    return arch == "x86" and os.path.exists(os.path.join(wine_dir(), "loaders", "x86-emulated"))
+    root = os.environ.get("WINE_DIR")  # no WINE_DIR: wine_dir() raises where it is needed
+    return arch == "x86" and bool(root) and \
+        os.path.exists(os.path.join(root, "loaders", "x86-emulated"))
 
 
 def wine_timeout(arch, seconds):
@@ -138,9 +140,15 @@ def unrunnable(arch):
     return None
 
 
-def exit_unless_runnable(arch):
-    """Ends the test program with SKIP_RC, saying why, if `arch` cannot run here."""
+def exit_unless_runnable(arch, long_when_emulated=False):
+    """Ends the test program with SKIP_RC, saying why, if `arch` cannot run here, or if the
+    test is long_when_emulated (one program start per case: tens of minutes under qemu-i386)
+    and runs emulated without SIGNUM_WINE32_FULL=1 (scripts/test.sh --wine32)."""
     why = unrunnable(arch)
+    if not why and long_when_emulated and emulated(arch) and \
+            os.environ.get("SIGNUM_WINE32_FULL") != "1":
+        why = ("x86 programs run under qemu-i386 here and this test starts one per case (tens of "
+               "minutes): scripts/test.sh --wine32 (SIGNUM_WINE32_FULL=1) runs it")
     if why:
         print("SKIP (%s tests not run): %s" % (arch, why))
         sys.stdout.flush()
