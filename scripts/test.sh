@@ -8,8 +8,8 @@
 # builds them, installs the .debs into a clean bookworm root made with mmdebstrap, signs there,
 # purges; about 10 minutes, root, the Debian mirror).
 # --wine32: where x86 programs run under qemu-i386 (a kernel without 32-bit support:
-# tests/wine/loaders.sh), also wine32.csp, which starts one emulated program per case (about 20
-# minutes more); elsewhere it runs anyway.
+# tests/wine/loaders.sh), wine32.csp runs every case, not its short suite (one emulated program
+# per case: about 20 minutes more); elsewhere it runs every case anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging=0

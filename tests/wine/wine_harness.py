@@ -110,6 +110,12 @@ def emulated(arch):
         os.path.exists(os.path.join(root, "loaders", "x86-emulated"))
 
 
+def short_when_emulated(arch):
+    """True where a test that starts one program per case runs its short suite: arch is
+    emulated and SIGNUM_WINE32_FULL=1 (scripts/test.sh --wine32) did not ask for every case."""
+    return emulated(arch) and os.environ.get("SIGNUM_WINE32_FULL") != "1"
+
+
 def wine_timeout(arch, seconds):
     """A program's time bound: five times wider under emulation."""
     return seconds * 5 if emulated(arch) else seconds
@@ -140,15 +146,9 @@ def unrunnable(arch):
     return None
 
 
-def exit_unless_runnable(arch, long_when_emulated=False):
-    """Ends the test program with SKIP_RC, saying why, if `arch` cannot run here, or if the
-    test is long_when_emulated (one program start per case: tens of minutes under qemu-i386)
-    and runs emulated without SIGNUM_WINE32_FULL=1 (scripts/test.sh --wine32)."""
+def exit_unless_runnable(arch):
+    """Ends the test program with SKIP_RC, saying why, if `arch` cannot run here."""
     why = unrunnable(arch)
-    if not why and long_when_emulated and emulated(arch) and \
-            os.environ.get("SIGNUM_WINE32_FULL") != "1":
-        why = ("x86 programs run under qemu-i386 here and this test starts one per case (tens of "
-               "minutes): scripts/test.sh --wine32 (SIGNUM_WINE32_FULL=1) runs it")
     if why:
         print("SKIP (%s tests not run): %s" % (arch, why))
         sys.stdout.flush()
