@@ -121,6 +121,12 @@ async function expectError(out, code, messagePart) {
   return msg;
 }
 
+// The error message is text: the message element holds no element (the markup in it, if any,
+// is characters).
+async function messageIsText(out) {
+  check(await out.locator('.error .msg *').count() === 0, 'the error message holds elements');
+}
+
 async function noInjectedImg(page) {
   const n = await page.locator('img[src="x"]').count();
   check(n === 0, `an <img src=x> element was created from data (${n})`);
@@ -199,11 +205,21 @@ try {
     await admin.locator('svg.chart').first().waitFor();
   });
 
-  await step('a user named with markup is refused, the message shown as text', async () => {
+  // Names are of a safe character set: a user and a key named with markup are refused, and the
+  // refusal is the server's human message, as text (no element made of it, no dialog).
+  await step('a user and a key named with markup are refused, the message shown as text', async () => {
     await go(admin, 'identities/users');
-    const out = await submit(admin, 'Create a user', { Name: XSS, Role: 'signer' });
-    await expectError(out, 'invalid_field');
+    let out = await submit(admin, 'Create a user', { Name: XSS, Role: 'signer' });
+    await expectError(out, 'invalid_field', 'name');
+    await messageIsText(out);
     await noInjectedImg(admin);
+    check(await admin.locator('td', { hasText: 'onerror' }).count() === 0, 'a user named with markup is listed');
+    await go(admin, 'keys');
+    out = await submit(admin, 'Create a key', { Name: XSS, Type: 'ec-p256', Certificate: 'none' });
+    await expectError(out, 'invalid_field', 'name');
+    await messageIsText(out);
+    await noInjectedImg(admin);
+    check(await admin.locator('td', { hasText: 'onerror' }).count() === 0, 'a key named with markup is listed');
   });
 
   await step('project with a markup description', async () => {
