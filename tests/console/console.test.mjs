@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { controlNames, focused, tabTo } from './a11y.mjs';
 
 const URL_BASE = process.env.SIGNUM_URL;
 const ADMIN_KEY = process.env.SIGNUM_ADMIN_KEY;
@@ -89,9 +90,24 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
 }
 
+// Every input, select, textarea and button of the page has an accessible name (a11y.mjs).
+const namedPages = new Set();
+async function allControlsNamed(page, where) {
+  const r = await controlNames(page);
+  check(r.controls > 0, `${where}: no control found`);
+  check(r.unnamed.length === 0, `${where}: ${r.unnamed.length} control(s) without an accessible name: ${r.unnamed.join(' | ')}`);
+  namedPages.add(where);
+}
+
+// Opens a page of the console and waits until it has loaded its data (the app marks <main>
+// with the path it shows and aria-busy while loading), then checks its controls' names. The
+// page it shows already is loaded anew (going to the same address would do nothing).
 async function go(page, hash) {
-  await page.goto(URL_BASE + '/console/#/' + hash);
-  await page.waitForSelector('main h1');
+  const url = URL_BASE + '/console/#/' + hash;
+  if (page.url() === url) await page.reload();
+  else await page.goto(url);
+  await page.waitForSelector(`main[data-path="${hash}"]:not([aria-busy]) h1`);
+  await allControlsNamed(page, hash);
 }
 
 // Fills labelled controls of a form (found by its aria-label), then submits it.
@@ -160,6 +176,8 @@ try {
 
   await step('admin logs in: TOTP enrollment', async () => {
     await admin.goto(URL_BASE + '/console/');
+    await admin.locator('#login-title').waitFor();
+    await allControlsNamed(admin, 'login');
     await admin.getByLabel('API key').fill(ADMIN_KEY);
     await admin.getByRole('button', { name: 'Log in' }).click();
     await admin.locator('.totp-secret').waitFor();
@@ -168,6 +186,7 @@ try {
     check(uri.startsWith('otpauth://totp/') && uri.includes('secret=' + secret), 'otpauth URI ' + uri);
     const qrWidth = await admin.locator('img.qr').evaluate((img) => img.complete ? img.naturalWidth : 0);
     check(qrWidth > 0, 'the QR code image did not render');
+    await allControlsNamed(admin, 'TOTP enrollment');
     await shot(admin, '01-totp-enrollment');
     // A wrong code is refused with its message; the right one logs in.
     confirmStep = nowStep();
@@ -185,6 +204,8 @@ try {
     await admin.getByRole('button', { name: 'Confirm and log in' }).click();
     await admin.waitForSelector('main h1:text("Dashboard")');
     await admin.locator('section[aria-label="Health"] table').waitFor();
+    await admin.waitForSelector('main[data-path="dashboard"]:not([aria-busy])');
+    await allControlsNamed(admin, 'dashboard');
   });
 
   await step('dashboard', async () => {
@@ -253,6 +274,39 @@ try {
     await admin.locator('td', { hasText: 'CN=' + XSS }).first().waitFor();
     await noInjectedImg(admin);
     await shot(admin, '05-keys');
+  });
+
+  // The keyboard alone, in the visual order: Tab from the page to the panel, Enter opens it,
+  // Tab through every control to the submit button, Enter submits. The key is valid 10 days:
+  // the dashboard lists it among the certificates expiring soon, and only it.
+  await step('a key created by keyboard alone, valid 10 days: expiring soon on the dashboard', async () => {
+    await go(admin, 'keys');
+    check((await focused(admin)).tag === 'main', 'the page did not take the focus');
+    const walk = await tabTo(admin, 'Create a key', 1);
+    await admin.keyboard.press('Enter');
+    walk.push(...await tabTo(admin, 'Name', 1));
+    await admin.keyboard.type('soon');
+    walk.push(...await tabTo(admin, 'Common name (built-in or external)', 3));
+    await admin.keyboard.type('Expires soon');
+    walk.push(...await tabTo(admin, 'Validity (days, built-in)', 2));
+    await admin.keyboard.type('10');
+    walk.push(...await tabTo(admin, 'Create key', 2));
+    check(JSON.stringify(walk) === JSON.stringify(['Create a key', 'Name', 'Type', 'Certificate',
+      'Common name (built-in or external)', 'Organization', 'Validity (days, built-in)', 'Project', 'Create key']),
+    'tab order: ' + JSON.stringify(walk));
+    check((await focused(admin)).tag === 'button', 'the submit is not a focused button');
+    const before = Math.floor(Date.now() / 1000);
+    await admin.keyboard.press('Enter');
+    await admin.locator('form[aria-label="Create a key"] + .form-out .notice', { hasText: 'Key soon created.' }).waitFor();
+    const after = Math.ceil(Date.now() / 1000);
+    await go(admin, 'dashboard');
+    const card = admin.locator('section[aria-label="Certificates expiring within 30 days"]');
+    const rows = card.locator('tbody tr');
+    check(await rows.count() === 1, 'expiring soon: ' + await card.textContent());
+    check((await rows.first().locator('td').nth(0).textContent()) === 'soon', 'expiring soon: ' + await rows.first().textContent());
+    const shown = Date.parse((await rows.first().locator('td').nth(1).textContent()).replace(' UTC', 'Z').replace(' ', 'T')) / 1000;
+    check(shown >= before + 10 * 86400 && shown <= after + 10 * 86400, `the card shows ${shown}, not 10 days after ${before}`);
+    await shot(admin, '02-dashboard-expiring');
   });
 
   await step('a reload keeps the session (and its CSRF token)', async () => {
@@ -681,6 +735,6 @@ if (failures.length) {
   console.error('FAILED:\n' + failures.join('\n'));
   code = 1;
 }
-console.log(`console.test: ${failures.length ? 'failed' : 'passed'} in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${SHOTS}`);
+console.log(`console.test: ${failures.length ? 'failed' : 'passed'} in ${((Date.now() - t0) / 1000).toFixed(1)} s; every control named on ${namedPages.size} pages; screenshots in ${SHOTS}`);
 rl.close();
 process.exit(code);
