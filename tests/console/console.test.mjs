@@ -497,22 +497,44 @@ try {
     await shot(admin, '10-policies');
   });
 
+  // What the requests would sign: the approver sees each one's SHA-256 and command line.
+  const requests = [
+    { data: 'needs approval', command_line: 'osslsigncode sign -in app.exe', request_id: 'console-approval-1' },
+    { data: 'to be rejected', command_line: 'osslsigncode sign -in unknown.exe', request_id: 'console-approval-2' },
+  ];
+  for (const q of requests) q.digest = crypto.createHash('sha256').update(q.data).digest('hex');
+  async function approvalCard(p, id, q) {
+    const card = p.locator(`section[data-approval-id="${id}"]`);
+    await card.waitFor();
+    const text = await card.textContent();
+    check(text.includes('signer1') && text.includes('rel') && text.includes('sha256'), 'approval card lacks requester/key/hash');
+    check((await card.locator('.digest').textContent()) === 'sha256 ' + q.digest, 'digest: ' + await card.locator('.digest').textContent());
+    const cmd = card.locator('dt', { hasText: 'Command line' }).locator('xpath=following-sibling::dd[1]');
+    check((await cmd.textContent()) === q.command_line, 'command line: ' + await cmd.textContent());
+    return card;
+  }
+  async function loginAs(key, who) {
+    const ctx = await browser.newContext(ctxOpts);
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    const p = await ctx.newPage();
+    watch(p, who);
+    await p.goto(URL_BASE + '/console/');
+    await p.getByLabel('API key').fill(key);
+    await p.getByRole('button', { name: 'Log in' }).click();
+    await p.waitForSelector('main[data-path="dashboard"]:not([aria-busy]) h1:text("Dashboard")');
+    await allControlsNamed(p, who + ' dashboard');
+    return [ctx, p];
+  }
+
   let approvalId = null;
   await step('a sign request that needs approval', async () => {
-    const r = await py('file_request', { api_key: state.signer1, key: 'rel', machine_token: state.machineToken });
+    const r = await py('file_request', Object.assign({ api_key: state.signer1, key: 'rel', machine_token: state.machineToken }, requests[0]));
     approvalId = r.approval_id;
     check(/^[0-9a-f]{32}$/.test(approvalId), 'approval id ' + approvalId);
   });
 
   await step("the signer's home: their pending request and their usage", async () => {
-    const ctx = await browser.newContext(ctxOpts);
-    ctx.setDefaultTimeout(STEP_TIMEOUT);
-    const p = await ctx.newPage();
-    watch(p, 'signer');
-    await p.goto(URL_BASE + '/console/');
-    await p.getByLabel('API key').fill(state.signer1);
-    await p.getByRole('button', { name: 'Log in' }).click();
-    await p.waitForSelector('main h1:text("Dashboard")');
+    const [ctx, p] = await loginAs(state.signer1, 'signer');
     const mine = p.locator('section[aria-label="My requests"]');
     const row = mine.locator('tbody tr', { hasText: approvalId });
     await row.waitFor();
@@ -528,14 +550,7 @@ try {
   });
 
   await step('the approver (no TOTP for signers) approves it in a second browser context', async () => {
-    const ctx = await browser.newContext(ctxOpts);
-    ctx.setDefaultTimeout(STEP_TIMEOUT);
-    const ap = await ctx.newPage();
-    watch(ap, 'approver');
-    await ap.goto(URL_BASE + '/console/');
-    await ap.getByLabel('API key').fill(state.approver1);
-    await ap.getByRole('button', { name: 'Log in' }).click();
-    await ap.waitForSelector('main h1:text("Dashboard")');
+    const [ctx, ap] = await loginAs(state.approver1, 'approver');
     await ap.locator('[data-testid=pending-count]').waitFor();
     check((await ap.locator('[data-testid=pending-count]').textContent()) === '1', 'pending count is not 1');
     check(await ap.locator('#nav a', { hasText: 'Audit' }).count() === 0, 'a signer sees the audit page');
@@ -543,10 +558,8 @@ try {
     await ap.locator('section[aria-label="My requests"] p.muted', { hasText: 'You have no sign request' }).waitFor();
     await shot(ap, '11-approver-dashboard');
     await go(ap, 'approvals');
-    const card = ap.locator(`section[data-approval-id="${approvalId}"]`);
-    await card.waitFor();
+    const card = await approvalCard(ap, approvalId, requests[0]);
     const text = await card.textContent();
-    check(text.includes('signer1') && text.includes('rel') && text.includes('sha256'), 'approval card lacks requester/key/hash');
     // The machine the server verified (mTLS), apart from the host the client names.
     check((await card.locator('.machine').textContent()) === 'build-01', 'verified machine: ' + await card.locator('.machine').textContent());
     check(text.includes('build-console'), 'client-reported host missing');
@@ -581,6 +594,36 @@ try {
   await step('the requester collects the signature', async () => {
     const r = await py('collect', { approval_id: approvalId });
     check(r.status === 200 && r.signature, 'collect answered ' + JSON.stringify(r));
+  });
+
+  await step('the approver rejects a request with a reason: the signer sees it rejected, collection refused', async () => {
+    const { approval_id: id } = await py('file_request', Object.assign({ api_key: state.signer1, key: 'rel' }, requests[1]));
+    const [ctx, ap] = await loginAs(state.approver1, 'approver');
+    await go(ap, 'approvals');
+    const card = await approvalCard(ap, id, requests[1]);
+    // A rejection needs its reason: refused without one, in the form's message.
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await card.locator('.error .msg').waitFor();
+    check((await card.locator('.error .msg').textContent()).includes('reason'), 'no reason asked: ' + await card.locator('.error').textContent());
+    await card.getByLabel('Reason for rejecting').fill('console test: unknown binary');
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await card.locator('.notice').waitFor();
+    check((await card.locator('.notice').textContent()).includes('The request is rejected'), 'not rejected: ' + await card.locator('.notice').textContent());
+    await ctx.close();
+    const r = await py('collect', { approval_id: id });
+    check(r.status === 403 && r.code === 'approval_rejected' && !r.signature, 'collect answered ' + JSON.stringify(r));
+    const [sctx, p] = await loginAs(state.signer1, 'signer');
+    const row = p.locator('section[aria-label="My requests"] tbody tr', { hasText: id });
+    check((await row.locator('.badge').textContent()) === 'rejected', 'request row: ' + await row.textContent());
+    await sctx.close();
+    // The reason is on the record.
+    await go(admin, 'audit');
+    await submit(admin, 'Audit filter', { 'Action (e.g. sign)': 'approval.reject' });
+    const recs = admin.locator('.audit-records[data-query*="action=approval.reject"] tbody tr');
+    await recs.first().waitFor();
+    const texts = await recs.allTextContents();
+    check(texts.length === 2 && texts[0].includes('deniedcode=reason_required')
+      && texts[1].includes('okreason=console test: unknown binary'), 'the rejections on record: ' + texts.join(' | '));
   });
 
   await step('remove a project member with a reason', async () => {
