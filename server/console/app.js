@@ -50,6 +50,7 @@ function renderNav(current) {
 }
 
 let lastPath = null;
+let renderSeq = 0; // the latest render: only it ends the busy state
 
 async function route() {
   const path = (location.hash || '').replace(/^#\/?/, '') || 'dashboard';
@@ -72,10 +73,16 @@ async function route() {
       return;
     }
     const args = match.slice(1).map((x) => (x === undefined ? x : decodeURIComponent(x)));
+    // Busy while the page loads its data: assistive technology waits for the whole page.
+    const seq = ++renderSeq;
+    m.setAttribute('data-path', path);
+    m.setAttribute('aria-busy', 'true');
     try {
       await page(m, ...args);
     } catch (err) {
       m.appendChild(errorBox(err));
+    } finally {
+      if (seq === renderSeq) m.removeAttribute('aria-busy');
     }
     m.focus({ preventScroll: true });
     return;

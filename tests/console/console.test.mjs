@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { controlNames, focused, tabTo } from './a11y.mjs';
 
 const URL_BASE = process.env.SIGNUM_URL;
 const ADMIN_KEY = process.env.SIGNUM_ADMIN_KEY;
@@ -89,9 +90,24 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
 }
 
+// Every input, select, textarea and button of the page has an accessible name (a11y.mjs).
+const namedPages = new Set();
+async function allControlsNamed(page, where) {
+  const r = await controlNames(page);
+  check(r.controls > 0, `${where}: no control found`);
+  check(r.unnamed.length === 0, `${where}: ${r.unnamed.length} control(s) without an accessible name: ${r.unnamed.join(' | ')}`);
+  namedPages.add(where);
+}
+
+// Opens a page of the console and waits until it has loaded its data (the app marks <main>
+// with the path it shows and aria-busy while loading), then checks its controls' names. The
+// page it shows already is loaded anew (going to the same address would do nothing).
 async function go(page, hash) {
-  await page.goto(URL_BASE + '/console/#/' + hash);
-  await page.waitForSelector('main h1');
+  const url = URL_BASE + '/console/#/' + hash;
+  if (page.url() === url) await page.reload();
+  else await page.goto(url);
+  await page.waitForSelector(`main[data-path="${hash}"]:not([aria-busy]) h1`);
+  await allControlsNamed(page, hash);
 }
 
 // Fills labelled controls of a form (found by its aria-label), then submits it.
@@ -119,6 +135,12 @@ async function expectError(out, code, messagePart) {
   check(msg.length > 0 && msg !== code, `error ${code} shown without a human message`);
   if (messagePart) check(msg.includes(messagePart), `message "${msg}" lacks "${messagePart}"`);
   return msg;
+}
+
+// The error message is text: the message element holds no element (the markup in it, if any,
+// is characters).
+async function messageIsText(out) {
+  check(await out.locator('.error .msg *').count() === 0, 'the error message holds elements');
 }
 
 async function noInjectedImg(page) {
@@ -154,6 +176,8 @@ try {
 
   await step('admin logs in: TOTP enrollment', async () => {
     await admin.goto(URL_BASE + '/console/');
+    await admin.locator('#login-title').waitFor();
+    await allControlsNamed(admin, 'login');
     await admin.getByLabel('API key').fill(ADMIN_KEY);
     await admin.getByRole('button', { name: 'Log in' }).click();
     await admin.locator('.totp-secret').waitFor();
@@ -162,6 +186,7 @@ try {
     check(uri.startsWith('otpauth://totp/') && uri.includes('secret=' + secret), 'otpauth URI ' + uri);
     const qrWidth = await admin.locator('img.qr').evaluate((img) => img.complete ? img.naturalWidth : 0);
     check(qrWidth > 0, 'the QR code image did not render');
+    await allControlsNamed(admin, 'TOTP enrollment');
     await shot(admin, '01-totp-enrollment');
     // A wrong code is refused with its message; the right one logs in.
     confirmStep = nowStep();
@@ -179,6 +204,8 @@ try {
     await admin.getByRole('button', { name: 'Confirm and log in' }).click();
     await admin.waitForSelector('main h1:text("Dashboard")');
     await admin.locator('section[aria-label="Health"] table').waitFor();
+    await admin.waitForSelector('main[data-path="dashboard"]:not([aria-busy])');
+    await allControlsNamed(admin, 'dashboard');
   });
 
   await step('dashboard', async () => {
@@ -199,11 +226,21 @@ try {
     await admin.locator('svg.chart').first().waitFor();
   });
 
-  await step('a user named with markup is refused, the message shown as text', async () => {
+  // Names are of a safe character set: a user and a key named with markup are refused, and the
+  // refusal is the server's human message, as text (no element made of it, no dialog).
+  await step('a user and a key named with markup are refused, the message shown as text', async () => {
     await go(admin, 'identities/users');
-    const out = await submit(admin, 'Create a user', { Name: XSS, Role: 'signer' });
-    await expectError(out, 'invalid_field');
+    let out = await submit(admin, 'Create a user', { Name: XSS, Role: 'signer' });
+    await expectError(out, 'invalid_field', 'name');
+    await messageIsText(out);
     await noInjectedImg(admin);
+    check(await admin.locator('td', { hasText: 'onerror' }).count() === 0, 'a user named with markup is listed');
+    await go(admin, 'keys');
+    out = await submit(admin, 'Create a key', { Name: XSS, Type: 'ec-p256', Certificate: 'none' });
+    await expectError(out, 'invalid_field', 'name');
+    await messageIsText(out);
+    await noInjectedImg(admin);
+    check(await admin.locator('td', { hasText: 'onerror' }).count() === 0, 'a key named with markup is listed');
   });
 
   await step('project with a markup description', async () => {
@@ -237,6 +274,39 @@ try {
     await admin.locator('td', { hasText: 'CN=' + XSS }).first().waitFor();
     await noInjectedImg(admin);
     await shot(admin, '05-keys');
+  });
+
+  // The keyboard alone, in the visual order: Tab from the page to the panel, Enter opens it,
+  // Tab through every control to the submit button, Enter submits. The key is valid 10 days:
+  // the dashboard lists it among the certificates expiring soon, and only it.
+  await step('a key created by keyboard alone, valid 10 days: expiring soon on the dashboard', async () => {
+    await go(admin, 'keys');
+    check((await focused(admin)).tag === 'main', 'the page did not take the focus');
+    const walk = await tabTo(admin, 'Create a key', 1);
+    await admin.keyboard.press('Enter');
+    walk.push(...await tabTo(admin, 'Name', 1));
+    await admin.keyboard.type('soon');
+    walk.push(...await tabTo(admin, 'Common name (built-in or external)', 3));
+    await admin.keyboard.type('Expires soon');
+    walk.push(...await tabTo(admin, 'Validity (days, built-in)', 2));
+    await admin.keyboard.type('10');
+    walk.push(...await tabTo(admin, 'Create key', 2));
+    check(JSON.stringify(walk) === JSON.stringify(['Create a key', 'Name', 'Type', 'Certificate',
+      'Common name (built-in or external)', 'Organization', 'Validity (days, built-in)', 'Project', 'Create key']),
+    'tab order: ' + JSON.stringify(walk));
+    check((await focused(admin)).tag === 'button', 'the submit is not a focused button');
+    const before = Math.floor(Date.now() / 1000);
+    await admin.keyboard.press('Enter');
+    await admin.locator('form[aria-label="Create a key"] + .form-out .notice', { hasText: 'Key soon created.' }).waitFor();
+    const after = Math.ceil(Date.now() / 1000);
+    await go(admin, 'dashboard');
+    const card = admin.locator('section[aria-label="Certificates expiring within 30 days"]');
+    const rows = card.locator('tbody tr');
+    check(await rows.count() === 1, 'expiring soon: ' + await card.textContent());
+    check((await rows.first().locator('td').nth(0).textContent()) === 'soon', 'expiring soon: ' + await rows.first().textContent());
+    const shown = Date.parse((await rows.first().locator('td').nth(1).textContent()).replace(' UTC', 'Z').replace(' ', 'T')) / 1000;
+    check(shown >= before + 10 * 86400 && shown <= after + 10 * 86400, `the card shows ${shown}, not 10 days after ${before}`);
+    await shot(admin, '02-dashboard-expiring');
   });
 
   await step('a reload keeps the session (and its CSRF token)', async () => {
@@ -427,22 +497,44 @@ try {
     await shot(admin, '10-policies');
   });
 
+  // What the requests would sign: the approver sees each one's SHA-256 and command line.
+  const requests = [
+    { data: 'needs approval', command_line: 'osslsigncode sign -in app.exe', request_id: 'console-approval-1' },
+    { data: 'to be rejected', command_line: 'osslsigncode sign -in unknown.exe', request_id: 'console-approval-2' },
+  ];
+  for (const q of requests) q.digest = crypto.createHash('sha256').update(q.data).digest('hex');
+  async function approvalCard(p, id, q) {
+    const card = p.locator(`section[data-approval-id="${id}"]`);
+    await card.waitFor();
+    const text = await card.textContent();
+    check(text.includes('signer1') && text.includes('rel') && text.includes('sha256'), 'approval card lacks requester/key/hash');
+    check((await card.locator('.digest').textContent()) === 'sha256 ' + q.digest, 'digest: ' + await card.locator('.digest').textContent());
+    const cmd = card.locator('dt', { hasText: 'Command line' }).locator('xpath=following-sibling::dd[1]');
+    check((await cmd.textContent()) === q.command_line, 'command line: ' + await cmd.textContent());
+    return card;
+  }
+  async function loginAs(key, who) {
+    const ctx = await browser.newContext(ctxOpts);
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    const p = await ctx.newPage();
+    watch(p, who);
+    await p.goto(URL_BASE + '/console/');
+    await p.getByLabel('API key').fill(key);
+    await p.getByRole('button', { name: 'Log in' }).click();
+    await p.waitForSelector('main[data-path="dashboard"]:not([aria-busy]) h1:text("Dashboard")');
+    await allControlsNamed(p, who + ' dashboard');
+    return [ctx, p];
+  }
+
   let approvalId = null;
   await step('a sign request that needs approval', async () => {
-    const r = await py('file_request', { api_key: state.signer1, key: 'rel', machine_token: state.machineToken });
+    const r = await py('file_request', Object.assign({ api_key: state.signer1, key: 'rel', machine_token: state.machineToken }, requests[0]));
     approvalId = r.approval_id;
     check(/^[0-9a-f]{32}$/.test(approvalId), 'approval id ' + approvalId);
   });
 
   await step("the signer's home: their pending request and their usage", async () => {
-    const ctx = await browser.newContext(ctxOpts);
-    ctx.setDefaultTimeout(STEP_TIMEOUT);
-    const p = await ctx.newPage();
-    watch(p, 'signer');
-    await p.goto(URL_BASE + '/console/');
-    await p.getByLabel('API key').fill(state.signer1);
-    await p.getByRole('button', { name: 'Log in' }).click();
-    await p.waitForSelector('main h1:text("Dashboard")');
+    const [ctx, p] = await loginAs(state.signer1, 'signer');
     const mine = p.locator('section[aria-label="My requests"]');
     const row = mine.locator('tbody tr', { hasText: approvalId });
     await row.waitFor();
@@ -458,14 +550,7 @@ try {
   });
 
   await step('the approver (no TOTP for signers) approves it in a second browser context', async () => {
-    const ctx = await browser.newContext(ctxOpts);
-    ctx.setDefaultTimeout(STEP_TIMEOUT);
-    const ap = await ctx.newPage();
-    watch(ap, 'approver');
-    await ap.goto(URL_BASE + '/console/');
-    await ap.getByLabel('API key').fill(state.approver1);
-    await ap.getByRole('button', { name: 'Log in' }).click();
-    await ap.waitForSelector('main h1:text("Dashboard")');
+    const [ctx, ap] = await loginAs(state.approver1, 'approver');
     await ap.locator('[data-testid=pending-count]').waitFor();
     check((await ap.locator('[data-testid=pending-count]').textContent()) === '1', 'pending count is not 1');
     check(await ap.locator('#nav a', { hasText: 'Audit' }).count() === 0, 'a signer sees the audit page');
@@ -473,10 +558,8 @@ try {
     await ap.locator('section[aria-label="My requests"] p.muted', { hasText: 'You have no sign request' }).waitFor();
     await shot(ap, '11-approver-dashboard');
     await go(ap, 'approvals');
-    const card = ap.locator(`section[data-approval-id="${approvalId}"]`);
-    await card.waitFor();
+    const card = await approvalCard(ap, approvalId, requests[0]);
     const text = await card.textContent();
-    check(text.includes('signer1') && text.includes('rel') && text.includes('sha256'), 'approval card lacks requester/key/hash');
     // The machine the server verified (mTLS), apart from the host the client names.
     check((await card.locator('.machine').textContent()) === 'build-01', 'verified machine: ' + await card.locator('.machine').textContent());
     check(text.includes('build-console'), 'client-reported host missing');
@@ -511,6 +594,36 @@ try {
   await step('the requester collects the signature', async () => {
     const r = await py('collect', { approval_id: approvalId });
     check(r.status === 200 && r.signature, 'collect answered ' + JSON.stringify(r));
+  });
+
+  await step('the approver rejects a request with a reason: the signer sees it rejected, collection refused', async () => {
+    const { approval_id: id } = await py('file_request', Object.assign({ api_key: state.signer1, key: 'rel' }, requests[1]));
+    const [ctx, ap] = await loginAs(state.approver1, 'approver');
+    await go(ap, 'approvals');
+    const card = await approvalCard(ap, id, requests[1]);
+    // A rejection needs its reason: refused without one, in the form's message.
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await card.locator('.error .msg').waitFor();
+    check((await card.locator('.error .msg').textContent()).includes('reason'), 'no reason asked: ' + await card.locator('.error').textContent());
+    await card.getByLabel('Reason for rejecting').fill('console test: unknown binary');
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await card.locator('.notice').waitFor();
+    check((await card.locator('.notice').textContent()).includes('The request is rejected'), 'not rejected: ' + await card.locator('.notice').textContent());
+    await ctx.close();
+    const r = await py('collect', { approval_id: id });
+    check(r.status === 403 && r.code === 'approval_rejected' && !r.signature, 'collect answered ' + JSON.stringify(r));
+    const [sctx, p] = await loginAs(state.signer1, 'signer');
+    const row = p.locator('section[aria-label="My requests"] tbody tr', { hasText: id });
+    check((await row.locator('.badge').textContent()) === 'rejected', 'request row: ' + await row.textContent());
+    await sctx.close();
+    // The reason is on the record.
+    await go(admin, 'audit');
+    await submit(admin, 'Audit filter', { 'Action (e.g. sign)': 'approval.reject' });
+    const recs = admin.locator('.audit-records[data-query*="action=approval.reject"] tbody tr');
+    await recs.first().waitFor();
+    const texts = await recs.allTextContents();
+    check(texts.length === 2 && texts[0].includes('deniedcode=reason_required')
+      && texts[1].includes('okreason=console test: unknown binary'), 'the rejections on record: ' + texts.join(' | '));
   });
 
   await step('remove a project member with a reason', async () => {
@@ -665,6 +778,6 @@ if (failures.length) {
   console.error('FAILED:\n' + failures.join('\n'));
   code = 1;
 }
-console.log(`console.test: ${failures.length ? 'failed' : 'passed'} in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${SHOTS}`);
+console.log(`console.test: ${failures.length ? 'failed' : 'passed'} in ${((Date.now() - t0) / 1000).toFixed(1)} s; every control named on ${namedPages.size} pages; screenshots in ${SHOTS}`);
 rl.close();
 process.exit(code);

@@ -92,24 +92,28 @@ class ConsoleBrowserTest(unittest.TestCase):
 
     def op_file_request(self, req):
         s = self.server
-        # Over mTLS as the machine the browser created: the approval names it as verified.
-        # The machine's key is made here; the certificate comes from the enrollment token.
-        key = EcKey(s.openssl, "console-machine")
-        r = s.call("POST", "/api/v1/enroll/machine",
-                   {"enrollment_token": req["machine_token"], "csr_pem": key.csr("/CN=ignored")},
-                   expect=201)
-        cert = (s.openssl.write("console-machine.crt.pem", r["certificate_pem"]), key.pem_path)
-        self.requester_cert = cert
-        # A token minted over the machine's connection is bound to it.
-        t = s.request("POST", "/api/v1/auth/token",
-                      {"grant_type": "api_key", "api_key": req["api_key"]}, cert=cert)
-        self.assertEqual(t.status, 200, t)
-        self.requester = t.json["access_token"]
+        if self.requester_cert is None:
+            # Over mTLS as the machine the browser created: the approval names it as verified.
+            # The machine's key is made here; the certificate comes from the enrollment token
+            # (once: later requests come from the same machine).
+            key = EcKey(s.openssl, "console-machine")
+            r = s.call("POST", "/api/v1/enroll/machine",
+                       {"enrollment_token": req["machine_token"],
+                        "csr_pem": key.csr("/CN=ignored")}, expect=201)
+            cert = (s.openssl.write("console-machine.crt.pem", r["certificate_pem"]), key.pem_path)
+            self.requester_cert = cert
+            # A token minted over the machine's connection is bound to it.
+            t = s.request("POST", "/api/v1/auth/token",
+                          {"grant_type": "api_key", "api_key": req["api_key"]}, cert=cert)
+            self.assertEqual(t.status, 200, t)
+            self.requester = t.json["access_token"]
+        # The browser checks the approval page against the digest of this text and this
+        # command line.
         r = s.sign_request(self.requester, req["key"], "ecdsa", "sha256",
-                           digest=HASHES["sha256"](b"needs approval").digest(),
-                           request_id="console-approval-1", cert=cert,
+                           digest=HASHES["sha256"](req["data"].encode()).digest(),
+                           request_id=req["request_id"], cert=self.requester_cert,
                            context={"application": "/usr/bin/osslsigncode",
-                                    "command_line": "osslsigncode sign -in app.exe",
+                                    "command_line": req["command_line"],
                                     "host": "build-console"})
         self.assertEqual(r.status, 202, r)
         return {"approval_id": r.json["approval_id"], "machine": r.json.get("machine")}
@@ -117,7 +121,9 @@ class ConsoleBrowserTest(unittest.TestCase):
     def op_collect(self, req):
         r = self.server.request("GET", "/api/v1/sign/requests/" + req["approval_id"],
                                 token=self.requester, cert=self.requester_cert)
-        return {"status": r.status, "signature": (r.json or {}).get("signature")}
+        j = r.json or {}
+        return {"status": r.status, "signature": j.get("signature"),
+                "code": (j.get("error") or {}).get("code")}
 
     def console_url(self):
         return "https://localhost:%d" % self.server.port

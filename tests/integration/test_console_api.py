@@ -2,7 +2,7 @@
 with a strict CSP and security headers; admin login with TOTP (RFC 6238) enrolled at the first
 login, the secret in the HSM (not in the database), codes usable once, failures rate-limited and
 audited; the session in an HttpOnly, Secure, SameSite=Strict cookie with a CSRF token required
-on every state-changing call, an idle timeout, logout, and the end of the session when its API
+on every state-changing call, an idle and an absolute timeout, logout, and the end of the session when its API
 key is revoked; and the server setting that makes admins' API tokens need a code too."""
 
 import base64
@@ -220,6 +220,35 @@ class ConsoleApiTest(ServerTestCase):
         self.assertError(self.get("/api/v1/keys", bogus), 401, "token_invalid")
         self.assertEqual(s.request("GET", "/api/v1/admin/users", token=s.admin_token()).status,
                          200)
+
+    def test_session_ends_at_its_absolute_timeout(self):
+        """console_session_ttl bounds a session however busy it is: its cookie's Max-Age and
+        the login answer say when, and past it the cookie is refused though never idle."""
+        s = self.server
+        key = s.create_user("con-ttl")
+        before = int(time.time())
+        r = self.post("/console/api/login", {"api_key": key})
+        session = self.session_from(r)
+        ttl = 28800  # the default console_session_ttl
+        self.assertIn("Max-Age=%d" % ttl, r.headers["set-cookie"])
+        self.assertEqual(r.json["absolute_timeout"], ttl)
+        self.assertGreaterEqual(r.json["expires_at"], before + ttl)
+        self.assertLessEqual(r.json["expires_at"], int(time.time()) + ttl)
+        self.assertEqual(self.get("/api/v1/keys", session).status, 200)
+        # The session made ttl seconds earlier, as time would (its login and expiry moved back,
+        # its last use left at now, so that the idle timeout is not what ends it).
+        with s.db() as db:
+            cur = db.execute("UPDATE access_tokens SET expires_at = expires_at - ?"
+                             " WHERE csrf_hash IS NOT NULL AND hash = ?",
+                             (ttl, hashlib.sha256(session.cookie.encode()).digest()))
+            self.assertEqual(cur.rowcount, 1)
+        self.assertError(self.get("/api/v1/keys", session), 401, "token_expired")
+        self.assertError(self.get("/console/api/session", session), 401, "token_expired")
+        self.assertError(self.post("/api/v1/sign", {}, session), 401, "token_expired")
+        # A new login is a new session, with its own full lifetime.
+        again = self.session_from(self.post("/console/api/login", {"api_key": key}))
+        self.assertNotEqual(again.cookie, session.cookie)
+        self.assertEqual(self.get("/api/v1/keys", again).status, 200)
 
     def admin_session(self):
         if not hasattr(type(self), "_admin_secret"):
