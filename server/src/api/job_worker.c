@@ -224,25 +224,37 @@ static srv_status run_fail(srv_db *db, srv_audit_head *audit, void *ctx, srv_err
 }
 
 /* The HSM failed the chunk: give it back, retry after a back-off, or after
- * job_max_attempts consecutive failures fail the job. */
+ * job_max_attempts consecutive failed rounds fail the job. The chunks of one job that fail
+ * together (several workers, several nodes) are one round: only the first to get here
+ * counts it; the others, finding the count moved since their claim, give their items back
+ * to wait for the same retry. */
 static srv_status run_retry(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
     worker *w = ctx;
     srv_sign_job cur;
-    long long attempts;
+    long long attempts, counted;
     int64_t now = srv_now(), delay;
     srv_status st;
 
     if ((st = srv_db_job_get(db, w->job.id, &cur, err)) != SRV_OK)
         return st;
-    attempts = cur.attempts + 1;
+    counted = cur.attempts;
     srv_sign_job_clear(&cur);
+    if (counted > w->job.attempts)
+        return srv_db_job_release(db, w->claim, err);
+    attempts = counted + 1;
     if (attempts >= w->jobs->app->cfg.job_max_attempts) {
         srv_error why;
         srv_fail(&why, w->hsm_err.status, "the HSM failed %lld times in a row: %s", attempts,
                  w->hsm_err.message);
+        /* The job shows every attempt it made, the last one included. */
+        st = srv_db_job_retry_at(db, w->job.id, attempts, now, now, err);
+        if (st != SRV_OK && st != SRV_E_NOT_FOUND)
+            return st;
         return fail_job(db, audit, w, &why, err);
     }
+    /* 1, 2, 4, ... 60 s; the job is due once the clock's whole second is past now + delay,
+     * so the wait is never shorter than delay. */
     delay = attempts >= 7 ? 60 : (int64_t)1 << (attempts - 1);
     if ((st = srv_db_job_release(db, w->claim, err)) != SRV_OK)
         return st;

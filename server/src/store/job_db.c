@@ -53,7 +53,7 @@ static const char *const sql[S_COUNT] = {
     [S_PENDING] = "SELECT coalesce(sum(total - done), 0) FROM sign_jobs WHERE user_id = ?1"
                   " AND status IN ('queued', 'running')",
     [S_DUE] = "SELECT " JOB_COLUMNS " FROM sign_jobs j WHERE status IN ('queued', 'running')"
-              " AND next_attempt_at <= ?1 AND EXISTS (SELECT 1 FROM sign_job_items i"
+              " AND next_attempt_at < ?1 AND EXISTS (SELECT 1 FROM sign_job_items i"
               " WHERE i.job_id = j.id AND i.signature IS NULL"
               " AND (i.lease_until IS NULL OR i.lease_until < ?1))"
               " ORDER BY created_at, id LIMIT 1",
