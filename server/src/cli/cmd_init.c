@@ -441,7 +441,10 @@ static srv_status build_state(init_plan *p, srv_error *err)
     return st;
 }
 
-int srv_cmd_init(int argc, char **argv)
+/* getopt over init's options into plan, *state and *key_file, and their checks: -1 to go on,
+ * else the exit code. */
+static int read_init_options(int argc, char **argv, init_plan *plan, const char **state,
+                             const char **key_file)
 {
     static const struct option opts[] = {{"state", required_argument, NULL, 's'},
                                          {"port", required_argument, NULL, 'p'},
@@ -455,93 +458,107 @@ int srv_cmd_init(int argc, char **argv)
                                          {"hsm-pin-file", required_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    srv_config *cfg = &plan->cfg;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': *state = optarg; break;
+        case 'p': cfg->port = atoi(optarg); break;
+        case 't':
+            if (!srv_key_type_parse(optarg, &plan->ca_type)) {
+                fprintf(stderr, "signum-server init: unknown key type '%s'\n", optarg);
+                return SRV_EXIT_USAGE;
+            }
+            break;
+        case 'n': plan->ca_name = optarg; break;
+        case 'a': plan->admin = optarg; break;
+        case 'k': *key_file = optarg; break;
+        case 'm': snprintf(cfg->hsm_module, sizeof(cfg->hsm_module), "%s", optarg); break;
+        case 'd':
+            if (!srv_is_postgresql_url(optarg) || strlen(optarg) >= sizeof(cfg->database)) {
+                fprintf(stderr, "signum-server init: --database takes a postgresql:// URL\n");
+                return SRV_EXIT_USAGE;
+            }
+            snprintf(cfg->database, sizeof(cfg->database), "%s", optarg);
+            break;
+        case 'T':
+            if (strlen(optarg) < 1 || strlen(optarg) > 32) {
+                fprintf(stderr, "signum-server init: --hsm-token must be 1-32 bytes\n");
+                return SRV_EXIT_USAGE;
+            }
+            snprintf(cfg->hsm_token, sizeof(cfg->hsm_token), "%s", optarg);
+            break;
+        case 'P':
+            free_pin(plan);
+            if (srv_read_pin(optarg, &plan->pin) != 0)
+                return SRV_EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return SRV_EXIT_OK;
+        default: usage(stderr); return SRV_EXIT_USAGE;
+        }
+    }
+    if (!*state || optind != argc) {
+        usage(stderr);
+        return SRV_EXIT_USAGE;
+    }
+    if (!srv_valid_name(plan->admin, SRV_NAME_MAX) || cfg->port < 0 || cfg->port > 65535 ||
+        strlen(plan->ca_name) < 1 || strlen(plan->ca_name) > 64) {
+        fprintf(stderr, "signum-server init: invalid --admin, --port or --ca-name\n");
+        return SRV_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Refuses a state directory that is there and not empty; resolves its absolute path into
+ * final_dir now (the SoftHSMv2 config must name it) and makes the temporary sibling tmp.
+ * SRV_EXIT_OK, or the exit code with the reason printed. */
+static int reserve_state_dir(const char *state, char final_dir[PATH_MAX], char tmp[PATH_MAX])
+{
+    char parent[PATH_MAX], copy[PATH_MAX];
+    int exists = 0;
+
+    if (!dir_is_empty_or_absent(state, &exists)) {
+        fprintf(stderr,
+                "signum-server init: %s already exists and is not empty; refusing to touch it\n",
+                state);
+        return SRV_EXIT_USAGE;
+    }
+    snprintf(copy, sizeof(copy), "%s", state);
+    if (!realpath(dirname(copy), parent)) {
+        fprintf(stderr, "signum-server init: parent of %s: %s\n", state, strerror(errno));
+        return SRV_EXIT_FAIL;
+    }
+    snprintf(copy, sizeof(copy), "%s", state);
+    if ((size_t)snprintf(final_dir, PATH_MAX, "%s/%s", parent, basename(copy)) >= PATH_MAX ||
+        (size_t)snprintf(tmp, PATH_MAX, "%s.init-XXXXXX", final_dir) >= PATH_MAX) {
+        fprintf(stderr, "signum-server init: path too long\n");
+        return SRV_EXIT_FAIL;
+    }
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "signum-server init: cannot create %s: %s\n", tmp, strerror(errno));
+        return SRV_EXIT_FAIL;
+    }
+    return SRV_EXIT_OK;
+}
+
+int srv_cmd_init(int argc, char **argv)
+{
     const char *state = NULL, *key_file = NULL;
-    char final_dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX], copy[PATH_MAX];
+    char final_dir[PATH_MAX], tmp[PATH_MAX];
     init_plan plan;
     srv_error err;
-    int c, exists = 0, rc;
+    int rc;
 
     memset(&plan, 0, sizeof(plan));
     srv_config_defaults(&plan.cfg, ".");
     plan.ca_type = SRV_KEY_RSA_3072;
     plan.ca_name = "Signum Root CA";
     plan.admin = "admin";
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': state = optarg; break;
-        case 'p': plan.cfg.port = atoi(optarg); break;
-        case 't':
-            if (!srv_key_type_parse(optarg, &plan.ca_type)) {
-                fprintf(stderr, "signum-server init: unknown key type '%s'\n", optarg);
-                goto usage_fail;
-            }
-            break;
-        case 'n': plan.ca_name = optarg; break;
-        case 'a': plan.admin = optarg; break;
-        case 'k': key_file = optarg; break;
-        case 'm': snprintf(plan.cfg.hsm_module, sizeof(plan.cfg.hsm_module), "%s", optarg); break;
-        case 'd':
-            if (!srv_is_postgresql_url(optarg) || strlen(optarg) >= sizeof(plan.cfg.database)) {
-                fprintf(stderr, "signum-server init: --database takes a postgresql:// URL\n");
-                goto usage_fail;
-            }
-            snprintf(plan.cfg.database, sizeof(plan.cfg.database), "%s", optarg);
-            break;
-        case 'T':
-            if (strlen(optarg) < 1 || strlen(optarg) > 32) {
-                fprintf(stderr, "signum-server init: --hsm-token must be 1-32 bytes\n");
-                goto usage_fail;
-            }
-            snprintf(plan.cfg.hsm_token, sizeof(plan.cfg.hsm_token), "%s", optarg);
-            break;
-        case 'P':
-            free_pin(&plan);
-            if (srv_read_pin(optarg, &plan.pin) != 0)
-                goto usage_fail;
-            break;
-        case 'h':
-            free_pin(&plan);
-            usage(stdout);
-            return SRV_EXIT_OK;
-        default: usage(stderr); goto usage_fail;
-        }
-    }
-    if (!state || optind != argc) {
-        usage(stderr);
-        goto usage_fail;
-    }
-    if (!srv_valid_name(plan.admin, SRV_NAME_MAX) || plan.cfg.port < 0 || plan.cfg.port > 65535 ||
-        strlen(plan.ca_name) < 1 || strlen(plan.ca_name) > 64) {
-        fprintf(stderr, "signum-server init: invalid --admin, --port or --ca-name\n");
-        goto usage_fail;
-    }
-    if (!dir_is_empty_or_absent(state, &exists)) {
-        fprintf(stderr,
-                "signum-server init: %s already exists and is not empty; refusing to touch it\n",
-                state);
-        goto usage_fail;
-    }
-    /* Resolve the final absolute path now: the SoftHSMv2 config must name it. */
-    snprintf(copy, sizeof(copy), "%s", state);
-    if (!realpath(dirname(copy), parent)) {
-        fprintf(stderr, "signum-server init: parent of %s: %s\n", state, strerror(errno));
-        rc = SRV_EXIT_FAIL;
+    if ((rc = read_init_options(argc, argv, &plan, &state, &key_file)) >= 0 ||
+        (rc = reserve_state_dir(state, final_dir, tmp)) != SRV_EXIT_OK)
         goto done;
-    }
-    snprintf(copy, sizeof(copy), "%s", state);
-    if ((size_t)snprintf(final_dir, sizeof(final_dir), "%s/%s", parent, basename(copy)) >=
-            sizeof(final_dir) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s.init-XXXXXX", final_dir) >= sizeof(tmp)) {
-        fprintf(stderr, "signum-server init: path too long\n");
-        rc = SRV_EXIT_FAIL;
-        goto done;
-    }
-    if (!mkdtemp(tmp)) {
-        fprintf(stderr, "signum-server init: cannot create %s: %s\n", tmp, strerror(errno));
-        rc = SRV_EXIT_FAIL;
-        goto done;
-    }
     plan.final_dir = final_dir;
     plan.tmp = tmp;
     if (build_state(&plan, &err) != SRV_OK) {
@@ -571,9 +588,6 @@ fail:
     OPENSSL_cleanse(plan.admin_key, sizeof(plan.admin_key));
     nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     rc = SRV_EXIT_FAIL;
-    goto done;
-usage_fail:
-    rc = SRV_EXIT_USAGE;
 done:
     free_pin(&plan);
     return rc;
