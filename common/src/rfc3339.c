@@ -39,10 +39,13 @@ static int digits(const char *s, int n)
     return v;
 }
 
-int sgc_rfc3339_parse(const char *s, unsigned flags, int64_t *out)
+/* Seconds into *out and the fraction's first three digits (0 without one) into *ms. */
+static int parse(const char *s, unsigned flags, int64_t *out, int *ms)
 {
     int y, mo, d, h, mi, se, off = 0;
     const char *rest;
+
+    *ms = 0;
 
     if (!s)
         return SGC_E_FORMAT;
@@ -61,11 +64,11 @@ int sgc_rfc3339_parse(const char *s, unsigned flags, int64_t *out)
     } else {
         if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
             return SGC_E_FORMAT;
-        if (*rest == '.') { /* fractions of a second are dropped */
+        if (*rest == '.') { /* digits past the millisecond are dropped */
             if (rest[1] < '0' || rest[1] > '9')
                 return SGC_E_FORMAT;
-            for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-                ;
+            for (int scale = 100; *++rest >= '0' && *rest <= '9'; scale /= 10)
+                *ms += (*rest - '0') * scale;
         }
         if ((*rest == 'Z' || *rest == 'z') && !rest[1]) {
             /* UTC */
@@ -86,6 +89,22 @@ int sgc_rfc3339_parse(const char *s, unsigned flags, int64_t *out)
         return SGC_E_FORMAT;
     *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
     return SGC_OK;
+}
+
+int sgc_rfc3339_parse(const char *s, unsigned flags, int64_t *out)
+{
+    int ms;
+    return parse(s, flags, out, &ms);
+}
+
+int sgc_rfc3339_parse_ms(const char *s, int64_t *out_ms)
+{
+    int64_t secs;
+    int ms;
+    int rc = parse(s, 0, &secs, &ms);
+    if (rc == SGC_OK)
+        *out_ms = secs * 1000 + ms;
+    return rc;
 }
 
 int sgc_rfc3339_format(int64_t t, char *out, size_t out_len)

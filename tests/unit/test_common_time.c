@@ -108,6 +108,33 @@ static void test_format(void **state)
     }
 }
 
+/* The server's record times with their milliseconds (audit checkpoints, alerts, the HEC
+ * exporter read them). */
+static void test_milliseconds(void **state)
+{
+    int64_t ms = -12345;
+    (void)state;
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46.123Z", &ms), SGC_OK);
+    assert_int_equal(ms, 1796210266123LL);
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46.000Z", &ms), SGC_OK);
+    assert_int_equal(ms, 1796210266000LL);
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46Z", &ms), SGC_OK);
+    assert_int_equal(ms, 1796210266000LL);
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46.5Z", &ms), SGC_OK);
+    assert_int_equal(ms, 1796210266500LL);
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46.0479Z", &ms), SGC_OK);
+    assert_int_equal(ms, 1796210266047LL); /* past the millisecond: dropped, not rounded */
+    assert_int_equal(sgc_rfc3339_parse_ms("1970-01-01T00:00:00.001+00:00", &ms), SGC_OK);
+    assert_int_equal(ms, 1);
+    ms = -12345;
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46.Z", &ms), SGC_E_FORMAT);
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-12-02T11:17:46.123", &ms), SGC_E_FORMAT);
+    assert_int_equal(sgc_rfc3339_parse_ms("2026-02-30T11:17:46.123Z", &ms), SGC_E_FORMAT);
+    assert_int_equal(sgc_rfc3339_parse_ms("", &ms), SGC_E_FORMAT);
+    assert_int_equal(sgc_rfc3339_parse_ms(NULL, &ms), SGC_E_FORMAT);
+    assert_int_equal(ms, -12345); /* untouched */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +142,7 @@ int main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_offsets_and_fractions),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_milliseconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "common/win_clientcert.h"
 #include "common/win_trust.h"
 #include "../common/win_acl.h"
+#include "signum/common/buf.h"
 
 #ifndef WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3
 #define WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3 0x00002000
@@ -284,6 +285,7 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
     DWORD status = 0, len = sizeof(status), avail;
     try_result tr = TRY_FATAL;
     send_guard guard;
+    sgc_buf body; /* capped at AG_MAX_RESPONSE; its bytes belong to resp */
     int n;
 
     ag_response_free(resp);
@@ -413,33 +415,35 @@ try_result ag_backend_try(ag_backend *b, unsigned server, const char *method, co
     }
     take_header(req, WINHTTP_QUERY_ETAG, "ETag", resp);
     take_header(req, WINHTTP_QUERY_RETRY_AFTER, "Retry-After", resp);
+    sgc_buf_init(&body, AG_MAX_RESPONSE);
     for (;;) {
-        char *nb;
         DWORD got = 0;
+        int rc;
         if (!WinHttpQueryDataAvailable(req, &avail)) {
             tr = connection_error(b, server, GetLastError(), "the answer broke off", resp, err);
             goto out;
         }
         if (avail == 0)
             break;
-        if (resp->body_len + avail > AG_MAX_RESPONSE) {
+        if ((rc = sgc_buf_reserve(&body, avail)) == SGC_E_TOO_LARGE) {
             resp->stage = AG_STAGE_HTTP;
             snprintf(resp->reason, sizeof(resp->reason), "the answer is larger than 4 MiB");
             ag_fail(err, SG_ERR_PROTOCOL, "server answer larger than 4 MiB");
             goto out;
         }
-        nb = realloc(resp->body, resp->body_len + avail + 1);
-        if (!nb) {
+        if (rc != SGC_OK) {
             ag_fail(err, SG_ERR_NOMEM, "server answer could not be stored");
             goto out;
         }
-        resp->body = nb;
-        if (!WinHttpReadData(req, resp->body + resp->body_len, avail, &got)) {
+        /* resp owns the bytes (ag_response_free frees them); the buffer only grows them. */
+        resp->body = body.data;
+        if (!WinHttpReadData(req, body.data + body.len, avail, &got)) {
             tr = connection_error(b, server, GetLastError(), "the answer broke off", resp, err);
             goto out;
         }
-        resp->body_len += got;
-        resp->body[resp->body_len] = '\0';
+        body.len += got;
+        body.data[body.len] = '\0';
+        resp->body_len = body.len;
         if (got == 0)
             break;
     }

@@ -13,6 +13,7 @@
 
 #include "platform.h"
 #include "signum/common/rfc3339.h"
+#include "signum/https.h"
 #include "util.h"
 
 const char *adm_str(const cJSON *o, const char *k)
@@ -152,18 +153,20 @@ static const char *hint_for(const char *code)
     return NULL;
 }
 
-/* Prints the server's error code and message, and what to do next; returns the exit code. */
+/* Prints the server's error code and message (read as the agent's error map reads them,
+ * signum/https.h), and what to do next; returns the exit code. The exit code follows the HTTP
+ * status, as agent-core/README.md documents for admin and approvals calls (404, 409 and 410
+ * are 1 here, where the error map makes a missing key a denial for signing). */
 static int server_error(const char *what, long status, const char *answer)
 {
-    cJSON *doc = cJSON_Parse(answer);
-    const cJSON *e = doc ? cJSON_GetObjectItemCaseSensitive(doc, "error") : NULL;
-    const char *code = adm_str(e, "code"), *msg = adm_str(e, "message"), *hint;
-    fprintf(stderr, "signum-util %s: %s: %s (HTTP %ld)\n", what, code ? code : "http_error",
-            msg ? msg : "the server gave no reason", status);
-    hint = code ? hint_for(code) : NULL;
+    char code[64], msg[1024];
+    const char *hint;
+    ag_server_error_fields(answer, code, sizeof(code), msg, sizeof(msg));
+    fprintf(stderr, "signum-util %s: %s: %s (HTTP %ld)\n", what, code[0] ? code : "http_error",
+            msg[0] ? msg : "the server gave no reason", status);
+    hint = code[0] ? hint_for(code) : NULL;
     if (hint)
         fprintf(stderr, "  next: %s\n", hint);
-    cJSON_Delete(doc);
     return status == 401 ? EXIT_AUTH : status == 403 ? EXIT_DENIED : EXIT_FAILED;
 }
 

@@ -318,7 +318,44 @@ static int parse_hash(const char *s, sg_hash *h)
     return 0;
 }
 
-static int cmd_sign(int argc, char **argv)
+/* What `sign` was asked: the options, and the inputs (--digest values or files). */
+typedef struct {
+    const char *key, *mech_name, *format, *job_id, *prov_file, *sbom, *token_file;
+    char **digest_args; /* the --digest values (argc slots) */
+    size_t ndigest_args;
+    char **items; /* the inputs: digest_args or the files */
+    size_t total;
+    sg_hash hash;
+    long salt;
+    int progress, async, der;
+} sign_opts;
+
+static void sign_usage(void)
+{
+    printf("Usage: signum-util sign --key KEY [--hash sha256|sha384|sha512]\n"
+           "         [--mechanism rsa-pkcs1|rsa-pss|ecdsa] [--format raw|der]\n"
+           "         [--salt-length N] [--progress] [--async]\n"
+           "         (--digest HEX|BASE64 ... | FILE ...)\n"
+           "       signum-util sign --job ID [--format raw|der] (--digest ... | FILE ...)\n"
+           "Signs digests (printing base64 signatures, one per line) or files (each\n"
+           "FILE is hashed here and FILE.sig written). Only digests leave this machine.\n"
+           "ECDSA signatures are raw r||s unless --format der.\n"
+           "--async: one signing job at the server for a large batch (up to %d\n"
+           "inputs): progress on standard error (a bar on a terminal, else a line\n"
+           "'signed N of M' at most every second), then the signatures are written as\n"
+           "above. Ctrl-C leaves the job on the server and prints its id; --job ID\n"
+           "with the same inputs in the same order waits for it and writes them.\n"
+           "--provenance ENVELOPE: build provenance for the one FILE signed, a DSSE\n"
+           "envelope of an in-toto statement with a SLSA provenance predicate (at most\n"
+           "256 KiB); FILE's sha256 is sent as the artifact digest its subject must\n"
+           "name. --sbom-digest sha256:HEX records the SBOM's digest with the signature.\n"
+           "--id-token-file F: the CI job's OIDC ID token, for rules that accept the\n"
+           "caller's CI identity instead of a builder's signature (docs/provenance.md).\n",
+           UTIL_JOB_MAX_DIGESTS);
+}
+
+/* getopt over sign's options into o: -1 to go on, else the exit code. */
+static int sign_read_options(int argc, char **argv, sign_opts *o)
 {
     static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
                                          {"hash", required_argument, NULL, 'H'},
@@ -334,107 +371,170 @@ static int cmd_sign(int argc, char **argv)
                                          {"id-token-file", required_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *key = NULL, *mech_name = NULL, *format = "raw", *job_id = NULL;
-    const char *prov_file = NULL, *sbom = NULL, *token_file = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': o->key = optarg; break;
+        case 'H':
+            if (parse_hash(optarg, &o->hash) != 0) {
+                fprintf(stderr, "signum-util sign: --hash is sha256, sha384 or sha512\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'm': o->mech_name = optarg; break;
+        case 'f': o->format = optarg; break;
+        case 'd': o->digest_args[o->ndigest_args++] = optarg; break;
+        case 's': o->salt = strtol(optarg, NULL, 10); break;
+        case 'p': o->progress = 1; break;
+        case 'a': o->async = 1; break;
+        case 'j': o->job_id = optarg; break;
+        case 'P': o->prov_file = optarg; break;
+        case 'S': o->sbom = optarg; break;
+        case 'T': o->token_file = optarg; break;
+        default: sign_usage(); return c == 'h' ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+/* The options' combinations, after sign_read_options: -1 to go on, else EXIT_USAGE. */
+static int sign_check_options(int argc, char **argv, sign_opts *o)
+{
+    o->total = o->ndigest_args + (size_t)(argc - optind);
+    o->items = o->ndigest_args ? o->digest_args : argv + optind;
+    if ((!o->key && !o->job_id) || (o->job_id && (o->key || o->async)) || o->total == 0 ||
+        (o->ndigest_args && optind < argc) ||
+        (strcmp(o->format, "raw") && strcmp(o->format, "der"))) {
+        fprintf(stderr, "signum-util sign: give --key (or --job) and either --digest values or "
+                        "files (--help for usage)\n");
+        return EXIT_USAGE;
+    }
+    o->der = !strcmp(o->format, "der");
+    if ((o->prov_file || o->token_file) &&
+        (o->ndigest_args || o->total != 1 || o->async || o->job_id || !o->prov_file)) {
+        fprintf(stderr, "signum-util sign: --provenance goes with exactly one FILE (not --digest, "
+                        "--async or --job); --id-token-file needs --provenance\n");
+        return EXIT_USAGE;
+    }
+    if (o->sbom && (o->async || o->job_id)) {
+        fprintf(stderr, "signum-util sign: --sbom-digest does not go with --async or --job\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The mechanism: --mechanism, else the key's type's usual one. -1 to go on, else EXIT_USAGE. */
+static int sign_pick_mech(const sign_opts *o, const sg_key *k, sg_mech *mech)
+{
+    int m;
+    if (!o->mech_name) {
+        *mech = strncmp(k->type, "ec-", 3) == 0 ? SG_MECH_ECDSA : SG_MECH_RSA_PKCS1;
+        return -1;
+    }
+    m = sgc_mech_parse(o->mech_name); /* the wire's names (signum/common/names.h) */
+    if (m < 0) {
+        fprintf(stderr, "signum-util sign: unknown mechanism %s\n", o->mech_name);
+        return EXIT_USAGE;
+    }
+    *mech = (sg_mech)m;
+    return -1;
+}
+
+/* Signs the inputs in requests of up to 64 digests and writes each signature. */
+static int sign_in_batches(sg_client *c, const sign_opts *o, sg_mech mech, const char *prov)
+{
+    size_t done = 0;
+    int rc = EXIT_OK;
+    while (done < o->total && rc == EXIT_OK) {
+        uint8_t digests[64][SG_MAX_DIGEST], sigbuf[64][1024];
+        const uint8_t *dptr[64];
+        uint8_t *sptr[64];
+        size_t slen[64], n = o->total - done > 64 ? 64 : o->total - done;
+        sg_sign_request req;
+        sg_status st;
+
+        for (size_t i = 0; i < n; i++) {
+            rc = util_sign_digest(o->items[done + i], o->ndigest_args > 0, o->hash, digests[i]);
+            if (rc != EXIT_OK)
+                return rc;
+            dptr[i] = digests[i];
+            sptr[i] = sigbuf[i];
+            slen[i] = sizeof(sigbuf[i]);
+        }
+        memset(&req, 0, sizeof(req));
+        req.key = o->key;
+        req.mech = mech;
+        req.hash = o->hash;
+        req.salt_default = o->salt < 0;
+        req.salt_len = o->salt < 0 ? 0 : (unsigned)o->salt;
+        req.count = n;
+        req.digests = dptr;
+        req.provenance = prov;
+        st = sg_sign(c, &req, sptr, slen);
+        if (st != SG_OK)
+            return util_report("sign", st);
+        for (size_t i = 0; i < n && rc == EXIT_OK; i++)
+            rc = util_sign_output(o->ndigest_args ? NULL : o->items[done + i], mech, o->der,
+                                  sigbuf[i], slen[i]);
+        if (rc != EXIT_OK)
+            return rc;
+        done += n;
+        if (o->progress && o->total > 1)
+            fprintf(stderr, "\rsigned %zu/%zu", done, o->total);
+    }
+    if (o->progress && o->total > 1)
+        fputc('\n', stderr);
+    return rc;
+}
+
+/* A signing job (--async, --job): the inputs as given; the key's mechanism is set later. */
+static void sign_job_args(const sign_opts *o, util_sign_job_args *job)
+{
+    memset(job, 0, sizeof(*job));
+    job->key = o->key;
+    job->job_id = o->job_id;
+    job->hash = o->hash;
+    job->salt = o->salt;
+    job->der = o->der;
+    job->items = o->items;
+    job->count = o->total;
+    job->digests = o->ndigest_args > 0;
+}
+
+/* sign: the options, then a job (--job, --async) or requests of up to 64 digests. */
+static int cmd_sign(int argc, char **argv)
+{
+    sign_opts o;
     char *prov = NULL;
-    char **digest_args = calloc((size_t)argc, sizeof(char *));
-    size_t ndigest_args = 0, total, done = 0;
-    sg_hash hash = SG_HASH_SHA256;
-    sg_mech mech = SG_MECH_RSA_PKCS1;
-    long salt = -1;
-    int o, rc = EXIT_OK, progress = isatty(2), async = 0;
+    int rc;
     sg_key_list *list = NULL;
     const sg_key *k;
     sg_client *c = NULL;
     util_sign_job_args job;
+    sg_mech mech = SG_MECH_RSA_PKCS1;
     sg_status st;
 
-    if (!digest_args)
+    memset(&o, 0, sizeof(o));
+    o.format = "raw";
+    o.hash = SG_HASH_SHA256;
+    o.salt = -1;
+    o.progress = isatty(2);
+    if (!(o.digest_args = calloc((size_t)argc, sizeof(char *))))
         return EXIT_FAILED;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
-        switch (o) {
-        case 'k': key = optarg; break;
-        case 'H':
-            if (parse_hash(optarg, &hash) != 0) {
-                fprintf(stderr, "signum-util sign: --hash is sha256, sha384 or sha512\n");
-                rc = EXIT_USAGE;
-                goto out;
-            }
-            break;
-        case 'm': mech_name = optarg; break;
-        case 'f': format = optarg; break;
-        case 'd': digest_args[ndigest_args++] = optarg; break;
-        case 's': salt = strtol(optarg, NULL, 10); break;
-        case 'p': progress = 1; break;
-        case 'a': async = 1; break;
-        case 'j': job_id = optarg; break;
-        case 'P': prov_file = optarg; break;
-        case 'S': sbom = optarg; break;
-        case 'T': token_file = optarg; break;
-        default:
-            printf("Usage: signum-util sign --key KEY [--hash sha256|sha384|sha512]\n"
-                   "         [--mechanism rsa-pkcs1|rsa-pss|ecdsa] [--format raw|der]\n"
-                   "         [--salt-length N] [--progress] [--async]\n"
-                   "         (--digest HEX|BASE64 ... | FILE ...)\n"
-                   "       signum-util sign --job ID [--format raw|der] (--digest ... | FILE ...)\n"
-                   "Signs digests (printing base64 signatures, one per line) or files (each\n"
-                   "FILE is hashed here and FILE.sig written). Only digests leave this machine.\n"
-                   "ECDSA signatures are raw r||s unless --format der.\n"
-                   "--async: one signing job at the server for a large batch (up to %d\n"
-                   "inputs): progress on standard error (a bar on a terminal, else a line\n"
-                   "'signed N of M' at most every second), then the signatures are written as\n"
-                   "above. Ctrl-C leaves the job on the server and prints its id; --job ID\n"
-                   "with the same inputs in the same order waits for it and writes them.\n"
-                   "--provenance ENVELOPE: build provenance for the one FILE signed, a DSSE\n"
-                   "envelope of an in-toto statement with a SLSA provenance predicate (at most\n"
-                   "256 KiB); FILE's sha256 is sent as the artifact digest its subject must\n"
-                   "name. --sbom-digest sha256:HEX records the SBOM's digest with the signature.\n"
-                   "--id-token-file F: the CI job's OIDC ID token, for rules that accept the\n"
-                   "caller's CI identity instead of a builder's signature (docs/provenance.md).\n",
-                   UTIL_JOB_MAX_DIGESTS);
-            rc = o == 'h' ? EXIT_OK : EXIT_USAGE;
-            goto out;
-        }
-    }
-    total = ndigest_args + (size_t)(argc - optind);
-    if ((!key && !job_id) || (job_id && (key || async)) || total == 0 ||
-        (ndigest_args && optind < argc) || (strcmp(format, "raw") && strcmp(format, "der"))) {
-        fprintf(stderr, "signum-util sign: give --key (or --job) and either --digest values or "
-                        "files (--help for usage)\n");
-        rc = EXIT_USAGE;
+    if ((rc = sign_read_options(argc, argv, &o)) >= 0 ||
+        (rc = sign_check_options(argc, argv, &o)) >= 0)
         goto out;
-    }
-    if ((prov_file || token_file) &&
-        (ndigest_args || total != 1 || async || job_id || !prov_file)) {
-        fprintf(stderr, "signum-util sign: --provenance goes with exactly one FILE (not --digest, "
-                        "--async or --job); --id-token-file needs --provenance\n");
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    if (sbom && (async || job_id)) {
-        fprintf(stderr, "signum-util sign: --sbom-digest does not go with --async or --job\n");
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    if ((prov_file || sbom) &&
-        !(prov =
-              util_provenance_json(prov_file, prov_file ? argv[optind] : NULL, sbom, token_file))) {
+    rc = EXIT_OK;
+    if ((o.prov_file || o.sbom) &&
+        !(prov = util_provenance_json(o.prov_file, o.prov_file ? o.items[0] : NULL, o.sbom,
+                                      o.token_file))) {
         rc = EXIT_USAGE;
         goto out;
     }
     c = util_client(1);
-    /* A signing job: the inputs as given; its key's mechanism is known below. */
-    memset(&job, 0, sizeof(job));
-    job.key = key;
-    job.job_id = job_id;
-    job.hash = hash;
-    job.salt = salt;
-    job.der = !strcmp(format, "der");
-    job.items = ndigest_args ? digest_args : argv + optind;
-    job.count = total;
-    job.digests = ndigest_args > 0;
-    if (job_id) {
+    sign_job_args(&o, &job);
+    if (o.job_id) {
         rc = util_sign_job(c, &job);
         goto out;
     }
@@ -443,77 +543,24 @@ static int cmd_sign(int argc, char **argv)
         rc = util_report("sign", st);
         goto out;
     }
-    k = find_key(list, key);
-    if (!k) {
-        fprintf(stderr, "signum-util sign: you have no key named %s\n", key);
+    if (!(k = find_key(list, o.key))) {
+        fprintf(stderr, "signum-util sign: you have no key named %s\n", o.key);
         fprintf(stderr, "  next: 'signum-util keys' lists the keys you may use\n");
         rc = EXIT_DENIED;
         goto out;
     }
-    if (mech_name) {
-        int m = sgc_mech_parse(mech_name); /* the wire's names (signum/common/names.h) */
-        if (m < 0) {
-            fprintf(stderr, "signum-util sign: unknown mechanism %s\n", mech_name);
-            rc = EXIT_USAGE;
-            goto out;
-        }
-        mech = (sg_mech)m;
-    } else {
-        mech = strncmp(k->type, "ec-", 3) == 0 ? SG_MECH_ECDSA : SG_MECH_RSA_PKCS1;
-    }
-    if (async) {
+    if ((rc = sign_pick_mech(&o, k, &mech)) >= 0)
+        goto out;
+    if (o.async) {
         job.mech = mech;
         rc = util_sign_job(c, &job);
-        goto out;
+    } else {
+        rc = sign_in_batches(c, &o, mech, prov);
     }
-
-    /* Batches of up to 64 digests per request. */
-    while (done < total && rc == EXIT_OK) {
-        uint8_t digests[64][SG_MAX_DIGEST], sigbuf[64][1024];
-        const uint8_t *dptr[64];
-        uint8_t *sptr[64];
-        size_t slen[64], n = total - done > 64 ? 64 : total - done;
-        sg_sign_request req;
-
-        for (size_t i = 0; i < n; i++) {
-            size_t idx = done + i;
-            rc = util_sign_digest(ndigest_args ? digest_args[idx] : argv[optind + idx],
-                                  ndigest_args > 0, hash, digests[i]);
-            if (rc != EXIT_OK)
-                goto out;
-            dptr[i] = digests[i];
-            sptr[i] = sigbuf[i];
-            slen[i] = sizeof(sigbuf[i]);
-        }
-        memset(&req, 0, sizeof(req));
-        req.key = key;
-        req.mech = mech;
-        req.hash = hash;
-        req.salt_default = salt < 0;
-        req.salt_len = salt < 0 ? 0 : (unsigned)salt;
-        req.count = n;
-        req.digests = dptr;
-        req.provenance = prov;
-        st = sg_sign(c, &req, sptr, slen);
-        if (st != SG_OK) {
-            rc = util_report("sign", st);
-            goto out;
-        }
-        for (size_t i = 0; i < n && rc == EXIT_OK; i++)
-            rc = util_sign_output(ndigest_args ? NULL : argv[optind + done + i], mech,
-                                  !strcmp(format, "der"), sigbuf[i], slen[i]);
-        if (rc != EXIT_OK)
-            goto out;
-        done += n;
-        if (progress && total > 1)
-            fprintf(stderr, "\rsigned %zu/%zu", done, total);
-    }
-    if (progress && total > 1)
-        fputc('\n', stderr);
 out:
     sg_key_list_free(list);
     sg_client_free(c);
-    free(digest_args);
+    free(o.digest_args);
     free(prov);
     return rc;
 }

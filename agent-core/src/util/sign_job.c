@@ -174,9 +174,10 @@ static void progress_show(progress *p, double done, double total, int final)
 /* ---- the job ------------------------------------------------------------------------------- */
 
 /* One call through the agent, judged as the admin commands judge theirs; EXIT_OK with *doc.
- * A server that cannot be reached or fails (a node restarting, the agent failing over) is
- * asked again for up to JOB_TRANSIENT_MS: polls and pages change nothing, and a submission
- * carries one request_id, so the server keeps one job. */
+ * A server that cannot be reached, or answers what the agent's one retry rule retries
+ * (ag_http_retryable: 5xx, 429 but a spent quota), is asked again for up to JOB_TRANSIENT_MS:
+ * polls and pages change nothing, and a submission carries one request_id, so the server
+ * keeps one job. */
 static int job_call(sg_client *c, const char *method, const char *path, const char *body,
                     cJSON **doc)
 {
@@ -189,7 +190,7 @@ static int job_call(sg_client *c, const char *method, const char *path, const ch
     for (;;) {
         st = sg_api_call(c, method, path, body, &status, &raw);
         if (!(st == SG_ERR_NETWORK || st == SG_ERR_TIMEOUT || st == SG_ERR_SERVER ||
-              (st == SG_OK && status >= 500)) ||
+              (st == SG_OK && ag_http_retryable(status, raw))) ||
             util_monotonic_ms() >= give_up)
             break;
         sg_api_answer_free(raw);

@@ -3,7 +3,6 @@
  * denials in sliding windows, checks the HSM and the job queue every check_interval seconds,
  * and commits what fired through the writer: an outbox row and an "alert" audit record in one
  * transaction, with the engine's cursor. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "../common/util.h"
 #include "../store/alert_db.h"
 #include "alerts_internal.h"
+#include "signum/common/rfc3339.h"
 
 #define ENGINE_CURSOR   "alerts:engine"
 #define BUCKETS         60   /* a window is counted in 60 buckets: exact to 1/60 of it */
@@ -116,16 +116,8 @@ static long long slot_add(const alert_rule *r, subject_slot *s, int64_t t_ms, lo
 /* "2026-12-02T11:17:46.123Z" -> ms since the epoch; 0 if unreadable. */
 static int64_t parse_ms(const char *iso)
 {
-    struct tm tm;
-    const char *rest;
-    long ms = 0;
-    memset(&tm, 0, sizeof(tm));
-    if (!iso || !(rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm)))
-        return 0;
-    if (*rest == '.')
-        for (int i = 1, scale = 100; i <= 3 && isdigit((unsigned char)rest[i]); i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    return (int64_t)timegm(&tm) * 1000 + ms;
+    int64_t ms;
+    return sgc_rfc3339_parse_ms(iso, &ms) == SGC_OK ? ms : 0;
 }
 
 /* Queues an alert unless the rule's cool-down for subject runs (record time t_ms). */

@@ -10,13 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/b64.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../tsa/tsa.h"
 #include "signum/common/buf.h"
+#include "signum/common/rfc3339.h"
 
 static const char zero_hash[65] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -335,16 +335,8 @@ static void collect_key(const srv_audit_key_row *key, void *arg)
 static int64_t payload_time_ms(const cJSON *obj)
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, "time");
-    struct tm tm;
-    int ms = 0;
-    memset(&tm, 0, sizeof(tm));
-    if (!cJSON_IsString(f) ||
-        sscanf(f->valuestring, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
+    int64_t ms;
+    return cJSON_IsString(f) && sgc_rfc3339_parse_ms(f->valuestring, &ms) == SGC_OK ? ms : 0;
 }
 
 /* How far a token's genTime may lie from the checkpoint's own time: the token is made in the

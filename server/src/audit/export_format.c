@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "export.h"
+#include "signum/common/rfc3339.h"
 
 /* RFC 5424 header fields are PRINTUSASCII (33..126) with a maximum length; NILVALUE if empty. */
 static void header_field(FILE *f, const char *text, size_t max)
@@ -88,25 +88,15 @@ srv_status srv_syslog_frame(const char *msg, size_t len, char **out, size_t *out
     return SRV_OK;
 }
 
-/* "2026-11-22T12:38:33.123Z" -> seconds since the epoch with milliseconds. */
-/* The record's time as HEC wants it: epoch seconds with milliseconds, always with the
- * fraction ("1796180175.000"), so every event's time is a JSON number of the same shape. */
+/* The record's time ("2026-11-22T12:38:33.123Z") as HEC wants it: epoch seconds with
+ * milliseconds, always with the fraction ("1796180175.000"), so every event's time is a JSON
+ * number of the same shape; "0.000" if unreadable. */
 static void epoch_of(const char *iso, char *out, size_t out_len)
 {
-    struct tm tm;
-    const char *rest;
-    long ms = 0;
-    memset(&tm, 0, sizeof(tm));
-    rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest) {
-        snprintf(out, out_len, "0.000");
-        return;
-    }
-    /* Our records carry exactly three digits of milliseconds; read up to three. */
-    if (*rest == '.')
-        for (int i = 1, scale = 100; i <= 3 && isdigit((unsigned char)rest[i]); i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    snprintf(out, out_len, "%lld.%03ld", (long long)timegm(&tm), ms);
+    int64_t ms;
+    if (sgc_rfc3339_parse_ms(iso, &ms) != SGC_OK)
+        ms = 0;
+    snprintf(out, out_len, "%lld.%03d", (long long)(ms / 1000), (int)(ms % 1000));
 }
 
 srv_status srv_hec_event(const srv_audit_row *row, const char *hostname, char **out, srv_error *err)

@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "provenance.h"
 #include "signum/common/buf.h"
+#include "signum/common/names.h"
 #include "signum/common/rfc3339.h"
 
 static const struct {
@@ -69,10 +70,8 @@ static int list_item_ok(list_kind kind, const char *s)
     case LIST_NAME: return srv_valid_name(s, POLICY_NAME_MAX);
     case LIST_NAME_OR_ANY: return strcmp(s, "*") == 0 || srv_valid_name(s, POLICY_NAME_MAX);
     case LIST_TEXT: return *s && strlen(s) <= 1024;
-    case LIST_HASH:
-        return strcmp(s, "sha256") == 0 || strcmp(s, "sha384") == 0 || strcmp(s, "sha512") == 0;
-    case LIST_MECH:
-        return strcmp(s, "rsa-pkcs1") == 0 || strcmp(s, "rsa-pss") == 0 || strcmp(s, "ecdsa") == 0;
+    case LIST_HASH: return sgc_hash_parse(s) >= 0;
+    case LIST_MECH: return sgc_mech_parse(s) >= 0;
     case LIST_DAY:
         for (size_t i = 0; i < 7; i++)
             if (strcmp(s, day_names[i]) == 0)

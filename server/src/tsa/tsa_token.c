@@ -15,29 +15,29 @@
 
 #include "../ca/ca_internal.h"
 #include "../common/util.h"
+#include "signum/common/buf.h"
 #include "tsa.h"
 
 /* ---- a small DER writer ------------------------------------------------------------------- */
 
+/* A token is a few kilobytes (the TSA certificate is the largest part): anything near this
+ * cap is a bug, not a token. */
+#define DER_MAX (256u * 1024u)
+
 typedef struct {
     uint8_t *p;
     size_t n, cap;
-    int oom;
+    int failed; /* out of memory, past DER_MAX, or an OpenSSL encoder failed */
 } dbuf;
 
 static void put(dbuf *b, const void *data, size_t n)
 {
-    if (b->oom || n == 0)
+    if (b->failed || n == 0)
         return;
-    if (b->n + n > b->cap) {
-        size_t cap = (b->n + n) * 2 + 64;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    if (n > DER_MAX - b->n ||
+        sgc_array_grow((void **)&b->p, &b->cap, b->n + n, 1, DER_MAX) != SGC_OK) {
+        b->failed = 1;
+        return;
     }
     memcpy(b->p + b->n, data, n);
     b->n += n;
@@ -69,8 +69,8 @@ static void put_tlv(dbuf *b, uint8_t tag, const void *v, size_t n)
 /* Wraps inner's bytes as one element of `tag` into b, and frees inner. */
 static void put_wrapped(dbuf *b, uint8_t tag, dbuf *inner)
 {
-    if (inner->oom)
-        b->oom = 1;
+    if (inner->failed)
+        b->failed = 1;
     put_tlv(b, tag, inner->p, inner->n);
     free(inner->p);
     memset(inner, 0, sizeof(*inner));
@@ -82,7 +82,7 @@ static void put_wrapped(dbuf *b, uint8_t tag, dbuf *inner)
         unsigned char *der_ = NULL;                                                                \
         int len_ = (fn)((obj), &der_);                                                             \
         if (len_ <= 0)                                                                             \
-            (b)->oom = 1;                                                                          \
+            (b)->failed = 1;                                                                       \
         else                                                                                       \
             put((b), der_, (size_t)len_);                                                          \
         OPENSSL_free(der_);                                                                        \
@@ -231,10 +231,10 @@ static void put_signed_attrs(dbuf *b, const uint8_t *digest, size_t digest_len, 
     put_signing_cert(&v, cert, cert_der, cert_der_len);
     put_attribute(&attrs[2], oid_signing_cert_v2, sizeof(oid_signing_cert_v2), &v);
     for (int i = 0; i < 3; i++)
-        if (attrs[i].oom)
-            b->oom = 1;
+        if (attrs[i].failed)
+            b->failed = 1;
     /* Three elements: a tiny insertion sort. */
-    for (int i = 1; i < 3 && !b->oom; i++)
+    for (int i = 1; i < 3 && !b->failed; i++)
         for (int j = i; j > 0 && cmp_der(&attrs[j - 1], &attrs[j]) > 0; j--) {
             dbuf t = attrs[j];
             attrs[j] = attrs[j - 1];
@@ -254,7 +254,7 @@ static int put_algorithm(dbuf *b, int nid, int is_signature)
     if (ok)
         PUT_I2D(b, i2d_X509_ALGOR, alg);
     else
-        b->oom = 1;
+        b->failed = 1;
     X509_ALGOR_free(alg);
     return ok;
 }
@@ -305,8 +305,8 @@ srv_status srv_tsa_make_token(const srv_tsa *tsa, const srv_tsa_request *req, in
                      tsa->row.cert_der_len);
     /* Signed as an explicit SET OF (RFC 5652 section 5.4), stored as [0] IMPLICIT. */
     put_tlv(&signed_set, SET, attrs.p, attrs.n);
-    if (attrs.oom || signed_set.oom) {
-        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+    if (attrs.failed || signed_set.failed) {
+        st = srv_fail(err, SRV_E_NOMEM, "cannot encode the token (out of memory or too large)");
         goto out;
     }
     st = srv_hsm_sign_message(tsa->hsm, &tsa->key, signed_set.p, signed_set.n, sig, &sig_len, NULL,
@@ -347,8 +347,8 @@ srv_status srv_tsa_make_token(const srv_tsa *tsa, const srv_tsa_request *req, in
     put_wrapped(&inner, SEQ, &sd);
     put_wrapped(&ci, CTX0, &inner);
     put_wrapped(&content, SEQ, &ci);
-    if (content.oom) {
-        st = srv_fail(err, SRV_E_NOMEM, "out of memory");
+    if (content.failed) {
+        st = srv_fail(err, SRV_E_NOMEM, "cannot encode the token (out of memory or too large)");
         goto out;
     }
     *der = content.p;
@@ -395,9 +395,10 @@ srv_status srv_tsa_response(int status, int fail_bit, const char *text, const ui
     if (token)
         put(&resp, token, token_len);
     put_wrapped(&free_text, SEQ, &resp);
-    if (free_text.oom) {
+    if (free_text.failed) {
         free(free_text.p);
-        return srv_fail(err, SRV_E_NOMEM, "out of memory");
+        return srv_fail(err, SRV_E_NOMEM,
+                        "cannot encode the response (out of memory or too large)");
     }
     *der = free_text.p;
     *der_len = free_text.n;

@@ -16,6 +16,11 @@
  * allowed for a leap second), a day the month does not have, or a year before 1970. */
 int sgc_rfc3339_parse(const char *s, unsigned flags, int64_t *out);
 
+/* Milliseconds since 1970 of what sgc_rfc3339_parse takes without SGC_RFC3339_UTC_ONLY, the
+ * fraction kept to the millisecond (further digits dropped): the server's record times,
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ". SGC_OK with *out_ms set, or SGC_E_FORMAT. */
+int sgc_rfc3339_parse_ms(const char *s, int64_t *out_ms);
+
 /* "YYYY-MM-DDTHH:MM:SSZ" into out (at least SGC_RFC3339_LEN + 1 bytes): SGC_OK, or
  * SGC_E_FORMAT for a time before 1970 or after 9999 or an out too small ("" then). */
 #define SGC_RFC3339_LEN 20
