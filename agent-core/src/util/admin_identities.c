@@ -292,34 +292,77 @@ static void print_machines(const cJSON *doc)
     }
 }
 
-static void print_machine_revoked(const cJSON *doc)
+static void print_machine_changed(const cJSON *doc)
 {
     char b1[24];
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "revoked"))) {
+        printf("machine %s enabled; its certificate works again\n", adm_str(doc, "machine"));
+        return;
+    }
     printf("machine %s revoked; %s access tokens revoked\n", adm_str(doc, "machine"),
            adm_text(doc, "revoked_tokens", b1, sizeof(b1)));
 }
 
 static const char machines_usage[] =
     "Usage: signum-util admin machines ACTION ... [--json]\n"
-    "  list                                  machines, their certificates and state\n"
+    "  list [--state active|enrolled|pending|revoked]\n"
+    "                                        machines, their certificates and state\n"
     "  create NAME                           prints a one-time enrollment token\n"
     "  enrollment-token NAME                 another one-time enrollment token\n"
-    "  revoke NAME                           its certificate and bound tokens stop at once\n";
+    "  revoke NAME --reason TEXT             its certificate and bound tokens stop at once\n"
+    "  enable NAME --reason TEXT             a revoked machine's certificate works again\n";
+
+static int machines_list(const char *what, const char *state, int json)
+{
+    char path[120];
+    if (!state)
+        return adm_run(what, "GET", "/api/v1/admin/machines", NULL, json, print_machines);
+    if (strcmp(state, "active") && strcmp(state, "enrolled") && strcmp(state, "pending") &&
+        strcmp(state, "revoked")) {
+        fprintf(stderr, "signum-util %s: --state takes active, enrolled, pending or revoked\n",
+                what);
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof(path), "/api/v1/admin/machines?state=%s", state);
+    return adm_run(what, "GET", path, NULL, json, print_machines);
+}
 
 int util_cmd_admin_machines(int argc, char **argv, int json)
 {
     const char *act = argc > 1 ? argv[1] : "", *base = "/api/v1/admin/machines", *pos[1];
-    const char *const opts[] = {NULL};
+    const char *const opts[] = {"reason", "state", NULL};
+    const char *values[2];
     char what[64], path[300];
     int npos = 0, rc;
+    adm_args a = {{NULL}, 0, NULL, NULL};
     snprintf(what, sizeof(what), "admin machines %s", act);
-    if ((rc = adm_parse(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, opts, NULL, pos, 1, &npos)) !=
-        EXIT_OK)
+    if ((rc = adm_parse(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, opts, values, pos, 1,
+                        &npos)) != EXIT_OK)
         return rc;
-    if (!strcmp(act, "list") && npos == 0)
-        return adm_run(what, "GET", base, NULL, json, print_machines);
+    if (!strcmp(act, "list") && npos == 0 && !values[0])
+        return machines_list(what, values[1], json);
+    if (values[1]) {
+        fprintf(stderr, "signum-util %s: --state is for list\n", what);
+        return EXIT_USAGE;
+    }
     if (npos == 1 && !adm_name_ok(pos[0]))
         return adm_bad_name(what, pos[0]);
+    if ((!strcmp(act, "revoke") || !strcmp(act, "enable")) && npos == 1) {
+        cJSON *body;
+        a.reason = values[0];
+        if ((rc = need_reason(what, &a)) != EXIT_OK)
+            return rc;
+        snprintf(path, sizeof(path), "%s/%s/%s", base, pos[0], act);
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", a.reason);
+        rc = adm_run(what, "POST", path, body, json, print_machine_changed);
+        cJSON_Delete(body);
+        return rc;
+    }
+    if (values[0]) {
+        fprintf(stderr, "signum-util %s: --reason is for revoke and enable\n", what);
+        return EXIT_USAGE;
+    }
     if (!strcmp(act, "create") && npos == 1) {
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "name", pos[0]);
@@ -330,10 +373,6 @@ int util_cmd_admin_machines(int argc, char **argv, int json)
     if (!strcmp(act, "enrollment-token") && npos == 1) {
         snprintf(path, sizeof(path), "%s/%s/enrollment-tokens", base, pos[0]);
         return adm_run(what, "POST", path, NULL, json, print_secret);
-    }
-    if (!strcmp(act, "revoke") && npos == 1) {
-        snprintf(path, sizeof(path), "%s/%s/revoke", base, pos[0]);
-        return adm_run(what, "POST", path, NULL, json, print_machine_revoked);
     }
     fputs(machines_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
