@@ -72,6 +72,19 @@ class CliIdentities(ServerTestCase):
         out = boss.util_ok("admin", "users", "create-api-key", "ivy").stdout.decode()
         ivy2 = self.agent("ivy2", out.strip().split()[-1])
         self.sign_ok(ivy2)
+        # Revoking the tokens: a reason first; then ivy2's token dies and the agent, whose
+        # API key still works, signs in again for its next signature.
+        r = boss.util("admin", "users", "revoke-tokens", "ivy")
+        self.assertEqual(r.returncode, 2, r)
+        last = self.server.audit_last_seq()
+        out = boss.util_ok("admin", "users", "revoke-tokens", "ivy", "--reason",
+                           "session on a shared host").stdout.decode()
+        self.assertRegex(out, r"ivy \(user\): [1-9]\d* access tokens revoked")
+        recs = self.server.audit_show(after=last)
+        self.assertEqual([(x["action"], x["actor"], x["detail"]["reason"]) for x in recs],
+                         [("user.revoke_tokens", "user:boss", "session on a shared host")])
+        self.sign_ok(ivy2)
+        self.assertIn("auth.token", [x["action"] for x in self.server.audit_show(after=last)])
         boss.util_ok("admin", "users", "disable", "ivy", "--reason", "left")
         r = ivy2.util("sign", "--key", "cli-id", "--hash", "sha256", "--mechanism", "ecdsa",
                     "--digest", b64(DIGEST))
@@ -95,6 +108,10 @@ class CliIdentities(ServerTestCase):
                       "none")
         self.assertEqual(r.returncode, 1, r)
         self.assertIn(b"not_found", r.stderr)
+        out = boss.util_ok("admin", "service-accounts", "revoke-tokens", "ci-x", "--reason",
+                           "rotate runners", "--json").stdout
+        self.assertEqual(json.loads(out), {"user": "ci-x", "kind": "service",
+                                           "revoked_tokens": 0})
         boss.util_ok("admin", "service-accounts", "disable", "ci-x", "--reason", "paused")
         shown = json.loads(boss.util_ok("admin", "service-accounts", "show", "ci-x",
                                         "--json").stdout)

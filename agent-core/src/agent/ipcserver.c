@@ -309,6 +309,7 @@ static const struct {
     {"POST", "/api/v1/admin/users/*/api-keys"},
     {"POST", "/api/v1/admin/users/*/api-keys/revoke-all"},
     {"POST", "/api/v1/admin/users/*/api-keys/*/revoke"},
+    {"POST", "/api/v1/admin/users/*/revoke-tokens"},
     {"GET", "/api/v1/admin/service-accounts"},
     {"POST", "/api/v1/admin/service-accounts"},
     {"GET", "/api/v1/admin/service-accounts/*"},

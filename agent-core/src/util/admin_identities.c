@@ -146,6 +146,31 @@ static int identity_change(const char *what, const char *base, const char *actio
     return rc;
 }
 
+static void print_tokens_revoked(const cJSON *doc)
+{
+    char b1[24];
+    printf("%s (%s): %s access tokens revoked\n", adm_str(doc, "user"), adm_str(doc, "kind"),
+           adm_text(doc, "revoked_tokens", b1, sizeof(b1)));
+}
+
+/* POST /api/v1/admin/users/NAME/revoke-tokens (users and service accounts alike). */
+static int revoke_tokens(const char *what, const adm_args *a, int json)
+{
+    char path[300];
+    cJSON *body;
+    int rc;
+    if ((rc = need_reason(what, a)) != EXIT_OK)
+        return rc;
+    if (!adm_name_ok(a->positional[0]))
+        return adm_bad_name(what, a->positional[0]);
+    snprintf(path, sizeof(path), "/api/v1/admin/users/%s/revoke-tokens", a->positional[0]);
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "reason", a->reason);
+    rc = adm_run(what, "POST", path, body, json, print_tokens_revoked);
+    cJSON_Delete(body);
+    return rc;
+}
+
 /* GET BASE/NAME[/SUFFIX]. */
 static int identity_get(const char *what, const char *base, const char *name, const char *suffix,
                         int json, void (*print)(const cJSON *doc))
@@ -185,6 +210,7 @@ static const char users_usage[] =
     "  create-api-key NAME                   prints the new API key once\n"
     "  revoke-api-key NAME PREFIX --reason TEXT\n"
     "  revoke-api-keys NAME --reason TEXT    every API key of the user\n"
+    "  revoke-tokens NAME --reason TEXT      every current access token (sessions sign in again)\n"
     "A change fails the identity's very next request, its access tokens included.\n";
 
 int util_cmd_admin_users(int argc, char **argv, int json)
@@ -218,6 +244,8 @@ int util_cmd_admin_users(int argc, char **argv, int json)
         return identity_change(what, base, "api-keys", &a, json);
     if (!strcmp(act, "revoke-api-keys") && a.npositional == 1)
         return identity_change(what, base, "api-keys/revoke-all", &a, json);
+    if (!strcmp(act, "revoke-tokens") && a.npositional == 1)
+        return revoke_tokens(what, &a, json);
     fputs(users_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
 }
@@ -230,7 +258,8 @@ static const char sa_usage[] =
     "  enrollment-token NAME                 another one-time enrollment token\n"
     "  disable|enable|delete NAME --reason TEXT\n"
     "  keys NAME                             enrolled keys: kid, created, last used, revoked\n"
-    "  revoke-key NAME KID --reason TEXT     the key and every token minted with it\n";
+    "  revoke-key NAME KID --reason TEXT     the key and every token minted with it\n"
+    "  revoke-tokens NAME --reason TEXT      every current access token of the account\n";
 
 int util_cmd_admin_service_accounts(int argc, char **argv, int json)
 {
@@ -269,6 +298,8 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json)
         return identity_change(what, base, act, &a, json);
     if (!strcmp(act, "revoke-key") && a.npositional == 2)
         return identity_change(what, base, "keys", &a, json);
+    if (!strcmp(act, "revoke-tokens") && a.npositional == 1)
+        return revoke_tokens(what, &a, json);
     fputs(sa_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
 }
