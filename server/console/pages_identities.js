@@ -170,14 +170,22 @@ async function machinePage(m, name) {
     ['Certificate serial', x.certificate_serial || null], ['Certificate until', fmtTime(x.certificate_not_after)],
     ['Created', fmtTime(x.created_at)],
   ])));
-  if (x.revoked) return;
+  const base = `/api/v1/admin/machines/${enc(name)}`;
+  if (x.revoked) {
+    m.appendChild(reasonAction('Enable the machine', 'Enable machine', async (reason) => {
+      await post(base + '/enable', { reason });
+      status('Machine enabled: its certificate works again.');
+      rerender();
+    }, false));
+    return;
+  }
   m.appendChild(action('Make an enrollment token', form('inline', [], 'New enrollment token', async () => {
-    const t = await post(`/api/v1/admin/machines/${enc(name)}/enrollment-tokens`);
+    const t = await post(base + '/enrollment-tokens');
     return secretBox(`Enrollment token (expires ${fmtTime(t.expires_at)})`, t.enrollment_token);
   }, { name: 'New enrollment token' })));
-  m.appendChild(action('Revoke the machine', form('inline', [], 'Revoke machine', async () => {
-    const t = await post(`/api/v1/admin/machines/${enc(name)}/revoke`);
+  m.appendChild(reasonAction('Revoke the machine', 'Revoke machine', async (reason) => {
+    const t = await post(base + '/revoke', { reason });
     status(`Machine revoked (${t.revoked_tokens} tokens).`);
     rerender();
-  }, { danger: true, name: 'Revoke machine' })));
+  }, true));
 }

@@ -160,8 +160,9 @@ export async function keyPage(m, name) {
         }, { name: 'Enable key' }), true));
       return;
     }
-    stateBox.appendChild(action('Disable', form('inline', [], 'Disable key', async () => {
-      await post(base + '/disable');
+    stateBox.appendChild(action('Disable', form('inline', [field('Reason', input('reason', { required: true, size: 30 }))],
+      'Disable key', async (v) => {
+      await post(base + '/disable', { reason: v.reason });
       status('Key disabled.');
       rerender();
     }, { name: 'Disable key', danger: true })));

@@ -477,8 +477,8 @@ class Server:
         return self.call("POST", "/api/v1/admin/keys/%s/grants" % key, {"user": user},
                          token=self.admin_token(), expect=201)
 
-    def disable(self, key):
-        return self.call("POST", "/api/v1/admin/keys/%s/disable" % key,
+    def disable(self, key, reason="test"):
+        return self.call("POST", "/api/v1/admin/keys/%s/disable" % key, {"reason": reason},
                          token=self.admin_token(), expect=200)
 
     def get_key(self, name):

@@ -154,7 +154,7 @@ class AdminTest(ServerTestCase):
         self.refused(lambda: s.sign_request(self.alice, "signum-ca", "ecdsa", "sha256",
                                             digest=DIGEST), 403, "key_not_granted")
         self.refused(lambda: s.request("POST", "/api/v1/admin/keys/signum-ca/disable",
-                                       token=admin), 403, "forbidden")
+                                       {"reason": "test"}, token=admin), 403, "forbidden")
 
     def test_disabled_key(self):
         s = self.server
@@ -163,11 +163,20 @@ class AdminTest(ServerTestCase):
         s.sign(self.alice, "sod-dis", "ecdsa", "sha256", digest=DIGEST)
         self.assertIn("sod-dis", [k["name"] for k in
                                   s.call("GET", "/api/v1/keys", token=self.alice)["keys"]])
+        # Without a reason the key stays enabled and only the refusal is recorded.
+        for body, status, code in ((None, 415, "unsupported_content_type"),
+                                   ({}, 400, "invalid_field"),
+                                   ({"reason": ""}, 400, "invalid_field")):
+            self.refused(lambda: s.request("POST", "/api/v1/admin/keys/sod-dis/disable", body,
+                                           token=s.admin_token()), status, code)
+        self.assertFalse(s.get_key("sod-dis")["disabled"])
+        s.sign(self.alice, "sod-dis", "ecdsa", "sha256", digest=DIGEST)
         last = s.audit_last_seq()
-        r = s.disable("sod-dis")
+        r = s.disable("sod-dis", reason="product discontinued")
         self.assertTrue(r["disabled"])
         recs = s.audit_show(after=last)
-        self.assertEqual([(x["action"], x["outcome"]) for x in recs], [("key.disable", "ok")])
+        self.assertEqual([(x["action"], x["outcome"], x["detail"]["reason"]) for x in recs],
+                         [("key.disable", "ok", "product discontinued")])
         self.refused(lambda: s.sign_request(self.alice, "sod-dis", "ecdsa", "sha256",
                                             digest=DIGEST), 403, "key_disabled")
         self.assertNotIn("sod-dis", [k["name"] for k in

@@ -180,7 +180,8 @@ class MachineEnrollment(AgentAuthCase):
         self.assertEqual(signs[0]["detail"].get("machine"), "build-01")
         self.assertEqual(signs[0]["actor"], "user:alice")
         # Revoking the machine stops its certificate at once.
-        s.call("POST", "/api/v1/admin/machines/build-01/revoke", token=s.admin_token())
+        s.call("POST", "/api/v1/admin/machines/build-01/revoke", {"reason": "test"},
+               token=s.admin_token())
         a.util_ok("agent", "stop")
         proc = a.util("sign", "--key", "ci-key", "--digest", "98" * 32)
         self.assertNotEqual(proc.returncode, 0)

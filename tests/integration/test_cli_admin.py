@@ -152,7 +152,7 @@ class CliAdmin(ServerTestCase):
         last = s.audit_last_seq()
         for method, path in (("PUT", "/api/v1/admin/audit"),
                              ("PUT", "/api/v1/admin/users"),
-                             ("POST", "/api/v1/admin/users/boss/revoke-tokens"),
+                             ("POST", "/api/v1/admin/users/boss/totp/reset"),
                              ("POST", "/api/v1/auth/token"),
                              ("POST", "/api/v1/sign"),
                              ("GET", "/api/v1/admin/policies/../users"),

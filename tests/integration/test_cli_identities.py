@@ -72,6 +72,19 @@ class CliIdentities(ServerTestCase):
         out = boss.util_ok("admin", "users", "create-api-key", "ivy").stdout.decode()
         ivy2 = self.agent("ivy2", out.strip().split()[-1])
         self.sign_ok(ivy2)
+        # Revoking the tokens: a reason first; then ivy2's token dies and the agent, whose
+        # API key still works, signs in again for its next signature.
+        r = boss.util("admin", "users", "revoke-tokens", "ivy")
+        self.assertEqual(r.returncode, 2, r)
+        last = self.server.audit_last_seq()
+        out = boss.util_ok("admin", "users", "revoke-tokens", "ivy", "--reason",
+                           "session on a shared host").stdout.decode()
+        self.assertRegex(out, r"ivy \(user\): [1-9]\d* access tokens revoked")
+        recs = self.server.audit_show(after=last)
+        self.assertEqual([(x["action"], x["actor"], x["detail"]["reason"]) for x in recs],
+                         [("user.revoke_tokens", "user:boss", "session on a shared host")])
+        self.sign_ok(ivy2)
+        self.assertIn("auth.token", [x["action"] for x in self.server.audit_show(after=last)])
         boss.util_ok("admin", "users", "disable", "ivy", "--reason", "left")
         r = ivy2.util("sign", "--key", "cli-id", "--hash", "sha256", "--mechanism", "ecdsa",
                     "--digest", b64(DIGEST))
@@ -95,6 +108,10 @@ class CliIdentities(ServerTestCase):
                       "none")
         self.assertEqual(r.returncode, 1, r)
         self.assertIn(b"not_found", r.stderr)
+        out = boss.util_ok("admin", "service-accounts", "revoke-tokens", "ci-x", "--reason",
+                           "rotate runners", "--json").stdout
+        self.assertEqual(json.loads(out), {"user": "ci-x", "kind": "service",
+                                           "revoked_tokens": 0})
         boss.util_ok("admin", "service-accounts", "disable", "ci-x", "--reason", "paused")
         shown = json.loads(boss.util_ok("admin", "service-accounts", "show", "ci-x",
                                         "--json").stdout)
@@ -140,7 +157,13 @@ class CliIdentities(ServerTestCase):
         boss.util_ok("admin", "keys", "retire", "cli-k2", "1", "--reason", "drill over")
         self.assertEqual(boss.util("admin", "keys", "retire", "cli-k2", "x", "--reason",
                                    "y").returncode, 2)
-        boss.util_ok("admin", "keys", "disable", "cli-k2")
+        self.assertEqual(boss.util("admin", "keys", "disable", "cli-k2").returncode, 2)
+        self.assertFalse(json.loads(boss.util_ok("admin", "keys", "show", "cli-k2",
+                                                 "--json").stdout)["disabled"])
+        boss.util_ok("admin", "keys", "disable", "cli-k2", "--reason", "retired product")
+        rec = [x for x in self.server.audit_show() if x["action"] == "key.disable"][-1]
+        self.assertEqual((rec["detail"]["key"], rec["detail"]["reason"]),
+                         ("cli-k2", "retired product"))
         shown = json.loads(boss.util_ok("admin", "keys", "show", "cli-k2", "--json").stdout)
         self.assertTrue(shown["disabled"])
 
@@ -148,10 +171,29 @@ class CliIdentities(ServerTestCase):
         self.assertIn("enrollment token", out)
         self.assertRegex(boss.util_ok("admin", "machines", "list").stdout.decode(),
                          r"build-cli\s+pending")
-        out = boss.util_ok("admin", "machines", "revoke", "build-cli").stdout.decode()
+        r = boss.util("admin", "machines", "revoke", "build-cli")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b"--reason", r.stderr)
+        self.assertEqual(boss.util("admin", "machines", "list", "--state", "gone").returncode, 2)
+        out = boss.util_ok("admin", "machines", "revoke", "build-cli", "--reason",
+                           "never shipped").stdout.decode()
         self.assertIn("machine build-cli revoked", out)
+        rec = [x for x in self.server.audit_show() if x["action"] == "machine.revoke"][-1]
+        self.assertEqual((rec["actor"], rec["detail"]["reason"]), ("user:boss", "never shipped"))
         listed = json.loads(boss.util_ok("admin", "machines", "list", "--json").stdout)
         self.assertTrue([m for m in listed["machines"] if m["name"] == "build-cli"][0]["revoked"])
+        self.assertRegex(boss.util_ok("admin", "machines", "list", "--state",
+                                      "revoked").stdout.decode(), r"build-cli\s+revoked")
+        self.assertNotIn("build-cli", boss.util_ok("admin", "machines", "list", "--state",
+                                                   "active").stdout.decode())
+        out = boss.util_ok("admin", "machines", "enable", "build-cli", "--reason",
+                           "shipping after all").stdout.decode()
+        self.assertIn("machine build-cli enabled", out)
+        rec = [x for x in self.server.audit_show() if x["action"] == "machine.enable"][-1]
+        self.assertEqual(rec["detail"]["reason"], "shipping after all")
+        listed = json.loads(boss.util_ok("admin", "machines", "list", "--state", "pending",
+                                         "--json").stdout)
+        self.assertIn("build-cli", [m["name"] for m in listed["machines"]])
 
     def test_audit(self):
         s = self.server

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from signum_harness import HASHES, ServerTestCase, b64, pem  # noqa: E402
+from signum_harness import HASHES, ServerTestCase, b64, ecdsa_raw_to_der, pem  # noqa: E402
 from test_certificates import ExternalCA  # noqa: E402
 
 LOOP_MAX = 600        # requests over all client threads, at most
@@ -128,6 +128,73 @@ class KeyLifecycleTest(ServerTestCase):
         # A new certificate for the same key (renewal) makes it usable again.
         s.issue_cert("kl-rev", "Lifecycle kl-rev renewed")
         self.assertEqual(self.sign("kl-rev", 2).status, 200)
+
+    def cert_facts(self, cert_der):
+        """(serial, notBefore, notAfter, public key PEM) of a DER certificate."""
+        o = self.server.openssl
+        path = o.tmp(cert_der, ".der")
+        out = o("x509", "-inform", "DER", "-in", path, "-noout", "-serial", "-startdate",
+                "-enddate").stdout.decode()
+        fields = dict(line.split("=", 1) for line in out.splitlines())
+        return (fields["serial"], fields["notBefore"], fields["notAfter"],
+                o.pubkey_from_cert(cert_der))
+
+    def verify_with_cert(self, cert_der, n, r):
+        """The signature of sign(key, n) verifies with the certificate's public key, and the
+        certificate verifies against the CA and its current CRL."""
+        s, o = self.server, self.server.openssl
+        msg = b"lifecycle %s %d" % (r.json["key"].encode(), n)
+        ok, out = o.verify_digest_sig(o.pubkey_from_cert(cert_der), "sha256", msg,
+                                      ecdsa_raw_to_der(base64.b64decode(r.json["signature"])))
+        self.assertTrue(ok, out)
+        answer = s.request("GET", "/api/v1/crl")
+        self.assertEqual(answer.status, 200, answer)
+        crl = o.tmp(pem(answer.body, "X509 CRL"), ".pem")
+        leaf = o.tmp(pem(cert_der), ".pem")
+        v = o("verify", "-crl_check", "-CAfile", s.ca_cert_path, "-CRLfile", crl, leaf,
+              check=False)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_renew_a_valid_certificate(self):
+        """Renewal: a new certificate for the same key while the old one is still valid. It
+        has a new serial and validity and the same public key; the key signs on and its new
+        signatures verify with the new certificate, which listings serve at once. The old
+        certificate is replaced, not revoked: it is no longer listed (the certificate.issue
+        records keep its serial) and still verifies against the CRL."""
+        s = self.server
+        self.new_key("kl-renew")
+        before = s.get_key("kl-renew")
+        old_der = base64.b64decode(before["certificate"])
+        old = self.cert_facts(old_der)
+        r = self.sign("kl-renew")
+        self.assertEqual(r.status, 200, r)
+        self.verify_with_cert(old_der, 0, r)
+
+        last = s.audit_last_seq()
+        renewed = s.issue_cert("kl-renew", "Lifecycle kl-renew", validity_days=30)
+        after = s.get_key("kl-renew")
+        new_der = base64.b64decode(after["certificate"])
+        self.assertEqual(pem(new_der).strip(), renewed["certificate_pem"].strip())
+        new = self.cert_facts(new_der)
+        self.assertNotEqual(new[0], old[0])               # serial
+        self.assertNotEqual(new[2], old[2])               # notAfter: 30 days, not 365
+        self.assertLess(after["certificate_not_after"], before["certificate_not_after"])
+        self.assertEqual(new[3], old[3])                  # the same public key
+        self.assertEqual((after["id"], after["public_key"]), (before["id"], before["public_key"]))
+        self.assertEqual(after["previous_certificates"], [])
+        rec = [x for x in s.audit_show(after=last) if x["action"] == "certificate.issue"]
+        self.assertEqual([x["detail"]["serial"].upper().lstrip("0") for x in rec],
+                         [new[0].upper().lstrip("0")])
+
+        # The signer's listing serves the new certificate only, without any restart.
+        listed = {k["name"]: k for k in s.call("GET", "/api/v1/keys", token=self.signer)["keys"]}
+        self.assertEqual(listed["kl-renew"]["certificate"], after["certificate"])
+        self.assertEqual(listed["kl-renew"]["previous_certificates"], [])
+        r = self.sign("kl-renew", 1)
+        self.assertEqual(r.status, 200, r)
+        self.verify_with_cert(new_der, 1, r)
+        # Replaced, not revoked: the old certificate still verifies against the CRL.
+        self.verify_with_cert(old_der, 1, r)
 
     def test_expired_certificate_refuses_signing(self):
         s = self.server

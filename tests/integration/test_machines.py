@@ -232,13 +232,24 @@ class MachineTest(ServerTestCase):
                        token=s.admin_token(), expect=201)["enrollment_token"]
         _, cert = self.enroll("build-04", c["enrollment_token"])
         bound = self.alice_token(cert=cert)["access_token"]
+        # Without a reason nothing changes, and no change is recorded.
+        url = "/api/v1/admin/machines/build-04/revoke"
         last = s.audit_last_seq()
-        r = s.call("POST", "/api/v1/admin/machines/build-04/revoke", token=s.admin_token())
+        for body, status, code in ((None, 415, "unsupported_content_type"),
+                                   ({}, 400, "invalid_field"),
+                                   ({"reason": ""}, 400, "invalid_field"),
+                                   ({"reason": "x", "force": True}, 400, "unknown_field")):
+            self.assertError(s.request("POST", url, body, token=s.admin_token()), status, code)
+        self.assertEqual([x["outcome"] for x in self.last_records(last)], ["denied"] * 4)
+        self.assertEqual(s.request("GET", "/api/v1/keys", token=bound, cert=cert).status, 200)
+        last = s.audit_last_seq()
+        r = s.call("POST", url, {"reason": "host decommissioned"}, token=s.admin_token())
         self.assertEqual((r["machine"], r["revoked"], r["revoked_tokens"]), ("build-04", True, 1))
         rec = self.last_records(last)
-        self.assertEqual([(x["action"], x["detail"]["target_machine"],
-                           x["detail"]["revoked_tokens"]) for x in rec],
-                         [("machine.revoke", "build-04", 1)])
+        self.assertEqual([(x["action"], x["actor"], x["detail"]["target_machine"],
+                           x["detail"]["revoked_tokens"], x["detail"]["reason"]) for x in rec],
+                         [("machine.revoke", "user:admin", "build-04", 1,
+                           "host decommissioned")])
         for path in ("/healthz", "/api/v1/keys"):
             r = s.request("GET", path, token=bound, cert=cert)
             self.assertError(r, 401, "bad_credentials")
@@ -258,8 +269,75 @@ class MachineTest(ServerTestCase):
         self.assertTrue(machines["build-04"]["revoked"])
         # Other machines are unaffected.
         self.assertEqual(s.request("GET", "/healthz", cert=self.cert).status, 200)
-        r = s.request("POST", "/api/v1/admin/machines/nope/revoke", token=s.admin_token())
+        r = s.request("POST", "/api/v1/admin/machines/nope/revoke", {"reason": "x"},
+                      token=s.admin_token())
         self.assertError(r, 404, "not_found")
+
+    def machine_names(self, query=""):
+        s = self.server
+        return [m["name"] for m in s.call("GET", "/api/v1/admin/machines" + query,
+                                          token=s.admin_token())["machines"]]
+
+    def test_enable_a_revoked_machine(self):
+        s = self.server
+        _, cert = self.new_machine("en-06")
+        url = "/api/v1/admin/machines/en-06/"
+        s.call("POST", url + "revoke", {"reason": "laptop reported stolen"},
+               token=s.admin_token())
+        self.assertError(s.request("GET", "/healthz", cert=cert), 401, "bad_credentials")
+        # Enabling takes a reason too; refused, the machine stays revoked.
+        last = s.audit_last_seq()
+        self.assertError(s.request("POST", url + "enable", {}, token=s.admin_token()), 400,
+                         "invalid_field")
+        self.assertError(s.request("POST", url + "enable", {"reason": "found"},
+                                   token=self.alice_token()["access_token"]), 403, "forbidden")
+        self.assertError(s.request("GET", "/healthz", cert=cert), 401, "bad_credentials")
+        self.assertIn("en-06", self.machine_names("?state=revoked"))
+        self.assertNotIn("machine.enable", [x["action"] for x in self.last_records(last)
+                                            if x["outcome"] == "ok"])
+        last = s.audit_last_seq()
+        r = s.call("POST", url + "enable", {"reason": "laptop found"}, token=s.admin_token())
+        self.assertEqual((r["machine"], r["revoked"], r["revoked_tokens"]), ("en-06", False, 0))
+        rec = [x for x in self.last_records(last) if x["action"] == "machine.enable"]
+        self.assertEqual([(x["outcome"], x["actor"], x["detail"]["target_machine"],
+                           x["detail"]["reason"]) for x in rec],
+                         [("ok", "user:admin", "en-06", "laptop found")])
+        # Its certificate works again: a new token over it, signing, and another enrollment.
+        self.assertEqual(s.request("GET", "/healthz", cert=cert).status, 200)
+        t = self.alice_token(cert=cert)["access_token"]
+        self.assertEqual(s.sign_request(t, "m-ec", "ecdsa", "sha256", DIGEST, cert=cert).status,
+                         200)
+        s.call("POST", url + "enrollment-tokens", token=s.admin_token(), expect=201)
+        self.assertIn("en-06", self.machine_names("?state=active"))
+        self.assertNotIn("en-06", self.machine_names("?state=revoked"))
+        self.assertError(s.request("POST", "/api/v1/admin/machines/nope/enable", {"reason": "x"},
+                                   token=s.admin_token()), 404, "not_found")
+
+    def test_list_filters(self):
+        s = self.server
+        self.create_machine("lst-pending")  # never enrolled
+        self.new_machine("lst-revoked")
+        s.call("POST", "/api/v1/admin/machines/lst-revoked/revoke", {"reason": "test"},
+               token=s.admin_token())
+        every = self.machine_names()
+        self.assertEqual(every, sorted(every))
+        by_state = {q: self.machine_names("?state=" + q)
+                    for q in ("active", "enrolled", "pending", "revoked")}
+        self.assertIn("lst-pending", by_state["pending"])
+        self.assertIn("build-01", by_state["enrolled"])
+        self.assertIn("lst-revoked", by_state["revoked"])
+        for name in ("lst-pending", "build-01"):
+            self.assertIn(name, by_state["active"])
+        self.assertNotIn("lst-revoked", by_state["active"])
+        self.assertNotIn("lst-pending", by_state["enrolled"])
+        # Each machine is in exactly one of enrolled, pending and revoked; active is the first two.
+        parts = by_state["enrolled"] + by_state["pending"] + by_state["revoked"]
+        self.assertEqual(sorted(parts), every)
+        self.assertEqual(sorted(by_state["enrolled"] + by_state["pending"]),
+                         sorted(by_state["active"]))
+        for bad in ("?state=gone", "?state=", "?state=active&state=revoked"):
+            self.assertError(s.request("GET", "/api/v1/admin/machines" + bad,
+                                       token=s.admin_token()), 400, "invalid_field")
 
     def test_secrets_stay_out_of_the_audit_log(self):
         text = json.dumps(self.server.audit_show())

@@ -382,8 +382,16 @@ class ServiceAccountTest(ServerTestCase):
         s = self.server
         t1, t2 = self.get_token()["access_token"], self.get_token()["access_token"]
         bob = s.token_for(s.create_user("bob-revoke"))
+        # Without a reason nothing is revoked.
+        url = "/api/v1/admin/users/ci-release/revoke-tokens"
+        for body, status, code in ((None, 415, "unsupported_content_type"),
+                                   ({}, 400, "invalid_field"),
+                                   ({"reason": ""}, 400, "invalid_field")):
+            r = s.request("POST", url, body, token=s.admin_token())
+            self.assertError(r, status, code)
+        self.assertEqual(s.request("GET", "/api/v1/keys", token=t1).status, 200)
         last = s.audit_last_seq()
-        r = s.call("POST", "/api/v1/admin/users/ci-release/revoke-tokens", token=s.admin_token())
+        r = s.call("POST", url, {"reason": "runner image leaked"}, token=s.admin_token())
         self.assertEqual(r["user"], "ci-release")
         self.assertEqual(r["kind"], "service")
         self.assertGreaterEqual(r["revoked_tokens"], 2)
@@ -391,6 +399,7 @@ class ServiceAccountTest(ServerTestCase):
         self.assertEqual(len(rec), 1)
         self.assertEqual((rec[0]["action"], rec[0]["actor"]), ("user.revoke_tokens", "user:admin"))
         self.assertEqual(rec[0]["detail"]["revoked_tokens"], r["revoked_tokens"])
+        self.assertEqual(rec[0]["detail"]["reason"], "runner image leaked")
         for t in (t1, t2):
             self.assertError(s.request("GET", "/api/v1/keys", token=t), 401, "token_invalid")
         # Other principals keep their tokens; the account simply authenticates again.
@@ -398,14 +407,18 @@ class ServiceAccountTest(ServerTestCase):
         fresh = self.get_token()["access_token"]
         self.assertEqual(s.request("GET", "/api/v1/keys", token=fresh).status, 200)
         # Human users too; nothing is left to revoke the second time.
-        r = s.call("POST", "/api/v1/admin/users/bob-revoke/revoke-tokens", token=s.admin_token())
+        r = s.call("POST", "/api/v1/admin/users/bob-revoke/revoke-tokens", {"reason": "x"},
+                   token=s.admin_token())
         self.assertEqual((r["kind"], r["revoked_tokens"]), ("user", 1))
         self.assertError(s.request("GET", "/api/v1/keys", token=bob), 401, "token_invalid")
-        r = s.call("POST", "/api/v1/admin/users/bob-revoke/revoke-tokens", token=s.admin_token())
+        r = s.call("POST", "/api/v1/admin/users/bob-revoke/revoke-tokens", {"reason": "x"},
+                   token=s.admin_token())
         self.assertEqual(r["revoked_tokens"], 0)
-        r = s.request("POST", "/api/v1/admin/users/nobody/revoke-tokens", token=s.admin_token())
+        r = s.request("POST", "/api/v1/admin/users/nobody/revoke-tokens", {"reason": "x"},
+                      token=s.admin_token())
         self.assertError(r, 404, "user_not_found")
-        r = s.request("POST", "/api/v1/admin/users/bob-revoke/revoke-tokens", token=fresh)
+        r = s.request("POST", "/api/v1/admin/users/bob-revoke/revoke-tokens", {"reason": "x"},
+                      token=fresh)
         self.assertError(r, 403, "forbidden")
 
     def test_audit_chain_intact(self):

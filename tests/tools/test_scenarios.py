@@ -4,15 +4,18 @@
   osslsigncode run started after the suspension returned gets a signature, the suspension's
   answer lists exactly the signatures the loop received, and once the certificate is revoked
   `openssl verify -crl_check` rejects it with the CRL its distribution point names.
-- Offboarding: a user with an API key, a warm agent session, pkcs11-tool signing in a loop and
-  a pending approval; the admin disables the user; the very next signature through the tool,
-  the agent and the raw API is refused, the pending approval cannot be collected, and every
-  step is in the audit log."""
+- Offboarding: a user with an API key, a warm agent session, pkcs11-tool signing in a loop, one
+  long-lived PKCS#11 process signing on one logged-in session (p11signloop) and a pending
+  approval; the admin disables the user; the very next signature through the tools, the agent
+  and the raw API is refused (the long-lived session's every C_Sign after the disable with
+  CKR_USER_NOT_LOGGED_IN or CKR_FUNCTION_REJECTED), the pending approval cannot be collected,
+  and every step is in the audit log."""
 
 import hashlib
 import os
 import re
 import ssl
+import subprocess
 import threading
 import time
 import unittest
@@ -24,6 +27,14 @@ HELLO_C = b'#include <stdio.h>\nint main(void) { puts("signed by Signum"); retur
 LOOP_MAX = 40         # tool runs per loop, at most
 LOOP_SECONDS = 120.0  # and for at most this long
 AFTER_SECONDS = 3.0   # the loop goes on this long after the admin's call returned
+P11LOOP = os.environ.get("SIGNUM_P11LOOP") or os.path.normpath(
+    os.path.join(os.path.dirname(MODULE), "..", "tests", "tools", "p11signloop"))
+SESSION_MAX = 2000    # the long-lived session's signatures, at most
+SESSION_SECONDS = 90  # and for at most this long
+SESSION_PAUSE_MS = 50
+SESSION_FAILURES = 10  # it stops after this many refusals in a row
+CKR_USER_NOT_LOGGED_IN = 0x101
+CKR_FUNCTION_REJECTED = 0x200
 
 
 class Scenarios(ToolTestCase):
@@ -62,6 +73,44 @@ class Scenarios(ToolTestCase):
             t.join(LOOP_SECONDS + 60)
             self.assertFalse(t.is_alive())
         return results, finish
+
+    def long_lived_session(self, label):
+        """Starts p11signloop on label: one process, one session, logged in once, signing in a
+        loop. Returns (attempts, finish): attempts fills with (started, ended, rv) as it runs;
+        finish() waits for the process (bounded) and returns its exit code."""
+        errors = open(self.path("p11signloop.err"), "w+b")
+        self.addCleanup(errors.close)
+        proc = subprocess.Popen([P11LOOP, MODULE, label, "1234", str(SESSION_MAX),
+                                 str(SESSION_SECONDS), str(SESSION_PAUSE_MS),
+                                 str(SESSION_FAILURES)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=errors, env=self.env(),
+                                cwd=self.dir)
+        attempts, login = [], []
+
+        def reader():
+            for line in proc.stdout:
+                f = line.decode().split()
+                if f[0] == "login":
+                    login.append(int(f[1], 16))
+                else:
+                    attempts.append((float(f[1]), float(f[2]), int(f[3], 16)))
+
+        t = threading.Thread(target=reader)
+        t.start()
+
+        def finish():
+            try:
+                rc = proc.wait(SESSION_SECONDS + 60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(30)
+                t.join(30)
+            self.assertEqual(login, [0], "C_Login of the long-lived session")
+            errors.seek(0)
+            self.assertEqual(rc, 0, errors.read().decode(errors="replace"))
+            return rc
+        return attempts, finish
 
     def wait_for(self, results, n):
         deadline = time.monotonic() + LOOP_SECONDS
@@ -152,7 +201,12 @@ class Scenarios(ToolTestCase):
                              ).returncode
 
         results, finish = self.loop(p11_sign, lambda: time.sleep(AFTER_SECONDS))
+        session, session_finish = self.long_lived_session("sc-loop")
         self.wait_for(results, 2)
+        deadline = time.monotonic() + LOOP_SECONDS
+        while sum(1 for a in session if a[2] == 0) < 2:
+            self.assertLess(time.monotonic(), deadline, "the long-lived session never signed")
+            time.sleep(0.05)
         approver = s.token_for(approver_key)
         before = s.audit_last_seq()
         out = self.admin("POST", "/users/%s/disable" % self.USER, {"reason": "left the company"})
@@ -174,6 +228,18 @@ class Scenarios(ToolTestCase):
         late = [r for r in results if r[0] >= returned]
         self.assertTrue(late, "no pkcs11-tool run started after the disable returned")
         self.assertEqual([r for r in late if r[1] == 0], [], "signed after the disable")
+        # The long-lived session: it signed before, and every C_Sign begun after the disable
+        # returned is refused with a login or policy code; the process stops by itself after
+        # SESSION_FAILURES refusals in a row.
+        session_finish()
+        self.assertGreaterEqual(sum(1 for a in session if a[2] == 0 and a[1] < returned), 2)
+        after = [a for a in session if a[0] >= returned]
+        self.assertTrue(after, "the long-lived session made no attempt after the disable")
+        self.assertEqual([a for a in session[-SESSION_FAILURES:] if a[2] == 0], [],
+                         "the long-lived session did not stop on refusals")
+        self.assertEqual([a for a in after if a[2] not in (CKR_USER_NOT_LOGGED_IN,
+                                                         CKR_FUNCTION_REJECTED)], [],
+                         "a C_Sign after the disable was not refused as it must be")
         # The tool says why, with a PKCS#11 code; the warm agent re-authenticated and failed.
         log = self.path("offboarding-p11.log")
         proc = self.tool(["pkcs11-tool", "--module", MODULE, "--sign", "-m", "ECDSA-SHA256",

@@ -318,7 +318,8 @@ class UtilOnWine(ServerTestCase):
                          r["detail"].get("machine") == "win-build-01"], recs)
 
         # A revoked machine is refused, its running agent included.
-        s.call("POST", "/api/v1/admin/machines/win-build-01/revoke", token=adm)
+        s.call("POST", "/api/v1/admin/machines/win-build-01/revoke", {"reason": "test"},
+               token=adm)
         before = s.audit_last_seq()
         p = self.util("sign", "--key", "w-ec", "--digest", hashlib.sha256(msg).hexdigest(),
                       env=env)

@@ -146,6 +146,31 @@ static int identity_change(const char *what, const char *base, const char *actio
     return rc;
 }
 
+static void print_tokens_revoked(const cJSON *doc)
+{
+    char b1[24];
+    printf("%s (%s): %s access tokens revoked\n", adm_str(doc, "user"), adm_str(doc, "kind"),
+           adm_text(doc, "revoked_tokens", b1, sizeof(b1)));
+}
+
+/* POST /api/v1/admin/users/NAME/revoke-tokens (users and service accounts alike). */
+static int revoke_tokens(const char *what, const adm_args *a, int json)
+{
+    char path[300];
+    cJSON *body;
+    int rc;
+    if ((rc = need_reason(what, a)) != EXIT_OK)
+        return rc;
+    if (!adm_name_ok(a->positional[0]))
+        return adm_bad_name(what, a->positional[0]);
+    snprintf(path, sizeof(path), "/api/v1/admin/users/%s/revoke-tokens", a->positional[0]);
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "reason", a->reason);
+    rc = adm_run(what, "POST", path, body, json, print_tokens_revoked);
+    cJSON_Delete(body);
+    return rc;
+}
+
 /* GET BASE/NAME[/SUFFIX]. */
 static int identity_get(const char *what, const char *base, const char *name, const char *suffix,
                         int json, void (*print)(const cJSON *doc))
@@ -185,6 +210,7 @@ static const char users_usage[] =
     "  create-api-key NAME                   prints the new API key once\n"
     "  revoke-api-key NAME PREFIX --reason TEXT\n"
     "  revoke-api-keys NAME --reason TEXT    every API key of the user\n"
+    "  revoke-tokens NAME --reason TEXT      every current access token (sessions sign in again)\n"
     "A change fails the identity's very next request, its access tokens included.\n";
 
 int util_cmd_admin_users(int argc, char **argv, int json)
@@ -218,6 +244,8 @@ int util_cmd_admin_users(int argc, char **argv, int json)
         return identity_change(what, base, "api-keys", &a, json);
     if (!strcmp(act, "revoke-api-keys") && a.npositional == 1)
         return identity_change(what, base, "api-keys/revoke-all", &a, json);
+    if (!strcmp(act, "revoke-tokens") && a.npositional == 1)
+        return revoke_tokens(what, &a, json);
     fputs(users_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
 }
@@ -230,7 +258,8 @@ static const char sa_usage[] =
     "  enrollment-token NAME                 another one-time enrollment token\n"
     "  disable|enable|delete NAME --reason TEXT\n"
     "  keys NAME                             enrolled keys: kid, created, last used, revoked\n"
-    "  revoke-key NAME KID --reason TEXT     the key and every token minted with it\n";
+    "  revoke-key NAME KID --reason TEXT     the key and every token minted with it\n"
+    "  revoke-tokens NAME --reason TEXT      every current access token of the account\n";
 
 int util_cmd_admin_service_accounts(int argc, char **argv, int json)
 {
@@ -269,6 +298,8 @@ int util_cmd_admin_service_accounts(int argc, char **argv, int json)
         return identity_change(what, base, act, &a, json);
     if (!strcmp(act, "revoke-key") && a.npositional == 2)
         return identity_change(what, base, "keys", &a, json);
+    if (!strcmp(act, "revoke-tokens") && a.npositional == 1)
+        return revoke_tokens(what, &a, json);
     fputs(sa_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;
 }
@@ -292,34 +323,77 @@ static void print_machines(const cJSON *doc)
     }
 }
 
-static void print_machine_revoked(const cJSON *doc)
+static void print_machine_changed(const cJSON *doc)
 {
     char b1[24];
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "revoked"))) {
+        printf("machine %s enabled; its certificate works again\n", adm_str(doc, "machine"));
+        return;
+    }
     printf("machine %s revoked; %s access tokens revoked\n", adm_str(doc, "machine"),
            adm_text(doc, "revoked_tokens", b1, sizeof(b1)));
 }
 
 static const char machines_usage[] =
     "Usage: signum-util admin machines ACTION ... [--json]\n"
-    "  list                                  machines, their certificates and state\n"
+    "  list [--state active|enrolled|pending|revoked]\n"
+    "                                        machines, their certificates and state\n"
     "  create NAME                           prints a one-time enrollment token\n"
     "  enrollment-token NAME                 another one-time enrollment token\n"
-    "  revoke NAME                           its certificate and bound tokens stop at once\n";
+    "  revoke NAME --reason TEXT             its certificate and bound tokens stop at once\n"
+    "  enable NAME --reason TEXT             a revoked machine's certificate works again\n";
+
+static int machines_list(const char *what, const char *state, int json)
+{
+    char path[120];
+    if (!state)
+        return adm_run(what, "GET", "/api/v1/admin/machines", NULL, json, print_machines);
+    if (strcmp(state, "active") && strcmp(state, "enrolled") && strcmp(state, "pending") &&
+        strcmp(state, "revoked")) {
+        fprintf(stderr, "signum-util %s: --state takes active, enrolled, pending or revoked\n",
+                what);
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof(path), "/api/v1/admin/machines?state=%s", state);
+    return adm_run(what, "GET", path, NULL, json, print_machines);
+}
 
 int util_cmd_admin_machines(int argc, char **argv, int json)
 {
     const char *act = argc > 1 ? argv[1] : "", *base = "/api/v1/admin/machines", *pos[1];
-    const char *const opts[] = {NULL};
+    const char *const opts[] = {"reason", "state", NULL};
+    const char *values[2];
     char what[64], path[300];
     int npos = 0, rc;
+    adm_args a = {{NULL}, 0, NULL, NULL};
     snprintf(what, sizeof(what), "admin machines %s", act);
-    if ((rc = adm_parse(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, opts, NULL, pos, 1, &npos)) !=
-        EXIT_OK)
+    if ((rc = adm_parse(what, argc - 2 > 0 ? argc - 2 : 0, argv + 2, opts, values, pos, 1,
+                        &npos)) != EXIT_OK)
         return rc;
-    if (!strcmp(act, "list") && npos == 0)
-        return adm_run(what, "GET", base, NULL, json, print_machines);
+    if (!strcmp(act, "list") && npos == 0 && !values[0])
+        return machines_list(what, values[1], json);
+    if (values[1]) {
+        fprintf(stderr, "signum-util %s: --state is for list\n", what);
+        return EXIT_USAGE;
+    }
     if (npos == 1 && !adm_name_ok(pos[0]))
         return adm_bad_name(what, pos[0]);
+    if ((!strcmp(act, "revoke") || !strcmp(act, "enable")) && npos == 1) {
+        cJSON *body;
+        a.reason = values[0];
+        if ((rc = need_reason(what, &a)) != EXIT_OK)
+            return rc;
+        snprintf(path, sizeof(path), "%s/%s/%s", base, pos[0], act);
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", a.reason);
+        rc = adm_run(what, "POST", path, body, json, print_machine_changed);
+        cJSON_Delete(body);
+        return rc;
+    }
+    if (values[0]) {
+        fprintf(stderr, "signum-util %s: --reason is for revoke and enable\n", what);
+        return EXIT_USAGE;
+    }
     if (!strcmp(act, "create") && npos == 1) {
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "name", pos[0]);
@@ -330,10 +404,6 @@ int util_cmd_admin_machines(int argc, char **argv, int json)
     if (!strcmp(act, "enrollment-token") && npos == 1) {
         snprintf(path, sizeof(path), "%s/%s/enrollment-tokens", base, pos[0]);
         return adm_run(what, "POST", path, NULL, json, print_secret);
-    }
-    if (!strcmp(act, "revoke") && npos == 1) {
-        snprintf(path, sizeof(path), "%s/%s/revoke", base, pos[0]);
-        return adm_run(what, "POST", path, NULL, json, print_machine_revoked);
     }
     fputs(machines_usage, !strcmp(act, "--help") ? stdout : stderr);
     return !strcmp(act, "--help") ? EXIT_OK : EXIT_USAGE;

@@ -159,7 +159,7 @@ static const char keys_usage[] =
     "      signed since T (RFC 3339 or unix seconds; default: ever)\n"
     "  enable NAME --reason TEXT\n"
     "  usage-limit NAME --limit N|none --reason TEXT   total signatures the key may make\n"
-    "  disable NAME                          the key signs no more\n"
+    "  disable NAME --reason TEXT            the key signs no more\n"
     "  grant NAME USER                       lets USER (or a service account) sign with it\n"
     "      (also 'admin grants'; 'admin projects' for projects)\n";
 
@@ -287,9 +287,11 @@ int util_cmd_admin_keys(int argc, char **argv, int json)
         strcat(path, "/retire");
         return post_json(what, path, body, json, print_done);
     }
-    if (!strcmp(act, "disable") && npos == 1) {
+    if (!strcmp(act, "disable") && npos == 1 && v[O_REASON]) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "reason", v[O_REASON]);
         strcat(path, "/disable");
-        return adm_run(what, "POST", path, NULL, json, print_done);
+        return post_json(what, path, body, json, print_done);
     }
     if (!strcmp(act, "grant") && npos == 2) {
         if (!adm_name_ok(pos[1]))

@@ -701,7 +701,7 @@ out:
 
 typedef struct {
     const api_call *c;
-    const char *key_name;
+    const char *key_name, *reason;
 } key_change_job;
 
 static srv_status run_key_disable(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
@@ -719,6 +719,7 @@ static srv_status run_key_disable(srv_db *db, srv_audit_head *audit, void *ctx, 
     }
     detail = cJSON_CreateObject();
     cJSON_AddStringToObject(detail, "key", key.name);
+    cJSON_AddStringToObject(detail, "reason", j->reason);
     st = srv_db_key_disable(db, key.id, err);
     if (st == SRV_OK)
         st = api_audit(j->c, db, audit, "key.disable", detail, err);
@@ -729,11 +730,12 @@ static srv_status run_key_disable(srv_db *db, srv_audit_head *audit, void *ctx, 
 
 void api_admin_disable(api_call *c)
 {
-    key_change_job job = {c, c->params[0]};
+    key_change_job job = {c, c->params[0], NULL};
     srv_key key;
     srv_error err;
 
-    if (srv_writer_run(c->w->app->writer, run_key_disable, &job, &err) != SRV_OK ||
+    if (api_reason_only(c->body, &job.reason, &err) != SRV_OK ||
+        srv_writer_run(c->w->app->writer, run_key_disable, &job, &err) != SRV_OK ||
         srv_db_key_get(c->w->db, c->params[0], &key, &err) != SRV_OK) {
         fail_reply(c, &err);
         return;

@@ -165,9 +165,41 @@ void api_admin_machine_token(api_call *c)
 
 /* ---- machines ------------------------------------------------------------------------------- */
 
+/* ?state=: active (not revoked), enrolled or pending (active, with or without a certificate),
+ * revoked; absent: all. */
+typedef enum {
+    MACHINES_ALL,
+    MACHINES_ACTIVE,
+    MACHINES_ENROLLED,
+    MACHINES_PENDING,
+    MACHINES_REVOKED
+} machine_state;
+
+typedef struct {
+    cJSON *arr;
+    machine_state state;
+} machine_list;
+
+static int machine_in_state(const srv_machine *m, machine_state state)
+{
+    switch (state) {
+    case MACHINES_ALL: return 1;
+    case MACHINES_ACTIVE: return !m->revoked;
+    case MACHINES_ENROLLED: return !m->revoked && m->enrolled;
+    case MACHINES_PENDING: return !m->revoked && !m->enrolled;
+    case MACHINES_REVOKED: return m->revoked;
+    }
+    return 0;
+}
+
 static void add_machine(const srv_machine *m, void *ctx)
 {
-    cJSON *item = cJSON_CreateObject();
+    machine_list *list = ctx;
+    cJSON *item;
+
+    if (!machine_in_state(m, list->state))
+        return;
+    item = cJSON_CreateObject();
     cJSON_AddStringToObject(item, "name", m->name);
     cJSON_AddBoolToObject(item, "enrolled", m->enrolled);
     if (m->enrolled) {
@@ -180,14 +212,42 @@ static void add_machine(const srv_machine *m, void *ctx)
     }
     cJSON_AddBoolToObject(item, "revoked", m->revoked);
     cJSON_AddNumberToObject(item, "created_at", (double)m->created_at);
-    cJSON_AddItemToArray(ctx, item);
+    cJSON_AddItemToArray(list->arr, item);
+}
+
+static srv_status parse_machine_state(const char *query, machine_state *out, srv_error *err)
+{
+    static const char *const names[] = {"", "active", "enrolled", "pending", "revoked", NULL};
+    char buf[API_QUERY_VALUE_MAX + 1];
+    const char *v;
+    srv_status st = api_query_text(query, "state", buf, &v, err);
+
+    *out = MACHINES_ALL;
+    if (st != SRV_OK || !v)
+        return st;
+    for (int i = 1; names[i]; i++) {
+        if (!strcmp(v, names[i])) {
+            *out = (machine_state)i;
+            return SRV_OK;
+        }
+    }
+    return srv_fail(err, SRV_E_INVALID_FIELD,
+                    "query parameter state must be active, enrolled, pending or revoked");
 }
 
 void api_admin_machines_list(api_call *c)
 {
-    cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "machines");
+    machine_list list = {NULL, MACHINES_ALL};
+    cJSON *doc;
     srv_error err;
-    if (srv_db_machines_list(c->w->db, add_machine, arr, &err) != SRV_OK) {
+
+    if (parse_machine_state(c->ex->query, &list.state, &err) != SRV_OK) {
+        api_reply_error(c, &err);
+        return;
+    }
+    doc = cJSON_CreateObject();
+    list.arr = cJSON_AddArrayToObject(doc, "machines");
+    if (srv_db_machines_list(c->w->db, add_machine, &list, &err) != SRV_OK) {
         cJSON_Delete(doc);
         api_reply_error(c, &err);
         return;
@@ -197,13 +257,36 @@ void api_admin_machines_list(api_call *c)
 
 /* ---- revocation ----------------------------------------------------------------------------- */
 
+typedef enum {
+    OP_REVOKE_TOKENS, /* every access token of a user or service account */
+    OP_MACHINE_REVOKE,
+    OP_MACHINE_ENABLE,
+} principal_op;
+
 typedef struct {
     const api_call *c;
-    const char *name;
-    int machine; /* revoke a machine, else the tokens of a user or service account */
+    const char *name, *reason;
+    principal_op op;
     srv_user_kind kind;
     int64_t revoked_tokens;
 } revoke_job;
+
+static srv_status change_machine(srv_db *db, revoke_job *j, srv_error *err)
+{
+    srv_machine m;
+    srv_status st = srv_db_machine_get(db, j->name, &m, err);
+
+    if (st == SRV_E_NOT_FOUND)
+        return srv_fail(err, SRV_E_NOT_FOUND, "no machine named \"%s\"", j->name);
+    if (st != SRV_OK)
+        return st;
+    /* Revoked, its certificate stops working at once, and so do tokens bound to it; enabled,
+     * the certificate works again (the revoked tokens stay revoked). */
+    st = srv_db_machine_set_revoked(db, m.id, j->op == OP_MACHINE_REVOKE, err);
+    if (st == SRV_OK && j->op == OP_MACHINE_REVOKE)
+        st = srv_db_tokens_revoke(db, 0, m.id, &j->revoked_tokens, err);
+    return st;
+}
 
 static srv_status run_revoke(srv_db *db, srv_audit_head *audit, void *ctx, srv_error *err)
 {
@@ -211,16 +294,8 @@ static srv_status run_revoke(srv_db *db, srv_audit_head *audit, void *ctx, srv_e
     cJSON *detail;
     srv_status st;
 
-    if (j->machine) {
-        srv_machine m;
-        st = srv_db_machine_get(db, j->name, &m, err);
-        if (st == SRV_E_NOT_FOUND)
-            return srv_fail(err, SRV_E_NOT_FOUND, "no machine named \"%s\"", j->name);
-        /* Its certificate stops working at once, and so do tokens bound to it. */
-        if (st == SRV_OK)
-            st = srv_db_machine_revoke(db, m.id, err);
-        if (st == SRV_OK)
-            st = srv_db_tokens_revoke(db, 0, m.id, &j->revoked_tokens, err);
+    if (j->op != OP_REVOKE_TOKENS) {
+        st = change_machine(db, j, err);
     } else {
         srv_user u;
         st = srv_db_user_get(db, j->name, &u, err);
@@ -234,20 +309,20 @@ static srv_status run_revoke(srv_db *db, srv_audit_head *audit, void *ctx, srv_e
     if (st != SRV_OK)
         return st;
     detail = cJSON_CreateObject();
-    if (j->machine) {
+    if (j->op != OP_REVOKE_TOKENS) {
         cJSON_AddStringToObject(detail, "target_machine", j->name);
     } else {
         cJSON_AddStringToObject(detail, "user", j->name);
         cJSON_AddStringToObject(detail, "kind", srv_user_kind_name(j->kind));
     }
+    cJSON_AddStringToObject(detail, "reason", j->reason);
     cJSON_AddNumberToObject(detail, "revoked_tokens", (double)j->revoked_tokens);
-    st = api_audit(j->c, db, audit, j->machine ? "machine.revoke" : "user.revoke_tokens", detail,
-                   err);
+    st = api_audit(j->c, db, audit, j->c->action, detail, err);
     cJSON_Delete(detail);
     return st;
 }
 
-static void revoke(api_call *c, int machine)
+static void revoke(api_call *c, principal_op op)
 {
     revoke_job job;
     cJSON *doc;
@@ -256,15 +331,16 @@ static void revoke(api_call *c, int machine)
     memset(&job, 0, sizeof(job));
     job.c = c;
     job.name = c->params[0];
-    job.machine = machine;
-    if (srv_writer_run(c->w->app->writer, run_revoke, &job, &err) != SRV_OK) {
+    job.op = op;
+    if (api_reason_only(c->body, &job.reason, &err) != SRV_OK ||
+        srv_writer_run(c->w->app->writer, run_revoke, &job, &err) != SRV_OK) {
         api_reply_error(c, &err);
         return;
     }
     doc = cJSON_CreateObject();
-    if (machine) {
+    if (op != OP_REVOKE_TOKENS) {
         cJSON_AddStringToObject(doc, "machine", job.name);
-        cJSON_AddBoolToObject(doc, "revoked", 1);
+        cJSON_AddBoolToObject(doc, "revoked", op == OP_MACHINE_REVOKE);
     } else {
         cJSON_AddStringToObject(doc, "user", job.name);
         cJSON_AddStringToObject(doc, "kind", srv_user_kind_name(job.kind));
@@ -275,10 +351,15 @@ static void revoke(api_call *c, int machine)
 
 void api_admin_machine_revoke(api_call *c)
 {
-    revoke(c, 1);
+    revoke(c, OP_MACHINE_REVOKE);
+}
+
+void api_admin_machine_enable(api_call *c)
+{
+    revoke(c, OP_MACHINE_ENABLE);
 }
 
 void api_admin_revoke_tokens(api_call *c)
 {
-    revoke(c, 0);
+    revoke(c, OP_REVOKE_TOKENS);
 }

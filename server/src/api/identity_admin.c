@@ -58,14 +58,6 @@ static srv_status find_identity(srv_db *db, srv_user_kind kind, const char *name
     return st;
 }
 
-/* {"reason": "..."}: why the change is made, for the audit record. */
-static srv_status get_reason(api_call *c, const char **reason, srv_error *err)
-{
-    static const char *const fields[] = {"reason", NULL};
-    srv_status st = srv_json_check_fields(c->body, fields, err);
-    return st == SRV_OK ? api_get_reason(c->body, reason, err) : st;
-}
-
 /* Nobody locks themselves out: an admin is disabled or deleted by another admin. */
 static srv_status check_lockout(const identity_job *j, srv_error *err)
 {
@@ -150,7 +142,7 @@ static void change(api_call *c, srv_user_kind kind, identity_op op, const char *
     job.op = op;
     job.name = c->params[0];
     job.cred = cred;
-    if (get_reason(c, &job.reason, &err) != SRV_OK ||
+    if (api_reason_only(c->body, &job.reason, &err) != SRV_OK ||
         srv_writer_run(c->w->app->writer, run_identity_job, &job, &err) != SRV_OK) {
         api_reply_error(c, &err);
         return;

@@ -67,6 +67,8 @@ srv_status api_identify_machine(api_call *c, srv_error *err);
  * for its audit record (reply.c). */
 #define API_REASON_MAX 512
 srv_status api_get_reason(const cJSON *body, const char **reason, srv_error *err);
+/* A body that is {"reason": "..."} and nothing else: the calls that only take a reason. */
+srv_status api_reason_only(const cJSON *body, const char **reason, srv_error *err);
 /* Wipes every string of a JSON tree before it is freed (reply.c). */
 void api_json_wipe(cJSON *item);
 
@@ -121,6 +123,7 @@ void api_admin_machines_list(api_call *c);
 void api_admin_machine_create(api_call *c);
 void api_admin_machine_token(api_call *c);
 void api_admin_machine_revoke(api_call *c);
+void api_admin_machine_enable(api_call *c);
 void api_enroll_service_account(api_call *c);
 void api_enroll_machine(api_call *c);
 void api_healthz(api_call *c);

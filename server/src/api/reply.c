@@ -247,3 +247,10 @@ srv_status api_get_reason(const cJSON *body, const char **reason, srv_error *err
                       API_REASON_MAX);
     return st;
 }
+
+srv_status api_reason_only(const cJSON *body, const char **reason, srv_error *err)
+{
+    static const char *const fields[] = {"reason", NULL};
+    srv_status st = srv_json_check_fields(body, fields, err);
+    return st == SRV_OK ? api_get_reason(body, reason, err) : st;
+}

@@ -51,7 +51,7 @@ static const char *const queries[Q_COUNT] = {
                           " enrolled_at, created_at FROM machines WHERE cert_sha256 = ?1",
     [Q_MACHINE_SET_CERT] = "UPDATE machines SET cert_sha256 = ?2, cert_serial = ?3,"
                            " cert_not_after = ?4, enrolled_at = ?5 WHERE id = ?1",
-    [Q_MACHINE_REVOKE] = "UPDATE machines SET revoked = 1 WHERE id = ?1",
+    [Q_MACHINE_SET_REVOKED] = "UPDATE machines SET revoked = ?2 WHERE id = ?1",
     [Q_MACHINES_LIST] = "SELECT id, name, revoked, cert_sha256, cert_serial, cert_not_after,"
                         " enrolled_at, created_at FROM machines ORDER BY name",
     [Q_KEY_INSERT] = "INSERT INTO keys(name, ckaid, type, spki, is_ca, disabled, created_at)"

@@ -192,7 +192,8 @@ srv_status srv_db_machine_by_cert(srv_db *db, const uint8_t sha256[32], srv_mach
 /* Records a newly issued certificate; it replaces the machine's previous one. */
 srv_status srv_db_machine_set_cert(srv_db *db, int64_t id, const uint8_t sha256[32],
                                    const char *serial, int64_t not_after, srv_error *err);
-srv_status srv_db_machine_revoke(srv_db *db, int64_t id, srv_error *err);
+/* Revokes (revoked 1) or enables again (0) a machine. */
+srv_status srv_db_machine_set_revoked(srv_db *db, int64_t id, int revoked, srv_error *err);
 typedef void (*srv_machine_cb)(const srv_machine *machine, void *ctx);
 srv_status srv_db_machines_list(srv_db *db, srv_machine_cb cb, void *ctx, srv_error *err);
 

@@ -426,12 +426,13 @@ srv_status srv_db_machine_set_cert(srv_db *db, int64_t id, const uint8_t sha256[
     return srv_db_step_done(db, s, err, "machine certificate");
 }
 
-srv_status srv_db_machine_revoke(srv_db *db, int64_t id, srv_error *err)
+srv_status srv_db_machine_set_revoked(srv_db *db, int64_t id, int revoked, srv_error *err)
 {
-    srv_stmt *s = srv_db_stmt(db, Q_MACHINE_REVOKE, err);
+    srv_stmt *s = srv_db_stmt(db, Q_MACHINE_SET_REVOKED, err);
     if (!s)
         return SRV_E_DATABASE;
     srv_bind_int64(s, 1, id);
+    srv_bind_int64(s, 2, revoked ? 1 : 0);
     return srv_db_step_done(db, s, err, "machine revocation");
 }
 
