@@ -11,6 +11,8 @@ packages=(
   clang-format
   # server
   libssl-dev libevent-dev libsqlite3-dev libcjson-dev libqrencode-dev
+  # the PostgreSQL backend (libpq) and the PostgreSQL server the pg.* and cluster tests start
+  libpq-dev postgresql
   # agent and client library
   libcurl4-openssl-dev libmbedtls-dev
   # HSM

@@ -9,6 +9,9 @@ the slow install test is tests/packaging/run.sh, `scripts/test.sh --packaging`).
 - `cmake --install` of this build installs exactly the files debian/*.install hand out, and
   the RPM spec's %files (rpmspec -P) name the same files per package as debian/ does.
 - The maintainer scripts parse (sh -n); each lintian override has a comment saying why.
+- Every pkg-config module the product's CMakeLists.txt require is a Build-Depends of
+  debian/control (the Debian package owning its .pc file) and a BuildRequires of the spec, so a
+  clean package build (sbuild, mock) finds what configure needs.
 
   check_static.py BUILD_DIR   (env SIGNUM_SERVER, SIGNUM_UTIL: the binaries of that build)
 """
@@ -105,6 +108,47 @@ class ServerUnit(unittest.TestCase):
         recorded = re.search(r"exposure level (\d+\.\d)", doc).group(1)
         self.assertEqual(score, recorded, "docs/packaging.md records another score:\n" +
                          proc.stdout)
+
+
+# pkg-config modules the product links, under the name an RPM spec asks for them by
+# (Fedora's openssl-devel provides libcrypto through pkgconfig(openssl), libevent-devel
+# its libevent_* modules through pkgconfig(libevent), cjson-devel libcjson as cjson).
+RPM_PKGCONFIG = {"libcrypto": "openssl", "libevent_openssl": "libevent",
+                 "libevent_pthreads": "libevent", "libcjson": "cjson"}
+PRODUCT_CMAKE = ("server", "agent-core", "linux-pkcs11", "common")
+
+
+def product_pkgconfig_modules():
+    mods = set()
+    for comp in PRODUCT_CMAKE:
+        path = os.path.join(ROOT, comp, "CMakeLists.txt")
+        for call in re.findall(r"pkg_check_modules\(([^)]*)\)", read(path)):
+            for word in call.split()[1:]:
+                if word not in ("REQUIRED", "IMPORTED_TARGET", "QUIET"):
+                    mods.add(re.split(r"[<>=]", word)[0])
+    return mods
+
+
+class BuildDependencies(unittest.TestCase):
+    def test_every_pkgconfig_module_is_declared(self):
+        mods = product_pkgconfig_modules()
+        self.assertIn("libpq", mods)  # the check reads what it should
+        control = read(ROOT, "debian", "control")
+        build_deps = re.search(r"^Build-Depends:(.*?)^\S", control, re.M | re.S).group(1)
+        declared = {re.split(r"[\s(,]", d.strip())[0] for d in build_deps.split(",") if d.strip()}
+        spec = read(BUILD, "signum.spec")
+        wanted = set(re.findall(r"pkgconfig\(([^)]+)\)",
+                                " ".join(re.findall(r"^BuildRequires:(.*)$", spec, re.M))))
+        for mod in sorted(mods):
+            pcdir = run(["pkg-config", "--variable=pcfiledir", mod]).stdout.strip()
+            owner = run(["dpkg", "-S", os.path.join(pcdir, mod + ".pc")])
+            self.assertEqual(owner.returncode, 0, mod + ": " + owner.stdout)
+            deb = owner.stdout.split(":")[0]
+            self.assertIn(deb, declared, "debian/control Build-Depends lacks %s (%s.pc)" %
+                          (deb, mod))
+            self.assertIn(RPM_PKGCONFIG.get(mod, mod), wanted,
+                          "signum.spec BuildRequires lacks pkgconfig(%s)" %
+                          RPM_PKGCONFIG.get(mod, mod))
 
 
 class Contents(unittest.TestCase):

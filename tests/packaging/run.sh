@@ -79,7 +79,7 @@ check "signum-agent.rpm files" has_lines "$work/agent.files" /usr/bin/signum-age
   /usr/lib/systemd/user/signum-agent.socket /usr/lib/systemd/user/signum-agent.service \
   /etc/signum/agent.conf
 check "signum-server.rpm requires" has_lines "$work/srv.requires" softhsm shadow-utils \
-  "libssl.so.3()(64bit)" "libevent-2.1.so.7()(64bit)" "libsqlite3.so.0()(64bit)"
+  "libssl.so.3()(64bit)" "libevent-2.1.so.7()(64bit)" "libsqlite3.so.0()(64bit)" "libpq.so.5()(64bit)"
 check "signum-agent.rpm requires" has_lines "$work/agent.requires" p11-kit "libcurl.so.4()(64bit)"
 check "signum-server.rpm: /var/lib/signum is signum's, 0750" \
   grep -qx 'drwxr-x--- signum signum /var/lib/signum' \
