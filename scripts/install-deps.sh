@@ -51,8 +51,9 @@ packages=(
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 # The packages' install test (scripts/test.sh --packaging, tests/packaging/run.sh) only:
-# install-deps.sh --packaging adds these.
-[ "${1:-}" = --packaging ] && packages+=(debhelper lintian mmdebstrap)
+# install-deps.sh --packaging adds these (systemd-nspawn boots the server's package under a
+# real systemd: tests/packaging/nspawn.sh).
+[ "${1:-}" = --packaging ] && packages+=(debhelper lintian mmdebstrap systemd-container)
 # From bookworm-backports: pkcs11-provider (none in bookworm) and osslsigncode 2.9 (2.5 there).
 backports=(pkcs11-provider osslsigncode)
 backports_list=/etc/apt/sources.list.d/signum-backports.list

@@ -15,9 +15,24 @@ struct sgtk_token {
     sg_key_list *list;
 };
 
+/* The token never starts an agent: a process started by the sandboxed extension (or the
+ * sandboxed host app) would inherit its sandbox, and with it no network. launchd keeps the
+ * agent running (packaging/com.signum.agent.plist); when it is down, the message says how to
+ * start it. */
+#define AGENT_HINT                                                                                 \
+    "; the token does not start the agent: start it with 'launchctl kickstart "                    \
+    "gui/$(id -u)/com.signum.agent' (or log out and in)"
+
+/* why = what: the client's last error, and how to start the agent when there is none. */
+static void describe(char *why, size_t why_len, const char *what, sg_status st)
+{
+    snprintf(why, why_len, "%s: %s%s", what, sg_last_error(),
+             st == SG_ERR_AGENT_UNAVAILABLE ? AGENT_HINT : "");
+}
+
 sgtk_error sgtk_token_new(const char *socket_path, sgtk_token **out)
 {
-    sg_client_options opts = {socket_path, 0, "signum-ctk", 0};
+    sg_client_options opts = {socket_path, 1, "signum-ctk", 0};
     sgtk_token *t = calloc(1, sizeof(*t));
     sg_status st;
 
@@ -92,7 +107,7 @@ static sgtk_error resolve(sgtk_token *t, const char *id, size_t id_len, char nam
         snprintf(name, 65, "%s", k->name);
         *kind = sgtk_key_kind_of(k->type);
     } else if (st != SG_OK) {
-        snprintf(why, why_len, "listing keys: %s", sg_last_error());
+        describe(why, why_len, "listing keys", st);
         e = sgtk_map_status(st);
     } else {
         snprintf(why, why_len,
@@ -142,7 +157,9 @@ sgtk_error sgtk_sign(sgtk_token *t, const char *key_id, size_t key_id_len, sgtk_
         st = sg_sign(t->client, &r, sigs, &raw_len);
     }
     if (st != SG_OK) {
-        snprintf(why, why_len, "signing with %s: %s", name, sg_last_error());
+        char what[96];
+        snprintf(what, sizeof(what), "signing with %s", name);
+        describe(why, why_len, what, st);
         return sgtk_map_status(st);
     }
     if (req.der_output) {
@@ -173,7 +190,7 @@ sgtk_error sgtk_entry_of(sgtk_token *t, const char *name, sgtk_entry *out, char 
     pthread_mutex_lock(&t->lock);
     st = relist(t);
     if (st != SG_OK) {
-        snprintf(why, why_len, "listing keys: %s", sg_last_error());
+        describe(why, why_len, "listing keys", st);
         e = sgtk_map_status(st);
         goto out;
     }

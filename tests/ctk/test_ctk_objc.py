@@ -100,11 +100,13 @@ class ObjectiveC(ShimCase):
         self.assertIn("usage: Signum --add KEY", err)
 
     def test_no_agent(self):
-        """No agent and none may be started: --add publishes nothing and says why."""
-        b = self.new_agent(extra_env={"SIGNUM_NO_AUTOSTART": "1"})
+        """No agent (the host app starts none): --add publishes nothing and says why."""
+        b = self.new_agent(start=False)
         lines, err = self.steps(b, ["host", "--add", "tk-ec"])
         self.assertEqual(lines, ["host-exit 1"])
         self.assertIn("TKErrorCodeCommunicationError", err)
+        self.assertIn("launchctl kickstart", err)
+        self.assertFalse(b.running())
 
 if __name__ == "__main__":
     if not DRIVE:

@@ -55,11 +55,15 @@ class ShimCase(ServerTestCase):
         s.create_key("tk-bare", "rsa2048")  # no certificate: no identity
         s.grant("tk-bare", "alice")
 
-    def new_agent(self, api_key=None, extra_env=None):
+    def new_agent(self, api_key=None, extra_env=None, start=True):
+        """An agent's environment, and the agent started (as launchd does on macOS: the shim
+        never starts one)."""
         a = Agent(["https://localhost:%d" % self.server.port], self.server.ca_cert_path,
                   api_key=self.alice_key if api_key is None else api_key, extra_env=extra_env,
                   name="ctk")
         self.addCleanup(a.cleanup)
+        if start:
+            a.util_ok("agent", "start")
         return a
 
     def drive(self, agent, *args, env=None):
@@ -229,10 +233,15 @@ class Errors(ShimCase):
         a = self.new_agent()
         kid = self.entry(a, "tk-rsa")["key_id"]
         a.stop()
-        # No agent, and none may be started.
-        self.assert_tk_error(self.drive(a, "sign", kid, "RSASignatureDigestPSSSHA256", "00" * 32,
-                                        env={"SIGNUM_NO_AUTOSTART": "1"}),
-                             -2, "TKErrorCodeCommunicationError")
+        # No agent: the shim starts none (a child of the sandboxed extension would inherit the
+        # sandbox), even with autostart allowed to other clients, and says how to start it.
+        out = self.assert_tk_error(self.drive(a, "sign", kid, "RSASignatureDigestPSSSHA256",
+                                              "00" * 32),
+                                   -2, "TKErrorCodeCommunicationError")
+        self.assertIn("the token does not start the agent: start it with 'launchctl kickstart "
+                      "gui/$(id -u)/com.signum.agent'", out)
+        self.assertFalse(a.running())
+        self.assertIsNone(a.pid())
         # An agent whose server is gone.
         b = self.new_agent(extra_env={"SIGNUM_SERVER": "https://localhost:1"})
         self.assert_tk_error(self.drive(b, "sign", kid, "RSASignatureDigestPSSSHA256", "00" * 32),
@@ -240,7 +249,7 @@ class Errors(ShimCase):
 
     def test_malformed_agent_answer(self):
         """A listener of our own uid that answers garbage: corrupted data, not a crash."""
-        a = self.new_agent()
+        a = self.new_agent(start=False)
         os.makedirs(os.path.dirname(a.socket_path), mode=0o700, exist_ok=True)
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         srv.bind(a.socket_path)

@@ -10,9 +10,12 @@
 #    through p11-kit-proxy (which finds libsignumpkcs11.so through p11-kit, no module path),
 #    the signature verifies, then both packages are purged;
 # 4. compares the root before the install and after the purge: only the state the admin
-#    created may be left (the list below), and the system user (Debian keeps it on purge).
-# Needs root (chroot, namespaces) and scripts/install-deps.sh --packaging. --keep leaves the
-# work folder (packages, logs, the root) for a look.
+#    created may be left (the list below), and the system user (Debian keeps it on purge);
+# 5. boots a second clean bookworm root, with systemd, in systemd-nspawn (nspawn.sh): the
+#    server's .deb installed there, init, `systemctl start signum-server`, /healthz, the
+#    sandbox of the live process, `systemd-analyze security` on the live unit, a restart.
+# Needs root (chroot, namespaces), scripts/install-deps.sh --packaging and systemd-nspawn
+# (systemd-container). --keep leaves the work folder (packages, logs, the roots) for a look.
 set -euo pipefail
 keep=0
 prebuilt=""
@@ -169,6 +172,20 @@ check "the system user signum is kept, and nothing else changed in passwd and gr
   test "$(added_accounts "$work/passwd.before" "$chroot_dir/etc/passwd")$(removed_accounts "$work/passwd.before" "$chroot_dir/etc/passwd")" = "signum 0" -a \
   "$(added_accounts "$work/group.before" "$chroot_dir/etc/group")$(removed_accounts "$work/group.before" "$chroot_dir/etc/group")" = "signum 0"
 check "signum-server init's state is still there" test -f "$chroot_dir/var/lib/signum/server/signum-server.conf"
+lap "purge checked"
+
+echo "== the server under systemd: a bookworm root with systemd, booted by systemd-nspawn"
+sd_root=$work/sdroot
+mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,ca-certificates \
+  bookworm "$sd_root" >"$work/mmdebstrap-systemd.log" 2>&1 || { tail -20 "$work/mmdebstrap-systemd.log"; exit 1; }
+lap "systemd root made"
+set +e
+bash "$root/tests/packaging/nspawn.sh" "$version" "$work/out/deb" "$sd_root" "$root/docs/packaging.md" 2>&1 |
+  tee "$work/nspawn.log"
+nspawn_rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(grep -c '^ok: ' "$work/nspawn.log" || true)))
+[ "$nspawn_rc" -eq 0 ] || failed=$((failed + 1))
 lap "done"
 echo "packaging: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

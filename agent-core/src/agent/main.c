@@ -35,9 +35,9 @@ static void usage(FILE *out)
             "SIGNUM_DEBUG=agent,http,ipc,auth,cache (or all) adds debug logs.\n");
 }
 
-/* Creates the socket's directory 0700 and checks it is ours and private (the same check as
- * the client library's, client_posix.c): a directory another user made, a link, or one others
- * may write would let them take the socket over. */
+/* Creates the socket's directory 0700 (and on macOS its missing parents) and checks it is ours and
+ * private (the same check as the client library's, client_posix.c): a directory another user made,
+ * a link, or one others may write would let them take the socket over. */
 static int prepare_dir(const char *socket_path, char *dir, size_t dir_len)
 {
     char why[512];
@@ -49,6 +49,10 @@ static int prepare_dir(const char *socket_path, char *dir, size_t dir_len)
         return -1;
     }
     *slash = '\0';
+    if (sg_px_make_socket_parents(dir, why, sizeof(why)) != 0) {
+        fprintf(stderr, "signum-agent: %s\n", why);
+        return -1;
+    }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "signum-agent: cannot create %s: %s\n", dir, strerror(errno));
         return -1;

@@ -54,6 +54,16 @@ int sg_px_default_socket(char *out, size_t out_len)
     return n < 0 || (size_t)n >= out_len ? -1 : 0;
 }
 
+/* $XDG_RUNTIME_DIR (made by the login manager) or /tmp: no parent to make. A socket set
+ * elsewhere (SIGNUM_AGENT_SOCKET, --socket) needs its directory's parent to exist. */
+int sg_px_make_socket_parents(const char *dir, char *why, size_t why_len)
+{
+    (void)dir;
+    (void)why;
+    (void)why_len;
+    return 0;
+}
+
 /* $XDG_CACHE_HOME/signum, else ~/.cache/signum. */
 void sg_px_cache_dir(char *out, size_t out_len)
 {

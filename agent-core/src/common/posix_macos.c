@@ -2,11 +2,15 @@
  * socket is in the app group's container, the one place the sandboxed token extension may
  * reach; the cache is ~/Library/Caches/Signum. Compiled only on macOS (syntax-checked on Linux
  * by tests/macos, which declares the few Darwin calls). */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "posix_os.h"
@@ -98,6 +102,44 @@ int sg_px_default_socket(char *out, size_t out_len)
     n = snprintf(out, out_len, "%s/Library/Group Containers/%s/signum/agent.sock", home,
                  SIGNUM_APP_GROUP);
     return n < 0 || (size_t)n >= out_len ? -1 : 0;
+}
+
+/* The group's container (~/Library/Group Containers/<group>) exists once the app or the
+ * extension ran, not necessarily when launchd first starts the agent: the agent makes each
+ * missing folder of the path. One it made must then be ours, a directory, not a link, 0700 (a
+ * folder another user planted between mkdir and lstat is refused, as the socket's own folder
+ * would be); folders that were there (the home, ~/Library) are left as they are. */
+int sg_px_make_socket_parents(const char *dir, char *why, size_t why_len)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    struct stat sb;
+
+    if (n >= sizeof(path)) {
+        snprintf(why, why_len, "the agent's directory %.64s... is too long", dir);
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (lstat(path, &sb) != 0) {
+            if (errno != ENOENT || (mkdir(path, 0700) != 0 && errno != EEXIST) ||
+                lstat(path, &sb) != 0) {
+                snprintf(why, why_len, "cannot create %s: %s", path, strerror(errno));
+                return -1;
+            }
+            if (S_ISLNK(sb.st_mode) || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() ||
+                (sb.st_mode & 0777) != 0700) {
+                snprintf(why, why_len,
+                         "%s is not a private directory of ours (uid %lu, mode %04o) right after "
+                         "we created it; refusing it",
+                         path, (unsigned long)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+                return -1;
+            }
+        }
+        *p = '/';
+    }
+    return 0;
 }
 
 void sg_px_cache_dir(char *out, size_t out_len)

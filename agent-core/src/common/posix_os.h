@@ -30,6 +30,11 @@ int sg_px_peer_uid(int fd, uid_t *uid);
 /* The platform's default agent socket when SIGNUM_AGENT_SOCKET is not set. 0, or -1 if the
  * path does not fit out_len. */
 int sg_px_default_socket(char *out, size_t out_len);
+/* Makes the missing parents of the agent's socket directory dir (not dir itself), each 0700
+ * and checked ours, a directory, not a link, 0700, like dir. Linux: nothing (the runtime
+ * directory or /tmp exists). macOS: the app group's container may not exist yet. 0, or -1 with
+ * why. */
+int sg_px_make_socket_parents(const char *dir, char *why, size_t why_len);
 /* The platform's default cache directory of the agent ("" if there is no home). */
 void sg_px_cache_dir(char *out, size_t out_len);
 

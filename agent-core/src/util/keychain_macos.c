@@ -1,5 +1,6 @@
 /* signum-util keychain on macOS: runs the host app (Signum.app), which alone may publish the
  * token extension's keychain items (TKTokenDriverConfiguration); macos-ctk/app/SignumHost.m. */
+#include <errno.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,14 @@ int util_cmd_keychain(int argc, char **argv)
         return EXIT_FAILED;
     }
     while (waitpid(pid, &status, 0) < 0)
-        ;
-    if (!WIFEXITED(status))
+        if (errno != EINTR) {
+            fprintf(stderr, "signum-util keychain: waiting for %s: %s\n", app, strerror(errno));
+            return EXIT_FAILED;
+        }
+    if (!WIFEXITED(status)) {
+        fprintf(stderr, "signum-util keychain: %s ended by signal %d\n", app,
+                WIFSIGNALED(status) ? WTERMSIG(status) : 0);
         return EXIT_FAILED;
+    }
     return WEXITSTATUS(status) == 0 ? EXIT_OK : WEXITSTATUS(status) == 2 ? EXIT_USAGE : EXIT_FAILED;
 }
