@@ -118,17 +118,37 @@ static void print_secret(const cJSON *doc)
 
 /* ---- commands ----------------------------------------------------------------------------- */
 
-/* The change calls: POST BASE/NAME/ACTION or DELETE BASE/NAME, {"reason": ...}. */
-static int identity_change(const char *what, const char *base, const char *action,
-                           const adm_args *a, int json)
+/* A change needs a reason and a well-formed NAME (the first positional argument). */
+static int change_args_ok(const char *what, const adm_args *a)
 {
-    char path[400];
-    cJSON *body;
     int rc;
     if ((rc = need_reason(what, a)) != EXIT_OK)
         return rc;
     if (!adm_name_ok(a->positional[0]))
         return adm_bad_name(what, a->positional[0]);
+    return EXIT_OK;
+}
+
+/* METHOD PATH with the body {"reason": ...}. */
+static int send_with_reason(const char *what, const char *method, const char *path,
+                            const adm_args *a, int json, void (*print)(const cJSON *doc))
+{
+    cJSON *body = cJSON_CreateObject();
+    int rc;
+    cJSON_AddStringToObject(body, "reason", a->reason);
+    rc = adm_run(what, method, path, body, json, print);
+    cJSON_Delete(body);
+    return rc;
+}
+
+/* The change calls: POST BASE/NAME/ACTION or DELETE BASE/NAME, {"reason": ...}. */
+static int identity_change(const char *what, const char *base, const char *action,
+                           const adm_args *a, int json)
+{
+    char path[400];
+    int rc;
+    if ((rc = change_args_ok(what, a)) != EXIT_OK)
+        return rc;
     if (!strcmp(action, "delete"))
         snprintf(path, sizeof(path), "%s/%s", base, a->positional[0]);
     else if (a->npositional == 2)
@@ -138,12 +158,8 @@ static int identity_change(const char *what, const char *base, const char *actio
         snprintf(path, sizeof(path), "%s/%s/%s", base, a->positional[0], action);
     if (a->npositional == 2 && !adm_name_ok(a->positional[1]))
         return adm_bad_name(what, a->positional[1]);
-    body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "reason", a->reason);
-    rc = adm_run(what, !strcmp(action, "delete") ? "DELETE" : "POST", path, body, json,
-                 print_change);
-    cJSON_Delete(body);
-    return rc;
+    return send_with_reason(what, !strcmp(action, "delete") ? "DELETE" : "POST", path, a, json,
+                            print_change);
 }
 
 static void print_tokens_revoked(const cJSON *doc)
@@ -157,18 +173,11 @@ static void print_tokens_revoked(const cJSON *doc)
 static int revoke_tokens(const char *what, const adm_args *a, int json)
 {
     char path[300];
-    cJSON *body;
     int rc;
-    if ((rc = need_reason(what, a)) != EXIT_OK)
+    if ((rc = change_args_ok(what, a)) != EXIT_OK)
         return rc;
-    if (!adm_name_ok(a->positional[0]))
-        return adm_bad_name(what, a->positional[0]);
     snprintf(path, sizeof(path), "/api/v1/admin/users/%s/revoke-tokens", a->positional[0]);
-    body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "reason", a->reason);
-    rc = adm_run(what, "POST", path, body, json, print_tokens_revoked);
-    cJSON_Delete(body);
-    return rc;
+    return send_with_reason(what, "POST", path, a, json, print_tokens_revoked);
 }
 
 /* GET BASE/NAME[/SUFFIX]. */
