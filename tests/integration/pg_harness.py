@@ -105,6 +105,27 @@ def psql(root, dbname, sql):
     return proc.stdout.decode()
 
 
+def copy_rows(root, src_db, dst_db, tables):
+    """Copies rows from one database to another in one transaction: {table: [column]} (COPY
+    out of each table, then a script of COPY ... FROM STDIN as pg_dump writes it, with the
+    foreign keys unchecked, as the rows come in table by table)."""
+    script = [b"SET session_replication_role = replica;\n"]
+    for table, columns in tables.items():
+        cols = ", ".join('"%s"' % c for c in columns)
+        proc = subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", url(root, src_db),
+                               "-c", 'COPY "%s"(%s) TO STDOUT' % (table, cols)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError("psql: %s" % proc.stderr.decode(errors="replace").strip())
+        script += [('COPY "%s"(%s) FROM STDIN;\n' % (table, cols)).encode(), proc.stdout,
+                   b"\\.\n"]
+    proc = subprocess.run([PSQL, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", url(root, dst_db),
+                           "-f", "-"], input=b"".join(script), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError("psql: %s" % proc.stderr.decode(errors="replace").strip())
+
+
 def create_database(root, dbname):
     psql(root, "postgres", 'CREATE DATABASE "%s"' % dbname)
 

@@ -1,7 +1,8 @@
-"""Upgrading a database from before projects (schema version 10) to the current schema: the
-current signum-server opens an old SQLite database holding users, keys, a grant and a policy
-rule, migrates it, and signing with the grant and with the rule, the key listings and the
-projects that came later all work on it."""
+"""Upgrading a database from an older schema to the current one: the current signum-server
+opens an old database holding users, keys, a grant and a policy rule, migrates it, and signing
+with the grant and with the rule, the key listings and the projects that came later all work
+on it. On SQLite the old database is of schema version 10 (before projects); on PostgreSQL
+(SIGNUM_TEST_PG) of version 13, the schema PostgreSQL came at: no older one ever existed."""
 
 import json
 import os
@@ -11,36 +12,58 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from signum_harness import HASHES, Server, ecdsa_raw_to_der, unb64  # noqa: E402
+import pg_harness  # noqa: E402
+from signum_harness import HASHES, PG_ROOT, Server, ecdsa_raw_to_der, unb64  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA_C = os.path.join(ROOT, "server", "src", "store", "schema.c")
 DB_H = os.path.join(ROOT, "server", "src", "store", "db.h")
-BEFORE_PROJECTS = 10  # the step 10 -> 11 created the projects table
+BEFORE_PROJECTS = 10  # the SQLite step 10 -> 11 created the projects table
 MESSAGE = b"signed after the upgrade"
 DIGEST = HASHES["sha256"](MESSAGE).digest()
 
 
-def sqlite_steps():
-    """The SQLite migration steps of schema.c, in order: each one brings version i to i + 1.
-    They are append-only, so steps 0..9 are the SQL that made every version-10 database."""
+def c_array(name):
+    """The initializer of the array `name` in schema.c as Python values: adjacent string
+    literals and the file's string macros (#define T "...") joined, integers, {...} as lists."""
     with open(SCHEMA_C) as f:
         text = f.read()
-    body = text.split("static const char *const sqlite_steps[] = {", 1)[1].split("\n};", 1)[0]
+    macros = {m.group(1): m.group(2).encode().decode("unicode_escape") for m in re.finditer(
+        r'^#define (\w+)\s+"((?:[^"\\]|\\.)*)"\s*$', text, re.M)}
+    body = re.split(r"\b%s\[\] = \{" % name, text, maxsplit=1)[1].split("\n};", 1)[0]
     body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
-    steps, current = [], []
-    for token in re.finditer(r'"((?:[^"\\]|\\.)*)"|(,)|(\S)', body):
-        literal, comma, other = token.groups()
-        if other:
-            raise AssertionError("unexpected token %r in sqlite_steps" % other)
-        if comma:
-            steps.append("".join(current))
-            current = []
-        else:
-            current.append(literal.encode().decode("unicode_escape"))
-    if current:
-        steps.append("".join(current))
-    return steps
+    tokens = re.finditer(r'"((?:[^"\\]|\\.)*)"|(\d+)|(\w+)|([{},])|(\S)', body)
+
+    def element(pieces):
+        if all(isinstance(p, str) for p in pieces):
+            return "".join(pieces)
+        if len(pieces) != 1:
+            raise AssertionError("cannot join %r in %s" % (pieces, name))
+        return pieces[0]
+
+    def items():
+        out, pieces = [], []
+        for token in tokens:
+            literal, number, ident, punct, other = token.groups()
+            if other or (ident and ident not in macros):
+                raise AssertionError("unexpected token %r in %s" % (token.group(0), name))
+            if punct == "{":
+                pieces.append(items())
+            elif punct == "}":
+                break
+            elif punct == ",":
+                out.append(element(pieces))
+                pieces = []
+            elif number:
+                pieces.append(int(number))
+            else:
+                pieces.append(macros[ident] if ident else
+                              literal.encode().decode("unicode_escape"))
+        if pieces:
+            out.append(element(pieces))
+        return out
+
+    return items()
 
 
 def schema_version():
@@ -48,51 +71,150 @@ def schema_version():
         return int(re.search(r"#define SRV_DB_SCHEMA_VERSION (\d+)", f.read()).group(1))
 
 
-def columns(db, schema, table):
-    return [r[1] for r in db.execute('PRAGMA %s.table_info("%s")' % (schema, table))]
+def migration_steps(pg):
+    """[(version, sql)] of the engine's migrations, each bringing the schema to version. They
+    are append-only: the first ones are the SQL that made every database of an old version."""
+    if pg:
+        steps = [tuple(step) for step in c_array("pg_steps")]
+    else:
+        steps = list(enumerate(c_array("sqlite_steps"), 1))
+    assert steps[-1][0] == schema_version(), steps[-1][0]
+    return steps
+
+
+def created_later(steps):
+    """The tables and the (table, column)s the steps create."""
+    sql = "".join(s for _, s in steps)
+    return (set(re.findall(r"CREATE TABLE (\w+)", sql)),
+            set(re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", sql)))
+
+
+class OldSqlite:
+    """The old database as a new SQLite file beside the server's, swapped in for it."""
+
+    def __init__(self, server):
+        self.server, self.path = server, os.path.join(server.root, "old.db")
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+
+    def run_step(self, version, sql):
+        self.db.executescript("BEGIN;" + sql + ";PRAGMA user_version = %d;COMMIT;" % version)
+
+    def version(self):
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def tables(self):
+        return [r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+    def columns(self, table, schema="main"):
+        return [r[1] for r in self.db.execute('PRAGMA %s.table_info("%s")' % (schema, table))]
+
+    def copy_rows(self, tables):
+        self.db.execute("ATTACH DATABASE ? AS cur", (self.server.db_path,))
+        self.db.execute("BEGIN")
+        for t in tables:
+            cur = self.columns(t, "cur")
+            cols = ", ".join('"%s"' % c for c in self.columns(t) if c in cur)
+            self.db.execute('INSERT INTO main."%s"(%s) SELECT %s FROM cur."%s"'
+                            % (t, cols, cols, t))
+        self.db.execute("COMMIT")
+        self.db.execute("DETACH DATABASE cur")
+
+    def swap_in(self):
+        self.db.close()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.server.db_path + suffix):
+                os.unlink(self.server.db_path + suffix)
+        os.rename(self.path, self.server.db_path)
+
+
+class OldPg:
+    """The old database as a new PostgreSQL database, renamed to the server's."""
+
+    def __init__(self, server):
+        self.server, self.name = server, server.pg_db + "_old"
+        pg_harness.create_database(PG_ROOT, self.name)
+        self.db = pg_harness.PgDb(PG_ROOT, self.name)
+
+    def run_step(self, version, sql):
+        pg_harness.psql(PG_ROOT, self.name, sql + ";CREATE TABLE IF NOT EXISTS signum_schema("
+                        "version BIGINT NOT NULL);INSERT INTO signum_schema VALUES(%d)" % version)
+
+    def version(self):
+        return self.db.execute("SELECT max(version) FROM signum_schema").fetchone()[0]
+
+    def tables(self):
+        return self.db.tables()
+
+    def columns(self, table, db=None):
+        return [r[0] for r in (db or self.db).execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
+            " AND table_name = ? ORDER BY ordinal_position", (table,))]
+
+    def copy_rows(self, tables):
+        cur_db = pg_harness.PgDb(PG_ROOT, self.server.pg_db)
+        copied = {}
+        for t in tables:
+            cur = self.columns(t, cur_db)
+            copied[t] = [c for c in self.columns(t) if c in cur]
+        pg_harness.copy_rows(PG_ROOT, self.server.pg_db, self.name, copied)
+        # The identity columns go on after the copied ids, as a server's own inserts leave them.
+        for t, c in self.db.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND is_identity = 'YES'"):
+            self.db.execute("SELECT setval(pg_get_serial_sequence('\"%s\"', '%s'),"
+                            " coalesce(max(\"%s\"), 0) + 1, false) FROM \"%s\"" % (t, c, c, t))
+
+    def swap_in(self):
+        pg_harness.psql(PG_ROOT, "postgres", 'DROP DATABASE "%s"' % self.server.pg_db)
+        pg_harness.psql(PG_ROOT, "postgres", 'ALTER DATABASE "%s" RENAME TO "%s"'
+                        % (self.name, self.server.pg_db))
+
+
+def current_version(db, pg):
+    sql = "SELECT max(version) FROM signum_schema" if pg else "PRAGMA user_version"
+    return db.execute(sql).fetchone()[0]
 
 
 class MigrationTest(unittest.TestCase):
     def setUp(self):
         self.server = Server(ca_key_type="ec-p256", name="migration")
         self.addCleanup(self.server.cleanup)
-        self.assertIsNone(self.server.pg_db, "this test builds an old SQLite database")
+        self.pg = self.server.pg_db is not None
+        self.assertEqual(self.pg, PG_ROOT is not None)
 
-    def build_old_database(self, path):
-        """A version-10 database: the old steps run on an empty file, then the rows the server
-        made (users and their API keys, the CA, HSM-backed keys and certificates, the audit
-        log) copied in, column by column as far as version 10 had the column."""
-        steps = sqlite_steps()
-        self.assertEqual(len(steps), schema_version())
-        old = sqlite3.connect(path, isolation_level=None)
-        try:
-            for v in range(BEFORE_PROJECTS):
-                old.executescript("BEGIN;" + steps[v] + ";PRAGMA user_version = %d;COMMIT;"
-                                  % (v + 1))
-            self.assertEqual(old.execute("PRAGMA user_version").fetchone()[0], BEFORE_PROJECTS)
-            tables = [r[0] for r in old.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            self.assertNotIn("projects", tables)
-            self.assertNotIn("project_id", columns(old, "main", "keys"))
-            old.execute("ATTACH DATABASE ? AS cur", (self.server.db_path,))
-            old.execute("BEGIN")
-            for t in tables:
-                cur = columns(old, "cur", t)
-                cols = ", ".join('"%s"' % c for c in columns(old, "main", t) if c in cur)
-                old.execute('INSERT INTO main."%s"(%s) SELECT %s FROM cur."%s"'
-                            % (t, cols, cols, t))
-            old.execute("COMMIT")
-            old.execute("DETACH DATABASE cur")
-        finally:
-            old.close()
+    def build_old_database(self):
+        """The old database: the old steps run on an empty one, then the rows the server made
+        (users and their API keys, the CA, HSM-backed keys and certificates, the audit log)
+        copied in, column by column as far as the old version had the column; it replaces the
+        (stopped) server's database."""
+        steps = migration_steps(self.pg)
+        old_version = steps[0][0] if self.pg else BEFORE_PROJECTS
+        old = (OldPg if self.pg else OldSqlite)(self.server)
+        for version, sql in steps:
+            if version <= old_version:
+                old.run_step(version, sql)
+        self.assertEqual(old.version(), old_version)
+        tables = old.tables()
+        later_tables, later_columns = created_later(s for s in steps if s[0] > old_version)
+        self.assertTrue(later_tables, "no step after version %d creates a table" % old_version)
+        self.assertFalse(later_tables & set(tables), tables)
+        for table, column in later_columns:
+            if table in tables:
+                self.assertNotIn(column, old.columns(table), table)
+        if not self.pg:
+            self.assertIn("projects", later_tables)
+        old.copy_rows(tables)
+        old.swap_in()
+        return old_version
 
-    def add_old_rows(self, path, now):
-        """The grant and the policy rule as a version-10 server stored them (the rule's
-        document canonical: keys sorted, no spaces)."""
+    def add_old_rows(self, now):
+        """The grant and the policy rule as an old server stored them (the rule's document
+        canonical: keys sorted, no spaces)."""
         rule = {"name": "bob-may-sign", "effect": "allow", "priority": 10,
                 "subjects": {"users": ["bob"]}, "keys": {"names": ["mig-rule"]}}
         doc = json.dumps(rule, sort_keys=True, separators=(",", ":"))
-        with sqlite3.connect(path, isolation_level=None) as db:
+        with self.server.db() as db:
             ids = dict(db.execute("SELECT name, id FROM users"))
             keys = dict(db.execute("SELECT name, id FROM keys"))
             db.execute("INSERT INTO grants(key_id, user_id, created_at) VALUES(?, ?, ?)",
@@ -101,13 +223,12 @@ class MigrationTest(unittest.TestCase):
                        " VALUES(?, 1, ?, ?)", (rule["name"], doc, now))
             db.execute("INSERT INTO policy_versions(name, version, document, changed_at)"
                        " VALUES(?, 1, ?, ?)", (rule["name"], doc, now))
-        db.close()
 
     def listing(self, token):
         return sorted(k["name"] for k in self.server.call("GET", "/api/v1/keys",
                                                           token=token)["keys"])
 
-    def test_version_10_database_migrates_and_signs(self):
+    def test_old_database_migrates_and_signs(self):
         s = self.server
         for name in ("mig-grant", "mig-rule", "mig-other"):
             s.create_key(name, "ec-p256")
@@ -116,19 +237,16 @@ class MigrationTest(unittest.TestCase):
         admin_key = s.admin_api_key()
         s.stop()
 
-        old_path = os.path.join(s.root, "old.db")
-        self.build_old_database(old_path)
-        self.add_old_rows(old_path, 1700000000)
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(s.db_path + suffix):
-                os.unlink(s.db_path + suffix)
-        os.rename(old_path, s.db_path)
+        old_version = self.build_old_database()
+        self.add_old_rows(1700000000)
 
         s._admin_token = None
         s.start()
-        self.assertIn("schema migrated to version %d" % schema_version(), s.log())
+        log = s.log()
+        self.assertIn("schema migrated to version %d" % (old_version + 1), log)
+        self.assertIn("schema migrated to version %d" % schema_version(), log)
         with s.db() as db:
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema_version())
+            self.assertEqual(current_version(db, self.pg), schema_version())
             self.assertEqual(db.execute("SELECT count(*) FROM projects").fetchone()[0], 0)
 
         tokens = {name: s.token_for(key) for name, key in users.items()}
