@@ -96,12 +96,10 @@ void api_admin_grant(api_call *c)
  * that identity with the key is decided without it. */
 void api_admin_grant_remove(api_call *c)
 {
-    static const char *const fields[] = {"reason", NULL};
     grant_job job = {c, c->params[1], NULL, 1};
     srv_error err;
 
-    if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        api_get_reason(c->body, &job.reason, &err) != SRV_OK)
+    if (api_reason_only(c->body, &job.reason, &err) != SRV_OK)
         goto fail;
     if (srv_writer_run(c->w->app->writer, run_grant, &job, &err) != SRV_OK)
         goto fail;

@@ -233,7 +233,6 @@ static srv_status run_retire(srv_db *db, srv_audit_head *audit, void *ctx, srv_e
 /* POST /api/v1/admin/keys/{name}/versions/{version}/retire {"reason"} */
 void api_admin_key_retire(api_call *c)
 {
-    static const char *const fields[] = {"reason", NULL};
     retire_job job;
     cJSON *doc;
     char *end;
@@ -246,8 +245,7 @@ void api_admin_key_retire(api_call *c)
         srv_fail(&err, SRV_E_INVALID_FIELD, "the version in the path must be a number");
         goto fail;
     }
-    if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        api_get_reason(c->body, &job.reason, &err) != SRV_OK)
+    if (api_reason_only(c->body, &job.reason, &err) != SRV_OK)
         goto fail;
     if (srv_writer_run(c->w->app->writer, run_retire, &job, &err) != SRV_OK)
         goto fail;

@@ -365,15 +365,13 @@ void api_project_create(api_call *c)
 /* DELETE /api/v1/admin/projects/{name} {"reason"}: only an empty project. */
 void api_project_delete(api_call *c)
 {
-    static const char *const fields[] = {"reason", NULL};
     project_job j;
     srv_error err;
     memset(&j, 0, sizeof(j));
     j.c = c;
     j.op = OP_DELETE;
     j.name = c->params[0];
-    if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        api_get_reason(c->body, &j.reason, &err) != SRV_OK) {
+    if (api_reason_only(c->body, &j.reason, &err) != SRV_OK) {
         api_reply_error(c, &err);
         return;
     }

@@ -422,15 +422,13 @@ static srv_status run_totp_reset(srv_db *db, srv_audit_head *audit, void *ctx, s
  * console login enrols a new one. */
 void api_admin_user_totp_reset(api_call *c)
 {
-    static const char *const fields[] = {"reason", NULL};
     reset_job j;
     cJSON *doc;
     srv_error err;
 
     memset(&j, 0, sizeof(j));
     j.c = c;
-    if (srv_json_check_fields(c->body, fields, &err) != SRV_OK ||
-        api_get_reason(c->body, &j.reason, &err) != SRV_OK)
+    if (api_reason_only(c->body, &j.reason, &err) != SRV_OK)
         goto fail;
     if (srv_writer_run(c->w->app->writer, run_totp_reset, &j, &err) != SRV_OK)
         goto fail;
