@@ -12,5 +12,7 @@ set_tests_properties(wine.util PROPERTIES
 
 # wine.installer: signum-setup.exe /S and its uninstaller, in a prefix of their own.
 add_test(NAME wine.installer COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_installer_wine.sh)
+# It takes the x86 path (SysWOW64's emulated regsvr32) where wine32 runs under qemu-i386, so it
+# takes turns with the wine32.* tests (wine32.cmake).
 set_tests_properties(wine.installer PROPERTIES FIXTURES_REQUIRED wine TIMEOUT 600
-                     ENVIRONMENT "${WINE_ENV}")
+                     RESOURCE_LOCK wine32_emulated ENVIRONMENT "${WINE_ENV}")
